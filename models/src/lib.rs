@@ -1,0 +1,1 @@
+//! memwall-models: the hardware. Profile schema and components built on `memwall-sim`.

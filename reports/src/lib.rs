@@ -1,0 +1,1 @@
+//! memwall-reports: attribution (hidden vs exposed), CSV, plots, Chrome-trace export.

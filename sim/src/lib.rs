@@ -1,0 +1,2 @@
+//! memwall-sim: the discrete-event kernel (time, event queue, resources, flows, executor,
+//! timeline). Knows nothing about GPUs or LLMs.

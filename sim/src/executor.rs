@@ -1,0 +1,628 @@
+//! The op-graph executor.
+//!
+//! Ops sit on streams; each waits for its dependencies, and on a serial stream also for
+//! the op before it. When it can run it does its work — a fixed delay, flows over
+//! bandwidth resources, or requests to a queue server — and the executor records when it
+//! became ready, started and ended, and which dependency released it last.
+//!
+//! Ops may be added while the simulation runs (a serving loop adds the next step's ops
+//! as it goes), and finished ops may be forgotten so that memory stays flat however long
+//! the run.
+
+use crate::flow::{Finished, FlowError, FlowNet, ResourceId};
+use crate::queue::EventQueue;
+use crate::storage::{Issue, QueueServer, QueueSpec, ServerId};
+use crate::time::{Ps, TimeOverflow};
+use crate::timeline::{
+    Category, CategoryId, OpId, OpKind, OpRecord, StreamId, StreamInfo, Timeline,
+};
+use std::collections::VecDeque;
+
+/// One flow of a transfer op.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowSpec {
+    pub path: Vec<ResourceId>,
+    pub bytes: u64,
+    /// Bytes per second this flow can reach on its own (one DMA engine, a kernel's SMs).
+    pub rate_cap: Option<u64>,
+}
+
+/// What an op does once it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A fixed duration, e.g. a kernel whose time the workload computed.
+    Delay(Ps),
+    /// Fixed latency, then all flows in parallel; the op ends when the last one does.
+    Transfer { latency: Ps, flows: Vec<FlowSpec> },
+    /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
+    Storage {
+        server: ServerId,
+        requests: u32,
+        bytes_per_request: u64,
+    },
+    /// Zero work: a synchronisation point.
+    Marker,
+}
+
+/// An op to add to the graph.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpSpec {
+    pub stream: StreamId,
+    pub category: CategoryId,
+    pub deps: Vec<OpId>,
+    pub work: Work,
+    /// Resource capacity held while the op runs (bytes/s of that resource's unit).
+    pub holds: Vec<(ResourceId, u64)>,
+    pub step: u32,
+    pub layer: u32,
+}
+
+impl OpSpec {
+    pub fn new(stream: StreamId, category: CategoryId, work: Work) -> Self {
+        OpSpec {
+            stream,
+            category,
+            deps: Vec::new(),
+            work,
+            holds: Vec::new(),
+            step: 0,
+            layer: 0,
+        }
+    }
+    pub fn after(mut self, deps: impl IntoIterator<Item = OpId>) -> Self {
+        self.deps.extend(deps);
+        self
+    }
+    pub fn at(mut self, step: u32, layer: u32) -> Self {
+        self.step = step;
+        self.layer = layer;
+        self
+    }
+    pub fn holding(mut self, r: ResourceId, amount: u64) -> Self {
+        self.holds.push((r, amount));
+        self
+    }
+}
+
+/// Errors from building or running a graph. All are modelling errors with a message that
+/// says what to fix; none is a panic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    UnknownStream(StreamId),
+    UnknownCategory(CategoryId),
+    UnknownServer(ServerId),
+    /// A dependency that does not exist yet (deps must be added before their dependents).
+    UnknownDep {
+        op: u64,
+        dep: OpId,
+    },
+    /// A dependency that was forgotten before it finished.
+    ForgottenDep {
+        dep: OpId,
+    },
+    Flow(FlowError),
+    Time(TimeOverflow),
+    Server(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::UnknownStream(s) => write!(f, "unknown stream id {}", s.0),
+            SimError::UnknownCategory(c) => write!(f, "unknown category id {}", c.0),
+            SimError::UnknownServer(s) => write!(f, "unknown queue server id {}", s.0),
+            SimError::UnknownDep { op, dep } => write!(
+                f,
+                "op {op} depends on op {} which has not been added: add dependencies first",
+                dep.0
+            ),
+            SimError::ForgottenDep { dep } => {
+                write!(
+                    f,
+                    "op depends on op {} which was forgotten before it finished",
+                    dep.0
+                )
+            }
+            SimError::Flow(e) => write!(f, "{e}"),
+            SimError::Time(e) => write!(f, "{e}"),
+            SimError::Server(e) => write!(f, "{e}"),
+        }
+    }
+}
+impl std::error::Error for SimError {}
+impl From<FlowError> for SimError {
+    fn from(e: FlowError) -> Self {
+        SimError::Flow(e)
+    }
+}
+impl From<TimeOverflow> for SimError {
+    fn from(e: TimeOverflow) -> Self {
+        SimError::Time(e)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    /// Re-check the flow network (stale ones are skipped by generation).
+    FlowWake(u64),
+    /// An op's fixed part (delay or latency) is over.
+    Timer(u64),
+    /// A queue server may issue again.
+    ServerWake(u32),
+    /// One storage request of an op completed on a server.
+    RequestDone(u64, u32),
+    /// An op became startable (deps done, stream free) at this time.
+    Start(u64),
+}
+
+#[derive(Clone, Debug)]
+struct OpRun {
+    spec: OpSpec,
+    pending: u32,
+    dependents: Vec<OpId>,
+    /// outstanding flows or storage requests
+    outstanding: u32,
+    started: bool,
+    done: bool,
+    /// latest-ending dependency so far (id, end)
+    last_dep: Option<(OpId, Ps)>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct StreamRun {
+    queue: VecDeque<u64>,
+    running: Option<u64>,
+    last: Option<(OpId, Ps)>,
+}
+
+/// The executor: owns the event queue, the flow network, queue servers and the timeline.
+pub struct Executor {
+    q: EventQueue<Event>,
+    net: FlowNet,
+    servers: Vec<QueueServer>,
+    streams: Vec<StreamRun>,
+    ops: VecDeque<OpRun>,
+    timeline: Timeline,
+    flow_gen: u64,
+    flow_wake: Option<Ps>,
+    finished: Vec<Finished>,
+    issues: Vec<Issue>,
+    unfinished: u64,
+}
+
+impl Executor {
+    /// An executor over a wired flow network.
+    pub fn new(net: FlowNet) -> Self {
+        Executor {
+            q: EventQueue::with_capacity(1024),
+            net,
+            servers: Vec::new(),
+            streams: Vec::new(),
+            ops: VecDeque::new(),
+            timeline: Timeline::default(),
+            flow_gen: 0,
+            flow_wake: None,
+            finished: Vec::new(),
+            issues: Vec::new(),
+            unfinished: 0,
+        }
+    }
+
+    pub fn net(&self) -> &FlowNet {
+        &self.net
+    }
+    pub fn net_mut(&mut self) -> &mut FlowNet {
+        &mut self.net
+    }
+    pub fn now(&self) -> Ps {
+        self.q.now()
+    }
+    pub fn events_processed(&self) -> u64 {
+        self.q.events_processed()
+    }
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+    pub fn into_timeline(self) -> Timeline {
+        self.timeline
+    }
+    /// Ops added but not finished.
+    pub fn unfinished(&self) -> u64 {
+        self.unfinished
+    }
+    /// The id the next added op will get.
+    pub fn next_op_id(&self) -> OpId {
+        OpId(self.timeline.base + self.ops.len() as u64)
+    }
+    /// Requests issued and bytes served by a queue server so far.
+    pub fn server_stats(&self, s: ServerId) -> Option<(u64, u128)> {
+        self.servers.get(s.0 as usize).map(|x| (x.issued, x.bytes))
+    }
+
+    pub fn add_server(&mut self, spec: QueueSpec) -> Result<ServerId, SimError> {
+        let s = QueueServer::new(spec).map_err(SimError::Server)?;
+        self.servers.push(s);
+        Ok(ServerId(self.servers.len() as u32 - 1))
+    }
+
+    pub fn add_stream(&mut self, name: impl Into<String>, serial: bool, compute: bool) -> StreamId {
+        self.timeline.streams.push(StreamInfo {
+            name: name.into(),
+            serial,
+            compute,
+        });
+        self.streams.push(StreamRun::default());
+        StreamId(self.streams.len() as u32 - 1)
+    }
+
+    /// Register a category, or return the existing one with that name.
+    pub fn category(&mut self, name: &str, kind: OpKind) -> CategoryId {
+        if let Some(i) = self.timeline.categories.iter().position(|c| c.name == name) {
+            return CategoryId(i as u16);
+        }
+        self.timeline.categories.push(Category {
+            name: name.to_string(),
+            kind,
+        });
+        CategoryId(self.timeline.categories.len() as u16 - 1)
+    }
+
+    fn slot(&self, id: u64) -> Option<usize> {
+        id.checked_sub(self.timeline.base)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.ops.len())
+    }
+
+    /// Add an op. Its dependencies must already exist. It may start at once (at the
+    /// current simulated time) if nothing holds it back.
+    pub fn add_op(&mut self, spec: OpSpec) -> Result<OpId, SimError> {
+        let id = self.next_op_id();
+        if spec.stream.0 as usize >= self.streams.len() {
+            return Err(SimError::UnknownStream(spec.stream));
+        }
+        if spec.category.0 as usize >= self.timeline.categories.len() {
+            return Err(SimError::UnknownCategory(spec.category));
+        }
+        for (r, _) in &spec.holds {
+            if r.0 as usize >= self.net.resource_count() {
+                return Err(SimError::Flow(FlowError::UnknownResource(*r)));
+            }
+        }
+        match &spec.work {
+            Work::Transfer { flows, .. } => {
+                for f in flows {
+                    if f.path.is_empty() {
+                        return Err(SimError::Flow(FlowError::EmptyPath));
+                    }
+                    for r in &f.path {
+                        if r.0 as usize >= self.net.resource_count() {
+                            return Err(SimError::Flow(FlowError::UnknownResource(*r)));
+                        }
+                    }
+                }
+            }
+            Work::Storage { server, .. } if server.0 as usize >= self.servers.len() => {
+                return Err(SimError::UnknownServer(*server));
+            }
+            _ => {}
+        }
+        // Resolve dependencies.
+        let mut pending = 0;
+        let mut last_dep: Option<(OpId, Ps)> = None;
+        for &d in &spec.deps {
+            if d.0 >= id.0 {
+                return Err(SimError::UnknownDep { op: id.0, dep: d });
+            }
+            match self.slot(d.0) {
+                None => {} // forgotten: it finished long ago
+                Some(i) => {
+                    if self.ops[i].done {
+                        let end = self.timeline.records[i].end;
+                        if last_dep.map_or(true, |(lid, le)| end > le || (end == le && d < lid)) {
+                            last_dep = Some((d, end));
+                        }
+                    } else {
+                        pending += 1;
+                    }
+                }
+            }
+        }
+        let now = self.q.now();
+        let bytes = match &spec.work {
+            Work::Transfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
+            Work::Storage {
+                requests,
+                bytes_per_request,
+                ..
+            } => *requests as u64 * bytes_per_request,
+            _ => 0,
+        };
+        self.timeline.records.push(OpRecord {
+            id,
+            stream: spec.stream,
+            category: spec.category,
+            step: spec.step,
+            layer: spec.layer,
+            ready: Ps::MAX,
+            start: Ps::MAX,
+            end: Ps::MAX,
+            blocker: None,
+            bytes,
+            latency: Ps::ZERO,
+        });
+        let deps = spec.deps.clone();
+        let stream = spec.stream;
+        self.ops.push_back(OpRun {
+            spec,
+            pending,
+            dependents: Vec::new(),
+            outstanding: 0,
+            started: false,
+            done: false,
+            last_dep,
+        });
+        for d in deps {
+            if let Some(i) = self.slot(d.0) {
+                if !self.ops[i].done {
+                    self.ops[i].dependents.push(id);
+                }
+            }
+        }
+        self.unfinished += 1;
+        let s = &mut self.streams[stream.0 as usize];
+        let serial = self.timeline.streams[stream.0 as usize].serial;
+        if serial {
+            s.queue.push_back(id.0);
+        }
+        if pending == 0 {
+            self.mark_ready(id.0, now);
+        }
+        Ok(id)
+    }
+
+    /// Data dependencies are all done at `now`.
+    fn mark_ready(&mut self, id: u64, now: Ps) {
+        let i = self.slot(id).expect("live op");
+        self.timeline.records[i].ready = now;
+        let stream = self.ops[i].spec.stream;
+        let serial = self.timeline.streams[stream.0 as usize].serial;
+        if !serial {
+            self.q.schedule(now, id, Event::Start(id));
+            return;
+        }
+        let s = &self.streams[stream.0 as usize];
+        if s.running.is_none() && s.queue.front() == Some(&id) {
+            self.q.schedule(now, id, Event::Start(id));
+        }
+    }
+
+    fn start_op(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
+        let i = self.slot(id).expect("live op");
+        if self.ops[i].started {
+            return Ok(());
+        }
+        self.ops[i].started = true;
+        let stream = self.ops[i].spec.stream;
+        let serial = self.timeline.streams[stream.0 as usize].serial;
+        // Blocker: what ended exactly when this op could start. A data dependency wins a
+        // tie with the stream predecessor: it is the more informative cause. If nothing
+        // ended now, the op was held back only by being added late: no blocker.
+        let data = self.ops[i].last_dep;
+        let mut pred = None;
+        if serial {
+            let s = &mut self.streams[stream.0 as usize];
+            debug_assert_eq!(s.queue.front(), Some(&id));
+            s.queue.pop_front();
+            s.running = Some(id);
+            pred = s.last;
+        }
+        let blocker = match (data, pred) {
+            (Some((d, e)), _) if e == now => Some(d),
+            (_, Some((p, e))) if e == now => Some(p),
+            _ => None,
+        };
+        let rec = &mut self.timeline.records[i];
+        rec.start = now;
+        rec.blocker = blocker;
+        for &(r, amt) in &self.ops[i].spec.holds.clone() {
+            self.net.hold(r, amt)?;
+        }
+        match self.ops[i].spec.work.clone() {
+            Work::Delay(d) => {
+                let t = now.checked_add(d)?;
+                self.q.schedule(t, id, Event::Timer(id));
+            }
+            Work::Marker => self.finish_op(id, now)?,
+            Work::Transfer { latency, .. } => {
+                self.timeline.records[i].latency = latency;
+                let t = now.checked_add(latency)?;
+                self.q.schedule(t, id, Event::Timer(id));
+            }
+            Work::Storage {
+                server,
+                requests,
+                bytes_per_request,
+            } => {
+                if requests == 0 {
+                    self.finish_op(id, now)?;
+                } else {
+                    self.ops[i].outstanding = requests;
+                    self.servers[server.0 as usize].submit(id, requests, bytes_per_request);
+                    self.pump_server(server.0, now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pump_server(&mut self, s: u32, now: Ps) -> Result<(), SimError> {
+        self.issues.clear();
+        let mut issues = std::mem::take(&mut self.issues);
+        self.servers[s as usize].issue(now, &mut issues)?;
+        for iss in issues.drain(..) {
+            match iss {
+                Issue::Complete { owner, done } => {
+                    self.q.schedule(done, owner, Event::RequestDone(owner, s))
+                }
+                Issue::WakeAt(t) => self.q.schedule(t, u64::MAX, Event::ServerWake(s)),
+            }
+        }
+        self.issues = issues;
+        Ok(())
+    }
+
+    fn timer(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
+        let i = self.slot(id).expect("live op");
+        match &self.ops[i].spec.work {
+            Work::Transfer { flows, .. } => {
+                let flows = flows.clone();
+                let mut n = 0;
+                for f in &flows {
+                    if f.bytes > 0 {
+                        self.net.start(&f.path, f.bytes, f.rate_cap, id)?;
+                        n += 1;
+                    }
+                }
+                if n == 0 {
+                    self.finish_op(id, now)?;
+                } else {
+                    self.ops[i].outstanding = n;
+                }
+            }
+            _ => self.finish_op(id, now)?,
+        }
+        Ok(())
+    }
+
+    fn finish_op(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
+        let i = self.slot(id).expect("live op");
+        self.ops[i].done = true;
+        self.unfinished -= 1;
+        self.timeline.records[i].end = now;
+        for &(r, amt) in &self.ops[i].spec.holds.clone() {
+            self.net.release(r, amt)?;
+        }
+        let stream = self.ops[i].spec.stream;
+        let serial = self.timeline.streams[stream.0 as usize].serial;
+        if serial {
+            let s = &mut self.streams[stream.0 as usize];
+            s.running = None;
+            s.last = Some((OpId(id), now));
+            if let Some(&next) = s.queue.front() {
+                let j = self.slot(next).expect("queued op");
+                if self.ops[j].pending == 0 {
+                    self.q.schedule(now, next, Event::Start(next));
+                }
+            }
+        }
+        let dependents = std::mem::take(&mut self.ops[i].dependents);
+        for d in dependents {
+            let j = self.slot(d.0).expect("dependent");
+            let op = &mut self.ops[j];
+            if op
+                .last_dep
+                .map_or(true, |(lid, le)| now > le || (now == le && OpId(id) < lid))
+            {
+                op.last_dep = Some((OpId(id), now));
+            }
+            op.pending -= 1;
+            if op.pending == 0 {
+                self.mark_ready(d.0, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Process every event at the next event time. Returns false when nothing is left.
+    pub fn step(&mut self) -> Result<bool, SimError> {
+        let Some(t) = self.q.peek_time() else {
+            return Ok(false);
+        };
+        while let Some(ev) = self.q.pop_at(t) {
+            match ev {
+                Event::FlowWake(g) => {
+                    if g == self.flow_gen {
+                        self.flow_wake = None;
+                    }
+                }
+                Event::Timer(id) => self.timer(id, t)?,
+                Event::ServerWake(s) => self.pump_server(s, t)?,
+                Event::RequestDone(id, s) => {
+                    self.servers[s as usize].complete_one();
+                    let i = self.slot(id).expect("live op");
+                    self.ops[i].outstanding -= 1;
+                    if self.ops[i].outstanding == 0 {
+                        self.finish_op(id, t)?;
+                    }
+                    self.pump_server(s, t)?;
+                }
+                Event::Start(id) => self.start_op(id, t)?,
+            }
+            // Flows that finish exactly now.
+            self.drain_flows(t)?;
+        }
+        self.drain_flows(t)?;
+        if let Some(next) = self.net.settle() {
+            if self.flow_wake != Some(next) {
+                self.flow_gen += 1;
+                self.flow_wake = Some(next);
+                self.q.schedule(next, 0, Event::FlowWake(self.flow_gen));
+            }
+        }
+        Ok(true)
+    }
+
+    fn drain_flows(&mut self, t: Ps) -> Result<(), SimError> {
+        self.net.advance(t, &mut self.finished);
+        let mut fin = std::mem::take(&mut self.finished);
+        fin.sort_by_key(|f| f.owner);
+        for f in fin.drain(..) {
+            let i = self.slot(f.owner).expect("flow owner");
+            self.ops[i].outstanding -= 1;
+            if self.ops[i].outstanding == 0 {
+                self.finish_op(f.owner, t)?;
+            }
+        }
+        self.finished = fin;
+        Ok(())
+    }
+
+    /// Run until no event is left.
+    pub fn run(&mut self) -> Result<(), SimError> {
+        while self.step()? {}
+        Ok(())
+    }
+
+    /// Run until `op` has finished (or nothing is left).
+    pub fn run_until_done(&mut self, op: OpId) -> Result<(), SimError> {
+        loop {
+            if let Some(i) = self.slot(op.0) {
+                if self.ops[i].done {
+                    return Ok(());
+                }
+            } else if op.0 < self.timeline.base {
+                return Ok(());
+            }
+            if !self.step()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drop the records of ops before `id`, which must all have finished. Keeps memory
+    /// flat over long runs; a report must read the records it needs first.
+    pub fn forget_before(&mut self, id: OpId) -> Result<(), SimError> {
+        let want =
+            id.0.saturating_sub(self.timeline.base)
+                .min(self.ops.len() as u64) as usize;
+        if let Some(k) = self.ops.iter().take(want).position(|op| !op.done) {
+            return Err(SimError::ForgottenDep {
+                dep: OpId(self.timeline.base + k as u64),
+            });
+        }
+        self.ops.drain(..want);
+        self.timeline.records.drain(..want);
+        self.timeline.base += want as u64;
+        Ok(())
+    }
+}

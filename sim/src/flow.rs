@@ -1,0 +1,494 @@
+//! Bandwidth resources shared max-min fairly among the flows that cross them.
+//!
+//! A flow moves a number of bytes over a path of one or more resources (links, DRAM
+//! channels, switch uplinks). Whenever a flow starts or ends, every active flow gets its
+//! max-min fair rate (progressive filling): the most contended resource is saturated
+//! first, its flows are frozen at its fair share, and the rest share what is left.
+//! A flow may carry its own rate cap (one DMA engine, one SM-limited kernel), and an op
+//! may *hold* part of a resource's capacity (a communication kernel occupying SMs).
+//!
+//! # Exact arithmetic
+//! Work is kept in `u128` units of `bytes * 1e12 * SCALE` and rates in
+//! `bytes/s * SCALE`, where `SCALE = lcm(1..=16)`. Progress over `dt` picoseconds is then
+//! `rate * dt` exactly, and a fair share `capacity / n` is exact for every `n <= 16` (and
+//! every divisor of SCALE). So the closed forms hold to the picosecond: one flow of `b`
+//! bytes on a link of capacity `c` takes `ceil(b * 1e12 / c)` ps; `n` equal flows take
+//! `ceil(n * b * 1e12 / c)`.
+
+use crate::time::{Ps, PS_PER_SEC};
+
+/// lcm(1..=16): makes fair shares among up to 16 flows exact.
+pub const SCALE: u128 = 720_720;
+
+/// Index of a bandwidth resource.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceId(pub u32);
+
+/// Index of an active flow (slots are reused after a flow completes).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowId(pub u32);
+
+#[derive(Clone, Debug)]
+struct Resource {
+    name: String,
+    /// capacity in bytes/s * SCALE
+    cap: u128,
+    /// capacity currently held by ops (bytes/s * SCALE)
+    held: u128,
+    /// active flows crossing this resource
+    flows: Vec<u32>,
+    // scratch for progressive filling
+    remaining: u128,
+    unfrozen: u32,
+    /// total bytes that have crossed this resource (for reports)
+    bytes_done: u128,
+}
+
+#[derive(Clone, Debug)]
+struct Flow {
+    path: Vec<ResourceId>,
+    /// remaining work, bytes * 1e12 * SCALE
+    remaining: u128,
+    /// current rate, bytes/s * SCALE
+    rate: u128,
+    /// per-flow cap, bytes/s * SCALE (u128::MAX: none)
+    cap: u128,
+    bytes: u64,
+    owner: u64,
+    frozen: bool,
+    live: bool,
+}
+
+/// A flow that finished, returned by [`FlowNet::advance`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    pub flow: FlowId,
+    pub owner: u64,
+    pub bytes: u64,
+}
+
+/// The set of bandwidth resources and the flows in flight over them.
+#[derive(Default, Clone, Debug)]
+pub struct FlowNet {
+    resources: Vec<Resource>,
+    flows: Vec<Flow>,
+    free: Vec<u32>,
+    active: Vec<u32>,
+    now: Ps,
+    dirty: bool,
+}
+
+/// Errors from the flow network: a bad path or capacity is a modelling error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowError {
+    EmptyPath,
+    UnknownResource(ResourceId),
+    ZeroCapacity(String),
+    TooLarge(u64),
+}
+
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowError::EmptyPath => write!(f, "a flow needs at least one resource on its path"),
+            FlowError::UnknownResource(r) => write!(f, "unknown resource id {}", r.0),
+            FlowError::ZeroCapacity(n) => {
+                write!(
+                    f,
+                    "resource `{n}` has zero capacity: give it a bandwidth above 0 B/s"
+                )
+            }
+            FlowError::TooLarge(b) => write!(f, "transfer of {b} bytes is too large to simulate"),
+        }
+    }
+}
+impl std::error::Error for FlowError {}
+
+impl FlowNet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a resource with `capacity` bytes per second.
+    pub fn add_resource(
+        &mut self,
+        name: impl Into<String>,
+        capacity: u64,
+    ) -> Result<ResourceId, FlowError> {
+        let name = name.into();
+        if capacity == 0 {
+            return Err(FlowError::ZeroCapacity(name));
+        }
+        self.resources.push(Resource {
+            name,
+            cap: capacity as u128 * SCALE,
+            held: 0,
+            flows: Vec::new(),
+            remaining: 0,
+            unfrozen: 0,
+            bytes_done: 0,
+        });
+        Ok(ResourceId(self.resources.len() as u32 - 1))
+    }
+
+    pub fn resource_count(&self) -> usize {
+        self.resources.len()
+    }
+    pub fn resource_name(&self, r: ResourceId) -> &str {
+        &self.resources[r.0 as usize].name
+    }
+    /// Capacity in bytes per second.
+    pub fn capacity(&self, r: ResourceId) -> u64 {
+        (self.resources[r.0 as usize].cap / SCALE) as u64
+    }
+    /// Total bytes that have crossed `r` so far (flows count their bytes on every hop).
+    pub fn bytes_through(&self, r: ResourceId) -> u128 {
+        self.resources[r.0 as usize].bytes_done
+    }
+    pub fn active_flows(&self) -> usize {
+        self.active.len()
+    }
+    pub fn now(&self) -> Ps {
+        self.now
+    }
+
+    fn check_path(&self, path: &[ResourceId]) -> Result<(), FlowError> {
+        if path.is_empty() {
+            return Err(FlowError::EmptyPath);
+        }
+        for r in path {
+            if r.0 as usize >= self.resources.len() {
+                return Err(FlowError::UnknownResource(*r));
+            }
+        }
+        Ok(())
+    }
+
+    /// Start a flow of `bytes` over `path` at the current time. `rate_cap` (bytes/s)
+    /// limits the flow on its own. Rates are recomputed at the next [`FlowNet::settle`].
+    /// `owner` is returned when the flow finishes.
+    pub fn start(
+        &mut self,
+        path: &[ResourceId],
+        bytes: u64,
+        rate_cap: Option<u64>,
+        owner: u64,
+    ) -> Result<FlowId, FlowError> {
+        self.check_path(path)?;
+        let remaining = (bytes as u128)
+            .checked_mul(PS_PER_SEC as u128 * SCALE)
+            .ok_or(FlowError::TooLarge(bytes))?;
+        let mut p = path.to_vec();
+        p.sort_unstable();
+        p.dedup();
+        let flow = Flow {
+            path: p,
+            remaining,
+            rate: 0,
+            cap: rate_cap
+                .map(|c| c.max(1) as u128 * SCALE)
+                .unwrap_or(u128::MAX),
+            bytes,
+            owner,
+            frozen: false,
+            live: true,
+        };
+        let id = if let Some(i) = self.free.pop() {
+            self.flows[i as usize] = flow;
+            i
+        } else {
+            self.flows.push(flow);
+            self.flows.len() as u32 - 1
+        };
+        for r in &self.flows[id as usize].path {
+            self.resources[r.0 as usize].flows.push(id);
+        }
+        self.active.push(id);
+        self.dirty = true;
+        Ok(FlowId(id))
+    }
+
+    /// Hold `amount` bytes/s of `r`'s capacity (e.g. SMs taken by a communication kernel)
+    /// until [`FlowNet::release`]. Holding more than the capacity leaves a trickle of 1 B/s
+    /// so flows still finish.
+    pub fn hold(&mut self, r: ResourceId, amount: u64) -> Result<(), FlowError> {
+        self.check_path(&[r])?;
+        self.resources[r.0 as usize].held += amount as u128 * SCALE;
+        self.dirty = true;
+        Ok(())
+    }
+
+    pub fn release(&mut self, r: ResourceId, amount: u64) -> Result<(), FlowError> {
+        self.check_path(&[r])?;
+        let res = &mut self.resources[r.0 as usize];
+        res.held = res.held.saturating_sub(amount as u128 * SCALE);
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Current rate of a flow, bytes/s (rounded down).
+    pub fn rate(&self, f: FlowId) -> u64 {
+        (self.flows[f.0 as usize].rate / SCALE) as u64
+    }
+
+    /// Sum of current rates over `r`, and its usable capacity, both in bytes/s * SCALE.
+    /// For invariant checks: the first never exceeds the second.
+    pub fn load(&self, r: ResourceId) -> (u128, u128) {
+        let res = &self.resources[r.0 as usize];
+        let used: u128 = res.flows.iter().map(|&f| self.flows[f as usize].rate).sum();
+        (used, usable(res))
+    }
+
+    /// Move every active flow forward to `t`, and return the flows that finished by then.
+    /// Call [`FlowNet::settle`] afterwards to recompute rates.
+    pub fn advance(&mut self, t: Ps, out: &mut Vec<Finished>) {
+        debug_assert!(t >= self.now);
+        let dt = t.0.saturating_sub(self.now.0) as u128;
+        self.now = t;
+        if dt == 0
+            && self
+                .active
+                .iter()
+                .all(|&f| self.flows[f as usize].remaining > 0)
+        {
+            return;
+        }
+        let mut i = 0;
+        while i < self.active.len() {
+            let id = self.active[i];
+            let f = &mut self.flows[id as usize];
+            let progress = f.rate.saturating_mul(dt);
+            if progress >= f.remaining {
+                f.remaining = 0;
+            } else {
+                f.remaining -= progress;
+            }
+            if f.remaining == 0 {
+                f.live = false;
+                out.push(Finished {
+                    flow: FlowId(id),
+                    owner: f.owner,
+                    bytes: f.bytes,
+                });
+                let bytes = f.bytes as u128;
+                let path = std::mem::take(&mut f.path);
+                for r in &path {
+                    let res = &mut self.resources[r.0 as usize];
+                    res.bytes_done += bytes;
+                    if let Some(pos) = res.flows.iter().position(|&x| x == id) {
+                        res.flows.swap_remove(pos);
+                    }
+                }
+                self.flows[id as usize].path = path;
+                self.active.swap_remove(i);
+                self.free.push(id);
+                self.dirty = true;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Recompute max-min fair rates if any flow or hold changed since the last call, and
+    /// return the time at which the next flow will finish (None when idle).
+    pub fn settle(&mut self) -> Option<Ps> {
+        if self.dirty {
+            self.recompute();
+            self.dirty = false;
+        }
+        self.next_completion()
+    }
+
+    fn next_completion(&self) -> Option<Ps> {
+        let mut best: Option<u128> = None;
+        for &id in &self.active {
+            let f = &self.flows[id as usize];
+            let dt = if f.rate == 0 {
+                u128::MAX
+            } else {
+                f.remaining.div_ceil(f.rate)
+            };
+            best = Some(best.map_or(dt, |b| b.min(dt)));
+        }
+        best.map(|dt| {
+            Ps(self
+                .now
+                .0
+                .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)))
+        })
+    }
+
+    /// Progressive filling. Deterministic and independent of flow insertion order: ties
+    /// between equally contended resources are broken by resource id, and every flow on
+    /// a resource is treated alike.
+    fn recompute(&mut self) {
+        // Which resources take part.
+        let mut touched: Vec<u32> = Vec::new();
+        for &id in &self.active {
+            let f = &mut self.flows[id as usize];
+            f.frozen = false;
+            f.rate = 0;
+            for r in &f.path {
+                let res = &mut self.resources[r.0 as usize];
+                if res.unfrozen == 0 {
+                    touched.push(r.0);
+                    res.remaining = usable(res);
+                }
+                res.unfrozen += 1;
+            }
+        }
+        touched.sort_unstable();
+        let mut left = self.active.len();
+        // Flows whose own cap is below every share are frozen at their cap first; we fold
+        // that into the loop by treating each capped flow as a candidate bottleneck.
+        while left > 0 {
+            // The most contended resource: least fair share.
+            let mut best_share = u128::MAX;
+            let mut best_r: Option<u32> = None;
+            for &r in &touched {
+                let res = &self.resources[r as usize];
+                if res.unfrozen == 0 {
+                    continue;
+                }
+                let share = res.remaining / res.unfrozen as u128;
+                if share < best_share {
+                    best_share = share;
+                    best_r = Some(r);
+                }
+            }
+            // A capped flow below that share is its own bottleneck.
+            let mut capped: Vec<u32> = Vec::new();
+            for &id in &self.active {
+                let f = &self.flows[id as usize];
+                if !f.frozen && f.cap < best_share {
+                    capped.push(id);
+                }
+            }
+            if !capped.is_empty() {
+                for id in capped {
+                    let cap = self.flows[id as usize].cap;
+                    self.freeze(id, cap);
+                    left -= 1;
+                }
+                continue;
+            }
+            let Some(r) = best_r else { break };
+            let ids: Vec<u32> = self.resources[r as usize]
+                .flows
+                .iter()
+                .copied()
+                .filter(|&id| !self.flows[id as usize].frozen)
+                .collect();
+            for id in ids {
+                self.freeze(id, best_share);
+                left -= 1;
+            }
+        }
+        for &r in &touched {
+            let res = &mut self.resources[r as usize];
+            res.unfrozen = 0;
+            res.remaining = 0;
+        }
+    }
+
+    fn freeze(&mut self, id: u32, rate: u128) {
+        let f = &mut self.flows[id as usize];
+        f.frozen = true;
+        f.rate = rate;
+        for r in &f.path {
+            let res = &mut self.resources[r.0 as usize];
+            res.remaining = res.remaining.saturating_sub(rate);
+            res.unfrozen -= 1;
+        }
+    }
+}
+
+fn usable(res: &Resource) -> u128 {
+    // A fully held resource still trickles at 1 B/s so that flows end.
+    res.cap.saturating_sub(res.held).max(SCALE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(net: &mut FlowNet) -> Vec<(u64, Ps)> {
+        let mut done = Vec::new();
+        let mut out = Vec::new();
+        while let Some(t) = net.settle() {
+            net.advance(t, &mut out);
+            for f in out.drain(..) {
+                done.push((f.owner, t));
+            }
+        }
+        done.sort();
+        done
+    }
+
+    #[test]
+    fn one_flow_costs_bytes_over_bandwidth() {
+        let mut n = FlowNet::new();
+        let l = n.add_resource("link", 3_000_000_000).unwrap();
+        n.start(&[l], 1_000_000, None, 7).unwrap();
+        let d = run(&mut n);
+        assert_eq!(
+            d,
+            vec![(7, Ps::transfer_time(1_000_000, 3_000_000_000).unwrap())]
+        );
+    }
+
+    #[test]
+    fn n_equal_flows_take_n_times_as_long() {
+        for k in 1..=16u64 {
+            let mut n = FlowNet::new();
+            let l = n.add_resource("link", 55_400_000_000).unwrap();
+            for i in 0..k {
+                n.start(&[l], 12_345_678, None, i).unwrap();
+            }
+            let d = run(&mut n);
+            let want = Ps(
+                (12_345_678u128 * k as u128 * 1_000_000_000_000).div_ceil(55_400_000_000) as u64,
+            );
+            assert!(
+                d.iter().all(|&(_, t)| t == want),
+                "k={k}: {d:?} want {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_hop_flow_gets_bottleneck_share() {
+        let mut n = FlowNet::new();
+        let a = n.add_resource("a", 100).unwrap();
+        let b = n.add_resource("b", 40).unwrap();
+        let f = n.start(&[a, b], 1000, None, 0).unwrap();
+        let g = n.start(&[a], 1000, None, 1).unwrap();
+        n.settle();
+        assert_eq!(n.rate(f), 40);
+        assert_eq!(n.rate(g), 60);
+    }
+
+    #[test]
+    fn rate_cap_and_hold() {
+        let mut n = FlowNet::new();
+        let a = n.add_resource("a", 100).unwrap();
+        let f = n.start(&[a], 1000, Some(10), 0).unwrap();
+        let g = n.start(&[a], 1000, None, 1).unwrap();
+        n.settle();
+        assert_eq!((n.rate(f), n.rate(g)), (10, 90));
+        n.hold(a, 50).unwrap();
+        n.settle();
+        assert_eq!((n.rate(f), n.rate(g)), (10, 40));
+        n.release(a, 50).unwrap();
+        n.settle();
+        assert_eq!(n.rate(g), 90);
+    }
+
+    #[test]
+    fn errors_not_panics() {
+        let mut n = FlowNet::new();
+        assert!(n.add_resource("z", 0).is_err());
+        assert!(n.start(&[], 1, None, 0).is_err());
+        assert!(n.start(&[ResourceId(3)], 1, None, 0).is_err());
+    }
+}

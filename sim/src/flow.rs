@@ -55,6 +55,10 @@ struct Flow {
     cap: u128,
     bytes: u64,
     owner: u64,
+    /// time (ps) at which `remaining` was last brought up to date
+    last: u64,
+    /// predicted finish time (ps) at the current rate; u64::MAX when stalled
+    finish: u64,
     frozen: bool,
     live: bool,
 }
@@ -74,6 +78,8 @@ pub struct FlowNet {
     flows: Vec<Flow>,
     free: Vec<u32>,
     active: Vec<u32>,
+    /// active flows with their own rate cap
+    capped: Vec<u32>,
     now: Ps,
     dirty: bool,
 }
@@ -190,6 +196,8 @@ impl FlowNet {
                 .unwrap_or(u128::MAX),
             bytes,
             owner,
+            last: self.now.0,
+            finish: u64::MAX,
             frozen: false,
             live: true,
         };
@@ -204,6 +212,9 @@ impl FlowNet {
             self.resources[r.0 as usize].flows.push(id);
         }
         self.active.push(id);
+        if rate_cap.is_some() {
+            self.capped.push(id);
+        }
         self.dirty = true;
         Ok(FlowId(id))
     }
@@ -239,53 +250,45 @@ impl FlowNet {
         (used, usable(res))
     }
 
-    /// Move every active flow forward to `t`, and return the flows that finished by then.
-    /// Call [`FlowNet::settle`] afterwards to recompute rates.
+    /// Move time forward to `t`, and return the flows that finished by then. Call
+    /// [`FlowNet::settle`] afterwards to recompute rates.
     pub fn advance(&mut self, t: Ps, out: &mut Vec<Finished>) {
         debug_assert!(t >= self.now);
-        let dt = t.0.saturating_sub(self.now.0) as u128;
         self.now = t;
-        if dt == 0
-            && self
-                .active
-                .iter()
-                .all(|&f| self.flows[f as usize].remaining > 0)
-        {
-            return;
-        }
         let mut i = 0;
         while i < self.active.len() {
             let id = self.active[i];
-            let f = &mut self.flows[id as usize];
-            let progress = f.rate.saturating_mul(dt);
-            if progress >= f.remaining {
-                f.remaining = 0;
-            } else {
-                f.remaining -= progress;
-            }
-            if f.remaining == 0 {
-                f.live = false;
-                out.push(Finished {
-                    flow: FlowId(id),
-                    owner: f.owner,
-                    bytes: f.bytes,
-                });
-                let bytes = f.bytes as u128;
-                let path = std::mem::take(&mut f.path);
-                for r in &path {
-                    let res = &mut self.resources[r.0 as usize];
-                    res.bytes_done += bytes;
-                    if let Some(pos) = res.flows.iter().position(|&x| x == id) {
-                        res.flows.swap_remove(pos);
-                    }
-                }
-                self.flows[id as usize].path = path;
-                self.active.swap_remove(i);
-                self.free.push(id);
-                self.dirty = true;
-            } else {
+            if self.flows[id as usize].finish > t.0 {
                 i += 1;
+                continue;
             }
+            let f = &mut self.flows[id as usize];
+            f.remaining = 0;
+            f.live = false;
+            out.push(Finished {
+                flow: FlowId(id),
+                owner: f.owner,
+                bytes: f.bytes,
+            });
+            let bytes = f.bytes as u128;
+            let capped = f.cap != u128::MAX;
+            let path = std::mem::take(&mut f.path);
+            for r in &path {
+                let res = &mut self.resources[r.0 as usize];
+                res.bytes_done += bytes;
+                if let Some(pos) = res.flows.iter().position(|&x| x == id) {
+                    res.flows.swap_remove(pos);
+                }
+            }
+            self.flows[id as usize].path = path;
+            self.active.swap_remove(i);
+            if capped {
+                if let Some(pos) = self.capped.iter().position(|&x| x == id) {
+                    self.capped.swap_remove(pos);
+                }
+            }
+            self.free.push(id);
+            self.dirty = true;
         }
     }
 
@@ -300,22 +303,11 @@ impl FlowNet {
     }
 
     fn next_completion(&self) -> Option<Ps> {
-        let mut best: Option<u128> = None;
-        for &id in &self.active {
-            let f = &self.flows[id as usize];
-            let dt = if f.rate == 0 {
-                u128::MAX
-            } else {
-                f.remaining.div_ceil(f.rate)
-            };
-            best = Some(best.map_or(dt, |b| b.min(dt)));
-        }
-        best.map(|dt| {
-            Ps(self
-                .now
-                .0
-                .saturating_add(u64::try_from(dt).unwrap_or(u64::MAX)))
-        })
+        self.active
+            .iter()
+            .map(|&id| self.flows[id as usize].finish)
+            .min()
+            .map(Ps)
     }
 
     /// Progressive filling. Deterministic and independent of flow insertion order: ties
@@ -327,7 +319,6 @@ impl FlowNet {
         for &id in &self.active {
             let f = &mut self.flows[id as usize];
             f.frozen = false;
-            f.rate = 0;
             for r in &f.path {
                 let res = &mut self.resources[r.0 as usize];
                 if res.unfrozen == 0 {
@@ -342,23 +333,26 @@ impl FlowNet {
         // Flows whose own cap is below every share are frozen at their cap first; we fold
         // that into the loop by treating each capped flow as a candidate bottleneck.
         while left > 0 {
-            // The most contended resource: least fair share.
-            let mut best_share = u128::MAX;
-            let mut best_r: Option<u32> = None;
+            // The most contended resource: least fair share remaining/unfrozen, compared
+            // by cross-multiplication (no u128 division in the scan).
+            let mut best: Option<(u128, u128, u32)> = None;
             for &r in &touched {
                 let res = &self.resources[r as usize];
                 if res.unfrozen == 0 {
                     continue;
                 }
-                let share = res.remaining / res.unfrozen as u128;
-                if share < best_share {
-                    best_share = share;
-                    best_r = Some(r);
+                let (rem, n) = (res.remaining, res.unfrozen as u128);
+                if best.map_or(true, |(brem, bn, _)| {
+                    rem.saturating_mul(bn) < brem.saturating_mul(n)
+                }) {
+                    best = Some((rem, n, r));
                 }
             }
+            let best_share = best.map_or(u128::MAX, |(rem, n, _)| rem / n);
+            let best_r = best.map(|(_, _, r)| r);
             // A capped flow below that share is its own bottleneck.
             let mut capped: Vec<u32> = Vec::new();
-            for &id in &self.active {
+            for &id in &self.capped {
                 let f = &self.flows[id as usize];
                 if !f.frozen && f.cap < best_share {
                     capped.push(id);
@@ -392,15 +386,60 @@ impl FlowNet {
     }
 
     fn freeze(&mut self, id: u32, rate: u128) {
+        let now = self.now.0;
         let f = &mut self.flows[id as usize];
         f.frozen = true;
-        f.rate = rate;
+        if f.rate != rate || f.finish == u64::MAX {
+            // Bring the remaining work up to date at the old rate, then predict the
+            // finish at the new one.
+            let dt = (now - f.last) as u128;
+            f.remaining = f.remaining.saturating_sub(f.rate.saturating_mul(dt));
+            f.last = now;
+            f.rate = rate;
+            f.finish = finish_time(now, f.remaining, rate);
+        }
         for r in &f.path {
             let res = &mut self.resources[r.0 as usize];
             res.remaining = res.remaining.saturating_sub(rate);
             res.unfrozen -= 1;
         }
     }
+}
+
+/// `now + ceil(remaining / rate)`, exactly, without a slow u128 division in the common
+/// case: an f64 estimate corrected by exact integer checks.
+fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
+    if remaining == 0 {
+        return now;
+    }
+    if rate == 0 {
+        return u64::MAX;
+    }
+    let est = (remaining as f64 / rate as f64).ceil();
+    let mut t: u128 = if est.is_finite() && est < 1.8e19 {
+        est as u128
+    } else {
+        remaining.div_ceil(rate)
+    };
+    // Fix the estimate so that t is the least value with rate * t >= remaining.
+    let mut fixes = 0;
+    while rate.saturating_mul(t) < remaining {
+        t += 1;
+        fixes += 1;
+        if fixes > 4 {
+            t = remaining.div_ceil(rate);
+            break;
+        }
+    }
+    while t > 0 && rate.saturating_mul(t - 1) >= remaining {
+        t -= 1;
+        fixes += 1;
+        if fixes > 8 {
+            t = remaining.div_ceil(rate);
+            break;
+        }
+    }
+    now.saturating_add(u64::try_from(t).unwrap_or(u64::MAX))
 }
 
 fn usable(res: &Resource) -> u128 {

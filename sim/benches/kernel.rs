@@ -1,0 +1,118 @@
+//! Kernel throughput, measured on one core (`cargo bench -p memwall-sim --bench kernel`).
+//!
+//! (a) Event-queue churn: the classic "hold" model — a queue of pending events where each
+//!     pop schedules one new event a pseudo-random time ahead.
+//! (b) Flow contention: 1 M flows over 64 links (one or two hops each, arriving over
+//!     time) run through the executor, with max-min fair rates recomputed on every start
+//!     and end.
+
+use memwall_sim::*;
+use std::time::Instant;
+
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+fn churn(pending: usize, events: u64) -> f64 {
+    let mut q: EventQueue<u32> = EventQueue::with_capacity(pending);
+    let mut x = 0x9E3779B97F4A7C15u64;
+    for i in 0..pending {
+        q.schedule(Ps(xorshift(&mut x) % 1_000_000), i as u64, i as u32);
+    }
+    let t0 = Instant::now();
+    let mut n = 0u64;
+    while n < events {
+        let (t, e) = q.pop().expect("hold model never empties");
+        q.schedule(Ps(t.0 + 1 + xorshift(&mut x) % 1_000_000), e as u64, e);
+        n += 1;
+    }
+    n as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn flows(total: u64, links: usize) -> (f64, u64, f64, Ps) {
+    let mut net = FlowNet::new();
+    let r: Vec<_> = (0..links)
+        .map(|i| net.add_resource(format!("l{i}"), 50_000_000_000).unwrap())
+        .collect();
+    let mut ex = Executor::new(net);
+    let c = ex.category("flow", OpKind::Memory);
+    let w = ex.category("gap", OpKind::Marker);
+    // 256 issuing streams; each issues its flows back to back with short random gaps, so
+    // about 256 flows are in flight at any time.
+    let streams: Vec<_> = (0..256)
+        .map(|i| ex.add_stream(format!("s{i}"), true, false))
+        .collect();
+    let mut x = 42u64;
+    let t0 = Instant::now();
+    let mut added = 0u64;
+    let batch = 4096;
+    while added < total {
+        let mut last = OpId(0);
+        for _ in 0..batch.min(total - added) {
+            let s = streams[(xorshift(&mut x) % streams.len() as u64) as usize];
+            let a = r[(xorshift(&mut x) % links as u64) as usize];
+            let path = if xorshift(&mut x) % 2 == 0 {
+                vec![a]
+            } else {
+                vec![a, r[(xorshift(&mut x) % links as u64) as usize]]
+            };
+            let bytes = 4096 + xorshift(&mut x) % (1 << 20);
+            ex.add_op(OpSpec::new(
+                s,
+                w,
+                Work::Delay(Ps(xorshift(&mut x) % 2_000_000)),
+            ))
+            .unwrap();
+            last = ex
+                .add_op(OpSpec::new(
+                    s,
+                    c,
+                    Work::Transfer {
+                        latency: Ps::ZERO,
+                        flows: vec![FlowSpec {
+                            path,
+                            bytes,
+                            rate_cap: None,
+                        }],
+                    },
+                ))
+                .unwrap();
+            added += 1;
+        }
+        ex.run_until_done(last).unwrap();
+        // Keep memory flat: forget what has finished.
+        let mut keep = ex.timeline().base;
+        for rec in &ex.timeline().records {
+            if !rec.finished() {
+                break;
+            }
+            keep = rec.id.0 + 1;
+        }
+        ex.forget_before(OpId(keep)).unwrap();
+    }
+    ex.run().unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let ev = ex.events_processed();
+    (ev as f64 / secs, ev, secs, ex.now())
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    for pending in [1_000usize, 100_000] {
+        let rate = churn(pending, 50_000_000 / scale);
+        println!(
+            "event-queue churn, {pending} pending: {:.1} M events/s",
+            rate / 1e6
+        );
+    }
+    let (rate, ev, secs, end) = flows(1_000_000 / scale, 64);
+    println!(
+        "1M flows over 64 links: {:.2} M events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
+        rate / 1e6,
+        (1_000_000 / scale) as f64 / secs
+    );
+}

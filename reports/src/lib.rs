@@ -1,1 +1,7 @@
-//! memwall-reports: attribution (hidden vs exposed), CSV, plots, Chrome-trace export.
+//! memwall-reports: what a run answers. Attribution of every stall to hidden or exposed
+//! latency, tidy CSV, summaries, plots and Chrome-trace export of a simulated timeline.
+//! Reads timelines; never re-simulates.
+
+pub mod attribution;
+
+pub use attribution::{attribute, Attribution, CategoryTotals, OpExposure, StreamAccount};

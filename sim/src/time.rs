@@ -84,6 +84,18 @@ impl std::ops::Add for Ps {
     }
 }
 
+impl std::ops::AddAssign for Ps {
+    fn add_assign(&mut self, rhs: Ps) {
+        *self = *self + rhs;
+    }
+}
+
+impl std::iter::Sum for Ps {
+    fn sum<I: Iterator<Item = Ps>>(it: I) -> Ps {
+        it.fold(Ps::ZERO, |a, b| a + b)
+    }
+}
+
 impl std::ops::Sub for Ps {
     type Output = Ps;
     fn sub(self, rhs: Ps) -> Ps {

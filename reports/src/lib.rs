@@ -3,5 +3,6 @@
 //! Reads timelines; never re-simulates.
 
 pub mod attribution;
+pub mod output;
 
 pub use attribution::{attribute, Attribution, CategoryTotals, OpExposure, StreamAccount};

@@ -2,4 +2,5 @@
 //! access traces, DualPipe schedules, serving batches, and importers of real engine traces.
 //! Turns a workload into an op graph for `memwall-sim`.
 
+pub mod model;
 pub mod pipeline;

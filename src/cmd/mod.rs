@@ -1,0 +1,1 @@
+//! One module per subcommand: each has a clap `Args` struct and a `run` function.

@@ -14,6 +14,8 @@ pub mod units;
 
 pub use error::ProfileError;
 pub use registry::{embedded_files, parse_profile, Registry};
-pub use render::{cli_list, cli_show, cli_validate, list_table, show, validate_paths, validate_text};
+pub use render::{
+    cli_list, cli_show, cli_validate, list_table, show, validate_paths, validate_text,
+};
 pub use schema::{PartKind, Profile};
 pub use spec::*;

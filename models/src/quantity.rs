@@ -168,13 +168,19 @@ impl<'de> Deserialize<'de> for Ppm {
                 units::parse_fraction_ppm(s).map(Ppm).map_err(to_de)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Ppm, E> {
-                units::parse_fraction_ppm(&v.to_string()).map(Ppm).map_err(to_de)
+                units::parse_fraction_ppm(&v.to_string())
+                    .map(Ppm)
+                    .map_err(to_de)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Ppm, E> {
-                units::parse_fraction_ppm(&v.to_string()).map(Ppm).map_err(to_de)
+                units::parse_fraction_ppm(&v.to_string())
+                    .map(Ppm)
+                    .map_err(to_de)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Ppm, E> {
-                units::parse_fraction_ppm(&float_text(v)).map(Ppm).map_err(to_de)
+                units::parse_fraction_ppm(&float_text(v))
+                    .map(Ppm)
+                    .map_err(to_de)
             }
         }
         d.deserialize_any(V)

@@ -55,12 +55,22 @@ fn backticked(s: &str) -> Vec<&str> {
 fn convert_de_error(file: &str, text: &str, path: String, e: toml::de::Error) -> ProfileError {
     let (mut message, mut hint) = split_hint(e.message().trim());
     let mut field = if path == "." { String::new() } else { path };
-    let join = |f: &str, k: &str| if f.is_empty() { k.to_string() } else { format!("{f}.{k}") };
+    let join = |f: &str, k: &str| {
+        if f.is_empty() {
+            k.to_string()
+        } else {
+            format!("{f}.{k}")
+        }
+    };
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let names = backticked(rest);
         if let Some((bad, allowed)) = names.split_first() {
             field = join(&field, bad);
-            let list = allowed.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
+            let list = allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             hint = Some(match did_you_mean(bad, allowed.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`? allowed fields here: {list}"),
                 None => format!("allowed fields here: {list}"),
@@ -71,17 +81,30 @@ fn convert_de_error(file: &str, text: &str, path: String, e: toml::de::Error) ->
         if let Some(missing) = backticked(rest).first() {
             field = join(&field, missing);
             hint = Some(match *missing {
-                "basis" => "add basis = \"peak\" (one of peak, spec, measured, estimate, derived, user)".into(),
-                "source" => "add source = \"R1\" (a hardware.md reference id or a short citation)".into(),
-                "value" => "add value = \"...\" written with a unit, e.g. value = \"3.35 TB/s\"".into(),
-                "peak" => "add peak = { value = \"...\", basis = \"peak\", source = \"...\" }".into(),
+                "basis" => {
+                    "add basis = \"peak\" (one of peak, spec, measured, estimate, derived, user)"
+                        .into()
+                }
+                "source" => {
+                    "add source = \"R1\" (a hardware.md reference id or a short citation)".into()
+                }
+                "value" => {
+                    "add value = \"...\" written with a unit, e.g. value = \"3.35 TB/s\"".into()
+                }
+                "peak" => {
+                    "add peak = { value = \"...\", basis = \"peak\", source = \"...\" }".into()
+                }
                 m => format!("add `{m} = ...` (see hw-profiles/README.md)"),
             });
         }
     } else if let Some(rest) = message.strip_prefix("unknown variant ") {
         let names = backticked(rest);
         if let Some((bad, allowed)) = names.split_first() {
-            let list = allowed.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+            let list = allowed
+                .iter()
+                .map(|a| format!("\"{a}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
             hint = Some(match did_you_mean(bad, allowed.iter().copied()) {
                 Some(best) => format!("did you mean \"{best}\"? allowed: {list}"),
                 None => format!("allowed: {list}"),
@@ -97,7 +120,14 @@ fn convert_de_error(file: &str, text: &str, path: String, e: toml::de::Error) ->
         }
         None => (None, None),
     };
-    ProfileError { file: file.to_string(), line, column, field, message, hint }
+    ProfileError {
+        file: file.to_string(),
+        line,
+        column,
+        field,
+        message,
+        hint,
+    }
 }
 
 fn de<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, ProfileError> {
@@ -121,9 +151,20 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, ProfileError> {
                 (Some(l), Some(c))
             })
             .unwrap_or((None, None));
-        ProfileError { file: file.to_string(), line, column, field: path_string(path), message, hint }
+        ProfileError {
+            file: file.to_string(),
+            line,
+            column,
+            field: path_string(path),
+            message,
+            hint,
+        }
     };
-    let kinds = PartKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+    let kinds = PartKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let kind = match table.get("kind") {
         None => {
             return Err(ProfileError {
@@ -132,19 +173,29 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, ProfileError> {
                 column: Some(1),
                 field: "kind".into(),
                 message: "missing field `kind`".into(),
-                hint: Some(format!("start the file with kind = \"gpu\" (one of {kinds})")),
+                hint: Some(format!(
+                    "start the file with kind = \"gpu\" (one of {kinds})"
+                )),
             })
         }
         Some(toml::Value::String(s)) => s.clone(),
         Some(_) => {
-            return Err(at(&["kind".into()], "`kind` must be a string".into(), Some(format!("one of {kinds}"))))
+            return Err(at(
+                &["kind".into()],
+                "`kind` must be a string".into(),
+                Some(format!("one of {kinds}")),
+            ))
         }
     };
     let Some(k) = PartKind::from_str(&kind) else {
         let dym = did_you_mean(&kind, PartKind::ALL.iter().map(|k| k.as_str()))
             .map(|b| format!("did you mean \"{b}\"? "))
             .unwrap_or_default();
-        return Err(at(&["kind".into()], format!("unknown kind \"{kind}\""), Some(format!("{dym}kinds: {kinds}"))));
+        return Err(at(
+            &["kind".into()],
+            format!("unknown kind \"{kind}\""),
+            Some(format!("{dym}kinds: {kinds}")),
+        ));
     };
     let profile = match k {
         PartKind::Gpu => Profile::Gpu(de(file, text)?),
@@ -157,7 +208,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, ProfileError> {
     };
     let name = profile.name();
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.');
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+        });
     if !ok {
         return Err(at(
             &["name".into()],
@@ -236,7 +289,15 @@ impl Registry {
                 });
             }
         }
-        self.entries.insert(name, Entry { file: file.to_string(), text: text.to_string(), profile, embedded });
+        self.entries.insert(
+            name,
+            Entry {
+                file: file.to_string(),
+                text: text.to_string(),
+                profile,
+                embedded,
+            },
+        );
         Ok(())
     }
 
@@ -279,7 +340,11 @@ impl Registry {
     }
 
     pub fn names_of(&self, kind: PartKind) -> Vec<&str> {
-        self.entries.values().filter(|e| e.profile.kind() == kind).map(|e| e.profile.name()).collect()
+        self.entries
+            .values()
+            .filter(|e| e.profile.kind() == kind)
+            .map(|e| e.profile.name())
+            .collect()
     }
 
     /// Validates every profile (parts and systems), resolving all references.
@@ -290,7 +355,9 @@ impl Registry {
                 errors.extend(es);
             }
         }
-        errors.sort_by(|a, b| (&a.file, a.line, &a.field, &a.message).cmp(&(&b.file, b.line, &b.field, &b.message)));
+        errors.sort_by(|a, b| {
+            (&a.file, a.line, &a.field, &a.message).cmp(&(&b.file, b.line, &b.field, &b.message))
+        });
         errors.dedup();
         errors
     }
@@ -345,7 +412,9 @@ impl Registry {
     /// A resolved system.
     pub fn system(&self, name: &str) -> Result<SystemSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::System)?;
-        let Profile::System(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::System(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.system(p, 0);
         r.finish_opt(s)
@@ -354,7 +423,9 @@ impl Registry {
     /// A resolved GPU part.
     pub fn gpu(&self, name: &str) -> Result<GpuSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Gpu)?;
-        let Profile::Gpu(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Gpu(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.gpu(p);
         r.finish_opt(s)
@@ -363,7 +434,9 @@ impl Registry {
     /// A resolved host part.
     pub fn host(&self, name: &str) -> Result<HostSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Host)?;
-        let Profile::Host(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Host(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.host(p);
         r.finish_opt(s)
@@ -372,7 +445,9 @@ impl Registry {
     /// A resolved link part.
     pub fn link(&self, name: &str) -> Result<LinkSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Link)?;
-        let Profile::Link(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Link(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.link(p);
         r.finish_opt(s)
@@ -381,7 +456,9 @@ impl Registry {
     /// A resolved NIC part.
     pub fn nic(&self, name: &str) -> Result<NicSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Nic)?;
-        let Profile::Nic(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Nic(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.nic(p);
         r.finish_opt(s)
@@ -390,7 +467,9 @@ impl Registry {
     /// A resolved NVMe part.
     pub fn nvme(&self, name: &str) -> Result<NvmeSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Nvme)?;
-        let Profile::Nvme(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Nvme(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.nvme(p);
         r.finish_opt(s)
@@ -399,13 +478,14 @@ impl Registry {
     /// A resolved fabric part.
     pub fn fabric(&self, name: &str) -> Result<FabricSpec, Vec<ProfileError>> {
         let e = self.entry_of(name, PartKind::Fabric)?;
-        let Profile::Fabric(p) = &e.profile else { return Err(vec![self.lookup_error(name, e.profile.kind())]) };
+        let Profile::Fabric(p) = &e.profile else {
+            return Err(vec![self.lookup_error(name, e.profile.kind())]);
+        };
         let mut r = Resolver::new(self, e);
         let s = r.fabric(p);
         r.finish_opt(s)
     }
 }
-
 
 fn hint_for_names(name: &str, known: &[&str]) -> String {
     let list = known.join(", ");
@@ -417,7 +497,9 @@ fn hint_for_names(name: &str, known: &[&str]) -> String {
 }
 
 fn collect_toml(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     v.sort();
     for p in v {
@@ -454,7 +536,11 @@ fn to_u32(v: u64) -> u32 {
 
 impl<'a> Resolver<'a> {
     fn new(reg: &'a Registry, entry: &'a Entry) -> Self {
-        Resolver { reg, entry, errors: Vec::new() }
+        Resolver {
+            reg,
+            entry,
+            errors: Vec::new(),
+        }
     }
 
     fn finish<T>(self, v: T) -> Result<T, Vec<ProfileError>> {
@@ -509,7 +595,9 @@ impl<'a> Resolver<'a> {
             self.err(
                 &with(path, &["source"]),
                 "empty source",
-                Some("cite a hardware.md reference id (e.g. \"R1\") or a short citation".to_string()),
+                Some(
+                    "cite a hardware.md reference id (e.g. \"R1\") or a short citation".to_string(),
+                ),
             );
         }
         if let Some(tag) = &t.tag {
@@ -530,7 +618,13 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn count(&mut self, path: &[Seg], t: &Tagged<crate::quantity::Count>, min: u64, max: u64) -> u64 {
+    fn count(
+        &mut self,
+        path: &[Seg],
+        t: &Tagged<crate::quantity::Count>,
+        min: u64,
+        max: u64,
+    ) -> u64 {
         self.tagged(path, t);
         let v = t.value.0;
         if v < min || v > max {
@@ -574,7 +668,9 @@ impl<'a> Resolver<'a> {
                 self.err(
                     path,
                     "both `achievable` and `efficiency` are given",
-                    Some("give exactly one: the measured figure or the fraction of peak".to_string()),
+                    Some(
+                        "give exactly one: the measured figure or the fraction of peak".to_string(),
+                    ),
                 );
                 peak
             }
@@ -614,7 +710,11 @@ impl<'a> Resolver<'a> {
     }
 
     /// Resolves a referenced part in its own file's context; its errors are kept.
-    fn sub<T>(&mut self, e: &'a Entry, f: impl FnOnce(&mut Resolver<'a>) -> Option<T>) -> Option<T> {
+    fn sub<T>(
+        &mut self,
+        e: &'a Entry,
+        f: impl FnOnce(&mut Resolver<'a>) -> Option<T>,
+    ) -> Option<T> {
         let mut r = Resolver::new(self.reg, e);
         let v = f(&mut r);
         self.errors.extend(r.errors);
@@ -623,7 +723,9 @@ impl<'a> Resolver<'a> {
 
     fn link_ref(&mut self, path: &[Seg], name: &str, allowed: &[LinkType]) -> Option<LinkSpec> {
         let e = self.reference(path, name, PartKind::Link)?;
-        let Profile::Link(lp) = &e.profile else { return None };
+        let Profile::Link(lp) = &e.profile else {
+            return None;
+        };
         if !allowed.contains(&lp.link_type) {
             let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
             let fitting: Vec<&str> = self
@@ -637,7 +739,11 @@ impl<'a> Resolver<'a> {
                 .collect();
             self.err(
                 path,
-                format!("link \"{name}\" is of type {}, but {} is required here", lp.link_type.as_str(), names.join(" or ")),
+                format!(
+                    "link \"{name}\" is of type {}, but {} is required here",
+                    lp.link_type.as_str(),
+                    names.join(" or ")
+                ),
                 Some(format!("links that fit: {}", fitting.join(", "))),
             );
             return None;
@@ -651,7 +757,11 @@ impl<'a> Resolver<'a> {
             Some(t) => {
                 self.tagged(&p(&["reverse_achievable"]), t);
                 if t.value.0 > bandwidth.peak {
-                    self.err(&p(&["reverse_achievable", "value"]), "reverse achievable exceeds the per-direction peak", None);
+                    self.err(
+                        &p(&["reverse_achievable", "value"]),
+                        "reverse achievable exceeds the per-direction peak",
+                        None,
+                    );
                 }
                 t.value.0
             }
@@ -666,12 +776,20 @@ impl<'a> Resolver<'a> {
             (Some(d), LinkType::Pcie) => {
                 let generation = self.count(&p(&["pcie", "generation"]), &d.generation, 1, 8);
                 let lanes = self.count(&p(&["pcie", "lanes"]), &d.lanes, 1, 32);
-                for (k, t) in [("max_payload", &d.max_payload), ("max_read_request", &d.max_read_request), ("tlp_overhead", &d.tlp_overhead)] {
+                for (k, t) in [
+                    ("max_payload", &d.max_payload),
+                    ("max_read_request", &d.max_read_request),
+                    ("tlp_overhead", &d.tlp_overhead),
+                ] {
                     self.tagged(&p(&["pcie", k]), t);
                 }
                 self.tagged(&p(&["pcie", "dma_setup"]), &d.dma_setup);
                 if d.max_payload.value.0 == 0 || d.max_read_request.value.0 == 0 {
-                    self.err(&p(&["pcie", "max_payload"]), "max payload and max read request must be positive", Some("e.g. \"256 B\" and \"512 B\"".to_string()));
+                    self.err(
+                        &p(&["pcie", "max_payload"]),
+                        "max payload and max read request must be positive",
+                        Some("e.g. \"256 B\" and \"512 B\"".to_string()),
+                    );
                 }
                 Some(PcieSpec {
                     generation: to_u32(generation),
@@ -687,7 +805,11 @@ impl<'a> Resolver<'a> {
                 None
             }
             (Some(_), _) => {
-                self.err(&p(&["pcie"]), "[pcie] is only allowed on links of type \"pcie\"", None);
+                self.err(
+                    &p(&["pcie"]),
+                    "[pcie] is only allowed on links of type \"pcie\"",
+                    None,
+                );
                 None
             }
             (None, _) => None,
@@ -703,12 +825,19 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn flops(&mut self, path: &[Seg], pa: &Option<PeakAchievable<crate::quantity::FlopRate>>) -> Option<Rate> {
+    fn flops(
+        &mut self,
+        path: &[Seg],
+        pa: &Option<PeakAchievable<crate::quantity::FlopRate>>,
+    ) -> Option<Rate> {
         pa.as_ref().map(|pa| self.rate(path, pa, |q| q.0))
     }
 
     fn gpu(&mut self, g: &GpuProfile) -> Option<GpuSpec> {
-        let sms = g.sms.as_ref().map(|t| to_u32(self.count(&p(&["sms"]), t, 1, 100_000)));
+        let sms = g
+            .sms
+            .as_ref()
+            .map(|t| to_u32(self.count(&p(&["sms"]), t, 1, 100_000)));
         if let Some(t) = &g.l2 {
             self.tagged(&p(&["l2"]), t);
         }
@@ -722,12 +851,19 @@ impl<'a> Resolver<'a> {
         if cap > MAX_HBM_BYTES {
             self.err(
                 &p(&["memory", "capacity", "value"]),
-                format!("absurd value {}: GPU memory above 100 TB is not a real part", g.memory.capacity.value),
+                format!(
+                    "absurd value {}: GPU memory above 100 TB is not a real part",
+                    g.memory.capacity.value
+                ),
                 Some("check the unit prefix, e.g. \"80 GB\" or \"141 GB\"".to_string()),
             );
         }
         if cap == 0 {
-            self.err(&p(&["memory", "capacity", "value"]), "GPU memory capacity must be positive", Some("e.g. \"80 GB\"".to_string()));
+            self.err(
+                &p(&["memory", "capacity", "value"]),
+                "GPU memory capacity must be positive",
+                Some("e.g. \"80 GB\"".to_string()),
+            );
         }
         let hbm_bandwidth = self.rate(&p(&["memory", "bandwidth"]), &g.memory.bandwidth, |q| q.0);
         let compute = ComputeSpec {
@@ -736,11 +872,23 @@ impl<'a> Resolver<'a> {
             fp4: self.flops(&p(&["compute", "fp4"]), &g.compute.fp4),
         };
         if compute.bf16.is_none() && compute.fp8.is_none() && compute.fp4.is_none() {
-            self.err(&p(&["compute"]), "no compute rate given", Some("add at least one of bf16, fp8, fp4".to_string()));
+            self.err(
+                &p(&["compute"]),
+                "no compute rate given",
+                Some("add at least one of bf16, fp8, fp4".to_string()),
+            );
         }
-        let host_link = self.link_ref(&p(&["host_link"]), &g.host_link, &[LinkType::Pcie, LinkType::NvlinkC2c]);
+        let host_link = self.link_ref(
+            &p(&["host_link"]),
+            &g.host_link,
+            &[LinkType::Pcie, LinkType::NvlinkC2c],
+        );
         let scale_up_link = match &g.scale_up_link {
-            Some(n) => Some(self.link_ref(&p(&["scale_up_link"]), n, &[LinkType::Nvlink, LinkType::InfinityFabric])?),
+            Some(n) => Some(self.link_ref(
+                &p(&["scale_up_link"]),
+                n,
+                &[LinkType::Nvlink, LinkType::InfinityFabric],
+            )?),
             None => None,
         };
         Some(GpuSpec {
@@ -763,13 +911,19 @@ impl<'a> Resolver<'a> {
 
     fn host(&mut self, h: &HostProfile) -> Option<HostSpec> {
         let cores = to_u32(self.count(&p(&["cores"]), &h.cores, 1, 100_000));
-        let pcie_lanes = h.pcie_lanes.as_ref().map(|t| to_u32(self.count(&p(&["pcie_lanes"]), t, 1, 1024)));
+        let pcie_lanes = h
+            .pcie_lanes
+            .as_ref()
+            .map(|t| to_u32(self.count(&p(&["pcie_lanes"]), t, 1, 1024)));
         self.tagged(&p(&["memory", "capacity"]), &h.memory.capacity);
         let cap = h.memory.capacity.value.0;
         if cap > MAX_DRAM_BYTES || cap == 0 {
             self.err(
                 &p(&["memory", "capacity", "value"]),
-                format!("absurd DRAM capacity {} per socket", h.memory.capacity.value),
+                format!(
+                    "absurd DRAM capacity {} per socket",
+                    h.memory.capacity.value
+                ),
                 Some("expected between 1 B and 100 TB, e.g. \"1 TB\"".to_string()),
             );
         }
@@ -778,7 +932,10 @@ impl<'a> Resolver<'a> {
         let cross_socket = h.cross_socket.as_ref().map(|c| {
             self.tagged(&p(&["cross_socket", "bandwidth"]), &c.bandwidth);
             self.tagged(&p(&["cross_socket", "latency"]), &c.latency);
-            CrossSocketSpec { bandwidth: c.bandwidth.value.0, extra_latency_ps: c.latency.value.0 }
+            CrossSocketSpec {
+                bandwidth: c.bandwidth.value.0,
+                extra_latency_ps: c.latency.value.0,
+            }
         });
         Some(HostSpec {
             name: h.name.clone(),
@@ -796,7 +953,10 @@ impl<'a> Resolver<'a> {
     fn nic(&mut self, n: &NicProfile) -> Option<NicSpec> {
         let bandwidth = self.rate(&p(&["bandwidth"]), &n.bandwidth, |q| q.0);
         self.tagged(&p(&["latency"]), &n.latency);
-        let ports = n.ports.as_ref().map(|t| to_u32(self.count(&p(&["ports"]), t, 1, 64)));
+        let ports = n
+            .ports
+            .as_ref()
+            .map(|t| to_u32(self.count(&p(&["ports"]), t, 1, 64)));
         let host_link = self.link_ref(&p(&["host_link"]), &n.host_link, &[LinkType::Pcie])?;
         Some(NicSpec {
             name: n.name.clone(),
@@ -824,7 +984,11 @@ impl<'a> Resolver<'a> {
         self.tagged(&p(&["page_size"]), &d.page_size);
         let page = d.page_size.value.0;
         if page == 0 || page > 1 << 20 {
-            self.err(&p(&["page_size", "value"]), format!("page size {} is out of range", d.page_size.value), Some("e.g. \"4 KiB\"".to_string()));
+            self.err(
+                &p(&["page_size", "value"]),
+                format!("page size {} is out of range", d.page_size.value),
+                Some("e.g. \"4 KiB\"".to_string()),
+            );
         }
         let qd = to_u32(self.count(&p(&["max_queue_depth"]), &d.max_queue_depth, 1, 1 << 24));
         let host_link = self.link_ref(&p(&["host_link"]), &d.host_link, &[LinkType::Pcie])?;
@@ -848,7 +1012,10 @@ impl<'a> Resolver<'a> {
         self.tagged(&p(&["latency_cross_leaf"]), &f.latency_cross_leaf);
         let radix = self.count(&p(&["switch_radix"]), &f.switch_radix, 2, 4096);
         let tiers = self.count(&p(&["tiers"]), &f.tiers, 1, 8);
-        let planes = f.planes.as_ref().map(|t| to_u32(self.count(&p(&["planes"]), t, 1, 64)));
+        let planes = f
+            .planes
+            .as_ref()
+            .map(|t| to_u32(self.count(&p(&["planes"]), t, 1, 64)));
         Some(FabricSpec {
             name: f.name.clone(),
             description: f.description.clone(),
@@ -866,15 +1033,25 @@ impl<'a> Resolver<'a> {
             (Some(n), None) => self.node(n),
             (None, Some(other)) => {
                 if depth > 4 {
-                    self.err(&p(&["node_system"]), "node_system chain is too deep (a cycle?)", None);
+                    self.err(
+                        &p(&["node_system"]),
+                        "node_system chain is too deep (a cycle?)",
+                        None,
+                    );
                     return None;
                 }
                 let e = self.reference(&p(&["node_system"]), other, PartKind::System)?;
-                let Profile::System(sp) = &e.profile else { return None };
+                let Profile::System(sp) = &e.profile else {
+                    return None;
+                };
                 self.sub(e, |r| r.system(sp, depth + 1)).map(|sys| sys.node)
             }
             (Some(_), Some(_)) => {
-                self.err(&p(&["node_system"]), "both [node] and node_system are given", Some("give one: a [node] table or node_system = \"<system name>\"".to_string()));
+                self.err(
+                    &p(&["node_system"]),
+                    "both [node] and node_system are given",
+                    Some("give one: a [node] table or node_system = \"<system name>\"".to_string()),
+                );
                 None
             }
             (None, None) => {
@@ -885,13 +1062,16 @@ impl<'a> Resolver<'a> {
         let cluster = match &s.cluster {
             Some(c) => {
                 let nodes = self.count(&p(&["cluster", "nodes"]), &c.nodes, 1, 1_000_000);
-                let fabric = match self.reference(&p(&["cluster", "fabric"]), &c.fabric, PartKind::Fabric) {
-                    Some(e) => {
-                        let Profile::Fabric(fp) = &e.profile else { return None };
-                        self.sub(e, |r| r.fabric(fp))
-                    }
-                    None => None,
-                };
+                let fabric =
+                    match self.reference(&p(&["cluster", "fabric"]), &c.fabric, PartKind::Fabric) {
+                        Some(e) => {
+                            let Profile::Fabric(fp) = &e.profile else {
+                                return None;
+                            };
+                            self.sub(e, |r| r.fabric(fp))
+                        }
+                        None => None,
+                    };
                 Some((nodes, fabric, c.topology.clone()))
             }
             None => None,
@@ -911,7 +1091,12 @@ impl<'a> Resolver<'a> {
                 economics.power_mw = Some(t.value.0);
             }
             if let Some(t) = &ec.rack_units {
-                economics.rack_units = Some(to_u32(self.count(&p(&["economics", "rack_units"]), t, 1, 100)));
+                economics.rack_units = Some(to_u32(self.count(
+                    &p(&["economics", "rack_units"]),
+                    t,
+                    1,
+                    100,
+                )));
             }
         }
         let node = node?;
@@ -938,17 +1123,26 @@ impl<'a> Resolver<'a> {
         let base = p(&["node"]);
         let gpu_count = self.count(&with(&base, &["gpu_count"]), &n.gpu_count, 1, 1024) as usize;
         let sockets = self.count(&with(&base, &["sockets"]), &n.sockets, 1, 16) as usize;
-        let domain = self.count(&with(&base, &["nvlink_domain"]), &n.nvlink_domain, 1, 100_000);
+        let domain = self.count(
+            &with(&base, &["nvlink_domain"]),
+            &n.nvlink_domain,
+            1,
+            100_000,
+        );
         let gpu = match self.reference(&with(&base, &["gpu"]), &n.gpu, PartKind::Gpu) {
             Some(e) => {
-                let Profile::Gpu(gp) = &e.profile else { return None };
+                let Profile::Gpu(gp) = &e.profile else {
+                    return None;
+                };
                 self.sub(e, |r| r.gpu(gp))
             }
             None => None,
         };
         let host = match self.reference(&with(&base, &["host"]), &n.host, PartKind::Host) {
             Some(e) => {
-                let Profile::Host(hp) = &e.profile else { return None };
+                let Profile::Host(hp) = &e.profile else {
+                    return None;
+                };
                 self.sub(e, |r| r.host(hp))
             }
             None => None,
@@ -962,7 +1156,9 @@ impl<'a> Resolver<'a> {
                 let count = self.count(&with(&base, &["nic_count"]), c, 0, 4096) as usize;
                 let spec = match self.reference(&with(&base, &["nic"]), name, PartKind::Nic) {
                     Some(e) => {
-                        let Profile::Nic(np) = &e.profile else { return None };
+                        let Profile::Nic(np) = &e.profile else {
+                            return None;
+                        };
                         self.sub(e, |r| r.nic(np))
                     }
                     None => None,
@@ -971,11 +1167,22 @@ impl<'a> Resolver<'a> {
             }
             (None, None) => (None, 0),
             (Some(_), None) => {
-                self.err(&with(&base, &["nic"]), "`nic` without `nic_count`", Some("add nic_count = { value = 8, basis = \"spec\", source = \"...\" }".to_string()));
+                self.err(
+                    &with(&base, &["nic"]),
+                    "`nic` without `nic_count`",
+                    Some(
+                        "add nic_count = { value = 8, basis = \"spec\", source = \"...\" }"
+                            .to_string(),
+                    ),
+                );
                 (None, 0)
             }
             (None, Some(_)) => {
-                self.err(&with(&base, &["nic_count"]), "`nic_count` without `nic`", Some("add nic = \"connectx-7\" (a nic profile name)".to_string()));
+                self.err(
+                    &with(&base, &["nic_count"]),
+                    "`nic_count` without `nic`",
+                    Some("add nic = \"connectx-7\" (a nic profile name)".to_string()),
+                );
                 (None, 0)
             }
         };
@@ -984,7 +1191,9 @@ impl<'a> Resolver<'a> {
                 let count = self.count(&with(&base, &["drive_count"]), c, 0, 4096) as usize;
                 let spec = match self.reference(&with(&base, &["drive"]), name, PartKind::Nvme) {
                     Some(e) => {
-                        let Profile::Nvme(dp) = &e.profile else { return None };
+                        let Profile::Nvme(dp) = &e.profile else {
+                            return None;
+                        };
                         self.sub(e, |r| r.nvme(dp))
                     }
                     None => None,
@@ -993,18 +1202,33 @@ impl<'a> Resolver<'a> {
             }
             (None, None) => (None, 0),
             (Some(_), None) => {
-                self.err(&with(&base, &["drive"]), "`drive` without `drive_count`", Some("add drive_count = { value = 8, basis = \"spec\", source = \"...\" }".to_string()));
+                self.err(
+                    &with(&base, &["drive"]),
+                    "`drive` without `drive_count`",
+                    Some(
+                        "add drive_count = { value = 8, basis = \"spec\", source = \"...\" }"
+                            .to_string(),
+                    ),
+                );
                 (None, 0)
             }
             (None, Some(_)) => {
-                self.err(&with(&base, &["drive_count"]), "`drive_count` without `drive`", Some("add drive = \"samsung-pm1743\" (an nvme profile name)".to_string()));
+                self.err(
+                    &with(&base, &["drive_count"]),
+                    "`drive_count` without `drive`",
+                    Some("add drive = \"samsung-pm1743\" (an nvme profile name)".to_string()),
+                );
                 (None, 0)
             }
         };
         if let Some(t) = &n.dram_per_socket {
             self.tagged(&with(&base, &["dram_per_socket"]), t);
             if t.value.0 == 0 || t.value.0 > MAX_DRAM_BYTES {
-                self.err(&with(&base, &["dram_per_socket", "value"]), format!("absurd DRAM capacity {} per socket", t.value), Some("expected between 1 B and 100 TB".to_string()));
+                self.err(
+                    &with(&base, &["dram_per_socket", "value"]),
+                    format!("absurd DRAM capacity {} per socket", t.value),
+                    Some("expected between 1 B and 100 TB".to_string()),
+                );
             }
         }
 
@@ -1016,29 +1240,70 @@ impl<'a> Resolver<'a> {
         let mut switches = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         for (i, sw) in n.switches.iter().enumerate() {
-            let sp: P = vec![Seg::Key("node".into()), Seg::Key("switches".into()), Seg::Index(i)];
+            let sp: P = vec![
+                Seg::Key("node".into()),
+                Seg::Key("switches".into()),
+                Seg::Index(i),
+            ];
             if sw.source.trim().is_empty() {
-                self.err(&with(&sp, &["source"]), "empty source", Some("cite where the topology comes from".to_string()));
+                self.err(
+                    &with(&sp, &["source"]),
+                    "empty source",
+                    Some("cite where the topology comes from".to_string()),
+                );
             }
             if sw.basis == Basis::Estimate && sw.note.is_none() {
-                self.err(&with(&sp, &["note"]), "an estimate needs a note saying why", Some("add note = \"...\"".to_string()));
+                self.err(
+                    &with(&sp, &["note"]),
+                    "an estimate needs a note saying why",
+                    Some("add note = \"...\"".to_string()),
+                );
             }
             if names.contains(&sw.name.as_str()) {
-                self.err(&with(&sp, &["name"]), format!("duplicate switch name \"{}\"", sw.name), None);
+                self.err(
+                    &with(&sp, &["name"]),
+                    format!("duplicate switch name \"{}\"", sw.name),
+                    None,
+                );
             }
             names.push(&sw.name);
             if sw.socket as usize >= sockets {
-                self.err(&with(&sp, &["socket"]), format!("socket {} does not exist (the node has {sockets})", sw.socket), Some(format!("sockets are numbered 0 to {}", sockets.saturating_sub(1))));
+                self.err(
+                    &with(&sp, &["socket"]),
+                    format!(
+                        "socket {} does not exist (the node has {sockets})",
+                        sw.socket
+                    ),
+                    Some(format!(
+                        "sockets are numbered 0 to {}",
+                        sockets.saturating_sub(1)
+                    )),
+                );
             }
             let uplink = self.link_ref(&with(&sp, &["uplink"]), &sw.uplink, &[LinkType::Pcie]);
-            let idx = |field: &str, list: &[u32], owner: &mut Vec<Option<usize>>, what: &str, r: &mut Self| {
+            let idx = |field: &str,
+                       list: &[u32],
+                       owner: &mut Vec<Option<usize>>,
+                       what: &str,
+                       r: &mut Self| {
                 let mut out = Vec::new();
                 for &g in list {
                     let g = g as usize;
                     if g >= owner.len() {
-                        r.err(&with(&sp, &[field]), format!("{what} {g} does not exist (the node has {})", owner.len()), Some(format!("{what}s are numbered 0 to {}", owner.len().saturating_sub(1))));
+                        r.err(
+                            &with(&sp, &[field]),
+                            format!("{what} {g} does not exist (the node has {})", owner.len()),
+                            Some(format!(
+                                "{what}s are numbered 0 to {}",
+                                owner.len().saturating_sub(1)
+                            )),
+                        );
                     } else if let Some(prev) = owner[g] {
-                        r.err(&with(&sp, &[field]), format!("{what} {g} is already on switch {prev}"), Some(format!("each {what} hangs off one switch")));
+                        r.err(
+                            &with(&sp, &[field]),
+                            format!("{what} {g} is already on switch {prev}"),
+                            Some(format!("each {what} hangs off one switch")),
+                        );
                     } else {
                         owner[g] = Some(i);
                         out.push(g);
@@ -1050,61 +1315,120 @@ impl<'a> Resolver<'a> {
             let nics = idx("nics", &sw.nics, &mut nic_switch, "nic", self);
             let drives = idx("drives", &sw.drives, &mut drive_switch, "drive", self);
             if let Some(uplink) = uplink {
-                switches.push(SwitchSpec { index: i, name: sw.name.clone(), socket: sw.socket as usize, uplink, gpus, nics, drives });
+                switches.push(SwitchSpec {
+                    index: i,
+                    name: sw.name.clone(),
+                    socket: sw.socket as usize,
+                    uplink,
+                    gpus,
+                    nics,
+                    drives,
+                });
             }
         }
         let mut c2c_groups = Vec::new();
         for (i, g) in n.c2c.iter().enumerate() {
-            let gp: P = vec![Seg::Key("node".into()), Seg::Key("c2c".into()), Seg::Index(i)];
+            let gp: P = vec![
+                Seg::Key("node".into()),
+                Seg::Key("c2c".into()),
+                Seg::Index(i),
+            ];
             if g.source.trim().is_empty() {
                 self.err(&with(&gp, &["source"]), "empty source", None);
             }
             if g.socket as usize >= sockets {
-                self.err(&with(&gp, &["socket"]), format!("socket {} does not exist (the node has {sockets})", g.socket), None);
+                self.err(
+                    &with(&gp, &["socket"]),
+                    format!(
+                        "socket {} does not exist (the node has {sockets})",
+                        g.socket
+                    ),
+                    None,
+                );
             }
             let link = self.link_ref(&with(&gp, &["link"]), &g.link, &[LinkType::NvlinkC2c]);
             let mut gpus = Vec::new();
             for &x in &g.gpus {
                 let x = x as usize;
                 if x >= gpu_count {
-                    self.err(&with(&gp, &["gpus"]), format!("gpu {x} does not exist (the node has {gpu_count})"), None);
+                    self.err(
+                        &with(&gp, &["gpus"]),
+                        format!("gpu {x} does not exist (the node has {gpu_count})"),
+                        None,
+                    );
                 } else if gpu_c2c[x].is_some() {
-                    self.err(&with(&gp, &["gpus"]), format!("gpu {x} is already in a C2C group"), None);
+                    self.err(
+                        &with(&gp, &["gpus"]),
+                        format!("gpu {x} is already in a C2C group"),
+                        None,
+                    );
                 } else {
                     gpu_c2c[x] = Some(i);
                     gpus.push(x);
                 }
             }
             if let Some(link) = link {
-                c2c_groups.push(C2cGroupSpec { index: i, socket: g.socket as usize, gpus, link });
+                c2c_groups.push(C2cGroupSpec {
+                    index: i,
+                    socket: g.socket as usize,
+                    gpus,
+                    link,
+                });
             }
         }
         for (k, owner) in nic_switch.iter().enumerate() {
             if owner.is_none() {
-                self.err(&with(&base, &["switches"]), format!("nic {k} hangs off no PCIe switch"), Some("list it in some switch's `nics`".to_string()));
+                self.err(
+                    &with(&base, &["switches"]),
+                    format!("nic {k} hangs off no PCIe switch"),
+                    Some("list it in some switch's `nics`".to_string()),
+                );
             }
         }
         for (k, owner) in drive_switch.iter().enumerate() {
             if owner.is_none() {
-                self.err(&with(&base, &["switches"]), format!("drive {k} hangs off no PCIe switch"), Some("list it in some switch's `drives`".to_string()));
+                self.err(
+                    &with(&base, &["switches"]),
+                    format!("drive {k} hangs off no PCIe switch"),
+                    Some("list it in some switch's `drives`".to_string()),
+                );
             }
         }
         for k in 0..gpu_count {
             if gpu_switch[k].is_none() && gpu_c2c[k].is_none() {
-                self.err(&with(&base, &["switches"]), format!("gpu {k} is attached to no PCIe switch and no C2C group"), Some("list it in a switch's `gpus` or a [[node.c2c]] group".to_string()));
+                self.err(
+                    &with(&base, &["switches"]),
+                    format!("gpu {k} is attached to no PCIe switch and no C2C group"),
+                    Some("list it in a switch's `gpus` or a [[node.c2c]] group".to_string()),
+                );
             }
         }
         let gpu = gpu?;
         let host = host?;
         if domain > 1 && gpu.scale_up_link.is_none() {
-            self.err(&with(&base, &["nvlink_domain"]), format!("NVLink domain of {domain} but GPU \"{}\" has no scale_up_link", gpu.name), None);
+            self.err(
+                &with(&base, &["nvlink_domain"]),
+                format!(
+                    "NVLink domain of {domain} but GPU \"{}\" has no scale_up_link",
+                    gpu.name
+                ),
+                None,
+            );
         }
         if !self.errors.is_empty() {
             return None;
         }
-        let dram_capacity = n.dram_per_socket.as_ref().map(|t| t.value.0).unwrap_or(host.dram_capacity_bytes);
+        let dram_capacity = n
+            .dram_per_socket
+            .as_ref()
+            .map(|t| t.value.0)
+            .unwrap_or(host.dram_capacity_bytes);
         let sockets_v = (0..sockets)
-            .map(|i| SocketSpec { index: i, dram_capacity_bytes: dram_capacity, dram_bandwidth: host.dram_bandwidth })
+            .map(|i| SocketSpec {
+                index: i,
+                dram_capacity_bytes: dram_capacity,
+                dram_bandwidth: host.dram_bandwidth,
+            })
             .collect();
         let find_sw = |i: usize| switches.iter().position(|s: &SwitchSpec| s.index == i);
         let find_c2c = |i: usize| c2c_groups.iter().position(|g: &C2cGroupSpec| g.index == i);
@@ -1125,9 +1449,15 @@ impl<'a> Resolver<'a> {
                 None => Vec::new(),
             };
             let (host_path, socket, host_link) = match (c2c_group, switch) {
-                (Some(g), _) => (HostPath::C2c(g), c2c_groups[g].socket, c2c_groups[g].link.clone()),
+                (Some(g), _) => (
+                    HostPath::C2c(g),
+                    c2c_groups[g].socket,
+                    c2c_groups[g].link.clone(),
+                ),
                 (None, Some(s)) => {
-                    let link = gpu_host_override.clone().unwrap_or_else(|| gpu.host_link.clone());
+                    let link = gpu_host_override
+                        .clone()
+                        .unwrap_or_else(|| gpu.host_link.clone());
                     if link.link_type != LinkType::Pcie {
                         self.err(&with(&base, &["gpu_host_link"]), format!("gpu {k} sits on a PCIe switch but its host link \"{}\" is {}", link.name, link.link_type.as_str()), Some("set node.gpu_host_link to a PCIe link, or put the GPU in a [[node.c2c]] group".to_string()));
                     }
@@ -1135,22 +1465,55 @@ impl<'a> Resolver<'a> {
                 }
                 (None, None) => return None,
             };
-            gpus.push(GpuInstance { index: k, socket, switch, c2c_group, nics, host_path, host_link });
+            gpus.push(GpuInstance {
+                index: k,
+                socket,
+                switch,
+                c2c_group,
+                nics,
+                host_path,
+                host_link,
+            });
         }
         let nics = nic_switch
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.and_then(find_sw).map(|s| NicInstance { index: i, switch: s }))
+            .filter_map(|(i, s)| {
+                s.and_then(find_sw).map(|s| NicInstance {
+                    index: i,
+                    switch: s,
+                })
+            })
             .collect();
         let drives = drive_switch
             .iter()
             .enumerate()
-            .filter_map(|(i, s)| s.and_then(find_sw).map(|s| DriveInstance { index: i, switch: s }))
+            .filter_map(|(i, s)| {
+                s.and_then(find_sw).map(|s| DriveInstance {
+                    index: i,
+                    switch: s,
+                })
+            })
             .collect();
-        let nvlink = gpu.scale_up_link.clone().map(|link| NvlinkDomainSpec { domain_size: to_u32(domain), link });
+        let nvlink = gpu.scale_up_link.clone().map(|link| NvlinkDomainSpec {
+            domain_size: to_u32(domain),
+            link,
+        });
         if !self.errors.is_empty() {
             return None;
         }
-        Some(NodeSpec { gpu, gpus, host, sockets: sockets_v, switches, c2c_groups, nic, nics, drive, drives, nvlink })
+        Some(NodeSpec {
+            gpu,
+            gpus,
+            host,
+            sockets: sockets_v,
+            switches,
+            c2c_groups,
+            nic,
+            nics,
+            drive,
+            drives,
+            nvlink,
+        })
     }
 }

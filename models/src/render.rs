@@ -15,7 +15,12 @@ fn pa<Q: std::fmt::Display>(x: &PeakAchievable<Q>) -> String {
 fn summary(e: &Entry) -> String {
     match &e.profile {
         Profile::Gpu(g) => {
-            let mut s = format!("{} {}, {}", g.memory.capacity.value, g.memory.memory_type, pa(&g.memory.bandwidth));
+            let mut s = format!(
+                "{} {}, {}",
+                g.memory.capacity.value,
+                g.memory.memory_type,
+                pa(&g.memory.bandwidth)
+            );
             if let Some(b) = &g.compute.bf16 {
                 let _ = write!(s, ", BF16 {}", b.peak.value);
             }
@@ -26,17 +31,31 @@ fn summary(e: &Entry) -> String {
         }
         Profile::Host(h) => format!(
             "{} cores, {} {} per socket at {}",
-            h.cores.value, h.memory.capacity.value, h.memory.memory_type, pa(&h.memory.bandwidth)
+            h.cores.value,
+            h.memory.capacity.value,
+            h.memory.memory_type,
+            pa(&h.memory.bandwidth)
         ),
-        Profile::Link(l) => format!("{} {}/dir, latency {}", l.link_type.as_str(), pa(&l.bandwidth), l.latency.value),
+        Profile::Link(l) => format!(
+            "{} {}/dir, latency {}",
+            l.link_type.as_str(),
+            pa(&l.bandwidth),
+            l.latency.value
+        ),
         Profile::Nic(n) => format!("{}/dir, latency {}", pa(&n.bandwidth), n.latency.value),
         Profile::Nvme(d) => format!(
             "seq read {}, 4K random read {}, QD1 {}",
             d.seq_read.value, d.random_read_iops.value, d.read_latency_qd1.value
         ),
-        Profile::Fabric(f) => format!("{}, radix {}, {} tiers", f.technology, f.switch_radix.value, f.tiers.value),
+        Profile::Fabric(f) => format!(
+            "{}, radix {}, {} tiers",
+            f.technology, f.switch_radix.value, f.tiers.value
+        ),
         Profile::System(s) => match &s.node {
-            Some(n) => format!("{}x {} + {}x {}", n.gpu_count.value, n.gpu, n.sockets.value, n.host),
+            Some(n) => format!(
+                "{}x {} + {}x {}",
+                n.gpu_count.value, n.gpu, n.sockets.value, n.host
+            ),
             None => match (&s.node_system, &s.cluster) {
                 (Some(ns), Some(c)) => format!("{} nodes of {}", c.nodes.value, ns),
                 (Some(ns), None) => format!("node of {ns}"),
@@ -51,8 +70,17 @@ pub fn list_table(reg: &Registry) -> String {
     let mut rows: Vec<(String, String, String, String)> = reg
         .entries()
         .map(|e| {
-            let origin = if e.embedded { "shipped".to_string() } else { "user".to_string() };
-            (e.profile.kind().to_string(), e.profile.name().to_string(), origin, summary(e))
+            let origin = if e.embedded {
+                "shipped".to_string()
+            } else {
+                "user".to_string()
+            };
+            (
+                e.profile.kind().to_string(),
+                e.profile.name().to_string(),
+                origin,
+                summary(e),
+            )
         })
         .collect();
     rows.sort_by(|a, b| {
@@ -74,12 +102,19 @@ fn provenance_lines(text: &str, out: &mut String) {
     fn walk(prefix: &str, v: &toml::Value, out: &mut String) {
         match v {
             toml::Value::Table(t) => {
-                if let (Some(val), Some(basis), Some(source)) = (t.get("value"), t.get("basis"), t.get("source")) {
+                if let (Some(val), Some(basis), Some(source)) =
+                    (t.get("value"), t.get("basis"), t.get("source"))
+                {
                     let val = match val {
                         toml::Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
-                    let _ = write!(out, "  {prefix} = {val}  [{}, {}", basis.as_str().unwrap_or("?"), source.as_str().unwrap_or("?"));
+                    let _ = write!(
+                        out,
+                        "  {prefix} = {val}  [{}, {}",
+                        basis.as_str().unwrap_or("?"),
+                        source.as_str().unwrap_or("?")
+                    );
                     if let Some(tag) = t.get("tag").and_then(|x| x.as_str()) {
                         let _ = write!(out, ", {tag}");
                     }
@@ -90,11 +125,34 @@ fn provenance_lines(text: &str, out: &mut String) {
                     out.push('\n');
                     return;
                 }
+                if let (Some(basis), Some(source)) = (t.get("basis"), t.get("source")) {
+                    let fields: Vec<String> = t
+                        .iter()
+                        .filter(|(k, _)| !matches!(k.as_str(), "basis" | "source" | "note" | "tag"))
+                        .map(|(k, x)| format!("{k} = {x}"))
+                        .collect();
+                    let _ = write!(
+                        out,
+                        "  {prefix}: {}  [{}, {}]",
+                        fields.join(", "),
+                        basis.as_str().unwrap_or("?"),
+                        source.as_str().unwrap_or("?")
+                    );
+                    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
+                        let _ = write!(out, "  note: {note}");
+                    }
+                    out.push('\n');
+                    return;
+                }
                 for (k, x) in t {
                     if prefix.is_empty() && (k == "kind" || k == "name" || k == "description") {
                         continue;
                     }
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&p, x, out);
                 }
             }
@@ -117,7 +175,11 @@ fn provenance_lines(text: &str, out: &mut String) {
 }
 
 fn rate(r: Rate) -> String {
-    format!("{} achievable of {} peak", format_byte_rate(r.achievable), format_byte_rate(r.peak))
+    format!(
+        "{} achievable of {} peak",
+        format_byte_rate(r.achievable),
+        format_byte_rate(r.peak)
+    )
 }
 
 fn link_line(l: &LinkSpec) -> String {
@@ -149,21 +211,64 @@ fn link_line(l: &LinkSpec) -> String {
 
 fn system_view(s: &SystemSpec, out: &mut String) {
     let n = &s.node;
-    let _ = writeln!(out, "Resolved node ({} GPUs, {} sockets):", n.gpus.len(), n.sockets.len());
+    let _ = writeln!(
+        out,
+        "Resolved node ({} GPUs, {} sockets):",
+        n.gpus.len(),
+        n.sockets.len()
+    );
     let g = &n.gpu;
-    let _ = writeln!(out, "  gpu {}: {} {}, HBM {}", g.name, format_bytes(g.hbm_capacity_bytes), g.memory_type, rate(g.hbm_bandwidth));
-    for (dt, r) in [("bf16", g.compute.bf16), ("fp8", g.compute.fp8), ("fp4", g.compute.fp4)] {
+    let _ = writeln!(
+        out,
+        "  gpu {}: {} {}, HBM {}",
+        g.name,
+        format_bytes(g.hbm_capacity_bytes),
+        g.memory_type,
+        rate(g.hbm_bandwidth)
+    );
+    for (dt, r) in [
+        ("bf16", g.compute.bf16),
+        ("fp8", g.compute.fp8),
+        ("fp4", g.compute.fp4),
+    ] {
         if let Some(r) = r {
-            let _ = writeln!(out, "    {dt}: {} achievable of {} peak", format_flop_rate(r.achievable), format_flop_rate(r.peak));
+            let _ = writeln!(
+                out,
+                "    {dt}: {} achievable of {} peak",
+                format_flop_rate(r.achievable),
+                format_flop_rate(r.peak)
+            );
         }
     }
     let h = &n.host;
-    let _ = writeln!(out, "  host {}: {} cores, per socket DRAM {} at {}", h.name, h.cores, format_bytes(n.sockets.first().map(|s| s.dram_capacity_bytes).unwrap_or(0)), rate(h.dram_bandwidth));
+    let _ = writeln!(
+        out,
+        "  host {}: {} cores, per socket DRAM {} at {}",
+        h.name,
+        h.cores,
+        format_bytes(
+            n.sockets
+                .first()
+                .map(|s| s.dram_capacity_bytes)
+                .unwrap_or(0)
+        ),
+        rate(h.dram_bandwidth)
+    );
     if let Some(c) = &h.cross_socket {
-        let _ = writeln!(out, "    cross-socket: {} , +{}", format_byte_rate(c.bandwidth), format_time_ps(c.extra_latency_ps));
+        let _ = writeln!(
+            out,
+            "    cross-socket: {} , +{}",
+            format_byte_rate(c.bandwidth),
+            format_time_ps(c.extra_latency_ps)
+        );
     }
     if let Some(nv) = &n.nvlink {
-        let _ = writeln!(out, "  nvlink domain {} GPUs, link {}", nv.domain_size, link_line(&nv.link));
+        let _ = writeln!(
+            out,
+            "  nvlink domain {} GPUs, link {}",
+            nv.domain_size,
+            link_line(&nv.link)
+        );
     }
     for sw in &n.switches {
         let _ = writeln!(
@@ -178,7 +283,14 @@ fn system_view(s: &SystemSpec, out: &mut String) {
         );
     }
     for c in &n.c2c_groups {
-        let _ = writeln!(out, "  c2c group {} on socket {}: gpus {:?}; link {}", c.index, c.socket, c.gpus, link_line(&c.link));
+        let _ = writeln!(
+            out,
+            "  c2c group {} on socket {}: gpus {:?}; link {}",
+            c.index,
+            c.socket,
+            c.gpus,
+            link_line(&c.link)
+        );
     }
     for gi in &n.gpus {
         let _ = writeln!(
@@ -188,7 +300,14 @@ fn system_view(s: &SystemSpec, out: &mut String) {
         );
     }
     if let Some(nic) = &n.nic {
-        let _ = writeln!(out, "  nic {} x{}: {} per direction, latency {}", nic.name, n.nics.len(), rate(nic.bandwidth), format_time_ps(nic.latency_ps));
+        let _ = writeln!(
+            out,
+            "  nic {} x{}: {} per direction, latency {}",
+            nic.name,
+            n.nics.len(),
+            rate(nic.bandwidth),
+            format_time_ps(nic.latency_ps)
+        );
     }
     if let Some(d) = &n.drive {
         let _ = writeln!(
@@ -223,9 +342,15 @@ fn system_view(s: &SystemSpec, out: &mut String) {
     let _ = writeln!(
         out,
         "Economics per node: purchase {}, hourly {}, power {}, rack units {}",
-        e.purchase_micro_usd.map(crate::units::format_money_micro).unwrap_or_else(unknown),
-        e.hourly_micro_usd.map(|m| format!("{}/h", crate::units::format_money_micro(m))).unwrap_or_else(unknown),
-        e.power_mw.map(crate::units::format_power_mw).unwrap_or_else(unknown),
+        e.purchase_micro_usd
+            .map(crate::units::format_money_micro)
+            .unwrap_or_else(unknown),
+        e.hourly_micro_usd
+            .map(|m| format!("{}/h", crate::units::format_money_micro(m)))
+            .unwrap_or_else(unknown),
+        e.power_mw
+            .map(crate::units::format_power_mw)
+            .unwrap_or_else(unknown),
         e.rack_units.map(|r| r.to_string()).unwrap_or_else(unknown)
     );
 }
@@ -249,7 +374,13 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
         }]);
     };
     let mut out = String::new();
-    let _ = writeln!(out, "{} \"{}\" — {}", e.profile.kind(), e.profile.name(), e.profile.description());
+    let _ = writeln!(
+        out,
+        "{} \"{}\" — {}",
+        e.profile.kind(),
+        e.profile.name(),
+        e.profile.description()
+    );
     let _ = writeln!(out, "file: {}", e.file);
     let _ = writeln!(out, "As written (value [basis, source, tag]):");
     provenance_lines(&e.text, &mut out);
@@ -257,7 +388,13 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
         Profile::System(_) => system_view(&reg.system(name)?, &mut out),
         Profile::Gpu(_) => {
             let g = reg.gpu(name)?;
-            let _ = writeln!(out, "Resolved: HBM {} {}, {}", format_bytes(g.hbm_capacity_bytes), g.memory_type, rate(g.hbm_bandwidth));
+            let _ = writeln!(
+                out,
+                "Resolved: HBM {} {}, {}",
+                format_bytes(g.hbm_capacity_bytes),
+                g.memory_type,
+                rate(g.hbm_bandwidth)
+            );
             let _ = writeln!(out, "  host link {}", link_line(&g.host_link));
             if let Some(l) = &g.scale_up_link {
                 let _ = writeln!(out, "  scale-up {}", link_line(l));
@@ -268,11 +405,21 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
         }
         Profile::Host(_) => {
             let h = reg.host(name)?;
-            let _ = writeln!(out, "Resolved: DRAM per socket {} at {}", format_bytes(h.dram_capacity_bytes), rate(h.dram_bandwidth));
+            let _ = writeln!(
+                out,
+                "Resolved: DRAM per socket {} at {}",
+                format_bytes(h.dram_capacity_bytes),
+                rate(h.dram_bandwidth)
+            );
         }
         Profile::Nic(_) => {
             let n = reg.nic(name)?;
-            let _ = writeln!(out, "Resolved: {} per direction; host {}", rate(n.bandwidth), link_line(&n.host_link));
+            let _ = writeln!(
+                out,
+                "Resolved: {} per direction; host {}",
+                rate(n.bandwidth),
+                link_line(&n.host_link)
+            );
         }
         Profile::Nvme(_) => {
             let d = reg.nvme(name)?;
@@ -296,7 +443,11 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<String, Vec<ProfileError>> {
     errors.extend(reg.validate());
     if errors.is_empty() {
         let user = reg.entries().filter(|e| !e.embedded).count();
-        Ok(format!("ok: {} profiles valid ({} from the given files)", reg.entries().count(), user))
+        Ok(format!(
+            "ok: {} profiles valid ({} from the given files)",
+            reg.entries().count(),
+            user
+        ))
     } else {
         Err(errors)
     }
@@ -307,7 +458,11 @@ pub fn validate_text(file: &str, text: &str) -> Result<(), Vec<ProfileError>> {
     let mut reg = Registry::embedded()?;
     parse_profile(file, text).map_err(|e| vec![e])?;
     reg.add_text(file, text, false).map_err(|e| vec![e])?;
-    let errs: Vec<ProfileError> = reg.validate().into_iter().filter(|e| e.file == file).collect();
+    let errs: Vec<ProfileError> = reg
+        .validate()
+        .into_iter()
+        .filter(|e| e.file == file)
+        .collect();
     if errs.is_empty() {
         Ok(())
     } else {

@@ -71,7 +71,10 @@ impl PcieSpec {
     /// `min(max_payload, max_read_request)` bytes each, and every TLP pays
     /// `tlp_overhead`. A scattered read of many small rows pays this per row.
     pub fn read_wire_bytes(&self, payload: u64) -> u64 {
-        let chunk = self.max_payload_bytes.min(self.max_read_request_bytes).max(1);
+        let chunk = self
+            .max_payload_bytes
+            .min(self.max_read_request_bytes)
+            .max(1);
         let tlps = payload.div_ceil(chunk).max(1);
         payload.saturating_add(tlps.saturating_mul(self.tlp_overhead_bytes))
     }

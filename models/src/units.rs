@@ -122,7 +122,10 @@ fn err(kind: QuantityKind, message: impl Into<String>) -> UnitError {
 fn split_number(kind: QuantityKind, text: &str) -> Result<(Decimal, String), UnitError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(err(kind, format!("empty value where {} is required", kind.noun())));
+        return Err(err(
+            kind,
+            format!("empty value where {} is required", kind.noun()),
+        ));
     }
     let bytes = t.as_bytes();
     let mut i = 0;
@@ -172,7 +175,10 @@ fn split_number(kind: QuantityKind, text: &str) -> Result<(Decimal, String), Uni
     if digits == 0 {
         return Err(err(
             kind,
-            format!("\"{t}\" does not start with a number where {} is required", kind.noun()),
+            format!(
+                "\"{t}\" does not start with a number where {} is required",
+                kind.noun()
+            ),
         ));
     }
     let _ = too_long;
@@ -245,7 +251,10 @@ fn finish(
     if positive && v == 0 {
         return Err(err(
             kind,
-            format!("\"{t}\" is zero or rounds to zero: {} must be positive", kind.noun()),
+            format!(
+                "\"{t}\" is zero or rounds to zero: {} must be positive",
+                kind.noun()
+            ),
         ));
     }
     Ok(v as u64)
@@ -366,7 +375,9 @@ fn parse_with_unit(
         ));
     }
     match lookup_unit(&unit) {
-        Some(def) if def.kind == kind => finish(kind, text, d, def.num, def.den, max, max_text, positive),
+        Some(def) if def.kind == kind => {
+            finish(kind, text, d, def.num, def.den, max, max_text, positive)
+        }
         Some(def) => Err(err(
             kind,
             format!(
@@ -413,9 +424,15 @@ fn parse_dollars(kind: QuantityKind, text: &str, per_hour: bool) -> Result<u64, 
     let t = text.trim();
     let Some(rest) = t.strip_prefix('$') else {
         if t.starts_with('-') {
-            return Err(err(kind, format!("negative value \"{t}\": {} cannot be negative", kind.noun())));
+            return Err(err(
+                kind,
+                format!("negative value \"{t}\": {} cannot be negative", kind.noun()),
+            ));
         }
-        return Err(err(kind, format!("\"{t}\" is not written in dollars (it must start with $)")));
+        return Err(err(
+            kind,
+            format!("\"{t}\" is not written in dollars (it must start with $)"),
+        ));
     };
     let (d, unit) = split_number(kind, rest)?;
     let mut unit = unit.as_str();
@@ -428,10 +445,17 @@ fn parse_dollars(kind: QuantityKind, text: &str, per_hour: bool) -> Result<u64, 
         }
     }
     if has_rate != per_hour {
-        let what = if has_rate { "an hourly price" } else { "a one-off price" };
+        let what = if has_rate {
+            "an hourly price"
+        } else {
+            "a one-off price"
+        };
         return Err(err(
             kind,
-            format!("wrong unit in \"{t}\": that is {what}, but {} is required", kind.noun()),
+            format!(
+                "wrong unit in \"{t}\": that is {what}, but {} is required",
+                kind.noun()
+            ),
         ));
     }
     let mult: u128 = match unit {
@@ -468,7 +492,12 @@ pub fn parse_fraction_ppm(text: &str) -> Result<u32, UnitError> {
         "%" => scale(d, 10_000, 1),
         other => {
             let what = lookup_unit(other)
-                .map(|u| format!("wrong unit \"{other}\": that is {}, but a fraction is required", u.kind.noun()))
+                .map(|u| {
+                    format!(
+                        "wrong unit \"{other}\": that is {}, but a fraction is required",
+                        u.kind.noun()
+                    )
+                })
                 .unwrap_or_else(|| format!("unknown unit \"{other}\" in \"{}\"", text.trim()));
             return Err(err(kind, what));
         }
@@ -477,7 +506,10 @@ pub fn parse_fraction_ppm(text: &str) -> Result<u32, UnitError> {
     if v > 1_000_000 {
         return Err(err(
             kind,
-            format!("absurd value \"{}\": a fraction cannot exceed 1 (100%)", text.trim()),
+            format!(
+                "absurd value \"{}\": a fraction cannot exceed 1 (100%)",
+                text.trim()
+            ),
         ));
     }
     Ok(v as u32)
@@ -492,10 +524,16 @@ pub fn parse_count(text: &str) -> Result<u64, UnitError> {
     }
     let v = scale(d, 1, 1).unwrap_or(u128::MAX);
     if scale(d, 1000, 1).map(|x| x % 1000 != 0).unwrap_or(false) {
-        return Err(err(kind, format!("\"{}\" is not a whole number", text.trim())));
+        return Err(err(
+            kind,
+            format!("\"{}\" is not a whole number", text.trim()),
+        ));
     }
     if v > K.pow(3) {
-        return Err(err(kind, format!("absurd count \"{}\" (above 1e9)", text.trim())));
+        return Err(err(
+            kind,
+            format!("absurd count \"{}\" (above 1e9)", text.trim()),
+        ));
     }
     Ok(v as u64)
 }
@@ -521,14 +559,26 @@ fn fmt_scaled(v: u128, units: &[(u128, &str)]) -> String {
 /// `80_000_000_000` -> `"80 GB"`; IEC when the value is a whole IEC multiple.
 pub fn format_bytes(b: u64) -> String {
     let b = b as u128;
-    for (f, name) in [(KI.pow(4), "TiB"), (KI.pow(3), "GiB"), (KI.pow(2), "MiB"), (KI, "KiB")] {
+    for (f, name) in [
+        (KI.pow(4), "TiB"),
+        (KI.pow(3), "GiB"),
+        (KI.pow(2), "MiB"),
+        (KI, "KiB"),
+    ] {
         if b >= f && b % f == 0 && b % K != 0 {
             return format!("{} {name}", b / f);
         }
     }
     fmt_scaled(
         b,
-        &[(K.pow(5), "PB"), (K.pow(4), "TB"), (K.pow(3), "GB"), (K.pow(2), "MB"), (K, "kB"), (1, "B")],
+        &[
+            (K.pow(5), "PB"),
+            (K.pow(4), "TB"),
+            (K.pow(3), "GB"),
+            (K.pow(2), "MB"),
+            (K, "kB"),
+            (1, "B"),
+        ],
     )
 }
 
@@ -536,7 +586,14 @@ pub fn format_bytes(b: u64) -> String {
 pub fn format_byte_rate(b: u64) -> String {
     fmt_scaled(
         b as u128,
-        &[(K.pow(5), "PB/s"), (K.pow(4), "TB/s"), (K.pow(3), "GB/s"), (K.pow(2), "MB/s"), (K, "kB/s"), (1, "B/s")],
+        &[
+            (K.pow(5), "PB/s"),
+            (K.pow(4), "TB/s"),
+            (K.pow(3), "GB/s"),
+            (K.pow(2), "MB/s"),
+            (K, "kB/s"),
+            (1, "B/s"),
+        ],
     )
 }
 
@@ -544,7 +601,13 @@ pub fn format_byte_rate(b: u64) -> String {
 pub fn format_time_ps(ps: u64) -> String {
     fmt_scaled(
         ps as u128,
-        &[(K.pow(4), "s"), (K.pow(3), "ms"), (K.pow(2), "us"), (K, "ns"), (1, "ps")],
+        &[
+            (K.pow(4), "s"),
+            (K.pow(3), "ms"),
+            (K.pow(2), "us"),
+            (K, "ns"),
+            (1, "ps"),
+        ],
     )
 }
 
@@ -552,7 +615,13 @@ pub fn format_time_ps(ps: u64) -> String {
 pub fn format_flop_rate(f: u64) -> String {
     fmt_scaled(
         f as u128,
-        &[(K.pow(6), "EFLOPS"), (K.pow(5), "PFLOPS"), (K.pow(4), "TFLOPS"), (K.pow(3), "GFLOPS"), (1, "FLOPS")],
+        &[
+            (K.pow(6), "EFLOPS"),
+            (K.pow(5), "PFLOPS"),
+            (K.pow(4), "TFLOPS"),
+            (K.pow(3), "GFLOPS"),
+            (1, "FLOPS"),
+        ],
     )
 }
 
@@ -619,7 +688,10 @@ mod tests {
         assert_eq!(parse_bytes("126.5 MiB"), Ok(132_644_864));
         assert_eq!(parse_bytes("1.5 TiB"), Ok(1_649_267_441_664));
         assert_eq!(parse_bytes("264 B"), Ok(264));
-        assert!(parse_bytes("4 KB").unwrap_err().message.contains("ambiguous"));
+        assert!(parse_bytes("4 KB")
+            .unwrap_err()
+            .message
+            .contains("ambiguous"));
     }
 
     #[test]
@@ -662,7 +734,10 @@ mod tests {
         assert!(e.message.contains("bare number"), "{e}");
         assert!(e.hint.contains("3.35 TB/s"), "{e}");
         let e = parse_byte_rate("2.8 us").unwrap_err();
-        assert!(e.message.contains("wrong unit") && e.message.contains("a time"), "{e}");
+        assert!(
+            e.message.contains("wrong unit") && e.message.contains("a time"),
+            "{e}"
+        );
         let e = parse_time_ps("3.35 TB/s").unwrap_err();
         assert!(e.message.contains("wrong unit"), "{e}");
         let e = parse_bytes("-80 GB").unwrap_err();
@@ -671,15 +746,33 @@ mod tests {
         assert!(e.message.contains("absurd"), "{e}");
         let e = parse_time_ps("2 s").unwrap_err();
         assert!(e.message.contains("absurd"), "{e}");
-        assert!(parse_byte_rate("0 GB/s").unwrap_err().message.contains("positive"));
-        assert!(parse_fraction_ppm("1.2").unwrap_err().message.contains("exceed"));
-        assert!(parse_fraction_ppm("0.5 GB").unwrap_err().message.contains("wrong unit"));
+        assert!(parse_byte_rate("0 GB/s")
+            .unwrap_err()
+            .message
+            .contains("positive"));
+        assert!(parse_fraction_ppm("1.2")
+            .unwrap_err()
+            .message
+            .contains("exceed"));
+        assert!(parse_fraction_ppm("0.5 GB")
+            .unwrap_err()
+            .message
+            .contains("wrong unit"));
         assert!(parse_count("1.5").unwrap_err().message.contains("whole"));
         assert!(parse_bytes("").is_err());
         assert!(parse_bytes("GB").is_err());
-        assert!(parse_bytes("80 furlongs").unwrap_err().message.contains("unknown unit"));
-        assert!(parse_money_micro("$2/h").unwrap_err().message.contains("wrong unit"));
-        assert!(parse_money_rate_micro_per_hour("$2").unwrap_err().message.contains("wrong unit"));
+        assert!(parse_bytes("80 furlongs")
+            .unwrap_err()
+            .message
+            .contains("unknown unit"));
+        assert!(parse_money_micro("$2/h")
+            .unwrap_err()
+            .message
+            .contains("wrong unit"));
+        assert!(parse_money_rate_micro_per_hour("$2")
+            .unwrap_err()
+            .message
+            .contains("wrong unit"));
         assert!(parse_money_micro("30000").is_err());
         assert!(parse_bytes("1e300 B").is_err());
         assert!(parse_bytes("99999999999999999999999999999999999999999 B")
@@ -696,7 +789,10 @@ mod tests {
         assert_eq!(format_bytes(4096), "4 KiB");
         assert_eq!(format_flop_rate(989_000_000_000_000), "989 TFLOPS");
         assert_eq!(format_fraction_ppm(880_000), "0.88");
-        assert_eq!(apply_fraction(3_350_000_000_000, 880_000), 2_948_000_000_000);
+        assert_eq!(
+            apply_fraction(3_350_000_000_000, 880_000),
+            2_948_000_000_000
+        );
     }
 
     mod prop {

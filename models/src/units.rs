@@ -703,7 +703,7 @@ mod tests {
         assert_eq!(parse_byte_rate("1.6 Tb/s"), Ok(200_000_000_000));
         assert_eq!(parse_byte_rate("800 Gbps"), Ok(100_000_000_000));
         assert_eq!(parse_byte_rate("1 GiB/s"), Ok(1 << 30));
-        assert_eq!(parse_byte_rate("6.6 TiB/s"), Ok(7_256_823_028_531));
+        assert_eq!(parse_byte_rate("6.6 TiB/s"), Ok(7_256_776_743_322));
     }
 
     #[test]

@@ -65,7 +65,9 @@ fn convert_de_error(file: &str, text: &str, path: String, e: toml::de::Error) ->
     if let Some(rest) = message.strip_prefix("unknown field ") {
         let names = backticked(rest);
         if let Some((bad, allowed)) = names.split_first() {
-            field = join(&field, bad);
+            if !(field == *bad || field.ends_with(&format!(".{bad}"))) {
+                field = join(&field, bad);
+            }
             let list = allowed
                 .iter()
                 .map(|a| format!("`{a}`"))

@@ -4,6 +4,9 @@
 //!
 //! Depends on `memwall-sim` only; never on workloads or reports.
 
+// ProfileError is large by design (file, field, message, hint); errors are rare.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
 pub mod error;
 pub mod quantity;
 pub mod registry;

@@ -189,7 +189,7 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Profile, ProfileError> {
             ))
         }
     };
-    let Some(k) = PartKind::from_str(&kind) else {
+    let Some(k) = PartKind::parse(&kind) else {
         let dym = did_you_mean(&kind, PartKind::ALL.iter().map(|k| k.as_str()))
             .map(|b| format!("did you mean \"{b}\"? "))
             .unwrap_or_default();

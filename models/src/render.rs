@@ -84,8 +84,8 @@ pub fn list_table(reg: &Registry) -> String {
         })
         .collect();
     rows.sort_by(|a, b| {
-        let ka = crate::schema::PartKind::from_str(&a.0);
-        let kb = crate::schema::PartKind::from_str(&b.0);
+        let ka = crate::schema::PartKind::parse(&a.0);
+        let kb = crate::schema::PartKind::parse(&b.0);
         (ka, &a.1).cmp(&(kb, &b.1))
     });
     let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(4).max(4);

@@ -45,7 +45,7 @@ impl PartKind {
         }
     }
 
-    pub fn from_str(s: &str) -> Option<PartKind> {
+    pub fn parse(s: &str) -> Option<PartKind> {
         PartKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }

@@ -227,6 +227,7 @@ fn scale(d: Decimal, num: u128, den: u128) -> Option<u128> {
     Some((n + dd / 2) / dd)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     kind: QuantityKind,
     text: &str,
@@ -565,7 +566,9 @@ pub fn format_bytes(b: u64) -> String {
         (KI.pow(2), "MiB"),
         (KI, "KiB"),
     ] {
-        if b >= f && b % f == 0 && b % K != 0 {
+        #[allow(clippy::manual_is_multiple_of)] // rust-version 1.80
+        let whole_iec = b % f == 0 && b % K != 0;
+        if b >= f && whole_iec {
             return format!("{} {name}", b / f);
         }
     }

@@ -237,7 +237,7 @@ fn user_files_override_by_name_and_extend() {
     )
     .unwrap();
     std::fs::write(dir.join("mine.toml"), GOOD_LINK).unwrap();
-    let reg = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let reg = Registry::with_user_paths(std::slice::from_ref(&dir)).unwrap();
     assert_eq!(
         reg.link("pcie-gen5-x16").unwrap().bandwidth.achievable,
         50_000_000_000
@@ -250,15 +250,19 @@ fn user_files_override_by_name_and_extend() {
         s.node.switches[0].uplink.bandwidth.achievable,
         50_000_000_000
     );
-    assert!(cli_list(&[dir.clone()]).unwrap().contains("my-link"));
-    assert!(cli_validate(&[dir.clone()]).unwrap().starts_with("ok"));
+    assert!(cli_list(std::slice::from_ref(&dir))
+        .unwrap()
+        .contains("my-link"));
+    assert!(cli_validate(std::slice::from_ref(&dir))
+        .unwrap()
+        .starts_with("ok"));
     // a user file reusing a name of another kind is an error
     std::fs::write(
         dir.join("clash.toml"),
         GOOD_LINK.replace("my-link", "h100-sxm"),
     )
     .unwrap();
-    let errs = cli_validate(&[dir.clone()]).unwrap_err();
+    let errs = cli_validate(std::slice::from_ref(&dir)).unwrap_err();
     assert!(errs.contains("already used by the gpu profile"), "{errs}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -272,3 +272,20 @@ fn show_unknown_name_suggests() {
     let e = cli_show("dgx-h10", &[]).unwrap_err();
     assert!(e.contains("did you mean \"dgx-h100\""), "{e}");
 }
+
+#[test]
+fn readme_system_example_validates() {
+    let readme = include_str!("../../hw-profiles/README.md");
+    let start = readme.find("### A system").unwrap();
+    let block = &readme[start..];
+    let open = block.find("```toml\n").unwrap() + "```toml\n".len();
+    let close = block[open..].find("```").unwrap();
+    let text = &block[open..open + close];
+    validate_text("README.md", text).unwrap_or_else(|e| panic!("{}", error::render_errors(&e)));
+    let mut reg = Registry::embedded().unwrap();
+    reg.add_text("README.md", text, false).unwrap();
+    let s = reg.system("my-node").unwrap();
+    assert_eq!(s.economics.hourly_micro_usd, Some(25_000_000));
+    assert_eq!(s.economics.purchase_micro_usd, Some(300_000_000_000));
+    assert_eq!(s.cluster.unwrap().total_gpus, 32);
+}

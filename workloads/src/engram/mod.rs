@@ -21,3 +21,4 @@ pub use compress::{load_tokenizer, CompressedVocab};
 pub use config::{EngramConfig, EngramLayout, LayerLayout, RowFormat};
 pub use error::{EngramError, Result};
 pub use hash::{EngramHasher, NgramHistory, DEAD};
+pub mod trace;

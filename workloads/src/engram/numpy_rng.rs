@@ -218,6 +218,35 @@ mod tests {
         );
     }
 
+    /// Values printed by NumPy 2.4.6 `default_rng(seed).integers(lo, hi, size=n, dtype=int64)`,
+    /// covering the 32-bit path, the full-32-bit path, negative `low`, multi-word seeds and
+    /// the 64-bit path.
+    #[test]
+    fn matches_numpy_on_all_paths() {
+        let cases: &[(u128, i64, i64, &[i64])] = &[
+            (0, 0, 1000, &[850, 636, 511, 269, 307]),
+            (
+                12345,
+                0,
+                4_294_967_295,
+                &[3003105692, 976400780, 3387213021],
+            ),
+            (7, -50, 50, &[44, 12, 18, 39]),
+            (
+                (1 << 40) + 3,
+                0,
+                46_758_859_322_775,
+                &[36175276046063, 46565155146378, 22125306302468],
+            ),
+            (99, 0, 4_294_967_296, &[4115325593, 2173385197, 3254087975]),
+            (5, 0, i64::MAX, &[7424841456459477715, 7451938487489940729]),
+        ];
+        for &(seed, lo, hi, want) in cases {
+            let got = default_rng_integers_i64(seed, lo, hi, want.len()).unwrap();
+            assert_eq!(got, want, "seed {seed} [{lo}, {hi})");
+        }
+    }
+
     #[test]
     fn empty_range_is_none() {
         assert!(default_rng_integers_i64(0, 5, 5, 1).is_none());

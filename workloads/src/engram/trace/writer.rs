@@ -29,7 +29,8 @@ pub struct RowsRecordRef<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TraceSummary {
     pub records: u64,
-    pub tokens: u64,
+    /// Sum over records of their tokens (each token counts once per Engram layer).
+    pub token_lookups: u64,
     pub row_ids: u64,
     /// Bytes of the whole file.
     pub bytes: u64,
@@ -163,7 +164,7 @@ impl<W: Write> TraceWriter<W> {
         buf[8..12].copy_from_slice(&crc.to_le_bytes());
         self.out.write_all(buf)?;
         self.summary.records += 1;
-        self.summary.tokens += n_tokens as u64;
+        self.summary.token_lookups += n_tokens as u64;
         self.summary.row_ids += rec.rows.len() as u64;
         self.summary.bytes += buf.len() as u64;
         Ok(())
@@ -173,7 +174,7 @@ impl<W: Write> TraceWriter<W> {
     pub fn finish(mut self) -> Result<(TraceSummary, W)> {
         let mut payload = Vec::with_capacity(24);
         payload.extend_from_slice(&self.summary.records.to_le_bytes());
-        payload.extend_from_slice(&self.summary.tokens.to_le_bytes());
+        payload.extend_from_slice(&self.summary.token_lookups.to_le_bytes());
         payload.extend_from_slice(&self.summary.row_ids.to_le_bytes());
         let mut rec = Vec::with_capacity(36);
         rec.extend_from_slice(KIND_END);

@@ -103,7 +103,8 @@ impl Plot for HiddenExposedBars {
             .label_style(tick_style())
             .x_label_formatter(&xfmt)
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(1)
             .draw()
             .map_err(de)?;
         let k = cats.len().max(1) as f64;

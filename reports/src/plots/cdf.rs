@@ -79,7 +79,8 @@ impl Plot for Cdf {
             .label_style(tick_style())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(1)
             .draw()
             .map_err(de)?;
         let mut entries = Vec::new();
@@ -98,7 +99,7 @@ impl Plot for Cdf {
                 .map_err(de)?;
             entries.push((
                 format!(
-                    "{}: p50 {} {unit}, p99 {} {unit}",
+                    "{}\np50 {} {unit}, p99 {} {unit}",
                     s.name,
                     tick(percentile(&v, 50.0)),
                     tick(percentile(&v, 99.0))

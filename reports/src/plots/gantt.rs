@@ -162,7 +162,8 @@ impl Plot for Gantt<'_> {
             .label_style(tick_style())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&yfmt)
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(1)
             .draw()
             .map_err(de)?;
         let (lo, hi) = (x(w0), x(w1));

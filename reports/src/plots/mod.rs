@@ -253,7 +253,10 @@ pub(crate) fn layout<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
 ) -> Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>), PlotError> {
-    let body = root.titled(title, title_style()).map_err(de)?;
+    let body = root
+        .margin(12, 4, 4, 4)
+        .titled(title, title_style())
+        .map_err(de)?;
     let (w, _) = body.dim_in_pixel();
     Ok(body.split_horizontally(w.saturating_sub(LEGEND_WIDTH)))
 }
@@ -275,9 +278,12 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
         .map_err(de)?;
         y += 28;
     }
-    let (_, h) = area.dim_in_pixel();
+    let (w, h) = area.dim_in_pixel();
+    let avail = w as i32 - x - 30 - 6;
     for (i, (label, mark)) in entries.iter().enumerate() {
-        if y + 24 > h as i32 {
+        let lines: Vec<&str> = label.split('\n').collect();
+        let tall = 26 + 20 * (lines.len() as i32 - 1);
+        if y + tall > h as i32 {
             let more = format!("... and {} more", entries.len() - i);
             area.draw(&Text::new(more, (x, y), legend_style()))
                 .map_err(de)?;
@@ -298,11 +304,45 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
                 .draw(&Circle::new((x + 11, cy), 6, c.filled()))
                 .map_err(de)?,
         }
-        area.draw(&Text::new(label.clone(), (x + 30, y), legend_style()))
-            .map_err(de)?;
-        y += 26;
+        for (k, line) in lines.iter().enumerate() {
+            let style = if k == 0 {
+                legend_style()
+            } else {
+                small_style()
+            };
+            let text = fit(area, line, &style, avail)?;
+            area.draw(&Text::new(text, (x + 30, y + 20 * k as i32), style))
+                .map_err(de)?;
+        }
+        y += tall;
     }
     Ok(())
+}
+
+/// `text`, shortened with an ellipsis until it is at most `width` pixels wide.
+fn fit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+    style: &TextStyle,
+    width: i32,
+) -> Result<String, PlotError> {
+    let w = |s: &str| {
+        area.estimate_text_size(s, style)
+            .map(|d| d.0 as i32)
+            .map_err(de)
+    };
+    if w(text)? <= width {
+        return Ok(text.to_string());
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    while !chars.is_empty() {
+        chars.pop();
+        let s: String = chars.iter().collect::<String>() + "\u{2026}";
+        if w(&s)? <= width {
+            return Ok(s);
+        }
+    }
+    Ok(String::new())
 }
 
 /// Check that every value is finite.

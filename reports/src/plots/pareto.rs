@@ -65,7 +65,7 @@ impl Plot for ParetoPlot {
             .margin_right(40)
             .x_label_area_size(60)
             .y_label_area_size(90)
-            .build_cartesian_2d(xmin..upper(xmax) * 1.05, ymin..upper(ymax))
+            .build_cartesian_2d(xmin..upper(xmax) * 1.12, ymin..upper(ymax))
             .map_err(de)?;
         chart
             .configure_mesh()
@@ -75,7 +75,8 @@ impl Plot for ParetoPlot {
             .label_style(tick_style())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(1)
             .draw()
             .map_err(de)?;
         let front = pareto_frontier(&self.points);

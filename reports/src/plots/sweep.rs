@@ -58,7 +58,8 @@ impl SweepChart {
             .label_style(tick_style())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(240, 240, 240))
+            .max_light_lines(1)
             .draw()
             .map_err(de)?;
         for (i, s) in self.series.iter().enumerate() {

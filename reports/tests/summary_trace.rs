@@ -222,3 +222,32 @@ fn chrome_trace_two_sides() {
     assert_eq!(one.ops, 5);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn plot_inputs_from_attribution() {
+    use memwall_reports::plots::*;
+    let tl = tiny();
+    let at = attribute(&tl, (Ps::ZERO, tl.makespan()));
+    let g = bar_group("H100", &at, &tl);
+    assert_eq!(g.segments.len(), 2);
+    assert_eq!(g.segments[0].category, "engram-fetch");
+    assert!((g.segments[0].exposed_s - 4e-6).abs() < 1e-15);
+    assert!((g.segments[0].hidden_s - 8e-6).abs() < 1e-15);
+    assert_eq!(exposed_per_step_s(&at).len(), 2);
+    let h = exposed_heatmap("t", &at, &tl, None);
+    assert_eq!(h.rows, vec!["0", "1"]);
+    assert_eq!(h.cols, vec!["0", "1"]);
+    assert_eq!(h.values_us, vec![vec![0.0, 3.0], vec![4.0, 0.0]]);
+    let f = exposed_heatmap("t", &at, &tl, Some("engram-fetch"));
+    assert_eq!(f.values_us, vec![vec![4.0]]);
+    assert_eq!(f.value_name, "exposed engram-fetch");
+    // And they draw.
+    HiddenExposedBars {
+        title: "t".into(),
+        group_axis: "system".into(),
+        groups: vec![g],
+    }
+    .render()
+    .unwrap();
+    h.render().unwrap();
+}

@@ -14,6 +14,7 @@
 
 mod bars;
 mod cdf;
+mod from_attribution;
 mod gantt;
 mod heatmap;
 mod pareto;
@@ -21,6 +22,7 @@ mod sweep;
 
 pub use bars::{BarGroup, BarSegment, HiddenExposedBars};
 pub use cdf::{percentile, Cdf, CdfSeries};
+pub use from_attribution::{bar_group, exposed_heatmap, exposed_per_step_s};
 pub use gantt::{Gantt, GanttOptions, GanttSelection};
 pub use heatmap::HeatMap;
 pub use pareto::{pareto_frontier, ParetoPlot, ParetoPoint};

@@ -66,9 +66,9 @@ pub fn summary_table(at: &Attribution, tl: &Timeline) -> String {
     for (name, t) in &cats {
         total.ops += t.ops;
         total.bytes += t.bytes;
-        total.latency = total.latency + t.latency;
-        total.hidden = total.hidden + t.hidden;
-        total.exposed = total.exposed + t.exposed;
+        total.latency += t.latency;
+        total.hidden += t.hidden;
+        total.exposed += t.exposed;
         rows.push(vec![
             name.clone(),
             kinds.get(name.as_str()).copied().unwrap_or("").to_string(),

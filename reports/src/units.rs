@@ -45,14 +45,11 @@ pub fn time_unit_for(max_s: f64) -> (&'static str, f64) {
         ("s", 1.0)
     } else if m >= 1e-3 {
         ("ms", 1e3)
-    } else if m >= 1e-6 {
+    } else if m >= 1e-6 || m == 0.0 {
+        // Zero (or no data) reads best in microseconds.
         ("us", 1e6)
-    } else if m >= 1e-9 || m == 0.0 {
-        if m == 0.0 {
-            ("us", 1e6)
-        } else {
-            ("ns", 1e9)
-        }
+    } else if m >= 1e-9 {
+        ("ns", 1e9)
     } else {
         ("ps", 1e12)
     }

@@ -68,8 +68,8 @@ impl<'a> Gantt<'a> {
             .filter(|(_, r)| {
                 r.finished()
                     && tl.category(r.category).kind != OpKind::Marker
-                    && r.end > w0
-                    && r.start < w1.max(Ps(w0.0 + 1))
+                    && r.end >= w0
+                    && (r.start < w1 || (r.start == w0 && w0 == w1))
             })
             .map(|(i, _)| i)
             .collect();

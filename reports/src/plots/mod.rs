@@ -250,11 +250,13 @@ pub(crate) enum Mark {
     Dot(RGBColor),
 }
 
+pub(crate) type Area<DB> = DrawingArea<DB, Shift>;
+
 /// Split `root` (below its title) into a chart area and a legend column on the right.
 pub(crate) fn layout<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-) -> Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>), PlotError> {
+) -> Result<(Area<DB>, Area<DB>), PlotError> {
     let body = root
         .margin(12, 4, 4, 4)
         .titled(title, title_style())
@@ -365,7 +367,7 @@ pub(crate) fn tick(v: f64) -> String {
         return "0".into();
     }
     let a = v.abs();
-    let s = if a >= 1e6 || a < 1e-3 {
+    let s = if !(1e-3..1e6).contains(&a) {
         format!("{v:.2e}")
     } else if a >= 100.0 {
         format!("{v:.0}")

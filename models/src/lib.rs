@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod error;
+pub mod node;
 pub mod quantity;
 pub mod registry;
 pub mod render;

@@ -1,3 +1,5 @@
 //! memwall-workloads: what runs on the hardware. LLM model configs, Engram hashing and
 //! access traces, DualPipe schedules, serving batches, and importers of real engine traces.
 //! Turns a workload into an op graph for `memwall-sim`.
+
+pub mod kineto;

@@ -90,24 +90,27 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
     // --- Correlations missing on either side come from launch flows (legacy traces).
     let mut cpu_calls = raw.cpu_calls;
     if cpu_calls.iter().any(|c| c.correlation.is_none()) && !raw.flow_starts.is_empty() {
-        let mut starts: HashMap<(&Id, &Id, i64), i64> = HashMap::new();
-        for f in &raw.flow_starts {
-            starts.insert((&f.key.0, &f.key.1, f.ts), f.id);
-        }
+        let starts: HashMap<(u32, i64), i64> = raw
+            .flow_starts
+            .iter()
+            .map(|f| ((f.key, f.ts), f.id))
+            .collect();
         for c in cpu_calls.iter_mut().filter(|c| c.correlation.is_none()) {
-            let (p, t) = &raw.threads[c.thread as usize];
-            c.correlation = starts.get(&(p, t, c.ts)).copied();
+            if let Some(k) = c.flow_key {
+                c.correlation = starts.get(&(k, c.ts)).copied();
+            }
         }
     }
     let mut gpu = raw.gpu;
     if gpu.iter().any(|g| g.correlation.is_none()) && !raw.flow_ends.is_empty() {
-        let mut ends: HashMap<(&Id, &Id, i64), i64> = HashMap::new();
-        for f in &raw.flow_ends {
-            ends.insert((&f.key.0, &f.key.1, f.ts), f.id);
-        }
+        let ends: HashMap<(u32, i64), i64> = raw
+            .flow_ends
+            .iter()
+            .map(|f| ((f.key, f.ts), f.id))
+            .collect();
         for g in gpu.iter_mut().filter(|g| g.correlation.is_none()) {
-            if let Some(k) = &g.flow_key {
-                g.correlation = ends.get(&(&k.0, &k.1, g.ts)).copied();
+            if let Some(k) = g.flow_key {
+                g.correlation = ends.get(&(k, g.ts)).copied();
             }
         }
     }
@@ -228,7 +231,11 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
                             pg_ranks: args.and_then(|a| a.pg_ranks.clone()),
                             seq: u(args.and_then(|a| a.seq)),
                         };
-                        (OpKind::Kernel, OpClass::Communication(cat), Some(meta))
+                        (
+                            OpKind::Kernel,
+                            OpClass::Communication(cat),
+                            Some(Box::new(meta)),
+                        )
                     }
                     None => (OpKind::Kernel, classify::compute_class(name), None),
                 }

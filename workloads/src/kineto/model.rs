@@ -225,7 +225,7 @@ pub struct GpuOp {
     pub grid: Option<[u32; 3]>,
     pub block: Option<[u32; 3]>,
     pub graph_id: Option<i64>,
-    pub comm: Option<CommMeta>,
+    pub comm: Option<Box<CommMeta>>,
 }
 
 impl GpuOp {

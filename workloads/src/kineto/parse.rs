@@ -134,8 +134,9 @@ pub(crate) struct RawGpu {
     pub block: Option<[u32; 3]>,
     pub graph_id: Option<i64>,
     pub comm: Option<Box<CommArgs>>,
-    /// (pid, tid) kept only when there is no `correlation`, to match a launch flow end.
-    pub flow_key: Option<Box<(Id, Id)>>,
+    /// Interned (pid, tid), kept only when there is no `correlation`, to match a launch
+    /// flow end.
+    pub flow_key: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,13 +162,14 @@ pub(crate) struct RawSpan {
     pub ts: i64,
     pub dur: i64,
     pub correlation: Option<i64>,
-    #[allow(dead_code)]
-    pub is_driver: bool,
+    /// Interned (pid, tid) of a launch call without `correlation`, to match a flow start.
+    pub flow_key: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct RawFlow {
-    pub key: (Id, Id),
+    /// Interned (pid, tid) of the flow's end point (see `RawTrace::flow_key`).
+    pub key: u32,
     pub ts: i64,
     pub id: i64,
 }
@@ -180,6 +182,7 @@ pub(crate) struct RawTrace {
     name_ids: HashMap<Box<str>, u32>,
     pub threads: Vec<(Id, Id)>,
     thread_ids: HashMap<(Id, Id), u32>,
+    flow_key_ids: HashMap<(Id, Id), u32>,
     pub gpu: Vec<RawGpu>,
     pub syncs: Vec<RawSync>,
     pub gpu_annotations: Vec<RawSpan>,
@@ -235,10 +238,17 @@ impl RawTrace {
         id
     }
 
+    /// A small integer for a flow end point (pid, tid).
+    fn flow_key(&mut self, pid: Id, tid: Id) -> u32 {
+        let n = self.flow_key_ids.len() as u32;
+        *self.flow_key_ids.entry((pid, tid)).or_insert(n)
+    }
+
     /// Drops the look-up tables that are only needed while reading.
     pub(crate) fn finish_reading(&mut self) {
         self.name_ids = HashMap::new();
         self.thread_ids = HashMap::new();
+        self.flow_key_ids = HashMap::new();
     }
 }
 
@@ -939,7 +949,7 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
                 };
                 let _ = name;
                 let f = RawFlow {
-                    key: (pid, tid),
+                    key: out.flow_key(pid, tid),
                     ts,
                     id,
                 };
@@ -965,7 +975,7 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
                         let stream = a.stream.or_else(|| tid.as_ref().and_then(Id::number));
                         let name_id = out.intern(name);
                         let flow_key = match (a.correlation, pid, tid) {
-                            (None, Some(p), Some(t)) => Some(Box::new((p, t))),
+                            (None, Some(p), Some(t)) => Some(out.flow_key(p, t)),
                             _ => None,
                         };
                         out.gpu.push(RawGpu {
@@ -1016,12 +1026,19 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
                             ts,
                             dur,
                             correlation: None,
-                            is_driver: false,
+                            flow_key: None,
                         });
                     }
                     Cat::UserAnnotation | Cat::Runtime | Cat::Driver => {
-                        let thread =
-                            out.thread(pid.unwrap_or(Id::Num(0)), tid.unwrap_or(Id::Num(0)));
+                        let pid = pid.unwrap_or(Id::Num(0));
+                        let tid = tid.unwrap_or(Id::Num(0));
+                        let flow_key = match a.correlation {
+                            None if cat != Cat::UserAnnotation => {
+                                Some(out.flow_key(pid.clone(), tid.clone()))
+                            }
+                            _ => None,
+                        };
+                        let thread = out.thread(pid, tid);
                         let name_id = out.intern(name);
                         let span = RawSpan {
                             thread,
@@ -1031,7 +1048,7 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
                             ts,
                             dur,
                             correlation: a.correlation,
-                            is_driver: cat == Cat::Driver,
+                            flow_key,
                         };
                         if cat == Cat::UserAnnotation {
                             out.cpu_annotations.push(span);

@@ -318,6 +318,27 @@ fn truncated_gzip_is_reported() {
 }
 
 #[test]
+fn in_memory_errors_name_offset_from_line_and_column() {
+    let text = std::fs::read(fixture("bad-unknown-phase.json")).unwrap();
+    let e = import_bytes(&text, "mem.json").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UnknownPhase);
+    assert_eq!(e.line, Some(3));
+    let line3 = offset_of("bad-unknown-phase.json", r#"{"ph": "Q""#);
+    let off = e.offset.unwrap();
+    assert!(off > line3 && off < line3 + 20, "{e}");
+    let text = std::fs::read(fixture("bad-malformed.json")).unwrap();
+    let e = import_bytes(&text, "mem.json").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Syntax);
+    assert_eq!(
+        e.offset,
+        Some(offset_of(
+            "bad-malformed.json",
+            r#"{"ph": "X", "cat": "kernel", "name": "k2""#
+        ))
+    );
+}
+
+#[test]
 fn bad_timestamp_is_reported() {
     let e = err("bad-bad-timestamp.json");
     assert_eq!(e.kind, ErrorKind::BadTime);

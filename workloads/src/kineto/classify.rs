@@ -168,7 +168,7 @@ pub fn copy_pinned(name: &str) -> Option<bool> {
 /// Rules, first match wins (case-insensitive substrings):
 /// 1. attention: `flash`, `fmha`, `attention`, `attn`, `mha_`, `paged_attention`, `mla`
 /// 2. GEMM: `gemm`, `gemv`, `matmul`, `cutlass`, `cublas`, `xmma`, `wgmma`, `nvjet`,
-///    `Cijk_` (hipBLASLt/Tensile), `conv` kernels of cuDNN (`implicit_gemm`, `wgrad`, `dgrad`,
+///    `bmm_` (TensorRT-LLM/FlashInfer MoE), `Cijk_` (hipBLASLt/Tensile), `conv` kernels of cuDNN (`implicit_gemm`, `wgrad`, `dgrad`,
 ///    `fprop`, `winograd`), `_mm_`
 /// 3. normalisation: `norm` (layer_norm, rms_norm, batch_norm), `bn_fw`, `bn_bw`
 /// 4. reduction: `reduce`, `softmax`, `topk`, `argmax`, `argmin`, `cumsum`, `scan`, `sort`,
@@ -191,6 +191,7 @@ pub fn compute_class(name: &str) -> OpClass {
         "nvjet",
         "cijk_",
         "implicit_gemm",
+        "bmm_",
         "wgrad",
         "dgrad",
         "fprop",

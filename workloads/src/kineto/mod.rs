@@ -9,7 +9,8 @@
 //!   cross-stream dependencies (recorded or inferred; rules in `docs/trace-import.md`),
 //!   plus [`TraceGraph::metrics`] for the numbers a replay must reproduce.
 //!
-//! Errors name the file and the byte offset in the uncompressed text (and line/column):
+//! Errors name the file, the line and column, and the byte offset in the uncompressed text
+//! (files and in-memory input; a bare reader gives line and column only):
 //! malformed JSON, truncated gzip, phases outside the Chrome trace format, negative
 //! durations. Phases that the format defines but the importer does not use (B/E, C,
 //! async b/e, ...) are counted and ignored.
@@ -33,13 +34,28 @@ pub use metrics::{DeviceMetrics, IntervalSet, Overlap, StreamMetrics, Tally, Tra
 pub use model::*;
 pub use parse::RawStats;
 
-/// Imports a trace file (gzip or plain JSON).
+/// Imports a trace file (gzip or plain JSON). On a parse error the file is read again up
+/// to serde_json's line and column, to name the byte offset.
 pub fn import_file(path: impl AsRef<Path>) -> Result<TraceGraph, KinetoError> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = File::open(path)
-        .map_err(|e| KinetoError::new(ErrorKind::Io, &name, format!("cannot open: {e}")))?;
-    import_reader(file, &name)
+    let open = || {
+        File::open(path)
+            .map_err(|e| KinetoError::new(ErrorKind::Io, &name, format!("cannot open: {e}")))
+    };
+    import_reader(open()?, &name).map_err(|mut err| {
+        if let (None, Some(l), Some(c), Ok(f)) = (err.offset, err.line, err.column, open()) {
+            let mut buf = BufReader::new(f);
+            let gzip =
+                matches!(buf.fill_buf(), Ok(h) if h.len() >= 2 && h[0] == 0x1f && h[1] == 0x8b);
+            err.offset = if gzip {
+                parse::offset_of_line_col_in(flate2::read::MultiGzDecoder::new(buf), l, c)
+            } else {
+                parse::offset_of_line_col_in(buf, l, c)
+            };
+        }
+        err
+    })
 }
 
 /// Imports a trace from any reader; `source` names it in errors.

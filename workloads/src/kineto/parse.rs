@@ -6,67 +6,15 @@
 //! number of records kept, not to the file size: `python_function` and `cpu_op` events
 //! (up to 90 % of a file) are never materialised, and their `args` are skipped unparsed.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read};
-use std::rc::Rc;
+use std::io::{BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::decimal::micros_text_to_ns;
 use super::error::{ErrorKind, KinetoError};
-
-// ---------------------------------------------------------------------------------------
-// Position-tracking reader
-// ---------------------------------------------------------------------------------------
-
-/// A buffered reader that publishes how many bytes serde_json has consumed, so that errors
-/// raised inside visitors can name a byte offset. serde_json reads one byte per call, so the
-/// fast path is a single bounds check and copy.
-pub(crate) struct PosReader<R> {
-    inner: R,
-    buf: Box<[u8]>,
-    pos: usize,
-    filled: usize,
-    base: u64,
-    consumed: Rc<Cell<u64>>,
-}
-
-impl<R: Read> PosReader<R> {
-    pub(crate) fn new(inner: R, consumed: Rc<Cell<u64>>) -> Self {
-        PosReader {
-            inner,
-            buf: vec![0u8; 256 * 1024].into_boxed_slice(),
-            pos: 0,
-            filled: 0,
-            base: 0,
-            consumed,
-        }
-    }
-}
-
-impl<R: Read> Read for PosReader<R> {
-    #[inline]
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos == self.filled {
-            self.base += self.filled as u64;
-            self.pos = 0;
-            self.filled = 0;
-            let n = self.inner.read(&mut self.buf)?;
-            self.filled = n;
-            if n == 0 {
-                return Ok(0);
-            }
-        }
-        let n = out.len().min(self.filled - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        self.consumed.set(self.base + self.pos as u64);
-        Ok(n)
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Raw records
@@ -256,98 +204,101 @@ impl RawTrace {
 // Reading
 // ---------------------------------------------------------------------------------------
 
-/// Reading state shared by the seeds: the output, a reusable name buffer, the byte
-/// position, and the error (kind, offset) a visitor raised, so the caller can report it.
+/// Reading state shared by the seeds: the output, a reusable name buffer, and the kind of
+/// error a visitor raised, so the caller can report it.
 pub(crate) struct Reader {
     pub out: RawTrace,
     name_buf: String,
-    pub pos: Rc<Cell<u64>>,
-    pub raised: Option<(ErrorKind, u64)>,
+    pub raised: Option<ErrorKind>,
 }
 
 impl Reader {
-    pub(crate) fn new(pos: Rc<Cell<u64>>) -> Self {
+    pub(crate) fn new() -> Self {
         Reader {
             out: RawTrace::default(),
             name_buf: String::new(),
-            pos,
             raised: None,
         }
     }
 }
 
-/// Reads a whole document from `reader` (uncompressed JSON).
+/// Reads a whole document from `reader` (uncompressed JSON), as a stream.
+///
+/// Errors carry serde_json's line and column; the byte offset is left to the caller, who
+/// can re-read the source (`offset_of_line_col_in`): tracking it here would cost a third
+/// of the reading speed (std's `BufReader` byte fast path).
 pub(crate) fn read_document<R: Read>(
     reader: R,
     file: &str,
     gzip: bool,
 ) -> Result<RawTrace, KinetoError> {
-    let pos = Rc::new(Cell::new(0u64));
-    let src = PosReader::new(reader, pos.clone());
-    let mut state = Reader::new(pos.clone());
-    let mut de = serde_json::Deserializer::from_reader(src);
+    let mut state = Reader::new();
+    let mut de =
+        serde_json::Deserializer::from_reader(BufReader::with_capacity(256 * 1024, reader));
     let result = RootSeed { r: &mut state }
         .deserialize(&mut de)
         .and_then(|()| de.end());
     if let Err(e) = result {
         return Err(convert_error(e, &state, file, gzip));
     }
+    finish(state, file)
+}
+
+fn finish(mut state: Reader, file: &str) -> Result<RawTrace, KinetoError> {
     if !state.out.saw_trace_events {
-        let mut err = KinetoError::new(
+        return Err(KinetoError::new(
             ErrorKind::Shape,
             file,
             "the root object has no `traceEvents` array",
-        );
-        err.offset = Some(pos.get());
-        return Err(err);
+        ));
     }
     state.out.finish_reading();
     Ok(state.out)
 }
 
 /// Reads a whole document held in memory (uncompressed JSON). serde_json's slice reader is
-/// several times faster than its byte-at-a-time reader; byte offsets of errors are then
-/// recovered from serde_json's line and column.
+/// several times faster than its reader-based one.
 pub(crate) fn read_slice(bytes: &[u8], file: &str) -> Result<RawTrace, KinetoError> {
-    let pos = Rc::new(Cell::new(0u64));
-    let mut state = Reader::new(pos.clone());
+    let mut state = Reader::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result = RootSeed { r: &mut state }
         .deserialize(&mut de)
         .and_then(|()| de.end());
     if let Err(e) = result {
         let mut err = convert_error(e, &state, file, false);
-        if state.raised.map_or(true, |(_, o)| o == u64::MAX) {
-            err.offset = None;
-            if let (Some(l), Some(c)) = (err.line, err.column) {
-                err.offset = Some(offset_of_line_col(bytes, l, c));
-            }
+        if let (Some(l), Some(c)) = (err.line, err.column) {
+            err.offset = offset_of_line_col_in(bytes, l, c);
         }
         return Err(err);
     }
-    if !state.out.saw_trace_events {
-        let mut err = KinetoError::new(
-            ErrorKind::Shape,
-            file,
-            "the root object has no `traceEvents` array",
-        );
-        err.offset = Some(bytes.len() as u64);
-        return Err(err);
-    }
-    state.out.finish_reading();
-    Ok(state.out)
+    finish(state, file)
 }
 
-/// Byte offset of a 1-based (line, column) position as serde_json counts them.
-fn offset_of_line_col(bytes: &[u8], line: usize, column: usize) -> u64 {
-    let mut start = 0usize;
-    for _ in 1..line {
-        match bytes[start..].iter().position(|&b| b == b'\n') {
-            Some(i) => start += i + 1,
-            None => return bytes.len() as u64,
+/// Byte offset of a 1-based (line, column) position, as serde_json counts them, in a
+/// stream; `None` if the stream is shorter or unreadable.
+pub(crate) fn offset_of_line_col_in<R: Read>(reader: R, line: usize, column: usize) -> Option<u64> {
+    let mut r = BufReader::with_capacity(64 * 1024, reader);
+    let mut offset = 0u64;
+    let mut cur_line = 1usize;
+    while cur_line < line {
+        let buf = std::io::BufRead::fill_buf(&mut r).ok()?;
+        if buf.is_empty() {
+            return None;
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                offset += i as u64 + 1;
+                std::io::BufRead::consume(&mut r, i + 1);
+                cur_line += 1;
+            }
+            None => {
+                let n = buf.len();
+                offset += n as u64;
+                std::io::BufRead::consume(&mut r, n);
+            }
         }
     }
-    (start + column.saturating_sub(1)).min(bytes.len()) as u64
+    Some(offset + column.saturating_sub(1) as u64)
 }
 
 fn convert_error(e: serde_json::Error, state: &Reader, file: &str, gzip: bool) -> KinetoError {
@@ -357,25 +308,19 @@ fn convert_error(e: serde_json::Error, state: &Reader, file: &str, gzip: bool) -
         Some(i) => full[..i].to_string(),
         None => full.clone(),
     };
-    let (kind, offset) = match e.classify() {
-        Category::Io if gzip => (ErrorKind::Gzip, state.pos.get()),
-        Category::Io => (ErrorKind::Io, state.pos.get()),
-        Category::Eof => (ErrorKind::Truncated, state.pos.get()),
-        Category::Syntax => (ErrorKind::Syntax, state.pos.get()),
-        Category::Data => match state.raised {
-            Some((k, o)) => (k, o),
-            None => (ErrorKind::Shape, state.pos.get()),
-        },
+    let kind = match e.classify() {
+        Category::Io if gzip => ErrorKind::Gzip,
+        Category::Io => ErrorKind::Io,
+        Category::Eof => ErrorKind::Truncated,
+        Category::Syntax => ErrorKind::Syntax,
+        Category::Data => state.raised.unwrap_or(ErrorKind::Shape),
     };
     let message = match kind {
-        ErrorKind::Gzip => format!(
-            "gzip stream is truncated or corrupt after {offset} uncompressed bytes ({message})"
-        ),
-        ErrorKind::Io => format!("read failed after {offset} bytes ({message})"),
+        ErrorKind::Gzip => format!("gzip stream is truncated or corrupt ({message})"),
+        ErrorKind::Io => format!("read failed ({message})"),
         _ => message,
     };
     let mut err = KinetoError::new(kind, file, message);
-    err.offset = Some(offset);
     if e.line() > 0 {
         err.line = Some(e.line());
         err.column = Some(e.column());
@@ -898,8 +843,6 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let r = self.r;
-        let start = r.pos.get().saturating_sub(1);
-        let slice_mode = r.pos.get() == 0;
         let mut ph: Option<Ph> = None;
         let mut cat = Cat::Unknown;
         let mut has_name = false;
@@ -911,16 +854,8 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
         let mut args: Option<Args> = None;
         macro_rules! fail {
             ($kind:expr, $msg:expr) => {{
-                if slice_mode {
-                    // in-memory input: the offset comes from serde_json's line/column
-                    r.raised = Some(($kind, u64::MAX));
-                    return Err(de::Error::custom($msg));
-                }
-                r.raised = Some(($kind, start));
-                return Err(de::Error::custom(format!(
-                    "event at byte {}: {}",
-                    start, $msg
-                )));
+                r.raised = Some($kind);
+                return Err(de::Error::custom($msg));
             }};
         }
         while let Some(field) = map.next_key_seed(FieldSeed)? {
@@ -954,6 +889,10 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
                     Err(m) => fail!(ErrorKind::BadTime, m),
                 },
                 Field::Dur => match time_value(&mut map, "dur")? {
+                    Ok(v) if v < 0 => fail!(
+                        ErrorKind::NegativeDuration,
+                        format!("negative duration `dur` = {v} ns")
+                    ),
                     Ok(v) => dur = Some(v),
                     Err(m) => fail!(ErrorKind::BadTime, m),
                 },
@@ -1114,13 +1053,5 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
             }
         }
         Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<(), A::Error> {
-        let start = self.r.pos.get().saturating_sub(1);
-        self.r.raised = Some((ErrorKind::Shape, start));
-        Err(de::Error::custom(format!(
-            "event at byte {start}: a trace event must be a JSON object, found an array"
-        )))
     }
 }

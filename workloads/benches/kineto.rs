@@ -101,6 +101,37 @@ fn main() {
         .collect();
     let mb: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(200);
 
+    println!("== peak memory while importing from a file (VmHWM growth over the RSS before)");
+    let dir = std::env::temp_dir().join(format!("memwall-kineto-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for size in [mb / 4, mb] {
+        let path = dir.join(format!("synthetic-{size}MB.json"));
+        {
+            let (bytes, _) = synth(size * 1_000_000);
+            let mut f = std::fs::File::create(&path).unwrap();
+            f.write_all(&bytes).unwrap();
+        }
+        let file_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
+        reset_hwm();
+        let before = vm_rss_kib().unwrap_or(0);
+        let t = Instant::now();
+        let g = import_file(&path).expect("import");
+        let s = t.elapsed().as_secs_f64();
+        let peak = vm_hwm_kib().unwrap_or(0);
+        let ops = g.ops.len();
+        let grown = peak.saturating_sub(before) as f64 / 1024.0;
+        println!(
+            "file {file_mb:8.1} MB: {ops:8} ops kept, peak RSS growth {grown:7.1} MiB ({:.0} B/op, {:.3} of file size), {:.1} MB/s from disk; GpuOp is {} B",
+            grown * 1024.0 * 1024.0 / ops.max(1) as f64,
+            grown * 1.048576 / file_mb,
+            file_mb / s,
+            std::mem::size_of::<memwall_workloads::kineto::GpuOp>()
+        );
+        drop(g);
+        let _ = std::fs::remove_file(&path);
+    }
+    let _ = std::fs::remove_dir(&dir);
+
     println!("== import rate, uncompressed JSON in memory, one thread");
     let (big, blocks) = synth(mb * 1_000_000);
     println!(
@@ -130,34 +161,4 @@ fn main() {
         );
     }
     drop(big);
-
-    println!("== peak memory while importing from a file (VmHWM growth over the RSS before)");
-    let dir = std::env::temp_dir().join(format!("memwall-kineto-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for size in [mb / 4, mb] {
-        let path = dir.join(format!("synthetic-{size}MB.json"));
-        {
-            let (bytes, _) = synth(size * 1_000_000);
-            let mut f = std::fs::File::create(&path).unwrap();
-            f.write_all(&bytes).unwrap();
-        }
-        let file_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
-        reset_hwm();
-        let before = vm_rss_kib().unwrap_or(0);
-        let t = Instant::now();
-        let g = import_file(&path).expect("import");
-        let s = t.elapsed().as_secs_f64();
-        let peak = vm_hwm_kib().unwrap_or(0);
-        let ops = g.ops.len();
-        let grown = peak.saturating_sub(before) as f64 / 1024.0;
-        println!(
-            "file {file_mb:8.1} MB: {ops:8} ops kept, peak RSS growth {grown:7.1} MiB ({:.0} B/op, {:.3} of file size), {:.1} MB/s from disk",
-            grown * 1024.0 * 1024.0 / ops.max(1) as f64,
-            grown * 1.048576 / file_mb,
-            file_mb / s
-        );
-        drop(g);
-        let _ = std::fs::remove_file(&path);
-    }
-    let _ = std::fs::remove_dir(&dir);
 }

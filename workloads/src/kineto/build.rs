@@ -471,7 +471,7 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
             if let Some(f) = last_before(k.device, s.stream, c) {
                 let fo = &ops[f as usize];
                 if fo.end_ns() <= k.start_ns
-                    && best.map_or(true, |b| ops[b as usize].end_ns() < fo.end_ns())
+                    && !best.is_some_and(|b| ops[b as usize].end_ns() >= fo.end_ns())
                 {
                     best = Some(f);
                 }

@@ -641,10 +641,7 @@ impl<'de> serde::Deserialize<'de> for Id {
 struct Dim3(Option<[u32; 3]>);
 impl<'de> serde::Deserialize<'de> for Dim3 {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v: Vec<LooseInt> = match serde::Deserialize::deserialize(d) {
-            Ok(v) => v,
-            Err(e) => return Err(e),
-        };
+        let v: Vec<LooseInt> = serde::Deserialize::deserialize(d)?;
         let get = |i: usize| {
             v.get(i)
                 .and_then(|x| x.0)

@@ -471,7 +471,10 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
             if let Some(f) = last_before(k.device, s.stream, c) {
                 let fo = &ops[f as usize];
                 if fo.end_ns() <= k.start_ns
-                    && !best.is_some_and(|b| ops[b as usize].end_ns() >= fo.end_ns())
+                    && match best {
+                        None => true,
+                        Some(b) => ops[b as usize].end_ns() < fo.end_ns(),
+                    }
                 {
                     best = Some(f);
                 }

@@ -15,11 +15,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
+    /// List, show and validate hardware profiles.
+    Profiles(cmd::profiles::ProfilesArgs),
+    /// Simulated nvbandwidth / fio on a system profile.
+    Probe(cmd::probe::ProbeArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Profiles(a) => cmd::profiles::run(a),
+        Command::Probe(a) => cmd::probe::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

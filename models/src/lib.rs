@@ -8,7 +8,9 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod error;
+pub mod gather;
 pub mod node;
+pub mod probe;
 pub mod quantity;
 pub mod registry;
 pub mod render;

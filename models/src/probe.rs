@@ -51,7 +51,11 @@ pub struct ProbeOptions {
 
 impl Default for ProbeOptions {
     fn default() -> Self {
-        ProbeOptions { gpu: 0, socket: None, row_bytes: 264 }
+        ProbeOptions {
+            gpu: 0,
+            socket: None,
+            row_bytes: 264,
+        }
     }
 }
 
@@ -75,7 +79,12 @@ impl ProbeTable {
         }
         let mut out = format!("{}\n", self.title);
         let line = |cells: &[String]| {
-            cells.iter().enumerate().map(|(i, c)| format!("{:>width$}", c, width = w[i])).collect::<Vec<_>>().join("  ")
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{:>width$}", c, width = w[i]))
+                .collect::<Vec<_>>()
+                .join("  ")
         };
         out += &line(&self.columns);
         out.push('\n');
@@ -109,7 +118,10 @@ fn gbps(bytes: u64, t: Ps) -> f64 {
 }
 
 /// Run one op built by `f` on a freshly wired node; return its duration.
-fn time_one(system: &SystemSpec, f: impl FnOnce(&NodeModel) -> Result<Work, WiringError>) -> Result<Ps, WiringError> {
+fn time_one(
+    system: &SystemSpec,
+    f: impl FnOnce(&NodeModel) -> Result<Work, WiringError>,
+) -> Result<Ps, WiringError> {
     let mut ex = Executor::new(FlowNet::new());
     let node = NodeModel::build(&system.node, &mut ex, "")?;
     let work = f(&node)?;
@@ -117,19 +129,34 @@ fn time_one(system: &SystemSpec, f: impl FnOnce(&NodeModel) -> Result<Work, Wiri
     let s = ex.add_stream("probe", true, false);
     let op = ex.add_op(OpSpec::new(s, c, work))?;
     ex.run()?;
-    let rec = ex.timeline().get(op).ok_or_else(|| WiringError("probe op lost".into()))?;
+    let rec = ex
+        .timeline()
+        .get(op)
+        .ok_or_else(|| WiringError("probe op lost".into()))?;
     Ok(rec.end - rec.start)
 }
 
 /// Run a probe on `system`.
-pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Result<ProbeTable, WiringError> {
+pub fn probe(
+    system: &SystemSpec,
+    kind: ProbeKind,
+    opts: &ProbeOptions,
+) -> Result<ProbeTable, WiringError> {
     let node = &system.node;
     if opts.gpu >= node.gpus.len() {
-        return Err(WiringError(format!("--gpu {} does not exist: {} has GPUs 0..{}", opts.gpu, system.name, node.gpus.len())));
+        return Err(WiringError(format!(
+            "--gpu {} does not exist: {} has GPUs 0..{}",
+            opts.gpu,
+            system.name,
+            node.gpus.len()
+        )));
     }
     let socket = opts.socket.unwrap_or(node.gpus[opts.gpu].socket);
     let gpu = opts.gpu;
-    let size_table = |title: String, f: &dyn Fn(&NodeModel, u64) -> Result<Work, WiringError>, bytes_factor: u64| -> Result<ProbeTable, WiringError> {
+    let size_table = |title: String,
+                      f: &dyn Fn(&NodeModel, u64) -> Result<Work, WiringError>,
+                      bytes_factor: u64|
+     -> Result<ProbeTable, WiringError> {
         let mut rows = Vec::new();
         for &size in &SIZES {
             let t = time_one(system, |n| f(n, size))?;
@@ -141,49 +168,82 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
         }
         Ok(ProbeTable {
             title,
-            columns: vec!["size_bytes".into(), "time_us".into(), "bandwidth_GB_per_s".into()],
+            columns: vec![
+                "size_bytes".into(),
+                "time_us".into(),
+                "bandwidth_GB_per_s".into(),
+            ],
             rows,
         })
     };
     match kind {
         ProbeKind::H2d => size_table(
-            format!("{}: pinned host (socket {socket}) to GPU {gpu}, copy engine", system.name),
+            format!(
+                "{}: pinned host (socket {socket}) to GPU {gpu}, copy engine",
+                system.name
+            ),
             &|n, size| {
                 let p = n.h2d_copy(socket, gpu)?;
-                Ok(Work::Transfer { latency: p.latency, flows: vec![p.flow(size)] })
+                Ok(Work::Transfer {
+                    latency: p.latency,
+                    flows: vec![p.flow(size)],
+                })
             },
             1,
         ),
         ProbeKind::D2h => size_table(
-            format!("{}: GPU {gpu} to pinned host (socket {socket}), copy engine", system.name),
+            format!(
+                "{}: GPU {gpu} to pinned host (socket {socket}), copy engine",
+                system.name
+            ),
             &|n, size| {
                 let p = n.d2h_copy(gpu, socket)?;
-                Ok(Work::Transfer { latency: p.latency, flows: vec![p.flow(size)] })
+                Ok(Work::Transfer {
+                    latency: p.latency,
+                    flows: vec![p.flow(size)],
+                })
             },
             1,
         ),
         ProbeKind::D2d => {
-            let peer = if gpu + 1 < node.gpus.len() { gpu + 1 } else { 0 };
+            let peer = if gpu + 1 < node.gpus.len() {
+                gpu + 1
+            } else {
+                0
+            };
             if peer == gpu {
-                return Err(WiringError(format!("{} has one GPU: no device-to-device probe", system.name)));
+                return Err(WiringError(format!(
+                    "{} has one GPU: no device-to-device probe",
+                    system.name
+                )));
             }
             size_table(
                 format!("{}: GPU {gpu} to GPU {peer} over NVLink", system.name),
                 &|n, size| {
                     let p = n.nvlink(gpu, peer)?;
-                    Ok(Work::Transfer { latency: p.latency, flows: vec![p.flow(size)] })
+                    Ok(Work::Transfer {
+                        latency: p.latency,
+                        flows: vec![p.flow(size)],
+                    })
                 },
                 1,
             )
         }
         ProbeKind::Hbm => size_table(
-            format!("{}: GPU {gpu} HBM copy (read + write counted, as BabelStream)", system.name),
+            format!(
+                "{}: GPU {gpu} HBM copy (read + write counted, as BabelStream)",
+                system.name
+            ),
             &|n, size| {
                 let hbm = n.hbm(gpu)?;
                 let launch = Ps(n.spec.gpu.kernel_launch_ps);
                 Ok(Work::Transfer {
                     latency: launch,
-                    flows: vec![memwall_sim::FlowSpec { path: vec![hbm], bytes: 2 * size, rate_cap: None }],
+                    flows: vec![memwall_sim::FlowSpec {
+                        path: vec![hbm],
+                        bytes: 2 * size,
+                        rate_cap: None,
+                    }],
                 })
             },
             2,
@@ -191,7 +251,9 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
         ProbeKind::Gather => {
             let row = opts.row_bytes;
             if row == 0 || row > (1 << 20) {
-                return Err(WiringError(format!("--row-bytes {row} is out of range: give 1 B to 1 MiB")));
+                return Err(WiringError(format!(
+                    "--row-bytes {row} is out of range: give 1 B to 1 MiB"
+                )));
             }
             let mut rows = Vec::new();
             for count in [1u64, 16, 256, 4096, 65_536, 1 << 20] {
@@ -202,7 +264,10 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
                 })?;
                 let t_bulk = time_one(system, |n| {
                     let p = n.h2d_copy(socket, gpu)?;
-                    Ok(Work::Transfer { latency: p.latency, flows: vec![p.flow(payload)] })
+                    Ok(Work::Transfer {
+                        latency: p.latency,
+                        flows: vec![p.flow(payload)],
+                    })
                 })?;
                 rows.push(vec![
                     row.to_string(),
@@ -233,7 +298,10 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
         }
         ProbeKind::Nvme => {
             let Some(drive) = &node.drive else {
-                return Err(WiringError(format!("{} has no NVMe drives: pick a system with drives", system.name)));
+                return Err(WiringError(format!(
+                    "{} has no NVMe drives: pick a system with drives",
+                    system.name
+                )));
             };
             if node.drives.is_empty() {
                 return Err(WiringError(format!("{} has no NVMe drives", system.name)));
@@ -251,7 +319,15 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
                 for i in 0..qd {
                     let s = ex.add_stream(format!("job{i}"), true, false);
                     for _ in 0..per_stream {
-                        last.push(ex.add_op(OpSpec::new(s, c, Work::Storage { server, requests: 1, bytes_per_request: page }))?);
+                        last.push(ex.add_op(OpSpec::new(
+                            s,
+                            c,
+                            Work::Storage {
+                                server,
+                                requests: 1,
+                                bytes_per_request: page,
+                            },
+                        ))?);
                     }
                 }
                 ex.run()?;
@@ -275,8 +351,16 @@ pub fn probe(system: &SystemSpec, kind: ProbeKind, opts: &ProbeOptions) -> Resul
                 qd *= 2;
             }
             Ok(ProbeTable {
-                title: format!("{}: {} {} B random reads, one drive, by queue depth", system.name, drive.name, page),
-                columns: vec!["queue_depth".into(), "iops".into(), "bandwidth_GB_per_s".into(), "mean_latency_us".into()],
+                title: format!(
+                    "{}: {} {} B random reads, one drive, by queue depth",
+                    system.name, drive.name, page
+                ),
+                columns: vec![
+                    "queue_depth".into(),
+                    "iops".into(),
+                    "bandwidth_GB_per_s".into(),
+                    "mean_latency_us".into(),
+                ],
                 rows,
             })
         }

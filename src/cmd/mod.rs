@@ -1,1 +1,4 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
+
+pub mod probe;
+pub mod profiles;

@@ -3,5 +3,6 @@
 //! Turns a workload into an op graph for `memwall-sim`.
 
 pub mod engram;
+pub mod kineto;
 pub mod model;
 pub mod pipeline;

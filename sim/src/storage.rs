@@ -35,6 +35,8 @@ pub(crate) struct QueueServer {
     inflight: u32,
     next_issue: Ps,
     waiting: VecDeque<Pending>,
+    /// A wake-up already scheduled for this time: do not schedule another.
+    wake: Option<Ps>,
     pub issued: u64,
     pub bytes: u128,
 }
@@ -72,6 +74,7 @@ impl QueueServer {
             inflight: 0,
             next_issue: Ps::ZERO,
             waiting: VecDeque::new(),
+            wake: None,
             issued: 0,
             bytes: 0,
         })
@@ -93,12 +96,19 @@ impl QueueServer {
 
     /// Issue what can be issued at `now`, FIFO.
     pub fn issue(&mut self, now: Ps, out: &mut Vec<Issue>) -> Result<(), TimeOverflow> {
+        if self.wake.is_some_and(|w| w <= now) {
+            self.wake = None;
+        }
         while self.inflight < self.spec.depth {
             let Some(head) = self.waiting.front_mut() else {
                 break;
             };
             if self.next_issue > now {
-                out.push(Issue::WakeAt(self.next_issue));
+                // One pending wake-up is enough: completions also re-pump the server.
+                if self.wake.is_none() {
+                    self.wake = Some(self.next_issue);
+                    out.push(Issue::WakeAt(self.next_issue));
+                }
                 break;
             }
             let xfer = Ps::transfer_time(head.bytes, self.spec.bandwidth)?;

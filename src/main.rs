@@ -15,11 +15,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
+    /// Simulate one pipeline-parallel training step (DualPipe, EP all-to-all, mHC).
+    Train(cmd::train::TrainArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -1,1 +1,2 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
+pub mod train;

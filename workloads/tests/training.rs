@@ -31,8 +31,19 @@ fn dualpipe_bubble_formula_exact_on_the_des() {
                 let s = Schedule::generate(kind, pp, n).unwrap();
                 let run = simulate_abstract(&s, &c).unwrap();
                 let idle = run.idle();
-                assert_eq!(idle.len() as u32, if kind == ScheduleKind::DualPipeV { pp / 2 } else { pp });
-                assert_eq!(*idle.iter().max().unwrap(), want, "{kind} PP={pp} F&B={fb}/2: {idle:?}");
+                assert_eq!(
+                    idle.len() as u32,
+                    if kind == ScheduleKind::DualPipeV {
+                        pp / 2
+                    } else {
+                        pp
+                    }
+                );
+                assert_eq!(
+                    *idle.iter().max().unwrap(),
+                    want,
+                    "{kind} PP={pp} F&B={fb}/2: {idle:?}"
+                );
             }
         }
     }
@@ -58,7 +69,9 @@ fn unequal_costs_pinned() {
 #[test]
 fn bad_costs_refused() {
     let s = Schedule::generate(ScheduleKind::DualPipe, 4, 8).unwrap();
-    let e = simulate_abstract(&s, &costs(1, 1, 2, 2)).unwrap_err().to_string();
+    let e = simulate_abstract(&s, &costs(1, 1, 2, 2))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("exceeds"), "{e}");
 }
 

@@ -54,7 +54,7 @@ impl TrainRun {
         let s: u128 = self
             .pair_slots
             .iter()
-            .map(|p| (p.end - p.start).0 as u128)
+            .map(|p| p.end.saturating_sub(p.start).0 as u128)
             .sum();
         Some(Ps((s / self.pair_slots.len() as u128) as u64))
     }
@@ -536,7 +536,10 @@ pub struct AbstractRun {
 impl AbstractRun {
     /// makespan - busy, per rank.
     pub fn idle(&self) -> Vec<Ps> {
-        self.busy.iter().map(|&b| self.makespan - b).collect()
+        self.busy
+            .iter()
+            .map(|&b| self.makespan.saturating_sub(b))
+            .collect()
     }
 }
 

@@ -3,6 +3,10 @@
 //! Reads timelines; never re-simulates.
 
 pub mod attribution;
+pub mod chrome_trace;
 pub mod output;
+pub mod plots;
+pub mod summary;
+pub mod units;
 
 pub use attribution::{attribute, Attribution, CategoryTotals, OpExposure, StreamAccount};

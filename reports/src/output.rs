@@ -14,14 +14,32 @@ pub struct OutputError {
 
 impl std::fmt::Display for OutputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot write {}: {} (check the folder exists and is writable)", self.path.display(), self.source)
+        write!(
+            f,
+            "cannot write {}: {} (check the folder exists and is writable)",
+            self.path.display(),
+            self.source
+        )
     }
 }
 impl std::error::Error for OutputError {}
 
 /// Write `bytes` to `path` atomically (temporary file + rename), creating parent folders.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let err = |source| OutputError { path: path.to_path_buf(), source };
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// Stream an output to `path` atomically: `fill` writes into a buffered temporary file
+/// beside `path`, which is renamed into place only if `fill` succeeds. Memory stays
+/// bounded whatever the output's size (large Chrome traces, per-op CSVs).
+pub fn write_atomic_with<F>(path: &Path, fill: F) -> Result<(), OutputError>
+where
+    F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
+{
+    let err = |source| OutputError {
+        path: path.to_path_buf(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir).map_err(err)?;
@@ -31,8 +49,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
     tmp.push(format!(".partial-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let f = std::fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::new(f);
+        fill(&mut w)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

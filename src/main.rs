@@ -15,6 +15,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
+    /// Simulate one pipeline-parallel training step (DualPipe, EP all-to-all, mHC).
+    Train(cmd::train::TrainArgs),
     /// List, show and validate hardware profiles.
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
@@ -24,6 +26,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
     };

@@ -1,4 +1,5 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
+pub mod train;
 
 pub mod probe;
 pub mod profiles;

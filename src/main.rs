@@ -19,6 +19,8 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() {
@@ -26,6 +28,7 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

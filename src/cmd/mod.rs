@@ -2,3 +2,4 @@
 
 pub mod probe;
 pub mod profiles;
+pub mod replay;

@@ -281,8 +281,8 @@ pub fn summary_text(out: &ReplayOutput) -> String {
         );
     }
     s += &format!(
-        "added ops: {} launch releases, {} host gaps, {} Engram lookups\n",
-        out.launch_releases, out.host_gaps, out.engram_lookups
+        "added: {} launch releases, {} host gaps, {} inferred cross-stream waits, {} Engram lookups\n",
+        out.launch_releases, out.host_gaps, out.inferred_waits, out.engram_lookups
     );
     s
 }

@@ -47,6 +47,8 @@ pub struct ReplayOutput {
     /// Ops added by the replay.
     pub launch_releases: u64,
     pub host_gaps: u64,
+    /// Cross-stream waits inferred by the replay's gap rule.
+    pub inferred_waits: u64,
     pub engram_lookups: u64,
     /// Dependencies dropped because they pointed forward in start order.
     pub dropped_deps: u64,
@@ -145,6 +147,36 @@ fn decontended_work(g: &TraceGraph, dev: i64, src_sms: Option<u32>) -> BTreeMap<
     work.into_iter()
         .map(|(k, v)| (k, v.min(u64::MAX as u128) as u64))
         .collect()
+}
+
+/// The op of another stream of `op`'s device, launched before it, with the latest end in
+/// `(ready, op.start]`; ties go to the lower id.
+fn latest_end_before(
+    g: &TraceGraph,
+    by_end: &[u32],
+    op: &crate::kineto::GpuOp,
+    ready: i64,
+) -> Option<u32> {
+    let hi = by_end.partition_point(|&i| g.ops[i as usize].end_ns() <= op.start_ns);
+    let launched_before = |f: &crate::kineto::GpuOp| match (&f.launch, &op.launch) {
+        (Some(a), Some(b)) => a.start_ns <= b.start_ns,
+        _ => f.start_ns <= op.start_ns,
+    };
+    let mut best: Option<u32> = None;
+    for &i in by_end[..hi].iter().rev() {
+        let f = &g.ops[i as usize];
+        if f.end_ns() <= ready {
+            break;
+        }
+        if f.stream != op.stream && f.id != op.id && launched_before(f) {
+            match best {
+                Some(b) if g.ops[b as usize].end_ns() > f.end_ns() => break,
+                Some(b) if b < i => {}
+                _ => best = Some(i),
+            }
+        }
+    }
+    best
 }
 
 fn ps(ns: i64) -> Ps {
@@ -321,6 +353,15 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
     let mut scaling: BTreeMap<(String, String), ScalingRow> = BTreeMap::new();
     let (mut launch_releases, mut host_gaps, mut engram_lookups, mut dropped_deps) =
         (0u64, 0u64, 0u64, 0u64);
+    let mut inferred_waits = 0u64;
+    // Per device, op ids sorted by end time (for the gap rule).
+    let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for o in &g.ops {
+        by_end.entry(o.device).or_default().push(o.id);
+    }
+    for v in by_end.values_mut() {
+        v.sort_by_key(|&i| (g.ops[i as usize].end_ns(), i));
+    }
     let push = |ex: &mut Executor,
                 origin: &mut OpOrigin,
                 spec: OpSpec,
@@ -373,14 +414,37 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
                 launch_releases += 1;
             }
         } else if gap >= HOST_GAP_MIN_NS {
-            let h = push(
-                &mut ex,
-                &mut origin,
-                OpSpec::new(host, cat_gap, Work::Delay(ps(gap))).after(known.iter().copied()),
-                None,
-            )?;
-            deps.push(h);
-            host_gaps += 1;
+            // An unexplained wait. Most likely an event on another stream that the trace
+            // did not record: the latest op of another stream of this device that ended
+            // inside the gap (and was launched before this op) becomes a dependency, and
+            // only the rest of the gap is kept as host time.
+            let mut residual = gap;
+            if let Some(f) = latest_end_before(g, &by_end[&dev], op, ready_ns(i)) {
+                if let Some(e) = exec_of[f as usize] {
+                    deps.push(e);
+                    known.push(e);
+                    residual = op.start_ns - g.ops[f as usize].end_ns();
+                    inferred_waits += 1;
+                }
+            }
+            if residual < HOST_GAP_MIN_NS {
+                residual = 0;
+            }
+            let h = if residual > 0 {
+                Some(push(
+                    &mut ex,
+                    &mut origin,
+                    OpSpec::new(host, cat_gap, Work::Delay(ps(residual)))
+                        .after(known.iter().copied()),
+                    None,
+                )?)
+            } else {
+                None
+            };
+            if let Some(h) = h {
+                deps.push(h);
+                host_gaps += 1;
+            }
         }
         // Engram lookup feeding this op.
         if let (Some(e), Some(after)) = (&opts.engram, engram_at.get(&i)) {
@@ -489,6 +553,7 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
         scaling: scaling.into_values().collect(),
         launch_releases,
         host_gaps,
+        inferred_waits,
         engram_lookups,
         dropped_deps,
         source: src.name.clone(),

@@ -102,3 +102,98 @@ fn deepseek_v3_train_on_its_own_hardware() {
         check("deepseek", &g);
     }
 }
+
+fn b200() -> TraceGraph {
+    import_file(fixture("tracelens-b200-vllm-prefill.json.gz")).unwrap()
+}
+
+#[test]
+fn faster_target_is_faster_and_deterministic() {
+    let g = b200();
+    let reg = Registry::embedded().unwrap();
+    let mut o = own(&g);
+    o.target = reg.system("vr200-nvl72").unwrap();
+    let a = replay(&g, &o).unwrap();
+    let b = replay(&g, &o).unwrap();
+    assert_eq!(a.timeline.records, b.timeline.records);
+    let own_span = g.metrics().devices[0].span_ns as u64 * 1000;
+    // launch-bound: the CPU timeline keeps it from scaling fully, but it cannot be slower
+    assert!(a.metrics[0].span_ps <= own_span);
+    assert!(
+        a.metrics[0].compute_busy_ps < g.metrics().devices[0].comm_overlap.compute_ns as u64 * 1000
+    );
+}
+
+#[test]
+fn mhc_widening_touches_norms_and_adds_only() {
+    let g = b200();
+    let base = replay(&g, &own(&g)).unwrap();
+    let mut o = own(&g);
+    o.mhc = Some(MhcWiden { n: 4 });
+    o.launch = LaunchMode::Never;
+    let w = replay(&g, &o).unwrap();
+    let norm = |out: &ReplayOutput| {
+        out.scaling
+            .iter()
+            .filter(|r| r.class == "normalization")
+            .map(|r| r.target_ns)
+            .sum::<i64>()
+    };
+    assert_eq!(norm(&w), 4 * norm(&base));
+    let gemm = |out: &ReplayOutput| {
+        out.scaling
+            .iter()
+            .filter(|r| r.class == "gemm")
+            .map(|r| r.target_ns)
+            .sum::<i64>()
+    };
+    assert_eq!(gemm(&w), gemm(&base));
+}
+
+#[test]
+fn engram_lookups_feed_their_layers() {
+    let g = b200();
+    let mut o = own(&g);
+    o.engram = Some(EngramInsert {
+        anchor: "rms".into(),
+        layers: Some(vec![0, 2]),
+        rows: 888 * 8,
+        row_bytes: 264,
+        placement: EngramPlacement::HostDram { socket: None },
+        prefetch_ops: 0,
+    });
+    let out = replay(&g, &o).unwrap();
+    assert_eq!(out.engram_lookups, 2);
+    let cat = out
+        .timeline
+        .categories
+        .iter()
+        .position(|c| c.name == "engram-fetch")
+        .unwrap();
+    let fetches: Vec<_> = out
+        .timeline
+        .records
+        .iter()
+        .filter(|r| r.category.0 as usize == cat)
+        .collect();
+    assert_eq!(fetches.len(), 2);
+    // 888*8 rows of 264 B (320 B on the wire) over PCIe Gen5 (~50 GB/s): tens of us
+    for f in fetches {
+        assert!(f.duration().0 > 10_000_000, "{:?}", f);
+    }
+    o.engram.as_mut().unwrap().anchor = "no-such-kernel".into();
+    let e = replay(&g, &o).unwrap_err();
+    assert!(e.to_string().contains("Engram anchor"), "{e}");
+}
+
+#[test]
+fn too_many_devices_is_an_error() {
+    let g = b200();
+    let reg = Registry::embedded().unwrap();
+    let mut o = own(&g);
+    let mut sys = reg.system("hgx-b200").unwrap();
+    sys.node.gpus.clear();
+    o.target = sys;
+    let e = replay(&g, &o).unwrap_err();
+    assert!(e.to_string().contains("pick a larger system"), "{e}");
+}

@@ -46,7 +46,7 @@ pub fn kernel_dtype(name: &str) -> Dtype {
     let n = name.to_ascii_lowercase();
     if ["fp4", "e2m1", "mxf4"].iter().any(|k| n.contains(k)) {
         Dtype::Fp4
-    } else if ["fp8", "e4m3", "e5m2", "f8f6f4", "_f8", "float8", "dptp128"]
+    } else if ["fp8", "e4m3", "e5m2", "f8f6f4", "_f8", "float8"]
         .iter()
         .any(|k| n.contains(k))
     {

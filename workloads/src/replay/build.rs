@@ -323,7 +323,10 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
             for (pos, &i) in main.ops.iter().enumerate() {
                 let m = e.matches(g, &g.ops[i as usize]);
                 if m && !prev_match {
-                    if e.layers.as_ref().map_or(true, |l| l.contains(&k)) {
+                    if match &e.layers {
+                        None => true,
+                        Some(l) => l.contains(&k),
+                    } {
                         let after = pos
                             .checked_sub(1 + e.prefetch_ops as usize)
                             .map(|p| main.ops[p]);

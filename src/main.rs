@@ -21,6 +21,8 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() {
@@ -29,6 +31,7 @@ fn main() {
         Command::Train(a) => cmd::train::run(a),
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -3,3 +3,4 @@ pub mod train;
 
 pub mod probe;
 pub mod profiles;
+pub mod replay;

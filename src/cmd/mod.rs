@@ -1,6 +1,6 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
-pub mod train;
 
 pub mod probe;
 pub mod profiles;
 pub mod replay;
+pub mod train;

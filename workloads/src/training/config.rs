@@ -224,7 +224,7 @@ pub fn parse_flops(s: &str) -> Result<u64, String> {
         _ => return Err(format!("`{s}`: unit must be GFLOPS, TFLOPS or PFLOPS")),
     };
     let f = v * m;
-    if !(f >= 1.0 && f < 1e21) {
+    if !(1.0..1e21).contains(&f) {
         return Err(format!("`{s}`: out of range"));
     }
     Ok(f as u64)

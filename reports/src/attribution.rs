@@ -129,13 +129,13 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
                 let mut cur = r.blocker;
                 while hi > cursor {
                     let Some(b) = cur.and_then(|id| tl.get(id)) else {
-                        acc.bubble += (hi - cursor);
+                        acc.bubble += hi - cursor;
                         break;
                     };
                     let kind = tl.category(b.category).kind;
                     match kind {
                         OpKind::Compute => {
-                            acc.bubble += (hi - cursor);
+                            acc.bubble += hi - cursor;
                             break;
                         }
                         OpKind::Marker => {
@@ -168,7 +168,7 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
             }
         }
         if w1 > cursor {
-            acc.bubble += (w1 - cursor);
+            acc.bubble += w1 - cursor;
         }
         for (op, e) in stream_op_exposed {
             let v = per_op.entry(op).or_insert(Ps::ZERO);

@@ -71,9 +71,8 @@ fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
     let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
     let r = simulate_pair(&tp, cfg.a2a_efficiency);
     // The config's reference phases are this trace's, averaged over its 4 layers.
-    let phase = |i: usize| {
-        Ps(tp.compute.iter().map(|l| l[i].0).sum::<u64>() / tp.compute.len() as u64)
-    };
+    let phase =
+        |i: usize| Ps(tp.compute.iter().map(|l| l[i].0).sum::<u64>() / tp.compute.len() as u64);
     let rf = &cfg.reference;
     for (i, want) in [
         &rf.attn_f, &rf.attn_b, &rf.attn_w, &rf.mlp_f, &rf.mlp_b, &rf.mlp_w,

@@ -55,7 +55,12 @@ fn v3_step_across_systems() {
     cfg.micro_batches = 40;
     let mut steps = Vec::new();
     let names = training::hw::shipped_systems().unwrap();
-    for name in ["deepseek-h800-cluster", "hgx-b200", "gb200-nvl72", "vr200-nvl72"] {
+    for name in [
+        "deepseek-h800-cluster",
+        "hgx-b200",
+        "gb200-nvl72",
+        "vr200-nvl72",
+    ] {
         assert!(names.iter().any(|n| n == name), "{name} shipped");
     }
     for name in &names {

@@ -131,7 +131,10 @@ fn bad_configs_name_the_rule() {
     let e = training::plan(&c, &hw).unwrap_err().to_string();
     assert!(e.contains("comm_sms"), "{e}");
     let e = TrainHw::shipped("tpu", &c).unwrap_err().to_string();
-    assert!(e.contains("gb200-nvl72"), "the message lists the systems: {e}");
+    assert!(
+        e.contains("gb200-nvl72"),
+        "the message lists the systems: {e}"
+    );
     c.reference.gpu = "tpu".into();
     assert!(TrainHw::shipped("deepseek-h800-cluster", &c).is_err());
 }

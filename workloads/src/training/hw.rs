@@ -97,16 +97,12 @@ impl TrainHw {
         system: &str,
         reference_gpu: &str,
     ) -> Result<TrainHw, TrainError> {
-        let sys = reg.system(system).map_err(|e| {
-            TrainError::Profile(format!(
-                "{}\n  system profiles: {}",
-                render(&e),
-                system_names(reg).join(", ")
-            ))
-        })?;
-        let g = reg.gpu(reference_gpu).map_err(|e| {
-            TrainError::Profile(format!("[reference] gpu: {}", render(&e)))
-        })?;
+        let sys = reg
+            .system(system)
+            .map_err(|e| TrainError::Profile(render(&e)))?;
+        let g = reg
+            .gpu(reference_gpu)
+            .map_err(|e| TrainError::Profile(format!("[reference] gpu: {}", render(&e))))?;
         TrainHw::from_system(&sys, HwRates::from_gpu(&g))
     }
 
@@ -165,7 +161,10 @@ mod tests {
         assert_eq!(hw.scale_up_bandwidth(), 160_000_000_000);
         assert_eq!(hw.scale_out_latency_ps, 3_700_000);
         // The reference GPU is the target GPU: compute is not re-timed.
-        assert_eq!(hw.flops(Dtype::Fp8), hw.reference.flops(Dtype::Fp8).unwrap().0);
+        assert_eq!(
+            hw.flops(Dtype::Fp8),
+            hw.reference.flops(Dtype::Fp8).unwrap().0
+        );
         let e = TrainHw::shipped("tpu-v5", &cfg).unwrap_err().to_string();
         assert!(e.contains("deepseek-h800-cluster"), "{e}");
     }

@@ -159,10 +159,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
     let rate = |r: &memwall_models::perf::HwRates, d| r.flops(d).map_or(0, |(f, _)| f as u128);
     let ref_bf16 = rate(&hw.reference, Dtype::Bf16);
     let ref_fp8 = rate(&hw.reference, Dtype::Fp8);
-    let (bf16, fp8) = (
-        hw.flops(Dtype::Bf16) as u128,
-        hw.flops(Dtype::Fp8) as u128,
-    );
+    let (bf16, fp8) = (hw.flops(Dtype::Bf16) as u128, hw.flops(Dtype::Fp8) as u128);
 
     let c = m.hidden_size;
     let act = m.activation_dtype;

@@ -10,11 +10,11 @@ use memwall_reports::attribute;
 use memwall_sim::Ps;
 use memwall_workloads::training::{self, trace, TrainConfig, TrainHw};
 
-fn trace_text() -> Option<String> {
+fn trace_path() -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/deepseek-v3-train-h800.json");
-    match std::fs::read_to_string(&p) {
-        Ok(t) => Some(t),
+    match std::fs::metadata(&p) {
+        Ok(_) => Some(p),
         Err(e) => {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("CI=true but {} is unreadable: {e}", p.display());
@@ -33,18 +33,18 @@ pub struct PairResult {
     pub exposed_a2a: Ps,
 }
 
-fn simulate_pair(text: &str, eff: f64) -> (trace::TracePhases, PairResult) {
-    let tp = trace::read_phases(text, &[7, 23], &[27]).unwrap();
+fn simulate_pair(tp: &trace::TracePhases, eff: f64) -> PairResult {
     assert_eq!(tp.compute.len(), 4, "4 layers per chunk");
     let mut cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
     cfg.a2a_efficiency = eff;
-    let hw = TrainHw::builtin(&cfg.system).unwrap();
+    let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
+    let sms = hw.sms();
     let base = training::plan(&cfg, &hw).unwrap();
     let moe = base.stages[1].layers[0];
     let layers: Vec<_> = tp
         .compute
         .iter()
-        .map(|p| training::layer_from_measured(p, hw.sms, cfg.comm_sms, &moe))
+        .map(|p| training::layer_from_measured(p, sms, cfg.comm_sms, &moe))
         .collect();
     let pair = training::chunk_pair_plan(&base, layers.clone(), layers);
     let run = training::simulate(&pair).unwrap();
@@ -58,20 +58,36 @@ fn simulate_pair(text: &str, eff: f64) -> (trace::TracePhases, PairResult) {
         .map(|(_, p)| p.0)
         .sum();
     assert_eq!(s.busy.0 + s.exposed_total().0 + s.bubble.0, s.makespan.0);
-    (
-        tp,
-        PairResult {
-            span: run.step_time,
-            exposed_a2a: Ps(exposed),
-        },
-    )
+    PairResult {
+        span: run.step_time,
+        exposed_a2a: Ps(exposed),
+    }
 }
 
 #[test]
 fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
-    let Some(text) = trace_text() else { return };
+    let Some(path) = trace_path() else { return };
+    let tp = trace::read_phases_file(&path, &[7, 23], &[27]).unwrap();
     let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
-    let (tp, r) = simulate_pair(&text, cfg.a2a_efficiency);
+    let r = simulate_pair(&tp, cfg.a2a_efficiency);
+    // The config's reference phases are this trace's, averaged over its 4 layers.
+    let phase =
+        |i: usize| Ps(tp.compute.iter().map(|l| l[i].0).sum::<u64>() / tp.compute.len() as u64);
+    let rf = &cfg.reference;
+    for (i, want) in [
+        &rf.attn_f, &rf.attn_b, &rf.attn_w, &rf.mlp_f, &rf.mlp_b, &rf.mlp_w,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let want = training::parse_duration(want).unwrap();
+        let got = phase(i);
+        assert!(
+            got.0.abs_diff(want.0) <= 1_000_000,
+            "{}: trace {got:?}, config {want:?}",
+            trace::COMPUTE_PHASES[i]
+        );
+    }
     let span_err = (r.span.as_ms_f64() / tp.span.as_ms_f64() - 1.0) * 100.0;
     let exp_err = r.exposed_a2a.as_ms_f64() - tp.exposed_comm.as_ms_f64();
     eprintln!(
@@ -92,10 +108,11 @@ fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
 #[test]
 #[ignore]
 fn calibration_sweep() {
-    let Some(text) = trace_text() else { return };
+    let Some(path) = trace_path() else { return };
+    let tp = trace::read_phases_file(&path, &[7, 23], &[27]).unwrap();
     for i in 30..=80 {
         let eff = i as f64 / 100.0;
-        let (tp, r) = simulate_pair(&text, eff);
+        let r = simulate_pair(&tp, eff);
         eprintln!(
             "eff {eff:.2}: span {:.3} ({:+.2}%) exposed a2a {:.3} (trace {:.3})",
             r.span.as_ms_f64(),

@@ -28,7 +28,7 @@ fn slot(cfg: &TrainConfig, hw: &TrainHw, plain_p2p: Option<u64>, no_hbm: bool) -
 fn mhc_added_time_per_overlapped_slot() {
     let mut cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
     cfg.micro_batches = 40;
-    let hw = TrainHw::builtin(&cfg.system).unwrap();
+    let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let base = slot(&cfg, &hw, None, false);
     let plain = training::plan(&cfg, &hw).unwrap().p2p_bytes;
     cfg.mhc = Some(4);
@@ -48,14 +48,23 @@ fn mhc_added_time_per_overlapped_slot() {
     assert!(f(hbm_only) > 0.0 && f(p2p_only) >= 0.0);
 }
 
-/// The V3 step on five systems: every run's invariants hold and the table is sane.
+/// The V3 step on every shipped system: every run's invariants hold and the table is sane.
 #[test]
 fn v3_step_across_systems() {
     let mut cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
     cfg.micro_batches = 40;
     let mut steps = Vec::new();
-    for name in training::hw::SYSTEMS {
-        let hw = TrainHw::builtin(name).unwrap();
+    let names = training::hw::shipped_systems().unwrap();
+    for name in [
+        "deepseek-h800-cluster",
+        "hgx-b200",
+        "gb200-nvl72",
+        "vr200-nvl72",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} shipped");
+    }
+    for name in &names {
+        let hw = TrainHw::shipped(name, &cfg).unwrap();
         let run = training::simulate(&training::plan(&cfg, &hw).unwrap()).unwrap();
         let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
         for s in &a.streams {
@@ -64,10 +73,10 @@ fn v3_step_across_systems() {
         for o in &a.ops {
             assert!(o.exposed <= o.latency);
         }
-        steps.push((name, run.step_time));
+        steps.push((name.clone(), run.step_time));
     }
     // Faster GPUs make shorter steps; NVL72 keeps EP64 inside NVLink.
-    let t = |n: &str| steps.iter().find(|(s, _)| **s == n).unwrap().1;
+    let t = |n: &str| steps.iter().find(|(s, _)| s == n).unwrap().1;
     assert!(t("vr200-nvl72") < t("gb200-nvl72"));
     assert!(t("gb200-nvl72") < t("hgx-b200"));
     assert!(t("hgx-b200") <= t("deepseek-h800-cluster"));

@@ -433,13 +433,9 @@ impl NodeModel {
         })
     }
 
-    /// Amount of a GPU's compute resource that a kernel on `sms` SMs holds.
+    /// Amount of a GPU's compute resource that a kernel on `sms` SMs holds
+    /// ([`crate::perf::sm_hold`]).
     pub fn sm_hold(&self, sms: u32) -> u64 {
-        match self.spec.gpu.sms {
-            Some(total) if total > 0 => {
-                (PS_PER_SEC as u128 * sms.min(total) as u128 / total as u128) as u64
-            }
-            _ => 0,
-        }
+        crate::perf::sm_hold(sms, self.spec.gpu.sms)
     }
 }

@@ -7,6 +7,19 @@
 //! never the peaks (DESIGN.md §2).
 
 use crate::spec::{GpuSpec, SystemSpec};
+use memwall_sim::PS_PER_SEC;
+
+/// Share of a GPU's compute resource (capacity [`PS_PER_SEC`], "picoseconds of the whole
+/// GPU per second") that a kernel on `sms` of the GPU's `total` SMs holds: compute that
+/// overlaps it runs on the other `total - sms` SMs. 0 when `total` is unknown or 0.
+pub fn sm_hold(sms: u32, total: Option<u32>) -> u64 {
+    match total {
+        Some(total) if total > 0 => {
+            (PS_PER_SEC as u128 * sms.min(total) as u128 / total as u128) as u64
+        }
+        _ => 0,
+    }
+}
 
 /// Number format a compute-bound kernel runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +111,11 @@ impl HwRates {
             r.nic_latency_ps = nic.latency_ps;
         }
         r
+    }
+
+    /// Share of this GPU's compute resource that a kernel on `sms` SMs holds ([`sm_hold`]).
+    pub fn sm_hold(&self, sms: u32) -> u64 {
+        sm_hold(sms, self.sms)
     }
 
     /// Achievable FLOP/s for `d`, and the dtype actually used: a GPU without that
@@ -249,5 +267,8 @@ mod tests {
         assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
         assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);
         assert_eq!(r.flops(Dtype::Fp8), Some((10, Dtype::Bf16)));
+        assert_eq!(r.sm_hold(20), PS_PER_SEC / 5);
+        assert_eq!(sm_hold(200, Some(100)), PS_PER_SEC);
+        assert_eq!(sm_hold(20, None), 0);
     }
 }

@@ -1,15 +1,19 @@
 //! `memwall train`: one pipeline-parallel training step (DualPipe, DualPipeV, 1F1B or
 //! ZB1P) with expert all-to-all, pipeline P2P and mHC on one or more systems. Writes, per
 //! system, the per-rank timeline, per-rank accounts (busy, bubble, exposed per category,
-//! memory) and per-category totals; with several systems also `systems.csv`.
+//! memory), per-category totals and a Gantt plot of the rank streams (`gantt.png`,
+//! `gantt.svg`); with several systems also `systems.csv`. Hardware comes from the system
+//! profiles (shipped, or extended with `--profiles`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use memwall_models::Registry;
 use memwall_reports::output::{csv_bytes, write_atomic};
+use memwall_reports::plots::{Gantt, GanttOptions, Plot};
 use memwall_reports::{attribute, Attribution};
-use memwall_sim::{OpKind, Ps};
+use memwall_sim::Ps;
 use memwall_workloads::training::{self, config::parse_schedule, TrainConfig, TrainHw, TrainRun};
 
 #[derive(Args, Debug)]
@@ -17,8 +21,9 @@ pub struct TrainArgs {
     /// Training config TOML (default: the built-in `deepseek-v3-h800`).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// System(s), comma separated (default: the config's). Built-in: deepseek-h800-cluster,
-    /// dgx-h100, hgx-b200, gb200-nvl72, vr200-nvl72.
+    /// System profile(s), comma separated (default: the config's); `memwall profiles list`
+    /// shows them (deepseek-h800-cluster, dgx-h100, hgx-h200, hgx-b200, gb200-nvl72,
+    /// gb300-nvl72, vr200-nvl72, ...).
     #[arg(long)]
     pub system: Option<String>,
     /// mHC expansion rate (0 = off; default: the config's / the model's).
@@ -37,7 +42,14 @@ pub struct TrainArgs {
     /// Skip the per-op timeline CSV (large for big steps).
     #[arg(long)]
     pub no_timeline: bool,
+    /// Extra profile files or folders that extend or override the shipped ones.
+    #[arg(long = "profiles", value_name = "PATH")]
+    pub user: Vec<PathBuf>,
 }
+
+/// Ops drawn in the Gantt plot: a whole default step (75,360 ops) fits; bigger steps are
+/// drawn from their start up to this many ops (the title says so).
+const GANTT_MAX_OPS: usize = 100_000;
 
 const CATS: [&str; 4] = ["pp-p2p", "ep-dispatch", "ep-combine", "mhc-hbm"];
 
@@ -90,9 +102,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         anyhow::bail!("--system: give at least one system name");
     }
     // Resolve everything before writing anything.
+    let reg = Registry::with_user_paths(&args.user).map_err(|e| {
+        anyhow::anyhow!(e
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    })?;
     let hws = systems
         .iter()
-        .map(|s| TrainHw::builtin(s))
+        .map(|s| TrainHw::resolve(&reg, s, &cfg.reference.gpu))
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = Vec::new();
     for hw in &hws {
@@ -100,11 +119,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let run = training::simulate(&plan)?;
         let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
         let dir = if hws.len() > 1 {
-            args.out.join(hw.name)
+            args.out.join(&hw.name)
         } else {
             args.out.clone()
         };
-        write_outputs(&dir, &run, &a, !args.no_timeline)?;
+        let title = format!(
+            "{} on {}: {} PP{} N{}{}",
+            cfg.model,
+            hw.name,
+            cfg.schedule,
+            cfg.pp,
+            cfg.micro_batches,
+            if plan.mhc_n > 1 {
+                format!(", mHC n={}", plan.mhc_n)
+            } else {
+                String::new()
+            }
+        );
+        write_outputs(&dir, &run, &a, !args.no_timeline, &title)?;
         // Worst rank: the one with the most exposed communication.
         let n = a.streams.len().max(1) as u64;
         let mean = |cat: &str| {
@@ -121,7 +153,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         };
         let bubble = Ps(a.streams.iter().map(|s| s.bubble.0).sum::<u64>() / n);
         let mut row = vec![
-            hw.name.to_string(),
+            hw.name.clone(),
             cfg.schedule.clone(),
             cfg.pp.to_string(),
             cfg.micro_batches.to_string(),
@@ -179,6 +211,7 @@ fn write_outputs(
     run: &TrainRun,
     a: &Attribution,
     timeline: bool,
+    title: &str,
 ) -> anyhow::Result<()> {
     let tl = &run.timeline;
     if timeline {
@@ -290,6 +323,17 @@ fn write_outputs(
             rows,
         ),
     )?;
-    let _ = OpKind::Compute;
+    let gantt = Gantt::new(
+        tl,
+        GanttOptions {
+            title: title.to_string(),
+            window: None,
+            max_ops: GANTT_MAX_OPS,
+        },
+    );
+    gantt
+        .render()
+        .and_then(|r| r.write(&dir.join("gantt")))
+        .map_err(|e| anyhow::anyhow!("gantt plot: {e}"))?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use memwall_workloads::training::{self, TrainConfig, TrainHw};
 fn main() {
     let cfg = TrainConfig::builtin("deepseek-v3-h800").expect("built-in config");
     assert_eq!((cfg.pp, cfg.micro_batches), (16, 120));
-    let hw = TrainHw::builtin(&cfg.system).expect("built-in system");
+    let hw = TrainHw::shipped(&cfg.system, &cfg).expect("shipped system profile");
     let mut best = f64::MAX;
     let mut ops = 0;
     let mut events = 0;

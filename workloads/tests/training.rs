@@ -85,7 +85,7 @@ fn small_cfg() -> TrainConfig {
 #[test]
 fn full_step_runs_and_is_deterministic() {
     let cfg = small_cfg();
-    let hw = TrainHw::builtin(&cfg.system).unwrap();
+    let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let p = training::plan(&cfg, &hw).unwrap();
     let a = training::simulate(&p).unwrap();
     let b = training::simulate(&p).unwrap();
@@ -103,7 +103,7 @@ fn full_step_runs_and_is_deterministic() {
 #[test]
 fn mhc_makes_p2p_four_fold_and_adds_time() {
     let mut cfg = small_cfg();
-    let hw = TrainHw::builtin(&cfg.system).unwrap();
+    let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let base = training::plan(&cfg, &hw).unwrap();
     cfg.mhc = Some(4);
     let m = training::plan(&cfg, &hw).unwrap();
@@ -117,8 +117,8 @@ fn mhc_makes_p2p_four_fold_and_adds_time() {
 
 #[test]
 fn bad_configs_name_the_rule() {
-    let hw = TrainHw::builtin("deepseek-h800-cluster").unwrap();
     let mut c = small_cfg();
+    let hw = TrainHw::shipped("deepseek-h800-cluster", &c).unwrap();
     c.pp = 5;
     let e = training::plan(&c, &hw).unwrap_err().to_string();
     assert!(e.contains("even"), "{e}");
@@ -130,5 +130,11 @@ fn bad_configs_name_the_rule() {
     c.comm_sms = 200;
     let e = training::plan(&c, &hw).unwrap_err().to_string();
     assert!(e.contains("comm_sms"), "{e}");
-    assert!(TrainHw::builtin("tpu").is_err());
+    let e = TrainHw::shipped("tpu", &c).unwrap_err().to_string();
+    assert!(
+        e.contains("gb200-nvl72"),
+        "the message lists the systems: {e}"
+    );
+    c.reference.gpu = "tpu".into();
+    assert!(TrainHw::shipped("deepseek-h800-cluster", &c).is_err());
 }

@@ -146,20 +146,20 @@ impl<'a> Builder<'a> {
             flows.push(FlowSpec {
                 path: vec![res.nic_tx, res.nic_rx],
                 bytes: b.scale_out,
-                rate_cap: cap(hw.nic_bandwidth),
+                rate_cap: cap(hw.nic_bandwidth()),
             });
         }
         if b.scale_up > 0 {
             flows.push(FlowSpec {
                 path: vec![res.nvl_tx, res.nvl_rx],
                 bytes: b.scale_up,
-                rate_cap: cap(hw.scale_up_bandwidth),
+                rate_cap: cap(hw.scale_up_bandwidth()),
             });
         }
         let latency = Ps(if b.scale_out > 0 {
-            hw.nic_latency_ps
+            hw.scale_out_latency_ps
         } else {
-            hw.scale_up_latency_ps
+            hw.scale_up_latency_ps()
         });
         let spec = OpSpec::new(res.comm, cat, Work::Transfer { latency, flows })
             .after(deps.iter().copied())
@@ -173,7 +173,7 @@ impl<'a> Builder<'a> {
             self.res[src].pp,
             self.cats.p2p,
             Work::Transfer {
-                latency: Ps(self.plan.hw.nic_latency_ps),
+                latency: Ps(self.plan.hw.scale_out_latency_ps),
                 flows: vec![FlowSpec {
                     path: vec![self.res[src].nic_tx, self.res[dst].nic_rx],
                     bytes: self.plan.p2p_bytes,
@@ -358,10 +358,10 @@ pub fn simulate(plan: &Plan) -> Result<TrainRun, TrainError> {
             net.add_resource(format!("rank{r}/{n}"), c.max(1))
                 .map_err(|e| TrainError::Sim(e.to_string()))
         };
-        let nic_tx = add("nic-tx", hw.nic_bandwidth)?;
-        let nic_rx = add("nic-rx", hw.nic_bandwidth)?;
-        let nvl_tx = add("nvlink-tx", hw.scale_up_bandwidth)?;
-        let nvl_rx = add("nvlink-rx", hw.scale_up_bandwidth)?;
+        let nic_tx = add("nic-tx", hw.nic_bandwidth())?;
+        let nic_rx = add("nic-rx", hw.nic_bandwidth())?;
+        let nvl_tx = add("nvlink-tx", hw.scale_up_bandwidth())?;
+        let nvl_rx = add("nvlink-rx", hw.scale_up_bandwidth())?;
         ex_streams.push((gpu, nic_tx, nic_rx, nvl_tx, nvl_rx));
     }
     let mut ex = Executor::new(net);

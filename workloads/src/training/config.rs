@@ -17,7 +17,7 @@ pub struct TrainConfig {
     pub source: String,
     /// Built-in model name (`workloads::model::builtin`).
     pub model: String,
-    /// Built-in system name (see `hw::SYSTEMS`).
+    /// System profile name (`memwall profiles list`).
     pub system: String,
     /// `dualpipe`, `dualpipev`, `1f1b` or `zb1p`.
     pub schedule: String,
@@ -57,19 +57,19 @@ fn default_param_bytes() -> u64 {
 }
 
 /// Measured per-layer compute phase times of one MoE layer; other models and GPUs are
-/// re-timed from these by FLOP ratio (attention by BF16 peak, MLP by FP8 peak).
+/// re-timed from these by the ratio of achievable FLOP rates (attention by BF16, MLP by
+/// FP8) of the reference GPU's profile and the target GPU's.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ReferencePhases {
     pub source: String,
     pub model: String,
     pub tokens: u64,
-    /// Dense BF16 and FP8 peaks of the reference GPU, e.g. "989 TFLOPS".
-    pub bf16: String,
-    pub fp8: String,
-    /// SMs of the reference GPU and SMs taken by communication while measured: the
-    /// measured times are stretched by sms/(sms-comm_sms) already.
-    pub sms: u32,
+    /// GPU profile the phases were measured on (e.g. `h800`): its achievable FLOP rates
+    /// and SM count come from the profile registry.
+    pub gpu: String,
+    /// SMs taken by communication kernels while measured: the measured times are
+    /// stretched by sms/(sms-comm_sms) already.
     pub comm_sms: u32,
     pub attn_f: String,
     pub attn_b: String,
@@ -147,13 +147,12 @@ impl TrainConfig {
         if r.tokens == 0 {
             return bad("reference.tokens", "must be at least 1".into());
         }
-        if r.comm_sms >= r.sms {
-            return bad("reference.comm_sms", "must be below reference.sms".into());
+        if r.gpu.trim().is_empty() {
+            return bad(
+                "reference.gpu",
+                "name the GPU profile the phases were measured on (e.g. \"h800\")".into(),
+            );
         }
-        parse_flops(&r.bf16)
-            .map_err(|e| TrainError::Config(format!("{origin}: reference.bf16: {e}")))?;
-        parse_flops(&r.fp8)
-            .map_err(|e| TrainError::Config(format!("{origin}: reference.fp8: {e}")))?;
         for (f, v) in [
             ("attn_f", &r.attn_f),
             ("attn_b", &r.attn_b),
@@ -181,53 +180,11 @@ pub fn parse_schedule(s: &str) -> Result<ScheduleKind, TrainError> {
     }
 }
 
-fn split_unit(s: &str) -> Result<(f64, &str), String> {
-    let s = s.trim();
-    let i = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-' || c == '+'))
-        .ok_or_else(|| format!("`{s}` has no unit"))?;
-    let v: f64 = s[..i]
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{s}`: not a number"))?;
-    if !v.is_finite() || v < 0.0 {
-        return Err(format!("`{s}`: must be a finite non-negative number"));
-    }
-    Ok((v, s[i..].trim()))
-}
-
-/// "4.37 ms" -> picoseconds. Units: ps, ns, us, ms, s.
+/// "4.37 ms" -> picoseconds, parsed exactly by the profile unit parser (ps, ns, us, ms, s).
 pub fn parse_duration(s: &str) -> Result<Ps, String> {
-    let (v, u) = split_unit(s)?;
-    let m = match u {
-        "ps" => 1.0,
-        "ns" => 1e3,
-        "us" => 1e6,
-        "ms" => 1e9,
-        "s" => 1e12,
-        _ => return Err(format!("`{s}`: unit must be ps, ns, us, ms or s")),
-    };
-    let p = (v * m).round();
-    if p > 1e18 {
-        return Err(format!("`{s}`: too long"));
-    }
-    Ok(Ps(p as u64))
-}
-
-/// "989 TFLOPS" -> FLOP/s. Units: GFLOPS, TFLOPS, PFLOPS.
-pub fn parse_flops(s: &str) -> Result<u64, String> {
-    let (v, u) = split_unit(s)?;
-    let m = match u {
-        "GFLOPS" => 1e9,
-        "TFLOPS" => 1e12,
-        "PFLOPS" => 1e15,
-        _ => return Err(format!("`{s}`: unit must be GFLOPS, TFLOPS or PFLOPS")),
-    };
-    let f = v * m;
-    if !(1.0..1e21).contains(&f) {
-        return Err(format!("`{s}`: out of range"));
-    }
-    Ok(f as u64)
+    memwall_models::units::parse_time_ps(s)
+        .map(Ps)
+        .map_err(|e| format!("`{s}`: {e}"))
 }
 
 #[cfg(test)]
@@ -240,7 +197,6 @@ mod tests {
         assert_eq!(parse_duration("2 us").unwrap(), Ps::from_us(2));
         assert!(parse_duration("4.37").is_err());
         assert!(parse_duration("4 parsecs").is_err());
-        assert_eq!(parse_flops("989 TFLOPS").unwrap(), 989_000_000_000_000);
     }
 
     #[test]

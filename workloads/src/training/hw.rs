@@ -1,149 +1,171 @@
-//! The few hardware numbers a training run needs, per GPU.
+//! The hardware a training run needs, from the profile registry.
 //!
-//! Until the profile registry (`memwall-models`, branch `profiles`) lands in main, the
-//! systems are built-in presets here, each number tagged with its source in
-//! `research/hardware.md` (§1 GPU table, §5 measured efficiency, §6 DeepSeek cluster,
-//! §8 networking). `TrainHw` is the seam: once `SystemSpec` is available it is filled
-//! from the resolved profile instead (see `docs/training.md`).
+//! Everything comes from a resolved [`SystemSpec`] through [`HwRates`] (the achievable
+//! rates of GPU 0 in its system, shared with the replay engine): FLOP/s per dtype, SMs,
+//! HBM bandwidth, the NVLink link and domain size, and the scale-out bandwidth of the
+//! NICs a GPU uses. The only number added here is the scale-out latency, which for a
+//! cluster is the fabric's cross-leaf latency (an EP group of 8+ nodes crosses leaves).
+//!
+//! Compute times are re-timed from phases measured on a reference GPU, so a run also
+//! carries that GPU's rates (`[reference] gpu` in the training config).
 
+use memwall_models::perf::{Dtype, HwRates};
+use memwall_models::{PartKind, ProfileError, Registry, SystemSpec};
+
+use super::config::TrainConfig;
 use super::TrainError;
 
-/// Rates are bytes (or FLOP) per second, latencies picoseconds. "Achievable" figures
-/// are what the simulator uses; peaks are kept for reports.
+/// One GPU of the target system, and the reference GPU the measured phases come from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainHw {
-    pub name: &'static str,
-    pub description: &'static str,
-    /// GPUs in one scale-up (NVLink) domain: 8 for HGX nodes, 72 for NVL72 racks.
-    pub scale_up_domain: u32,
-    pub sms: u32,
-    /// Dense peak FLOP/s; phase times measured on a reference GPU scale by these ratios.
-    pub bf16_flops: u64,
-    pub fp8_flops: u64,
-    /// Achievable HBM bandwidth.
-    pub hbm_bandwidth: u64,
-    /// Scale-up link, per GPU per direction: peak and achievable.
-    pub scale_up_peak: u64,
-    pub scale_up_bandwidth: u64,
-    pub scale_up_latency_ps: u64,
-    /// Scale-out NIC bandwidth per GPU per direction: peak and achievable.
-    pub nic_peak: u64,
-    pub nic_bandwidth: u64,
-    pub nic_latency_ps: u64,
+    /// System profile name.
+    pub name: String,
+    pub description: String,
+    /// Achievable rates of GPU 0 of the system (validated: SMs, BF16 and HBM known, a NIC).
+    pub rates: HwRates,
+    /// Scale-out latency per message: the cluster fabric's cross-leaf latency where the
+    /// profile has a cluster (and it exceeds the NIC's), else the NIC's.
+    pub scale_out_latency_ps: u64,
+    /// Achievable rates of the GPU the reference phases were measured on.
+    pub reference: HwRates,
 }
 
-const G: u64 = 1_000_000_000;
-const T: u64 = 1_000_000_000_000;
-const US: u64 = 1_000_000;
+fn render(errs: &[ProfileError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
-/// Names of the built-in systems.
-pub const SYSTEMS: &[&str] = &[
-    "deepseek-h800-cluster",
-    "dgx-h100",
-    "hgx-b200",
-    "gb200-nvl72",
-    "vr200-nvl72",
-];
+/// The system profiles a registry knows (for messages and sweeps).
+pub fn system_names(reg: &Registry) -> Vec<String> {
+    reg.names_of(PartKind::System)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The shipped system profiles.
+pub fn shipped_systems() -> Result<Vec<String>, TrainError> {
+    let reg = Registry::embedded().map_err(|e| TrainError::Profile(render(&e)))?;
+    Ok(system_names(&reg))
+}
+
+fn check_gpu(r: &HwRates, what: &str) -> Result<(), TrainError> {
+    let bad = |m: String| Err(TrainError::Profile(format!("{what} `{}`: {m}", r.name)));
+    if r.sms.unwrap_or(0) == 0 {
+        return bad("no SM count (`sms`): the SM share of communication kernels needs it".into());
+    }
+    if r.flops(Dtype::Bf16).is_none() {
+        return bad("no BF16 compute rate: compute phases are re-timed by FLOP rate".into());
+    }
+    if r.hbm == 0 {
+        return bad("no HBM bandwidth".into());
+    }
+    Ok(())
+}
 
 impl TrainHw {
-    /// A built-in system by name.
-    pub fn builtin(name: &str) -> Result<TrainHw, TrainError> {
-        let hw = match name {
-            // H800: hardware.md §1 (3.35 TB/s, 989/1979 TFLOPS, 132 SMs), §5 (HBM 3.0 TB/s
-            // measured by FlashMLA; NVLink 160 of 200 GB/s/dir measured), §6 (8 GPUs per
-            // node, one 400G CX7 per GPU, 50 GB/s nominal, 40 GB/s effective), §8 (IB
-            // 3.7 us cross-leaf), NVLink 3.33 us (ISCA Table 5).
-            "deepseek-h800-cluster" | "deepseek-h800-node" | "h800" => TrainHw {
-                name: "deepseek-h800-cluster",
-                description: "DeepSeek H800 cluster: 8x H800 per node (NVLink 200 GB/s/dir), 8x 400G IB CX7",
-                scale_up_domain: 8,
-                sms: 132,
-                bf16_flops: 989 * T,
-                fp8_flops: 1979 * T,
-                hbm_bandwidth: 3000 * G,
-                scale_up_peak: 200 * G,
-                scale_up_bandwidth: 160 * G,
-                scale_up_latency_ps: 3330 * US / 1000,
-                nic_peak: 50 * G,
-                nic_bandwidth: 40 * G,
-                nic_latency_ps: 3700 * US / 1000,
-            },
-            // H100 SXM: §1 (NVLink 450 GB/s/dir), §5 (HBM 2.9 TB/s BabelStream; NVLink
-            // 380 GB/s/dir measured), §8 (8x CX7 400G as on H800, 40 GB/s effective).
-            "dgx-h100" | "h100" => TrainHw {
-                name: "dgx-h100",
-                description: "DGX H100: 8x H100 SXM (NVLink 450 GB/s/dir), 8x 400G CX7",
-                scale_up_domain: 8,
-                sms: 132,
-                bf16_flops: 989 * T,
-                fp8_flops: 1979 * T,
-                hbm_bandwidth: 2900 * G,
-                scale_up_peak: 450 * G,
-                scale_up_bandwidth: 380 * G,
-                scale_up_latency_ps: 3330 * US / 1000,
-                nic_peak: 50 * G,
-                nic_bandwidth: 40 * G,
-                nic_latency_ps: 3700 * US / 1000,
-            },
-            // B200: §1 (7.7 TB/s, 2250/4500 TFLOPS, NVLink 900 GB/s/dir, 148 SMs), §5 (HBM
-            // 6.7 TB/s; NVLink 730 GB/s DeepEP V2), 8x 400G CX7 as DGX B200.
-            "hgx-b200" | "b200" => TrainHw {
-                name: "hgx-b200",
-                description: "HGX B200: 8x B200 (NVLink 900 GB/s/dir), 8x 400G CX7",
-                scale_up_domain: 8,
-                sms: 148,
-                bf16_flops: 2250 * T,
-                fp8_flops: 4500 * T,
-                hbm_bandwidth: 6700 * G,
-                scale_up_peak: 900 * G,
-                scale_up_bandwidth: 730 * G,
-                scale_up_latency_ps: 3330 * US / 1000,
-                nic_peak: 50 * G,
-                nic_bandwidth: 40 * G,
-                nic_latency_ps: 3700 * US / 1000,
-            },
-            // GB200 NVL72: §1 (8 TB/s, 2500/5000 TFLOPS, NVLink 900 GB/s/dir), §2 (72-GPU
-            // NVLink domain), §5 (HBM ~0.86 -> 6.9 TB/s; NVLink 0.81 -> 730 GB/s), 400G CX7.
-            "gb200-nvl72" | "gb200" => TrainHw {
-                name: "gb200-nvl72",
-                description: "GB200 NVL72: 72 B200 in one NVLink domain (900 GB/s/dir), 400G CX7 per GPU",
-                scale_up_domain: 72,
-                sms: 148,
-                bf16_flops: 2500 * T,
-                fp8_flops: 5000 * T,
-                hbm_bandwidth: 6900 * G,
-                scale_up_peak: 900 * G,
-                scale_up_bandwidth: 730 * G,
-                scale_up_latency_ps: 3330 * US / 1000,
-                nic_peak: 50 * G,
-                nic_bandwidth: 40 * G,
-                nic_latency_ps: 3700 * US / 1000,
-            },
-            // Vera Rubin NVL72 (preliminary): §1 (22 TB/s HBM4, 4000/17500 TFLOPS dense,
-            // NVLink 6 1800 GB/s/dir, 224 SMs), §8 (2x CX9 = 200 GB/s/dir per GPU);
-            // achievable fractions as Blackwell (HBM 0.86, NVLink 0.81, NIC 0.8) [E].
-            "vr200-nvl72" | "rubin-nvl72" | "vr200" => TrainHw {
-                name: "vr200-nvl72",
-                description: "Vera Rubin NVL72 (preliminary): 72 Rubin, NVLink 6 1800 GB/s/dir, 2x CX9 per GPU",
-                scale_up_domain: 72,
-                sms: 224,
-                bf16_flops: 4000 * T,
-                fp8_flops: 17500 * T,
-                hbm_bandwidth: 18900 * G,
-                scale_up_peak: 1800 * G,
-                scale_up_bandwidth: 1460 * G,
-                scale_up_latency_ps: 3330 * US / 1000,
-                nic_peak: 200 * G,
-                nic_bandwidth: 160 * G,
-                nic_latency_ps: 3700 * US / 1000,
-            },
-            _ => {
-                return Err(TrainError::Config(format!(
-                    "unknown system `{name}`; built-in systems: {}",
-                    SYSTEMS.join(", ")
-                )))
-            }
-        };
-        Ok(hw)
+    /// Builds the run's hardware from a resolved system and the reference GPU's rates.
+    pub fn from_system(sys: &SystemSpec, reference: HwRates) -> Result<TrainHw, TrainError> {
+        let rates = HwRates::from_system(sys);
+        check_gpu(&rates, "system")?;
+        check_gpu(&reference, "reference GPU")?;
+        if rates.nic.unwrap_or(0) == 0 {
+            return Err(TrainError::Profile(format!(
+                "system `{}` has no NIC: pipeline P2P (and all-to-all beyond one NVLink \
+                 domain) needs a scale-out link; add `node.nic` to the profile",
+                sys.name
+            )));
+        }
+        let fabric = sys
+            .cluster
+            .as_ref()
+            .map_or(0, |c| c.fabric.latency_cross_leaf_ps);
+        Ok(TrainHw {
+            name: sys.name.clone(),
+            description: sys.description.clone(),
+            scale_out_latency_ps: rates.nic_latency_ps.max(fabric),
+            rates,
+            reference,
+        })
+    }
+
+    /// System `system` and reference GPU `reference_gpu` from `reg`.
+    pub fn resolve(
+        reg: &Registry,
+        system: &str,
+        reference_gpu: &str,
+    ) -> Result<TrainHw, TrainError> {
+        let sys = reg
+            .system(system)
+            .map_err(|e| TrainError::Profile(render(&e)))?;
+        let g = reg
+            .gpu(reference_gpu)
+            .map_err(|e| TrainError::Profile(format!("[reference] gpu: {}", render(&e))))?;
+        TrainHw::from_system(&sys, HwRates::from_gpu(&g))
+    }
+
+    /// System `system` for `cfg` (its reference GPU) from the shipped profiles.
+    pub fn shipped(system: &str, cfg: &TrainConfig) -> Result<TrainHw, TrainError> {
+        let reg = Registry::embedded().map_err(|e| TrainError::Profile(render(&e)))?;
+        TrainHw::resolve(&reg, system, &cfg.reference.gpu)
+    }
+
+    /// SMs of one GPU.
+    pub fn sms(&self) -> u32 {
+        self.rates.sms.unwrap_or(0)
+    }
+
+    /// Achievable FLOP/s in `d` (BF16 where the GPU lacks `d`).
+    pub fn flops(&self, d: Dtype) -> u64 {
+        self.rates.flops(d).map_or(0, |(f, _)| f)
+    }
+
+    /// GPUs in one scale-up (NVLink) domain: 8 for HGX nodes, 72 for NVL72 racks.
+    pub fn scale_up_domain(&self) -> u32 {
+        self.rates.nvlink_domain.max(1)
+    }
+
+    /// Achievable scale-up bandwidth per direction (0 without NVLink).
+    pub fn scale_up_bandwidth(&self) -> u64 {
+        self.rates.nvlink.unwrap_or(0)
+    }
+
+    pub fn scale_up_latency_ps(&self) -> u64 {
+        self.rates.nvlink_latency_ps
+    }
+
+    /// Achievable scale-out bandwidth per GPU per direction (all its NICs).
+    pub fn nic_bandwidth(&self) -> u64 {
+        self.rates.nic.unwrap_or(0)
+    }
+
+    /// Compute-resource share of a communication kernel on `comm_sms` SMs.
+    pub fn comm_hold(&self, comm_sms: u32) -> u64 {
+        self.rates.sm_hold(comm_sms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h800_cluster_from_profiles() {
+        let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        let hw = TrainHw::shipped("deepseek-h800-cluster", &cfg).unwrap();
+        assert_eq!(hw.sms(), 132);
+        assert_eq!(hw.scale_up_domain(), 8);
+        assert_eq!(hw.nic_bandwidth(), 40_000_000_000);
+        assert_eq!(hw.scale_up_bandwidth(), 160_000_000_000);
+        assert_eq!(hw.scale_out_latency_ps, 3_700_000);
+        // The reference GPU is the target GPU: compute is not re-timed.
+        assert_eq!(
+            hw.flops(Dtype::Fp8),
+            hw.reference.flops(Dtype::Fp8).unwrap().0
+        );
+        let e = TrainHw::shipped("tpu-v5", &cfg).unwrap_err().to_string();
+        assert!(e.contains("deepseek-h800-cluster"), "{e}");
     }
 }

@@ -3,8 +3,8 @@
 //!
 //! - [`TrainConfig`]: the cluster as data (PP, EP, DP, micro-batch tokens, recompute,
 //!   mHC, communication SMs, routing limit, one calibrated all-to-all efficiency).
-//! - [`TrainHw`]: the per-GPU hardware numbers used (built-in systems until the profile
-//!   registry lands).
+//! - [`TrainHw`]: the per-GPU hardware, from a system profile of the registry
+//!   (`memwall_models::perf::HwRates`), and the reference GPU's rates.
 //! - [`plan`]: per-layer costs (compute phases re-timed from measured reference phases
 //!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic;
 //!   n-fold P2P messages) and per-rank memory.
@@ -13,7 +13,8 @@
 //!   kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
 //! - [`simulate_abstract`]: the schedule alone with fixed F / B / W / F&B costs and free
 //!   communication, for the README bubble formulas.
-//! - [`trace`]: per-phase durations from a DeepSeek Kineto trace (calibration input).
+//! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto
+//!   importer (calibration input).
 
 pub mod a2a;
 mod build;
@@ -23,7 +24,7 @@ mod plan;
 pub mod trace;
 
 pub use build::{simulate, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
-pub use config::{parse_duration, parse_flops, ReferencePhases, TrainConfig};
+pub use config::{parse_duration, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use plan::{
     chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage, plan, LayerCost, Plan,
@@ -43,6 +44,8 @@ pub enum TrainError {
     Model(#[from] crate::model::ModelError),
     #[error("simulation: {0}")]
     Sim(String),
+    #[error("hardware profile: {0}")]
+    Profile(String),
     #[error("trace: {0}")]
     Trace(String),
 }

@@ -4,11 +4,12 @@
 use memwall_sim::{Ps, PS_PER_SEC};
 
 use super::a2a::{bf16_token_bytes, fp8_token_bytes, A2aBytes, EpGeometry};
-use super::config::{parse_duration, parse_flops, TrainConfig};
+use super::config::{parse_duration, TrainConfig};
 use super::hw::TrainHw;
 use super::TrainError;
 use crate::model::{self, LayerKind, MhcConfig, ModelConfig, Pass};
 use crate::pipeline::{Schedule, ScheduleKind};
+use memwall_models::perf::Dtype;
 
 /// One layer's costs. Compute times are *full-GPU* picoseconds (all SMs); they stretch
 /// by S/(S-k) while a communication kernel holds k SMs.
@@ -121,10 +122,19 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
             cfg.pp, m.num_layers
         )));
     }
-    if cfg.comm_sms >= hw.sms {
+    if cfg.comm_sms >= hw.sms() {
         return Err(TrainError::Config(format!(
-            "comm_sms = {} must be below the GPU's {} SMs",
-            cfg.comm_sms, hw.sms
+            "comm_sms = {} must be below the {} SMs of `{}`'s GPU",
+            cfg.comm_sms,
+            hw.sms(),
+            hw.name
+        )));
+    }
+    let ref_sms = hw.reference.sms.unwrap_or(0);
+    if cfg.reference.comm_sms >= ref_sms {
+        return Err(TrainError::Config(format!(
+            "reference.comm_sms = {} must be below the {ref_sms} SMs of the reference GPU `{}`",
+            cfg.reference.comm_sms, hw.reference.name
         )));
     }
     let t = cfg.micro_batch_tokens;
@@ -134,7 +144,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
     let ref_attn = attn_flops(&rm, ref_layer, r.tokens)?;
     let ref_mlp = mlp_flops(&rm, ref_layer, r.tokens)?;
     let parse = |s: &str| parse_duration(s).map_err(TrainError::Config);
-    let deflate = |p: Ps| scaled(p, (r.sms - r.comm_sms) as u128, r.sms as u128);
+    let deflate = |p: Ps| scaled(p, (ref_sms - r.comm_sms) as u128, ref_sms as u128);
     let (ra_f, ra_b, ra_w) = (
         deflate(parse(&r.attn_f)?),
         deflate(parse(&r.attn_b)?),
@@ -145,8 +155,11 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
         deflate(parse(&r.mlp_b)?),
         deflate(parse(&r.mlp_w)?),
     );
-    let ref_bf16 = parse_flops(&r.bf16).map_err(TrainError::Config)? as u128;
-    let ref_fp8 = parse_flops(&r.fp8).map_err(TrainError::Config)? as u128;
+    // Achievable rates of the reference GPU and the target (FP8 falls back to BF16).
+    let rate = |r: &memwall_models::perf::HwRates, d| r.flops(d).map_or(0, |(f, _)| f as u128);
+    let ref_bf16 = rate(&hw.reference, Dtype::Bf16);
+    let ref_fp8 = rate(&hw.reference, Dtype::Fp8);
+    let (bf16, fp8) = (hw.flops(Dtype::Bf16) as u128, hw.flops(Dtype::Fp8) as u128);
 
     let c = m.hidden_size;
     let act = m.activation_dtype;
@@ -155,7 +168,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
         Some(moe) => (
             Some(EpGeometry::new(
                 cfg.ep,
-                hw.scale_up_domain,
+                hw.scale_up_domain(),
                 cfg.node_limit,
                 moe.experts_per_token as u32,
             )),
@@ -186,7 +199,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
         0
     };
     let hbm_ps =
-        |bytes: u128| Ps((bytes * PS_PER_SEC as u128 / hw.hbm_bandwidth.max(1) as u128) as u64);
+        |bytes: u128| Ps((bytes * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64);
     let mhc_f = hbm_ps(mhc_bytes_f);
     let mhc_b = hbm_ps(2 * mhc_bytes_f);
     let recompute = cfg.recompute == "mhc-block";
@@ -202,8 +215,8 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
         for l in first..first + nl {
             let af = attn_flops(&m, l, t)?;
             let mf = mlp_flops(&m, l, t)?;
-            let sa = |p: Ps| scaled(scaled(p, af, ref_attn), ref_bf16, hw.bf16_flops as u128);
-            let sm = |p: Ps| scaled(scaled(p, mf, ref_mlp), ref_fp8, hw.fp8_flops as u128);
+            let sa = |p: Ps| scaled(scaled(p, af, ref_attn), ref_bf16, bf16);
+            let sm = |p: Ps| scaled(scaled(p, mf, ref_mlp), ref_fp8, fp8);
             let moe = m.layer_kind(l)? == LayerKind::Moe;
             layers.push(LayerCost {
                 attn_f: sa(ra_f),
@@ -291,7 +304,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
         hw: hw.clone(),
         stages,
         p2p_bytes: m.pipeline_message_bytes(t)?,
-        comm_hold: (PS_PER_SEC as u128 * cfg.comm_sms as u128 / hw.sms as u128) as u64,
+        comm_hold: hw.comm_hold(cfg.comm_sms),
         a2a_efficiency: cfg.a2a_efficiency,
         param_bytes: cfg.param_bytes,
         mhc_n: n,
@@ -313,7 +326,7 @@ mod tests {
     #[test]
     fn v3_h800_plan_reproduces_reference_times() {
         let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
-        let hw = TrainHw::builtin("deepseek-h800-cluster").unwrap();
+        let hw = TrainHw::shipped("deepseek-h800-cluster", &cfg).unwrap();
         let p = plan(&cfg, &hw).unwrap();
         // a MoE layer on the reference GPU: reference time x 112/132
         let l = p.stages[1].layers[0];

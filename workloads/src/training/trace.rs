@@ -1,17 +1,19 @@
-//! Per-phase durations from a DeepSeek training profile (Kineto / Chrome-trace JSON, e.g.
-//! deepseek-ai/profile-data `train.json`; research/traces.md §1.1).
+//! Per-phase durations of a DeepSeek training profile (Kineto / Chrome-trace JSON, e.g.
+//! deepseek-ai/profile-data `train.json`; research/traces.md §1.1), read through the
+//! Kineto importer ([`crate::kineto`]).
 //!
-//! Each GPU kernel is mapped through its `correlation` id to the CUDA runtime call that
-//! launched it, and by time containment to the CPU `user_annotation` phase (`attn(F)`,
-//! `dispatch(B)`, ...) that was open at the launch; the k-th occurrence of a phase name
-//! is layer k. A phase's compute time is the union of its compute-kernel intervals.
+//! The importer links each GPU kernel to its launch call and gives it the CPU
+//! `user_annotation` phase (`attn(F)`, `dispatch(B)`, ...) open at the launch; here the
+//! k-th occurrence of a phase name is layer k. A phase's compute time is the union of
+//! its compute-kernel intervals.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 use memwall_sim::Ps;
-use serde_json::Value;
 
 use super::TrainError;
+use crate::kineto::{self, IntervalSet, TraceGraph};
 
 /// The phases of one layer of an overlapped F&B chunk pair.
 pub const COMPUTE_PHASES: [&str; 6] = [
@@ -34,141 +36,95 @@ pub struct TracePhases {
     pub exposed_comm: Ps,
 }
 
-fn union(mut v: Vec<(u64, u64)>) -> u64 {
-    v.sort_unstable();
-    let mut tot = 0;
-    let mut cur: Option<(u64, u64)> = None;
-    for (s, e) in v {
-        match cur {
-            Some((cs, ce)) if s <= ce => cur = Some((cs, ce.max(e))),
-            Some((cs, ce)) => {
-                tot += ce - cs;
-                cur = Some((s, e));
-            }
-            None => cur = Some((s, e)),
-        }
-    }
-    if let Some((cs, ce)) = cur {
-        tot += ce - cs;
-    }
-    tot
+fn ps(ns: i64) -> Ps {
+    Ps(ns.max(0) as u64 * 1000)
 }
 
-/// Parses a trace. `compute_streams` and `comm_streams` are CUDA stream ids (DeepSeek's
-/// train.json: compute 7 and 23, DeepEP 27). Times in the file are microseconds.
-pub fn read_phases(
-    json: &str,
-    compute_streams: &[u64],
-    comm_streams: &[u64],
+/// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
+pub fn read_phases_file(
+    path: impl AsRef<Path>,
+    compute_streams: &[i64],
+    comm_streams: &[i64],
 ) -> Result<TracePhases, TrainError> {
-    let v: Value =
-        serde_json::from_str(json).map_err(|e| TrainError::Trace(format!("not JSON: {e}")))?;
-    let events = v
-        .get("traceEvents")
-        .and_then(Value::as_array)
-        .ok_or_else(|| TrainError::Trace("no `traceEvents` array".into()))?;
-    // Times in ns (x1000 from us, keeping 3 decimals).
-    let ns = |e: &Value, k: &str| {
-        e.get(k)
-            .and_then(Value::as_f64)
-            .map(|x| (x * 1000.0).round() as u64)
+    let g = kineto::import_file(path).map_err(|e| TrainError::Trace(e.to_string()))?;
+    phases(&g, compute_streams, comm_streams)
+}
+
+/// Phases of an imported trace. `compute_streams` and `comm_streams` are CUDA stream ids
+/// (DeepSeek's train.json: compute 7 and 23, DeepEP 27); the trace holds one device.
+pub fn phases(
+    g: &TraceGraph,
+    compute_streams: &[i64],
+    comm_streams: &[i64],
+) -> Result<TracePhases, TrainError> {
+    let m = g.metrics();
+    let dev = match m.devices.as_slice() {
+        [d] => d,
+        [] => return Err(TrainError::Trace(format!("{}: no GPU kernels", g.source))),
+        ds => {
+            return Err(TrainError::Trace(format!(
+                "{}: {} devices; a chunk-pair profile holds one GPU",
+                g.source,
+                ds.len()
+            )))
+        }
     };
-    let mut ann: Vec<(u64, u64, String)> = Vec::new();
-    let mut launch: HashMap<u64, u64> = HashMap::new();
-    let mut kernels: Vec<(u64, u64, u64, u64)> = Vec::new(); // start, end, stream, corr
-    for e in events {
-        let cat = e.get("cat").and_then(Value::as_str).unwrap_or("");
-        let (Some(ts), Some(dur)) = (ns(e, "ts"), ns(e, "dur")) else {
-            continue;
-        };
-        let corr = e
-            .get("args")
-            .and_then(|a| a.get("correlation"))
-            .and_then(Value::as_u64);
-        match cat {
-            "user_annotation" => {
-                let name = e
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
-                if COMPUTE_PHASES.contains(&name.as_str()) || COMM_PHASES.contains(&name.as_str()) {
-                    ann.push((ts, ts + dur, name));
-                }
-            }
-            "cuda_runtime" | "cuda_driver" => {
-                if let Some(c) = corr {
-                    launch.insert(c, ts);
-                }
-            }
-            "kernel" | "gpu_memcpy" | "gpu_memset" => {
-                let stream = e.get("tid").and_then(Value::as_u64).unwrap_or(u64::MAX);
-                kernels.push((ts, ts + dur, stream, corr.unwrap_or(u64::MAX)));
-            }
-            _ => {}
+    // Occurrences of each compute phase, in start order: the k-th is layer k.
+    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for a in &g.cpu_annotations {
+        let name = g.name(a.name);
+        if COMPUTE_PHASES.contains(&name) {
+            occ.entry(name)
+                .or_default()
+                .push((a.start_ns, a.start_ns + a.dur_ns));
         }
     }
-    if kernels.is_empty() {
-        return Err(TrainError::Trace("no GPU kernels".into()));
+    for v in occ.values_mut() {
+        v.sort_unstable();
     }
-    ann.sort();
-    // layer index of each annotation: k-th occurrence of its name
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let ann: Vec<(u64, u64, String, usize)> = ann
-        .into_iter()
-        .map(|(s, e, n)| {
-            let k = seen.entry(n.clone()).or_insert(0);
-            *k += 1;
-            (s, e, n, *k - 1)
-        })
-        .collect();
-    let layers = seen.get("attn(F)").copied().unwrap_or(0);
+    let layers = occ.get("attn(F)").map_or(0, Vec::len);
     if layers == 0 {
-        return Err(TrainError::Trace(
-            "no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace".into(),
-        ));
+        return Err(TrainError::Trace(format!(
+            "{}: no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace",
+            g.source
+        )));
     }
-    let mut per: BTreeMap<(usize, usize), Vec<(u64, u64)>> = BTreeMap::new();
+    let mut per: BTreeMap<(usize, usize), Vec<(i64, i64)>> = BTreeMap::new();
     let (mut comp, mut comm) = (Vec::new(), Vec::new());
-    let (mut t0, mut t1) = (u64::MAX, 0);
-    for &(s, e, stream, corr) in &kernels {
-        t0 = t0.min(s);
-        t1 = t1.max(e);
-        if comm_streams.contains(&stream) {
-            comm.push((s, e));
+    for o in &g.ops {
+        let iv = (o.start_ns, o.end_ns());
+        if comm_streams.contains(&o.stream) {
+            comm.push(iv);
             continue;
         }
-        if !compute_streams.contains(&stream) {
+        if !compute_streams.contains(&o.stream) {
             continue;
         }
-        comp.push((s, e));
-        let Some(&lt) = launch.get(&corr) else {
+        comp.push(iv);
+        let (Some(label), Some(launch)) = (g.phase_label(o), o.launch.as_ref()) else {
             continue;
         };
-        if let Some((_, _, name, layer)) = ann.iter().find(|(a0, a1, _, _)| *a0 <= lt && lt <= *a1)
-        {
-            if let Some(p) = COMPUTE_PHASES.iter().position(|x| x == name) {
-                per.entry((*layer, p)).or_default().push((s, e));
-            }
+        let Some(p) = COMPUTE_PHASES.iter().position(|x| *x == label) else {
+            continue;
+        };
+        let t = launch.start_ns;
+        if let Some(layer) = occ[label].iter().position(|&(a, b)| a <= t && t <= b) {
+            per.entry((layer, p)).or_default().push(iv);
         }
     }
     let mut compute = vec![[Ps::ZERO; 6]; layers];
     for ((l, p), v) in per {
         if l < layers {
-            compute[l][p] = Ps(union(v) * 1000);
+            compute[l][p] = ps(IntervalSet::from_intervals(v).total());
         }
     }
-    let cb = union(comp.clone());
-    let all = {
-        let mut v = comp;
-        v.extend(comm.iter().copied());
-        union(v)
-    };
+    let comp = IntervalSet::from_intervals(comp);
+    let comm = IntervalSet::from_intervals(comm);
     Ok(TracePhases {
         compute,
-        span: Ps((t1 - t0) * 1000),
-        compute_busy: Ps(cb * 1000),
-        comm_busy: Ps(union(comm) * 1000),
-        exposed_comm: Ps((all - cb) * 1000),
+        span: ps(dev.span_ns),
+        compute_busy: ps(comp.total()),
+        comm_busy: ps(comm.total()),
+        exposed_comm: ps(comm.total() - comm.intersection_total(&comp)),
     })
 }

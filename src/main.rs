@@ -19,6 +19,11 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Serve a scenario (default: DeepSeek-V4.1-Flash, Engram in host DRAM, H800 node).
+    Run(cmd::run::RunArgs),
+    /// Engram access traces: from text, or to CSV.
+    #[command(subcommand)]
+    Trace(cmd::trace::TraceCmd),
 }
 
 fn main() {
@@ -26,6 +31,8 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Trace(a) => cmd::trace::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -2,3 +2,5 @@
 
 pub mod probe;
 pub mod profiles;
+pub mod run;
+pub mod trace;

@@ -6,3 +6,4 @@ pub mod engram;
 pub mod kineto;
 pub mod model;
 pub mod pipeline;
+pub mod serving;

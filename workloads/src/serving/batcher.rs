@@ -24,6 +24,8 @@ pub struct Seq {
     pub computed: u32,
     /// When the sequence entered a batch for the first time (queueing delay).
     pub first_scheduled: Option<Ps>,
+    /// Tokens to prefill since admission (prompt, plus generated tokens after a preemption).
+    pub prefill_target: u32,
 }
 
 impl Seq {
@@ -104,6 +106,7 @@ impl Batcher {
             generated: 0,
             computed: 0,
             first_scheduled: None,
+            prefill_target: 0,
         });
     }
 
@@ -128,15 +131,15 @@ impl Batcher {
         // Sequences still mid-prefill (chunked) continue first.
         for &i in &self.running {
             let s = &self.seqs[i];
-            if s.computed < s.len() && budget > 0 {
+            if s.computed < s.prefill_target && budget > 0 {
                 let ctx = s.computed;
-                let new = ((s.len() - ctx) as u64).min(budget) as u32;
+                let new = ((s.prefill_target - ctx) as u64).min(budget) as u32;
                 budget -= new as u64;
                 plan.work.push(SeqWork {
                     seq: i,
                     ctx,
                     new,
-                    samples: ctx + new == s.len(),
+                    samples: ctx + new == s.prefill_target,
                 });
             }
         }
@@ -157,6 +160,7 @@ impl Batcher {
             }
             let mut s = self.waiting.pop_front().expect("front");
             s.first_scheduled.get_or_insert(now);
+            s.prefill_target = s.len();
             self.kv_used += need;
             let new = need.min(budget) as u32;
             budget -= new as u64;

@@ -41,7 +41,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         Registry::with_user_paths(&a.profiles)
     }
     .map_err(|e| {
-        anyhow::anyhow!(e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"))
+        anyhow::anyhow!(e
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"))
     })?;
     let r = run_scenario(&s, &reg)?;
     print!("{}", summary_text(&r));

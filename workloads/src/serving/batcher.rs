@@ -145,7 +145,9 @@ impl Batcher {
         }
         // Admit waiting sequences.
         while budget > 0 && self.running.len() < self.max_num_seqs {
-            let Some(front) = self.waiting.front() else { break };
+            let Some(front) = self.waiting.front() else {
+                break;
+            };
             if front.arrival > now {
                 break;
             }

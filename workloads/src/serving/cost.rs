@@ -7,9 +7,9 @@
 use memwall_models::GpuSpec;
 use memwall_sim::{Ps, PS_PER_SEC};
 
-use crate::model::{Attention, Dtype, ModelConfig};
-use crate::model::{expected_distinct_experts, LayerKind, Pass, StepShape};
 use crate::model::engram::EngramDims;
+use crate::model::{expected_distinct_experts, LayerKind, Pass, StepShape};
+use crate::model::{Attention, Dtype, ModelConfig};
 
 use super::batcher::SeqWork;
 use super::scenario::{err, ScenarioError};
@@ -150,8 +150,11 @@ impl CostModel {
             let mut bytes: u128 = c.dense_bytes as u128;
             if c.routed > 0 {
                 if let Some(m) = &self.model.mlp.moe {
-                    let touched =
-                        expected_distinct_experts(m.num_routed_experts, m.experts_per_token, node_tokens);
+                    let touched = expected_distinct_experts(
+                        m.num_routed_experts,
+                        m.experts_per_token,
+                        node_tokens,
+                    );
                     bytes += touched as u128 * self.expert_bytes as u128 / self.ep as u128;
                 }
             }
@@ -159,21 +162,36 @@ impl CostModel {
                 let f = if prefill {
                     let end = self
                         .model
-                        .layer_forward_flops(c.rep, Pass::Prefill { tokens: (w.ctx + w.new) as u64 })
+                        .layer_forward_flops(
+                            c.rep,
+                            Pass::Prefill {
+                                tokens: (w.ctx + w.new) as u64,
+                            },
+                        )
                         .map_err(me)?
                         .total_flops();
                     let start = if w.ctx == 0 {
                         0
                     } else {
                         self.model
-                            .layer_forward_flops(c.rep, Pass::Prefill { tokens: w.ctx as u64 })
+                            .layer_forward_flops(
+                                c.rep,
+                                Pass::Prefill {
+                                    tokens: w.ctx as u64,
+                                },
+                            )
                             .map_err(me)?
                             .total_flops()
                     };
                     end.saturating_sub(start)
                 } else {
                     self.model
-                        .layer_forward_flops(c.rep, Pass::Decode { context_len: w.ctx as u64 })
+                        .layer_forward_flops(
+                            c.rep,
+                            Pass::Decode {
+                                context_len: w.ctx as u64,
+                            },
+                        )
                         .map_err(me)?
                         .total_flops()
                 };
@@ -208,22 +226,40 @@ impl CostModel {
 
     /// The output head for `sampled` tokens, plus one launch per step.
     pub fn head_time(&self, sampled: u64, prefill: bool) -> Ps {
-        let flops = 2 * self.model.vocab_size as u128 * self.model.hidden_size as u128 * sampled as u128;
+        let flops =
+            2 * self.model.vocab_size as u128 * self.model.hidden_size as u128 * sampled as u128;
         let t = ps_for(flops, self.flop_rate).max(ps_for(self.lm_head_bytes as u128, self.hbm_bw));
-        let launches = if !prefill && self.cuda_graph_decode { 1 } else { 2 };
+        let launches = if !prefill && self.cuda_graph_decode {
+            1
+        } else {
+            2
+        };
         Ps(t as u64) + Ps(self.launch.0 * launches)
     }
 
     /// The Engram module of one layer for `tokens` tokens: projections, gating and conv
     /// by roofline (reading the gathered rows and the projection weights from HBM).
-    pub fn engram_time(&self, dims: &EngramDims, tokens: u64, kernels: u64, prefill: bool) -> Result<Ps, ScenarioError> {
+    pub fn engram_time(
+        &self,
+        dims: &EngramDims,
+        tokens: u64,
+        kernels: u64,
+        prefill: bool,
+    ) -> Result<Ps, ScenarioError> {
         let f = dims.forward_flops_per_token().map_err(me)?.total_flops() as u128 * tokens as u128;
         let bytes = dims.gathered_bytes_per_token() as u128 * tokens as u128
             + self.model.weight_dtype.bytes_for(dims.projection_params()) as u128
-            + 2 * self.model.activation_dtype.bytes_for(dims.hidden * dims.hc_mult.max(1)) as u128
+            + 2 * self
+                .model
+                .activation_dtype
+                .bytes_for(dims.hidden * dims.hc_mult.max(1)) as u128
                 * tokens as u128;
         let t = ps_for(f, self.flop_rate).max(ps_for(bytes, self.hbm_bw));
-        let launch = if !prefill && self.cuda_graph_decode { 0 } else { kernels };
+        let launch = if !prefill && self.cuda_graph_decode {
+            0
+        } else {
+            kernels
+        };
         Ok(Ps(t as u64) + Ps(self.launch.0 * launch))
     }
 }

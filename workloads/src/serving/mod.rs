@@ -12,5 +12,7 @@ pub mod run;
 pub mod scenario;
 
 pub use report::{step_csv, summary_csv, summary_text};
-pub use run::{run_scenario, run_scenario_with, LayerStats, RunOptions, RunResult, RunStats, StepRow};
+pub use run::{
+    run_scenario, run_scenario_with, LayerStats, RunOptions, RunResult, RunStats, StepRow,
+};
 pub use scenario::{Scenario, ScenarioError};

@@ -54,8 +54,18 @@ fn stats_rows(s: &mut String, r: &RunResult, run: &str, st: &RunStats) {
         );
         let _ = unit;
     };
-    m("tokens_per_s", "", format!("{:.3}", st.tokens_per_s), "tok/s");
-    m("makespan_s", "", format!("{:.6}", st.makespan.as_secs_f64()), "s");
+    m(
+        "tokens_per_s",
+        "",
+        format!("{:.3}", st.tokens_per_s),
+        "tok/s",
+    );
+    m(
+        "makespan_s",
+        "",
+        format!("{:.6}", st.makespan.as_secs_f64()),
+        "s",
+    );
     m("output_tokens", "", st.output_tokens.to_string(), "");
     m("prompt_tokens", "", st.prompt_tokens.to_string(), "");
     m("steps", "", st.steps.to_string(), "");
@@ -63,28 +73,78 @@ fn stats_rows(s: &mut String, r: &RunResult, run: &str, st: &RunStats) {
     m("requests", "", st.requests.to_string(), "");
     m("preemptions", "", st.preemptions.to_string(), "");
     m("busy_s", "", format!("{:.6}", st.busy.as_secs_f64()), "s");
-    m("bubble_s", "", format!("{:.6}", st.bubble.as_secs_f64()), "s");
+    m(
+        "bubble_s",
+        "",
+        format!("{:.6}", st.bubble.as_secs_f64()),
+        "s",
+    );
     for (c, p) in &st.exposed_by_category {
         m("stall_s", c, format!("{:.6}", p.as_secs_f64()), "s");
     }
     for (c, t) in &st.by_category {
-        m("op_latency_s", c, format!("{:.6}", t.latency.as_secs_f64()), "s");
-        m("op_exposed_s", c, format!("{:.6}", t.exposed.as_secs_f64()), "s");
-        m("op_hidden_s", c, format!("{:.6}", t.hidden.as_secs_f64()), "s");
+        m(
+            "op_latency_s",
+            c,
+            format!("{:.6}", t.latency.as_secs_f64()),
+            "s",
+        );
+        m(
+            "op_exposed_s",
+            c,
+            format!("{:.6}", t.exposed.as_secs_f64()),
+            "s",
+        );
+        m(
+            "op_hidden_s",
+            c,
+            format!("{:.6}", t.hidden.as_secs_f64()),
+            "s",
+        );
         m("op_bytes", c, t.bytes.to_string(), "B");
     }
     for l in &st.layers {
         let k = l.layer.to_string();
         m("engram_rows", &k, l.rows.to_string(), "");
         m("engram_bytes", &k, l.bytes.to_string(), "B");
-        m("engram_fetch_latency_s", &k, format!("{:.6}", l.latency.as_secs_f64()), "s");
-        m("engram_exposed_s", &k, format!("{:.6}", l.exposed.as_secs_f64()), "s");
-        m("engram_hidden_s", &k, format!("{:.6}", l.hidden.as_secs_f64()), "s");
-        m("engram_min_slack_us", &k, format!("{:.3}", l.min_slack_ps as f64 / 1e6), "us");
+        m(
+            "engram_fetch_latency_s",
+            &k,
+            format!("{:.6}", l.latency.as_secs_f64()),
+            "s",
+        );
+        m(
+            "engram_exposed_s",
+            &k,
+            format!("{:.6}", l.exposed.as_secs_f64()),
+            "s",
+        );
+        m(
+            "engram_hidden_s",
+            &k,
+            format!("{:.6}", l.hidden.as_secs_f64()),
+            "s",
+        );
+        m(
+            "engram_min_slack_us",
+            &k,
+            format!("{:.3}", l.min_slack_ps as f64 / 1e6),
+            "us",
+        );
         m("engram_steps_exposed", &k, l.steps_exposed.to_string(), "");
     }
-    m("step_engram_exposed_p50_us", "", us(st.step_exposed_p50), "us");
-    m("step_engram_exposed_p99_us", "", us(st.step_exposed_p99), "us");
+    m(
+        "step_engram_exposed_p50_us",
+        "",
+        us(st.step_exposed_p50),
+        "us",
+    );
+    m(
+        "step_engram_exposed_p99_us",
+        "",
+        us(st.step_exposed_p99),
+        "us",
+    );
     if let Some(h) = st.hbm_cache_hit_rate {
         m("hbm_cache_hit_rate", "", format!("{h:.6}"), "");
     }
@@ -153,7 +213,12 @@ pub fn summary_text(r: &RunResult) -> String {
             p * 100.0
         );
     }
-    let _ = writeln!(s, "  GPU time (all replicas): busy {:.3} s, bubble {:.3} s", st.busy.as_secs_f64(), st.bubble.as_secs_f64());
+    let _ = writeln!(
+        s,
+        "  GPU time (all replicas): busy {:.3} s, bubble {:.3} s",
+        st.busy.as_secs_f64(),
+        st.bubble.as_secs_f64()
+    );
     for (c, p) in &st.exposed_by_category {
         let _ = writeln!(s, "  stall on {c:<18} {:>10.3} ms", p.as_secs_f64() * 1e3);
     }

@@ -72,7 +72,11 @@ fn parse_timestamp(s: &str) -> Option<u128> {
 }
 
 /// Parses the Azure trace layout; arrivals are relative to the first request.
-pub fn azure_csv(origin: &str, text: &str, max: Option<u64>) -> Result<Vec<Request>, ScenarioError> {
+pub fn azure_csv(
+    origin: &str,
+    text: &str,
+    max: Option<u64>,
+) -> Result<Vec<Request>, ScenarioError> {
     let mut lines = text.lines().enumerate();
     let header = lines
         .next()
@@ -106,13 +110,19 @@ pub fn azure_csv(origin: &str, text: &str, max: Option<u64>) -> Result<Vec<Reque
                 i + 1
             ))
         };
-        let get = |k: usize| f.get(k).map(|s| s.trim()).ok_or_else(|| bad("missing column"));
+        let get = |k: usize| {
+            f.get(k)
+                .map(|s| s.trim())
+                .ok_or_else(|| bad("missing column"))
+        };
         let ts = parse_timestamp(get(ti)?).ok_or_else(|| bad("bad TIMESTAMP"))?;
         let prompt: u32 = get(ci)?.parse().map_err(|_| bad("bad ContextTokens"))?;
         let output: u32 = get(gi)?.parse().map_err(|_| bad("bad GeneratedTokens"))?;
         let base = *t0.get_or_insert(ts);
         if ts < base {
-            return Err(bad("TIMESTAMP earlier than the first request (rows must be sorted)"));
+            return Err(bad(
+                "TIMESTAMP earlier than the first request (rows must be sorted)",
+            ));
         }
         let rel = ts - base;
         if rel > u64::MAX as u128 {
@@ -146,9 +156,16 @@ mod tests {
         assert_eq!((r[1].prompt, r[1].output), (396, 109));
         let e = azure_csv("t.csv", "a,b\n1,2\n", None).unwrap_err();
         assert!(e.message.contains("t.csv:1"), "{e}");
-        let e = azure_csv("t.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\nx,1,2\n", None)
-            .unwrap_err();
-        assert!(e.message.contains("t.csv:2") && e.message.contains("TIMESTAMP"), "{e}");
+        let e = azure_csv(
+            "t.csv",
+            "TIMESTAMP,ContextTokens,GeneratedTokens\nx,1,2\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("t.csv:2") && e.message.contains("TIMESTAMP"),
+            "{e}"
+        );
     }
 
     #[test]

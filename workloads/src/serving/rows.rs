@@ -79,10 +79,20 @@ pub enum RowCache {
 
 impl RowCache {
     pub fn lru(capacity: usize) -> Self {
-        RowCache::Lru { capacity, clock: 0, stamp: HashMap::new(), order: BTreeSet::new() }
+        RowCache::Lru {
+            capacity,
+            clock: 0,
+            stamp: HashMap::new(),
+            order: BTreeSet::new(),
+        }
     }
     pub fn lfu(capacity: usize) -> Self {
-        RowCache::Lfu { capacity, clock: 0, meta: HashMap::new(), order: BTreeSet::new() }
+        RowCache::Lfu {
+            capacity,
+            clock: 0,
+            meta: HashMap::new(),
+            order: BTreeSet::new(),
+        }
     }
     pub fn static_topk(capacity: usize, warmup_steps: u64) -> Self {
         RowCache::StaticTopk {
@@ -97,7 +107,12 @@ impl RowCache {
     /// Looks `row` up (and admits it on a miss). True on a hit.
     pub fn access(&mut self, row: u64) -> bool {
         match self {
-            RowCache::Lru { capacity, clock, stamp, order } => {
+            RowCache::Lru {
+                capacity,
+                clock,
+                stamp,
+                order,
+            } => {
                 *clock += 1;
                 if *capacity == 0 {
                     return false;
@@ -116,7 +131,12 @@ impl RowCache {
                 }
                 false
             }
-            RowCache::Lfu { capacity, clock, meta, order } => {
+            RowCache::Lfu {
+                capacity,
+                clock,
+                meta,
+                order,
+            } => {
                 *clock += 1;
                 if *capacity == 0 {
                     return false;
@@ -150,7 +170,14 @@ impl RowCache {
 
     /// Marks the end of a step (static top-k freezes after its warm-up).
     pub fn end_step(&mut self) {
-        if let RowCache::StaticTopk { capacity, warmup_steps, steps, counts, frozen } = self {
+        if let RowCache::StaticTopk {
+            capacity,
+            warmup_steps,
+            steps,
+            counts,
+            frozen,
+        } = self
+        {
             *steps += 1;
             if frozen.is_none() && *steps >= *warmup_steps {
                 let mut v: Vec<(u64, u64)> = counts.iter().map(|(&r, &c)| (c, r)).collect();

@@ -20,7 +20,9 @@ use super::batcher::{Batcher, StepPlan};
 use super::cost::CostModel;
 use super::requests::{azure_csv, synthetic, Request};
 use super::rows::{hash_rows, RowCache, TextGen};
-use super::scenario::{err, CachePolicy, HostCopy, Placement, Scenario, ScenarioError, WorkloadSpec};
+use super::scenario::{
+    err, CachePolicy, HostCopy, Placement, Scenario, ScenarioError, WorkloadSpec,
+};
 
 /// Per Engram layer totals over a run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -111,7 +113,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        RunOptions { step_rows: true, sample_steps: 4 }
+        RunOptions {
+            step_rows: true,
+            sample_steps: 4,
+        }
     }
 }
 
@@ -120,15 +125,30 @@ pub fn run_scenario(s: &Scenario, reg: &Registry) -> Result<RunResult, ScenarioE
     run_scenario_with(s, reg, RunOptions::default())
 }
 
-pub fn run_scenario_with(s: &Scenario, reg: &Registry, opt: RunOptions) -> Result<RunResult, ScenarioError> {
+pub fn run_scenario_with(
+    s: &Scenario,
+    reg: &Registry,
+    opt: RunOptions,
+) -> Result<RunResult, ScenarioError> {
     let requests = load_requests(s)?;
     let mut rows = Vec::new();
     let mut sample = (Timeline::default(), Attribution::default());
-    let with = simulate(s, reg, &requests, s.engram.is_some(), opt, &mut rows, &mut sample)?;
+    let with = simulate(
+        s,
+        reg,
+        &requests,
+        s.engram.is_some(),
+        opt,
+        &mut rows,
+        &mut sample,
+    )?;
     let without = if s.engram.is_some() && s.compare_without_engram {
         let mut r2 = Vec::new();
         let mut s2 = (Timeline::default(), Attribution::default());
-        let o = RunOptions { step_rows: false, sample_steps: 0 };
+        let o = RunOptions {
+            step_rows: false,
+            sample_steps: 0,
+        };
         Some(simulate(s, reg, &requests, false, o, &mut r2, &mut s2)?)
     } else {
         None
@@ -154,9 +174,11 @@ pub fn run_scenario_with(s: &Scenario, reg: &Registry, opt: RunOptions) -> Resul
 
 fn load_requests(s: &Scenario) -> Result<Vec<Request>, ScenarioError> {
     Ok(match &s.workload {
-        WorkloadSpec::Synthetic { requests, prompt_tokens, output_tokens } => {
-            synthetic(s.seed, *requests, *prompt_tokens, *output_tokens)
-        }
+        WorkloadSpec::Synthetic {
+            requests,
+            prompt_tokens,
+            output_tokens,
+        } => synthetic(s.seed, *requests, *prompt_tokens, *output_tokens),
         WorkloadSpec::Azure { csv, max_requests } => {
             let path = resolve(s, csv);
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -211,17 +233,28 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
             row_bytes: g.row_bytes.unwrap_or(0),
         };
         let table_bytes = g.table_rows.unwrap_or(0) * dims.row_bytes * layers.len() as u64;
-        return Ok(Some(EngramSetup { layers, dims, hasher: None, text: None, table_bytes }));
+        return Ok(Some(EngramSetup {
+            layers,
+            dims,
+            hasher: None,
+            text: None,
+            table_bytes,
+        }));
     }
     let layout = EngramLayout::builtin(&g.layout).map_err(|e| {
-        err(format!("{}: [engram] layout: {e}\nhint: v41-flash, demo, engram-27b, engram-40b or custom", s.origin))
+        err(format!(
+            "{}: [engram] layout: {e}\nhint: v41-flash, demo, engram-27b, engram-40b or custom",
+            s.origin
+        ))
     })?;
     let dims = EngramDims {
         rows_per_token: layout.columns() as u64,
         row_dim: layout.config.row.values as u64,
         hidden,
         hc_mult: hc,
-        conv_kernel: g.conv_kernel.unwrap_or(if g.layout == "v41-flash" { 0 } else { 4 }),
+        conv_kernel: g
+            .conv_kernel
+            .unwrap_or(if g.layout == "v41-flash" { 0 } else { 4 }),
         row_bytes: layout.row_bytes(),
     };
     let mut offsets = Vec::new();
@@ -232,7 +265,11 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
     }
     let (hasher, text) = if needs_rows {
         (
-            Some((EngramHasher::new(&layout), layout.config.max_ngram_size as usize, offsets)),
+            Some((
+                EngramHasher::new(&layout),
+                layout.config.max_ngram_size as usize,
+                offsets,
+            )),
             Some(TextGen {
                 seed: s.seed,
                 vocab: layout.config.compressed_vocab_size as u32,
@@ -289,7 +326,11 @@ fn percentile(v: &mut [u64], p: f64) -> Ps {
 }
 
 fn sys_err(e: Vec<memwall_models::ProfileError>) -> ScenarioError {
-    err(e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"))
+    err(e
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -303,22 +344,35 @@ fn simulate(
     sample: &mut (Timeline, Attribution),
 ) -> Result<RunStats, ScenarioError> {
     let mut sys = reg.system(&s.system).map_err(sys_err)?;
-    let model = crate::model::builtin(&s.model).map_err(|e| err(format!("{}: model: {e}", s.origin)))?;
+    let model =
+        crate::model::builtin(&s.model).map_err(|e| err(format!("{}: model: {e}", s.origin)))?;
     let hc = model.residual_streams();
-    let eng = if engram_on { engram_setup(s, model.hidden_size, hc)? } else { None };
+    let eng = if engram_on {
+        engram_setup(s, model.hidden_size, hc)?
+    } else {
+        None
+    };
     let gspec = if engram_on { s.engram.clone() } else { None };
     // NVMe what-ifs: put the asked number of drives on the node's switches.
     if let Some(g) = gspec.as_ref().filter(|g| g.placement == Placement::Nvme) {
         let want = g.drives.unwrap_or(sys.node.drives.len().max(1));
         if want != sys.node.drives.len() || g.drive_profile.is_some() {
-            let name = g.drive_profile.clone().unwrap_or_else(|| "samsung-pm1743".into());
+            let name = g
+                .drive_profile
+                .clone()
+                .unwrap_or_else(|| "samsung-pm1743".into());
             let d = reg.nvme(&name).map_err(sys_err)?;
             sys.node.drive = Some(d);
             let nsw = sys.node.switches.len().max(1);
             for sw in sys.node.switches.iter_mut() {
                 sw.drives.clear();
             }
-            sys.node.drives = (0..want).map(|i| DriveInstance { index: i, switch: i % nsw }).collect();
+            sys.node.drives = (0..want)
+                .map(|i| DriveInstance {
+                    index: i,
+                    switch: i % nsw,
+                })
+                .collect();
             for i in 0..want {
                 if let Some(sw) = sys.node.switches.get_mut(i % nsw) {
                     sw.drives.push(i);
@@ -327,20 +381,34 @@ fn simulate(
         }
     }
     let mut ex = Executor::new(FlowNet::new());
-    let node = NodeModel::build(&sys.node, &mut ex, "").map_err(|e| err(format!("wiring {}: {e}", s.system)))?;
-    let replicas = if s.engine.replicas == 0 { node.gpus.len() } else { s.engine.replicas };
+    let node = NodeModel::build(&sys.node, &mut ex, "")
+        .map_err(|e| err(format!("wiring {}: {e}", s.system)))?;
+    let replicas = if s.engine.replicas == 0 {
+        node.gpus.len()
+    } else {
+        s.engine.replicas
+    };
     if replicas > node.gpus.len() {
         return Err(err(format!(
             "{}: [engine] replicas = {replicas} but {} has {} GPUs",
-            s.origin, s.system, node.gpus.len()
+            s.origin,
+            s.system,
+            node.gpus.len()
         )));
     }
-    let cost = CostModel::new(model, &sys.node.gpu, s.engine.expert_parallel, s.engine.kernels_per_layer, s.engine.cuda_graph_decode)?;
+    let cost = CostModel::new(
+        model,
+        &sys.node.gpu,
+        s.engine.expert_parallel,
+        s.engine.kernels_per_layer,
+        s.engine.cuda_graph_decode,
+    )?;
     // KV capacity per replica.
     let kv_tokens = match s.engine.kv_cache_tokens {
         Some(t) => t,
         None => {
-            let usable = (sys.node.gpu.hbm_capacity_bytes as f64 * s.engine.gpu_memory_utilization) as u64;
+            let usable =
+                (sys.node.gpu.hbm_capacity_bytes as f64 * s.engine.gpu_memory_utilization) as u64;
             let mut used = cost.weight_bytes_per_gpu()?;
             if let (Some(e), Some(g)) = (&eng, &gspec) {
                 if g.placement == Placement::GpuSharded {
@@ -353,7 +421,14 @@ fn simulate(
                      expert_parallel or pick a larger GPU",
                     s.origin,
                     used / 1_000_000_000,
-                    if gspec.as_ref().is_some_and(|g| g.placement == Placement::GpuSharded) { ", Engram shard included" } else { "" },
+                    if gspec
+                        .as_ref()
+                        .is_some_and(|g| g.placement == Placement::GpuSharded)
+                    {
+                        ", Engram shard included"
+                    } else {
+                        ""
+                    },
                     sys.node.gpu.hbm_capacity_bytes / 1_000_000_000,
                     s.engine.gpu_memory_utilization
                 ))
@@ -380,10 +455,16 @@ fn simulate(
         })
         .collect();
     let sockets = node.dram.len().max(1);
-    let cpu_streams: Vec<StreamId> = (0..sockets).map(|k| ex.add_stream(format!("cpu{k}.gather"), false, false)).collect();
+    let cpu_streams: Vec<StreamId> = (0..sockets)
+        .map(|k| ex.add_stream(format!("cpu{k}.gather"), false, false))
+        .collect();
     let barrier_stream = ex.add_stream("steps", false, false);
     // Quantities.
-    let host_over = Ps(s.quantity("engine.host_step_overhead", &s.engine.host_step_overhead, parse_time_ps)?);
+    let host_over = Ps(s.quantity(
+        "engine.host_step_overhead",
+        &s.engine.host_step_overhead,
+        parse_time_ps,
+    )?);
     let mut hash_step = Ps::ZERO;
     let mut hash_tok = Ps::ZERO;
     let mut cxl: Option<(ResourceId, Ps)> = None;
@@ -395,13 +476,26 @@ fn simulate(
         hash_tok = Ps(s.quantity("engram.hash_per_token", &g.hash_per_token, parse_time_ps)?);
         let rb = eng.as_ref().map_or(1, |e| e.dims.row_bytes.max(1));
         if g.placement == Placement::Cxl {
-            let bw = match &g.cxl_bandwidth { Some(v) => s.quantity("engram.cxl_bandwidth", v, parse_byte_rate)?, None => 50_000_000_000 };
-            let lat = match &g.cxl_latency { Some(v) => s.quantity("engram.cxl_latency", v, parse_time_ps)?, None => 250_000 };
-            let r = ex.net_mut().add_resource("cxl-pool", bw).map_err(|e| err(e.to_string()))?;
+            let bw = match &g.cxl_bandwidth {
+                Some(v) => s.quantity("engram.cxl_bandwidth", v, parse_byte_rate)?,
+                None => 50_000_000_000,
+            };
+            let lat = match &g.cxl_latency {
+                Some(v) => s.quantity("engram.cxl_latency", v, parse_time_ps)?,
+                None => 250_000,
+            };
+            let r = ex
+                .net_mut()
+                .add_resource("cxl-pool", bw)
+                .map_err(|e| err(e.to_string()))?;
             cxl = Some((r, Ps(lat)));
         }
-        if let Some(v) = &g.cpu_gather_bandwidth { cpu_gather.0 = s.quantity("engram.cpu_gather_bandwidth", v, parse_byte_rate)?; }
-        if let Some(v) = &g.cpu_gather_per_row { cpu_gather.1 = Ps(s.quantity("engram.cpu_gather_per_row", v, parse_time_ps)?); }
+        if let Some(v) = &g.cpu_gather_bandwidth {
+            cpu_gather.0 = s.quantity("engram.cpu_gather_bandwidth", v, parse_byte_rate)?;
+        }
+        if let Some(v) = &g.cpu_gather_per_row {
+            cpu_gather.1 = Ps(s.quantity("engram.cpu_gather_per_row", v, parse_time_ps)?);
+        }
         if let Some(h) = &g.hbm_cache {
             let cap = (s.quantity("engram.hbm_cache.size", &h.size, parse_bytes)? / rb) as usize;
             for _ in 0..replicas {
@@ -416,29 +510,54 @@ fn simulate(
             let cap = (s.quantity("engram.dram_row_cache", v, parse_bytes)? / rb) as usize;
             dram_cache = Some(RowCache::lru(cap));
         }
-        if g.placement == Placement::GpuSharded && replicas > 1 && node.gpus[0].nvlink_tx.is_none() {
-            return Err(err(format!("{}: [engram] gpu-sharded needs NVLink; {} has none", s.origin, s.system)));
+        if g.placement == Placement::GpuSharded && replicas > 1 && node.gpus[0].nvlink_tx.is_none()
+        {
+            return Err(err(format!(
+                "{}: [engram] gpu-sharded needs NVLink; {} has none",
+                s.origin, s.system
+            )));
         }
     }
     let nl = cost.num_layers();
     let elayers: Vec<(usize, u32)> = eng
         .as_ref()
-        .map(|e| e.layers.iter().copied().enumerate().filter(|(_, l)| *l < nl).collect())
+        .map(|e| {
+            e.layers
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(_, l)| *l < nl)
+                .collect()
+        })
         .unwrap_or_default();
     let mut sorted_layers = elayers.clone();
     sorted_layers.sort_by_key(|x| x.1);
     // Batchers.
     let mut batchers: Vec<Batcher> = (0..replicas)
-        .map(|_| Batcher::new(s.engine.max_num_seqs, s.engine.max_batched_tokens, kv_tokens.max(1)))
+        .map(|_| {
+            Batcher::new(
+                s.engine.max_num_seqs,
+                s.engine.max_batched_tokens,
+                kv_tokens.max(1),
+            )
+        })
         .collect();
     for (i, r) in requests.iter().enumerate() {
         batchers[i % replicas].push(i as u64, r);
     }
-    let mut texts: Vec<std::collections::HashMap<u64, Vec<u32>>> = vec![Default::default(); replicas];
-    let mut st = RunStats { engram: engram_on, ..Default::default() };
+    let mut texts: Vec<std::collections::HashMap<u64, Vec<u32>>> =
+        vec![Default::default(); replicas];
+    let mut st = RunStats {
+        engram: engram_on,
+        ..Default::default()
+    };
     st.layers = sorted_layers
         .iter()
-        .map(|&(_, l)| LayerStats { layer: l, min_slack_ps: i64::MAX, ..Default::default() })
+        .map(|&(_, l)| LayerStats {
+            layer: l,
+            min_slack_ps: i64::MAX,
+            ..Default::default()
+        })
         .collect();
     let mut plans: Vec<StepPlan> = vec![StepPlan::default(); replicas];
     let mut class_t = Vec::new();
@@ -492,7 +611,12 @@ fn simulate(
             cost.class_times(&p.work, p.prefill, node_tokens, &mut class_t)?;
             let add = |ex: &mut Executor, o: OpSpec| ex.add_op(o).map_err(|e| err(e.to_string()));
             let mut last = if host_over > Ps::ZERO {
-                Some(add(&mut ex, OpSpec::new(g.compute, c.host, Work::Delay(host_over)).after(prev).at(su, 0))?)
+                Some(add(
+                    &mut ex,
+                    OpSpec::new(g.compute, c.host, Work::Delay(host_over))
+                        .after(prev)
+                        .at(su, 0),
+                )?)
             } else {
                 None
             };
@@ -500,12 +624,27 @@ fn simulate(
             if let (Some(e), Some(gs)) = (&eng, &gspec) {
                 let t = hash_step + Ps(hash_tok.0 * tokens);
                 if t > Ps::ZERO {
-                    let h = add(&mut ex, OpSpec::new(g.host, c.hash, Work::Delay(t)).after(prev).at(su, 0))?;
+                    let h = add(
+                        &mut ex,
+                        OpSpec::new(g.host, c.hash, Work::Delay(t))
+                            .after(prev)
+                            .at(su, 0),
+                    )?;
                     hash = Some(h);
                     if gs.hash_blocking {
                         last = Some(match last {
-                            Some(l) => add(&mut ex, OpSpec::new(g.compute, c.step, Work::Marker).after([l, h]).at(su, 0))?,
-                            None => add(&mut ex, OpSpec::new(g.compute, c.step, Work::Marker).after([h]).at(su, 0))?,
+                            Some(l) => add(
+                                &mut ex,
+                                OpSpec::new(g.compute, c.step, Work::Marker)
+                                    .after([l, h])
+                                    .at(su, 0),
+                            )?,
+                            None => add(
+                                &mut ex,
+                                OpSpec::new(g.compute, c.step, Work::Marker)
+                                    .after([h])
+                                    .at(su, 0),
+                            )?,
                         });
                     }
                 }
@@ -516,7 +655,12 @@ fn simulate(
                 let e = eng.as_ref().expect("engram");
                 let gs = gspec.as_ref().expect("engram");
                 let seg = cost.range_time(&class_t, layer_at..lid);
-                let seg_op = add(&mut ex, OpSpec::new(g.compute, c.compute, Work::Delay(seg)).after(last.or(prev)).at(su, layer_at))?;
+                let seg_op = add(
+                    &mut ex,
+                    OpSpec::new(g.compute, c.compute, Work::Delay(seg))
+                        .after(last.or(prev))
+                        .at(su, layer_at),
+                )?;
                 layer_at = lid;
                 // Rows this GPU fetches (after the HBM cache).
                 let mut nrows = tokens * e.dims.rows_per_token;
@@ -547,34 +691,78 @@ fn simulate(
                     }
                     nrows = rowbuf.len() as u64;
                 }
-                let dep: Vec<OpId> = if gs.prefetch { hash.or(prev).into_iter().collect() } else { vec![seg_op] };
+                let dep: Vec<OpId> = if gs.prefetch {
+                    hash.or(prev).into_iter().collect()
+                } else {
+                    vec![seg_op]
+                };
                 let rb = e.dims.row_bytes;
                 let gi = g.index;
                 let gsock = sys.node.gpus[gi].socket;
-                let sock = match gs.host_copy { HostCopy::PerSocket => gsock, HostCopy::PerNode => 0 };
+                let sock = match gs.host_copy {
+                    HostCopy::PerSocket => gsock,
+                    HostCopy::PerNode => 0,
+                };
                 let werr = |x: memwall_models::node::WiringError| err(x.to_string());
                 let (first, fin) = if nrows == 0 {
-                    let m = add(&mut ex, OpSpec::new(g.side, c.fetch, Work::Marker).after(dep).at(su, lid))?;
+                    let m = add(
+                        &mut ex,
+                        OpSpec::new(g.side, c.fetch, Work::Marker)
+                            .after(dep)
+                            .at(su, lid),
+                    )?;
                     (m, m)
                 } else {
                     match gs.placement {
                         Placement::HostZeroCopy | Placement::Cxl => {
-                            let mut gth = zero_copy_gather(&node, sock, gi, rb, nrows).map_err(werr)?;
-                            if let (Some((r, lat)), Work::Transfer { latency, flows }) = (cxl, &mut gth.work) {
+                            let mut gth =
+                                zero_copy_gather(&node, sock, gi, rb, nrows).map_err(werr)?;
+                            if let (Some((r, lat)), Work::Transfer { latency, flows }) =
+                                (cxl, &mut gth.work)
+                            {
                                 *latency = *latency + lat;
                                 for f in flows.iter_mut() {
                                     f.path[0] = r;
                                 }
                             }
-                            let o = add(&mut ex, OpSpec::new(g.side, c.fetch, gth.work).after(dep).at(su, lid))?;
+                            let o = add(
+                                &mut ex,
+                                OpSpec::new(g.side, c.fetch, gth.work)
+                                    .after(dep)
+                                    .at(su, lid),
+                            )?;
                             (o, o)
                         }
                         Placement::HostDma => {
                             let bytes = nrows * rb;
-                            let t = Ps((bytes as u128 * PS_PER_SEC as u128 / cpu_gather.0.max(1) as u128) as u64) + Ps(cpu_gather.1 .0 * nrows);
-                            let cg = add(&mut ex, OpSpec::new(cpu_streams[sock % sockets], c.cpu_gather, Work::Delay(t)).after(dep).at(su, lid))?;
+                            let t = Ps((bytes as u128 * PS_PER_SEC as u128
+                                / cpu_gather.0.max(1) as u128)
+                                as u64)
+                                + Ps(cpu_gather.1 .0 * nrows);
+                            let cg = add(
+                                &mut ex,
+                                OpSpec::new(
+                                    cpu_streams[sock % sockets],
+                                    c.cpu_gather,
+                                    Work::Delay(t),
+                                )
+                                .after(dep)
+                                .at(su, lid),
+                            )?;
                             let path = node.h2d_copy(sock, gi).map_err(werr)?;
-                            let o = add(&mut ex, OpSpec::new(g.side, c.fetch, Work::Transfer { latency: path.latency, flows: vec![path.flow(bytes)] }).after([cg]).at(su, lid))?;
+                            let o = add(
+                                &mut ex,
+                                OpSpec::new(
+                                    g.side,
+                                    c.fetch,
+                                    Work::Transfer {
+                                        latency: path.latency,
+                                        flows: vec![path.flow(bytes)],
+                                    },
+                                )
+                                .after([cg])
+                                .at(su, lid),
+                            )?;
                             (cg, o)
                         }
                         Placement::GpuSharded => {
@@ -583,14 +771,30 @@ fn simulate(
                             let mut lat = Ps(sys.node.gpu.kernel_launch_ps);
                             for p in 0..replicas {
                                 if p == gi {
-                                    flows.push(FlowSpec { path: vec![node.hbm(gi).map_err(werr)?], bytes: share, rate_cap: None });
+                                    flows.push(FlowSpec {
+                                        path: vec![node.hbm(gi).map_err(werr)?],
+                                        bytes: share,
+                                        rate_cap: None,
+                                    });
                                 } else {
                                     let path = node.nvlink(p, gi).map_err(werr)?;
                                     lat = lat.max(Ps(sys.node.gpu.kernel_launch_ps) + path.latency);
                                     flows.push(path.flow(share));
                                 }
                             }
-                            let o = add(&mut ex, OpSpec::new(g.side, c.fetch, Work::Transfer { latency: lat, flows }).after(dep).at(su, lid))?;
+                            let o = add(
+                                &mut ex,
+                                OpSpec::new(
+                                    g.side,
+                                    c.fetch,
+                                    Work::Transfer {
+                                        latency: lat,
+                                        flows,
+                                    },
+                                )
+                                .after(dep)
+                                .at(su, lid),
+                            )?;
                             (o, o)
                         }
                         Placement::Nvme => {
@@ -607,7 +811,11 @@ fn simulate(
                                 dram_hits.1 += before as u64;
                                 rowbuf = missed;
                             }
-                            let page = node.spec.drive.as_ref().map_or(4096, |d| d.page_size_bytes.max(1));
+                            let page = node
+                                .spec
+                                .drive
+                                .as_ref()
+                                .map_or(4096, |d| d.page_size_bytes.max(1));
                             let mut pages: Vec<u64> = Vec::with_capacity(rowbuf.len() * 2);
                             for &r in rowbuf.iter() {
                                 let a = r * rb;
@@ -625,31 +833,91 @@ fn simulate(
                             for &pg in &pages {
                                 per[(pg % nd as u64) as usize] += 1;
                             }
+                            // Each drive serves its pages at min(IOPS, bandwidth) after
+                            // its QD1 latency, as one flow over the drive link, the switch
+                            // uplink and DRAM (so drives contend there); one op for all.
                             let mut reads = Vec::new();
-                            for (d, &n) in per.iter().enumerate() {
-                                if n > 0 {
-                                    let server = node.drive_server[d];
-                                    reads.push(add(&mut ex, OpSpec::new(g.side, c.nvme, Work::Storage { server, requests: n, bytes_per_request: page }).after(dep.clone()).at(su, lid))?);
+                            let mut flows = Vec::new();
+                            let mut lat = Ps::ZERO;
+                            if let Some(d) = node.spec.drive.as_ref() {
+                                lat = Ps(d.read_latency_qd1_ps);
+                                for (di, &n) in per.iter().enumerate() {
+                                    if n > 0 {
+                                        let path = node.drive_to_host(di, gsock).map_err(werr)?;
+                                        let cap =
+                                            d.random_read_iops.saturating_mul(page).min(d.seq_read);
+                                        flows.push(FlowSpec {
+                                            path: path.resources,
+                                            bytes: n as u64 * page,
+                                            rate_cap: Some(cap),
+                                        });
+                                    }
                                 }
+                            }
+                            if !flows.is_empty() {
+                                reads.push(add(
+                                    &mut ex,
+                                    OpSpec::new(
+                                        g.side,
+                                        c.nvme,
+                                        Work::Transfer {
+                                            latency: lat,
+                                            flows,
+                                        },
+                                    )
+                                    .after(dep.clone())
+                                    .at(su, lid),
+                                )?);
                             }
                             let first = reads.first().copied();
                             let path = node.h2d_copy(gsock, gi).map_err(werr)?;
-                            let o = add(&mut ex, OpSpec::new(g.side, c.fetch, Work::Transfer { latency: path.latency, flows: vec![path.flow(nrows * rb)] }).after(if reads.is_empty() { dep } else { reads }).at(su, lid))?;
+                            let o = add(
+                                &mut ex,
+                                OpSpec::new(
+                                    g.side,
+                                    c.fetch,
+                                    Work::Transfer {
+                                        latency: path.latency,
+                                        flows: vec![path.flow(nrows * rb)],
+                                    },
+                                )
+                                .after(if reads.is_empty() { dep } else { reads })
+                                .at(su, lid),
+                            )?;
                             (first.unwrap_or(o), o)
                         }
                     }
                 };
                 let et = cost.engram_time(&e.dims, tokens, gs.kernels, p.prefill)?;
-                let ec = add(&mut ex, OpSpec::new(g.compute, c.engram_compute, Work::Delay(et)).after([seg_op, fin]).at(su, lid))?;
-                fetches[gi][k] = Some(FetchOps { first, last: fin, before: seg_op, rows: nrows });
+                let ec = add(
+                    &mut ex,
+                    OpSpec::new(g.compute, c.engram_compute, Work::Delay(et))
+                        .after([seg_op, fin])
+                        .at(su, lid),
+                )?;
+                fetches[gi][k] = Some(FetchOps {
+                    first,
+                    last: fin,
+                    before: seg_op,
+                    rows: nrows,
+                });
                 last = Some(ec);
             }
             let seg = cost.range_time(&class_t, layer_at..nl) + cost.head_time(sampled, p.prefill);
-            let fin = add(&mut ex, OpSpec::new(g.compute, c.compute, Work::Delay(seg)).after(last.or(prev)).at(su, layer_at))?;
+            let fin = add(
+                &mut ex,
+                OpSpec::new(g.compute, c.compute, Work::Delay(seg))
+                    .after(last.or(prev))
+                    .at(su, layer_at),
+            )?;
             lasts.push(fin);
         }
         let barrier = ex
-            .add_op(OpSpec::new(barrier_stream, c.step, Work::Marker).after(lasts).at(su, 0))
+            .add_op(
+                OpSpec::new(barrier_stream, c.step, Work::Marker)
+                    .after(lasts)
+                    .at(su, 0),
+            )
             .map_err(|e| err(e.to_string()))?;
         ex.run_until_done(barrier).map_err(|e| err(e.to_string()))?;
         let tl = ex.timeline();
@@ -659,7 +927,9 @@ fn simulate(
             st.busy = st.busy + a.busy;
             st.bubble = st.bubble + a.bubble;
             for (cid, p) in &a.exposed {
-                *exposed_cat.entry(tl.category(*cid).name.clone()).or_insert(Ps::ZERO) += *p;
+                *exposed_cat
+                    .entry(tl.category(*cid).name.clone())
+                    .or_insert(Ps::ZERO) += *p;
             }
         }
         for (name, t) in at.by_category(tl) {
@@ -679,14 +949,25 @@ fn simulate(
             let mut rows = 0;
             let mut any_f = false;
             for g in &gpus {
-                let Some(f) = fetches[g.index][k] else { continue };
+                let Some(f) = fetches[g.index][k] else {
+                    continue;
+                };
                 any_f = true;
-                let (Some(a), Some(b), Some(bf)) = (tl.get(f.first), tl.get(f.last), tl.get(f.before)) else { continue };
+                let (Some(a), Some(b), Some(bf)) =
+                    (tl.get(f.first), tl.get(f.last), tl.get(f.before))
+                else {
+                    continue;
+                };
                 lat = lat.max(b.end - a.start.min(b.start));
                 let ex_ops: Ps = at
                     .ops
                     .iter()
-                    .filter(|o| o.op.0 >= f.first.0 && o.op.0 <= f.last.0 && o.layer == ls.layer && o.category != c.hash)
+                    .filter(|o| {
+                        o.op.0 >= f.first.0
+                            && o.op.0 <= f.last.0
+                            && o.layer == ls.layer
+                            && o.category != c.hash
+                    })
                     .map(|o| o.exposed)
                     .fold(Ps::ZERO, |x, y| x + y);
                 expo = expo.max(ex_ops);
@@ -759,7 +1040,11 @@ fn simulate(
     st.makespan = now;
     st.requests = batchers.iter().map(|b| b.finished).sum();
     st.preemptions = batchers.iter().map(|b| b.preemptions).sum();
-    st.tokens_per_s = if now > Ps::ZERO { st.output_tokens as f64 / now.as_secs_f64() } else { 0.0 };
+    st.tokens_per_s = if now > Ps::ZERO {
+        st.output_tokens as f64 / now.as_secs_f64()
+    } else {
+        0.0
+    };
     st.exposed_by_category = exposed_cat.into_iter().collect();
     st.by_category = by_cat.into_iter().collect();
     st.step_exposed_p50 = percentile(&mut step_exposed.clone(), 0.5);

@@ -275,7 +275,11 @@ impl Scenario {
     ) -> Result<T, ScenarioError> {
         parse(v.get_ref()).map_err(|e| {
             let where_ = if v.span().end > 0 && !self.source_text.is_empty() {
-                format!("{}:{}", self.origin, line_of(&self.source_text, v.span().start))
+                format!(
+                    "{}:{}",
+                    self.origin,
+                    line_of(&self.source_text, v.span().start)
+                )
             } else {
                 self.origin.clone()
             };
@@ -320,10 +324,22 @@ impl Scenario {
                 )));
             }
         }
-        self.quantity("engine.host_step_overhead", &e.host_step_overhead, memwall_models::units::parse_time_ps)?;
+        self.quantity(
+            "engine.host_step_overhead",
+            &e.host_step_overhead,
+            memwall_models::units::parse_time_ps,
+        )?;
         if let Some(g) = &self.engram {
-            self.quantity("engram.hash_per_step", &g.hash_per_step, memwall_models::units::parse_time_ps)?;
-            self.quantity("engram.hash_per_token", &g.hash_per_token, memwall_models::units::parse_time_ps)?;
+            self.quantity(
+                "engram.hash_per_step",
+                &g.hash_per_step,
+                memwall_models::units::parse_time_ps,
+            )?;
+            self.quantity(
+                "engram.hash_per_token",
+                &g.hash_per_token,
+                memwall_models::units::parse_time_ps,
+            )?;
             if g.layout == "custom"
                 && (g.layer_ids.is_none()
                     || g.rows_per_token.is_none()

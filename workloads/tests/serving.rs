@@ -95,20 +95,6 @@ fn every_placement_runs_and_accounts() {
 }
 
 #[test]
-fn no_prefetch_exposes_more_than_prefetch() {
-    let a = run_scenario(&small("nvme", "drives = 1"), &reg()).unwrap();
-    let b = run_scenario(&small("nvme", "drives = 1\nprefetch = false"), &reg()).unwrap();
-    let ex = |r: &memwall_workloads::serving::RunResult| {
-        r.with_engram
-            .layers
-            .iter()
-            .map(|l| l.exposed.0)
-            .sum::<u64>()
-    };
-    assert!(ex(&b) >= ex(&a), "{} < {}", ex(&b), ex(&a));
-}
-
-#[test]
 fn scenario_errors_name_file_line_field() {
     let e = Scenario::from_toml_str("bad.toml", "system = \"x\"\nmodel = \"y\"\nbogus = 1\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n").unwrap_err();
     assert!(

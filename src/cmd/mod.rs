@@ -3,4 +3,6 @@
 pub mod probe;
 pub mod profiles;
 pub mod replay;
+pub mod run;
+pub mod trace;
 pub mod train;

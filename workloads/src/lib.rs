@@ -7,4 +7,5 @@ pub mod kineto;
 pub mod model;
 pub mod pipeline;
 pub mod replay;
+pub mod serving;
 pub mod training;

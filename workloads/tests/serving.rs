@@ -1,0 +1,138 @@
+//! Serving end to end: the Engram paper's system experiment, determinism, errors, placements.
+
+use memwall_models::Registry;
+use memwall_workloads::serving::scenario::PAPER_SCENARIO;
+use memwall_workloads::serving::{run_scenario, step_csv, summary_csv, Scenario};
+
+fn reg() -> Registry {
+    Registry::embedded().expect("embedded profiles")
+}
+
+#[test]
+fn engram_paper_penalty_within_half_a_point_of_1_92() {
+    let s = Scenario::from_toml_str("engram-paper-h800.toml", PAPER_SCENARIO).unwrap();
+    let r = run_scenario(&s, &reg()).unwrap();
+    let p = r.penalty.unwrap() * 100.0;
+    println!(
+        "Engram paper (4B dense, H800, 100B Engram in host DRAM after block 1, 512 seqs): \
+         {:.1} -> {:.1} tok/s, penalty {p:.2}% (paper 1.92%)",
+        r.without_engram.as_ref().unwrap().tokens_per_s,
+        r.with_engram.tokens_per_s
+    );
+    assert!((p - 1.92).abs() <= 0.5, "penalty {p:.2}%");
+    assert_eq!(
+        r.with_engram.output_tokens,
+        r.without_engram.unwrap().output_tokens
+    );
+    assert_eq!(r.with_engram.requests, 512);
+}
+
+fn small(placement: &str, extra: &str) -> Scenario {
+    let text = format!(
+        r#"
+name = "t-{placement}"
+seed = 3
+system = "deepseek-h800-node"
+model = "deepseek-v4.1-flash"
+[workload]
+kind = "synthetic"
+requests = 24
+prompt_tokens = [64, 300]
+output_tokens = [8, 24]
+[engine]
+expert_parallel = 8
+max_num_seqs = 16
+[engram]
+layout = "v41-flash"
+placement = "{placement}"
+{extra}
+"#
+    );
+    Scenario::from_toml_str("t.toml", &text).unwrap()
+}
+
+#[test]
+fn same_seed_same_csv_bytes() {
+    let s = small("nvme", "drives = 2\ndram_row_cache = \"1 GiB\"\n[engram.hbm_cache]\npolicy = \"lru\"\nsize = \"64 MiB\"");
+    let a = run_scenario(&s, &reg()).unwrap();
+    let b = run_scenario(&s, &reg()).unwrap();
+    assert_eq!(step_csv(&a), step_csv(&b));
+    assert_eq!(summary_csv(&a), summary_csv(&b));
+    assert!(String::from_utf8(summary_csv(&a))
+        .unwrap()
+        .contains(",3,deepseek-h800-node"));
+}
+
+#[test]
+fn every_placement_runs_and_accounts() {
+    for (p, extra) in [
+        ("host-zero-copy", ""),
+        ("host-zero-copy", "host_copy = \"per-node\""),
+        ("host-zero-copy", "prefetch = false"),
+        ("host-dma", ""),
+        ("gpu-sharded", ""),
+        ("nvme", "drives = 1"),
+        ("cxl", ""),
+        (
+            "host-zero-copy",
+            "[engram.hbm_cache]\npolicy = \"static-topk\"\nsize = \"256 MiB\"\nwarmup_steps = 2",
+        ),
+        (
+            "host-zero-copy",
+            "[engram.hbm_cache]\npolicy = \"lfu\"\nsize = \"256 MiB\"",
+        ),
+    ] {
+        let r =
+            run_scenario(&small(p, extra), &reg()).unwrap_or_else(|e| panic!("{p} {extra}: {e}"));
+        let st = &r.with_engram;
+        assert_eq!(st.requests, 24, "{p}");
+        assert!(r.penalty.is_some());
+        for l in &st.layers {
+            assert_eq!(l.hidden + l.exposed, l.latency, "{p} layer {}", l.layer);
+            assert!(l.rows > 0 || extra.contains("cache"));
+        }
+    }
+}
+
+#[test]
+fn scenario_errors_name_file_line_field() {
+    let e = Scenario::from_toml_str("bad.toml", "system = \"x\"\nmodel = \"y\"\nbogus = 1\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n").unwrap_err();
+    assert!(
+        e.message.contains("bad.toml:3") && e.message.contains("bogus"),
+        "{e}"
+    );
+    let e = Scenario::from_toml_str(
+        "u.toml",
+        "system = \"x\"\nmodel = \"y\"\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n[engram]\nlayout = \"v41-flash\"\nplacement = \"host-zero-copy\"\nhash_per_step = \"300\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("u.toml:11") && e.message.contains("engram.hash_per_step"),
+        "{e}"
+    );
+    let s = small("host-zero-copy", "");
+    let mut s2 = s.clone();
+    s2.system = "no-such-system".into();
+    assert!(run_scenario(&s2, &reg()).is_err());
+    let mut s3 = s;
+    s3.model = "no-such-model".into();
+    assert!(run_scenario(&s3, &reg())
+        .unwrap_err()
+        .message
+        .contains("model"));
+}
+
+#[test]
+fn azure_fixture_serves() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/azure-conv-excerpt.csv"
+    );
+    let text = format!(
+        "system = \"deepseek-h800-node\"\nmodel = \"deepseek-v4.1-flash\"\n[workload]\nkind = \"azure\"\ncsv = \"{path}\"\n[engine]\nexpert_parallel = 8\n[engram]\nlayout = \"v41-flash\"\nplacement = \"host-zero-copy\"\n"
+    );
+    let s = Scenario::from_toml_str("azure.toml", &text).unwrap();
+    let r = run_scenario(&s, &reg()).unwrap();
+    assert_eq!(r.with_engram.requests, 200);
+    assert!(r.with_engram.makespan.as_secs_f64() > 30.0);
+}

@@ -19,6 +19,10 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Run (or resume) a what-if sweep: a grid of scenarios, in parallel, shardable.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Merge the output folders of a sharded sweep into one.
+    Merge(cmd::merge::MergeArgs),
 }
 
 fn main() {
@@ -26,6 +30,8 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

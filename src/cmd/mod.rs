@@ -1,4 +1,6 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
 
+pub mod merge;
 pub mod probe;
 pub mod profiles;
+pub mod sweep;

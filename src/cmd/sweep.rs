@@ -1,0 +1,115 @@
+//! `memwall sweep FILE [--out DIR] [--threads N] [--shard I/N]`: run (or resume) a
+//! what-if sweep. See docs/sweeps.md.
+
+use anyhow::anyhow;
+use clap::Args;
+use memwall_models::Registry;
+use memwall_sweep::engram_fetch::EngramFetch;
+use memwall_sweep::{CellRunner, RunOptions, Shard, SweepSpec};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep file (TOML).
+    pub file: PathBuf,
+    /// Output folder (default: out/<sweep name>). Finished cells found there are kept.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Worker threads (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Run only shard I of N (0-based); `memwall merge` combines the shards. Default:
+    /// from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or
+    /// JOB_COMPLETION_INDEX/MEMWALL_SHARD_COUNT when set.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Ignore the Slurm/Kubernetes shard variables and run every cell here.
+    #[arg(long)]
+    pub no_shard_env: bool,
+    /// Stop after running this many cells (run again to finish).
+    #[arg(long, value_name = "K")]
+    pub max_cells: Option<usize>,
+    /// Check the sweep file and every cell, run nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// No progress bar (it is drawn only on a terminal anyway).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Extra profile files or folders that extend or override the shipped ones.
+    #[arg(long = "profiles", value_name = "PATH")]
+    pub user: Vec<PathBuf>,
+}
+
+pub fn run(a: SweepArgs) -> anyhow::Result<()> {
+    let spec = SweepSpec::load(&a.file)?;
+    let mut paths = spec.profiles.clone();
+    paths.extend(a.user.iter().cloned());
+    let reg = Registry::with_user_paths(&paths).map_err(|e| {
+        anyhow!(e
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"))
+    })?;
+    let fetch = EngramFetch {
+        registry: reg.clone(),
+    };
+    let runners: Vec<&dyn CellRunner> = vec![&fetch];
+    let (prep, ri) = memwall_sweep::prepare(&spec, &runners, &reg)?;
+    let shard = match &a.shard {
+        Some(s) => Some(Shard::parse(s).map_err(|e| anyhow!(e))?),
+        None if a.no_shard_env => None,
+        None => Shard::from_env(|k| std::env::var(k).ok()).map_err(|e| anyhow!(e))?,
+    };
+    if a.check {
+        println!(
+            "{}: {} cells, all checked (runner {})",
+            a.file.display(),
+            prep.cells.len(),
+            spec.runner
+        );
+        return Ok(());
+    }
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("out").join(&spec.name));
+    let opts = RunOptions {
+        out: out.clone(),
+        threads: a.threads,
+        shard,
+        max_cells: a.max_cells,
+        progress: !a.quiet,
+    };
+    let s = memwall_sweep::run(&prep, runners[ri], &opts)?;
+    let scope = match shard {
+        Some(sh) => format!(" ({} in shard {sh})", s.owned_cells),
+        None => String::new(),
+    };
+    eprintln!(
+        "sweep {}: {} cells{scope}: {} reused, {} ran in {:.2} s",
+        spec.name,
+        s.total_cells,
+        s.reused,
+        s.ran,
+        s.wall.as_secs_f64()
+    );
+    if s.remaining > 0 {
+        eprintln!(
+            "stopped after {} cells as asked; {} remain: run the same command again to finish",
+            s.ran, s.remaining
+        );
+    } else if let Some(sh) = shard {
+        eprintln!(
+            "shard {sh} done in {}; when every shard is done: memwall merge <shard folders> --out DIR",
+            out.display()
+        );
+    } else {
+        for p in &s.outputs {
+            if p.extension().is_some_and(|e| e != "png") {
+                println!("{}", p.display());
+            }
+        }
+    }
+    Ok(())
+}

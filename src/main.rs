@@ -15,6 +15,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
+    /// Simulate one pipeline-parallel training step (DualPipe, EP all-to-all, mHC).
+    Train(cmd::train::TrainArgs),
     /// List, show and validate hardware profiles.
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
@@ -23,15 +25,19 @@ enum Command {
     Sweep(cmd::sweep::SweepArgs),
     /// Merge the output folders of a sharded sweep into one.
     Merge(cmd::merge::MergeArgs),
+    /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
+    Replay(cmd::replay::ReplayArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Train(a) => cmd::train::run(a),
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Merge(a) => cmd::merge::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

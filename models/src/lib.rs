@@ -10,6 +10,7 @@
 pub mod error;
 pub mod gather;
 pub mod node;
+pub mod perf;
 pub mod probe;
 pub mod quantity;
 pub mod registry;

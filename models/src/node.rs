@@ -94,6 +94,20 @@ impl From<SimError> for WiringError {
     }
 }
 
+/// One link as two resources, one per direction.
+fn duplex(
+    net: &mut memwall_sim::FlowNet,
+    name: &str,
+    dirs: (&str, &str),
+    forward: u64,
+    reverse: u64,
+) -> Result<(ResourceId, ResourceId), FlowError> {
+    Ok((
+        net.add_resource(format!("{name}.{}", dirs.0), forward)?,
+        net.add_resource(format!("{name}.{}", dirs.1), reverse)?,
+    ))
+}
+
 impl NodeModel {
     /// Build the node's resources in `ex`, naming each `{prefix}{part}`.
     pub fn build(
@@ -165,39 +179,43 @@ impl NodeModel {
         let mut uplink_down = Vec::new();
         let mut uplink_up = Vec::new();
         for sw in &spec.switches {
-            uplink_down.push(net.add_resource(
-                format!("{prefix}{}.uplink.down", sw.name),
+            let (d, u) = duplex(
+                net,
+                &format!("{prefix}{}.uplink", sw.name),
+                ("down", "up"),
                 sw.uplink.bandwidth.achievable,
-            )?);
-            uplink_up.push(net.add_resource(
-                format!("{prefix}{}.uplink.up", sw.name),
                 sw.uplink.reverse_achievable,
-            )?);
+            )?;
+            uplink_down.push(d);
+            uplink_up.push(u);
         }
         let mut c2c_down = Vec::new();
         let mut c2c_up = Vec::new();
         for c in &spec.c2c_groups {
-            c2c_down.push(net.add_resource(
-                format!("{prefix}c2c{}.down", c.index),
+            let (d, u) = duplex(
+                net,
+                &format!("{prefix}c2c{}", c.index),
+                ("down", "up"),
                 c.link.bandwidth.achievable,
-            )?);
-            c2c_up.push(net.add_resource(
-                format!("{prefix}c2c{}.up", c.index),
                 c.link.reverse_achievable,
-            )?);
+            )?;
+            c2c_down.push(d);
+            c2c_up.push(u);
         }
         let mut nic_tx = Vec::new();
         let mut nic_rx = Vec::new();
         if let Some(nic) = &spec.nic {
             for i in &spec.nics {
-                nic_tx.push(net.add_resource(
-                    format!("{prefix}nic{}.tx", i.index),
-                    nic.bandwidth.achievable,
-                )?);
-                nic_rx.push(net.add_resource(
-                    format!("{prefix}nic{}.rx", i.index),
-                    nic.bandwidth.achievable,
-                )?);
+                let bw = nic.bandwidth.achievable;
+                let (t, r) = duplex(
+                    net,
+                    &format!("{prefix}nic{}", i.index),
+                    ("tx", "rx"),
+                    bw,
+                    bw,
+                )?;
+                nic_tx.push(t);
+                nic_rx.push(r);
             }
         }
         let mut drive_link = Vec::new();

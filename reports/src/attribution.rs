@@ -76,9 +76,9 @@ impl Attribution {
             let t = m.entry(o.category).or_default();
             t.ops += 1;
             t.bytes += tl.get(o.op).map_or(0, |r| r.bytes);
-            t.latency = t.latency + o.latency;
-            t.exposed = t.exposed + o.exposed;
-            t.hidden = t.hidden + o.hidden();
+            t.latency += o.latency;
+            t.exposed += o.exposed;
+            t.hidden += o.hidden();
         }
         m.into_iter()
             .map(|(c, t)| (tl.category(c).name.clone(), t))
@@ -129,13 +129,13 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
                 let mut cur = r.blocker;
                 while hi > cursor {
                     let Some(b) = cur.and_then(|id| tl.get(id)) else {
-                        acc.bubble = acc.bubble + (hi - cursor);
+                        acc.bubble += hi - cursor;
                         break;
                     };
                     let kind = tl.category(b.category).kind;
                     match kind {
                         OpKind::Compute => {
-                            acc.bubble = acc.bubble + (hi - cursor);
+                            acc.bubble += hi - cursor;
                             break;
                         }
                         OpKind::Marker => {
@@ -158,7 +158,7 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
             if s1 > s0 {
                 let d = s1 - s0;
                 match tl.category(r.category).kind {
-                    OpKind::Compute | OpKind::Marker => acc.busy = acc.busy + d,
+                    OpKind::Compute | OpKind::Marker => acc.busy += d,
                     _ => {
                         *acc.exposed.entry(r.category).or_insert(Ps::ZERO) += d;
                         *stream_op_exposed.entry(r.id).or_insert(Ps::ZERO) += d;
@@ -168,7 +168,7 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
             }
         }
         if w1 > cursor {
-            acc.bubble = acc.bubble + (w1 - cursor);
+            acc.bubble += w1 - cursor;
         }
         for (op, e) in stream_op_exposed {
             let v = per_op.entry(op).or_insert(Ps::ZERO);

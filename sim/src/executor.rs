@@ -318,7 +318,7 @@ impl Executor {
                 Some(i) => {
                     if self.ops[i].done {
                         let end = self.timeline.records[i].end;
-                        if last_dep.map_or(true, |(lid, le)| end > le || (end == le && d < lid)) {
+                        if last_dep.is_none_or(|(lid, le)| end > le || (end == le && d < lid)) {
                             last_dep = Some((d, end));
                         }
                     } else {
@@ -521,7 +521,7 @@ impl Executor {
             let op = &mut self.ops[j];
             if op
                 .last_dep
-                .map_or(true, |(lid, le)| now > le || (now == le && OpId(id) < lid))
+                .is_none_or(|(lid, le)| now > le || (now == le && OpId(id) < lid))
             {
                 op.last_dep = Some((OpId(id), now));
             }

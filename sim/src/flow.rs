@@ -342,9 +342,8 @@ impl FlowNet {
                     continue;
                 }
                 let (rem, n) = (res.remaining, res.unfrozen as u128);
-                if best.map_or(true, |(brem, bn, _)| {
-                    rem.saturating_mul(bn) < brem.saturating_mul(n)
-                }) {
+                if best.is_none_or(|(brem, bn, _)| rem.saturating_mul(bn) < brem.saturating_mul(n))
+                {
                     best = Some((rem, n, r));
                 }
             }

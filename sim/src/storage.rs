@@ -35,9 +35,8 @@ pub(crate) struct QueueServer {
     inflight: u32,
     next_issue: Ps,
     waiting: VecDeque<Pending>,
-    /// The wake-up already scheduled, so that every completion that finds the server
-    /// paced does not schedule another (duplicates made request-heavy runs quadratic).
-    wake_at: Option<Ps>,
+    /// A wake-up already scheduled for this time: do not schedule another.
+    wake: Option<Ps>,
     pub issued: u64,
     pub bytes: u128,
 }
@@ -75,7 +74,7 @@ impl QueueServer {
             inflight: 0,
             next_issue: Ps::ZERO,
             waiting: VecDeque::new(),
-            wake_at: None,
+            wake: None,
             issued: 0,
             bytes: 0,
         })
@@ -97,16 +96,17 @@ impl QueueServer {
 
     /// Issue what can be issued at `now`, FIFO.
     pub fn issue(&mut self, now: Ps, out: &mut Vec<Issue>) -> Result<(), TimeOverflow> {
-        if self.wake_at.is_some_and(|w| w <= now) {
-            self.wake_at = None;
+        if self.wake.is_some_and(|w| w <= now) {
+            self.wake = None;
         }
         while self.inflight < self.spec.depth {
             let Some(head) = self.waiting.front_mut() else {
                 break;
             };
             if self.next_issue > now {
-                if self.wake_at != Some(self.next_issue) {
-                    self.wake_at = Some(self.next_issue);
+                // One pending wake-up is enough: completions also re-pump the server.
+                if self.wake.is_none() {
+                    self.wake = Some(self.next_issue);
                     out.push(Issue::WakeAt(self.next_issue));
                 }
                 break;

@@ -4,3 +4,5 @@ pub mod merge;
 pub mod probe;
 pub mod profiles;
 pub mod sweep;
+pub mod replay;
+pub mod train;

@@ -140,7 +140,7 @@ fn main() {
         big.len() as f64 / 1e6
     );
     rate(&big, "synthetic", 3);
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/traces");
     for f in [
         "hta-a100-ddp-nccl.json.gz",
         "tracelens-b200-vllm-prefill.json.gz",

@@ -6,3 +6,5 @@ pub mod engram;
 pub mod kineto;
 pub mod model;
 pub mod pipeline;
+pub mod replay;
+pub mod training;

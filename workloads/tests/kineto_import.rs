@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/traces")
+        .join("../tests/fixtures/traces")
         .join(name)
 }
 

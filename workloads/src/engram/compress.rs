@@ -107,7 +107,7 @@ impl CompressedVocab {
 
     /// Loads a precomputed map: little-endian u32 per raw id (the reference data format).
     pub fn from_u32le_bytes(bytes: &[u8]) -> Result<Self> {
-        if bytes.is_empty() || bytes.len() % 4 != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(4) {
             return Err(EngramError::InvalidArgument(format!(
                 "compressed map of {} bytes is not a non-empty list of u32",
                 bytes.len()

@@ -153,7 +153,7 @@ impl EngramConfig {
         if self
             .table_size_per_order
             .iter()
-            .any(|&s| s < 2 || s > (1 << 48))
+            .any(|&s| !(2..=(1 << 48)).contains(&s))
         {
             return err("every table_size_per_order must be in 2..=2^48".into());
         }

@@ -147,7 +147,7 @@ pub fn run_serving<S: RequestSource, W: Write>(
             for (l, rows) in step_rows.iter_mut().enumerate() {
                 rows.extend_from_slice(&chunk_rows[l * per..(l + 1) * per]);
             }
-            seq.extend(std::iter::repeat(r.id).take(n));
+            seq.extend(std::iter::repeat_n(r.id, n));
             pos.extend((r.done..r.done + n).map(|p| p as u32));
             r.done += n;
         }

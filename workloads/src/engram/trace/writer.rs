@@ -85,7 +85,7 @@ impl<W: Write> TraceWriter<W> {
         let Some(li) = self.header.layer_index(rec.layer_id) else {
             return bad(format!("layer id {} is not in the header", rec.layer_id));
         };
-        if rec.rows.len() % self.columns != 0 {
+        if !rec.rows.len().is_multiple_of(self.columns) {
             return bad(format!(
                 "{} row ids is not a multiple of {} columns",
                 rec.rows.len(),

@@ -1,0 +1,253 @@
+//! How fast is X on this hardware: the achievable rates that re-timing a recorded
+//! kernel on another GPU divides by, and an alpha-beta cost model of collectives over
+//! the scale-up (NVLink) or scale-out (NIC) link.
+//!
+//! Everything here is pure arithmetic on resolved specs: no simulation, no traces.
+//! Rates are the *achievable* figures of the profiles (measured, or peak x efficiency),
+//! never the peaks (DESIGN.md §2).
+
+use crate::spec::{GpuSpec, SystemSpec};
+
+/// Number format a compute-bound kernel runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dtype {
+    Bf16,
+    Fp8,
+    Fp4,
+}
+
+impl Dtype {
+    pub fn label(self) -> &'static str {
+        match self {
+            Dtype::Bf16 => "bf16",
+            Dtype::Fp8 => "fp8",
+            Dtype::Fp4 => "fp4",
+        }
+    }
+}
+
+/// The achievable rates of one GPU in its system, in bytes/s and FLOP/s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HwRates {
+    /// Profile name (GPU or system).
+    pub name: String,
+    pub sms: Option<u32>,
+    pub bf16: Option<u64>,
+    pub fp8: Option<u64>,
+    pub fp4: Option<u64>,
+    /// HBM, bytes/s.
+    pub hbm: u64,
+    /// Host link, host to device and device to host, bytes/s.
+    pub h2d: u64,
+    pub d2h: u64,
+    /// Scale-up link per direction, bytes/s, and its latency.
+    pub nvlink: Option<u64>,
+    pub nvlink_latency_ps: u64,
+    /// GPUs reachable over the scale-up link.
+    pub nvlink_domain: u32,
+    /// Scale-out bandwidth per GPU (all NICs the GPU uses), bytes/s, and latency.
+    pub nic: Option<u64>,
+    pub nic_latency_ps: u64,
+}
+
+impl HwRates {
+    /// Rates of a GPU part alone: no NIC, an NVLink domain of 8 where it has a
+    /// scale-up link (an HGX board).
+    pub fn from_gpu(g: &GpuSpec) -> HwRates {
+        HwRates {
+            name: g.name.clone(),
+            sms: g.sms,
+            bf16: g.compute.bf16.map(|r| r.achievable),
+            fp8: g.compute.fp8.map(|r| r.achievable),
+            fp4: g.compute.fp4.map(|r| r.achievable),
+            hbm: g.hbm_bandwidth.achievable,
+            h2d: g.host_link.bandwidth.achievable,
+            d2h: g.host_link.reverse_achievable,
+            nvlink: g.scale_up_link.as_ref().map(|l| l.bandwidth.achievable),
+            nvlink_latency_ps: g.scale_up_link.as_ref().map_or(0, |l| l.latency_ps),
+            nvlink_domain: if g.scale_up_link.is_some() { 8 } else { 1 },
+            nic: None,
+            nic_latency_ps: 0,
+        }
+    }
+
+    /// Rates of GPU 0 of a system: its own host link (switch port or C2C share), the
+    /// system's NVLink domain, and the NICs GPU 0 uses.
+    pub fn from_system(s: &SystemSpec) -> HwRates {
+        let n = &s.node;
+        let mut r = HwRates::from_gpu(&n.gpu);
+        r.name = s.name.clone();
+        if let Some(g0) = n.gpus.first() {
+            r.h2d = g0.host_link.bandwidth.achievable;
+            r.d2h = g0.host_link.reverse_achievable;
+        }
+        match &n.nvlink {
+            Some(nv) => {
+                r.nvlink = Some(nv.link.bandwidth.achievable);
+                r.nvlink_latency_ps = nv.link.latency_ps;
+                r.nvlink_domain = nv.domain_size;
+            }
+            None => {
+                r.nvlink = None;
+                r.nvlink_domain = 1;
+            }
+        }
+        if let Some(nic) = &n.nic {
+            let count = n.gpus.first().map_or(1, |g| g.nics.len().max(1)) as u64;
+            r.nic = Some(nic.bandwidth.achievable.saturating_mul(count));
+            r.nic_latency_ps = nic.latency_ps;
+        }
+        r
+    }
+
+    /// Achievable FLOP/s for `d`, and the dtype actually used: a GPU without that
+    /// format (A100 has no FP8) falls back to BF16.
+    pub fn flops(&self, d: Dtype) -> Option<(u64, Dtype)> {
+        let want = match d {
+            Dtype::Bf16 => self.bf16,
+            Dtype::Fp8 => self.fp8,
+            Dtype::Fp4 => self.fp4,
+        };
+        match want {
+            Some(v) if v > 0 => Some((v, d)),
+            _ => self.bf16.filter(|&v| v > 0).map(|v| (v, Dtype::Bf16)),
+        }
+    }
+}
+
+/// A collective, as far as its cost is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Collective {
+    AllReduce,
+    AllGather,
+    ReduceScatter,
+    Reduce,
+    Broadcast,
+    AllToAll,
+    SendRecv,
+}
+
+/// NCCL algorithm (from the kernel name: `_RING_`, `_TREE_`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Ring,
+    Tree,
+}
+
+/// One link's cost parameters: per-direction bandwidth (bytes/s) and per-step latency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkCost {
+    pub bandwidth: u64,
+    pub latency_ps: u64,
+}
+
+impl HwRates {
+    /// The link a collective over `group` GPUs crosses: NVLink when the group fits in
+    /// the NVLink domain, else the NIC (the scale-out link is the bottleneck of a
+    /// hierarchical collective). `None` when the GPU has neither.
+    pub fn collective_link(&self, group: u32) -> Option<LinkCost> {
+        match (self.nvlink, self.nic) {
+            (Some(bw), _) if group <= self.nvlink_domain => Some(LinkCost {
+                bandwidth: bw,
+                latency_ps: self.nvlink_latency_ps,
+            }),
+            (_, Some(bw)) => Some(LinkCost {
+                bandwidth: bw,
+                latency_ps: self.nic_latency_ps,
+            }),
+            (Some(bw), None) => Some(LinkCost {
+                bandwidth: bw,
+                latency_ps: self.nvlink_latency_ps,
+            }),
+            (None, None) => None,
+        }
+    }
+}
+
+fn log2_ceil(n: u64) -> u64 {
+    64 - (n.max(1) - 1).leading_zeros() as u64
+}
+
+/// Alpha-beta time of a collective of `bytes` (the full buffer: the reduced buffer for
+/// all-reduce, the gathered output for all-gather, the input for reduce-scatter and
+/// all-to-all, the message for broadcast and send/recv) over `n` ranks on `link`:
+///
+/// | collective | ring | tree |
+/// |---|---|---|
+/// | all-reduce | 2(n-1) a + 2(n-1)/n B/bw | 2 log2(n) a + 2 B/bw |
+/// | all-gather, reduce-scatter, all-to-all | (n-1) a + (n-1)/n B/bw | same |
+/// | broadcast, reduce | (n-1) a + B/bw (pipelined) | log2(n) a + B/bw |
+/// | send/recv | a + B/bw | same |
+///
+/// `n <= 1` costs nothing. Picoseconds, rounded up; saturates instead of overflowing.
+pub fn collective_time_ps(
+    c: Collective,
+    alg: Algorithm,
+    bytes: u64,
+    n: u32,
+    link: LinkCost,
+) -> u64 {
+    let n = n as u64;
+    if n <= 1 && c != Collective::SendRecv {
+        return 0;
+    }
+    let (steps, num, den) = match (c, alg) {
+        (Collective::AllReduce, Algorithm::Ring) => (2 * (n - 1), 2 * (n - 1), n),
+        (Collective::AllReduce, Algorithm::Tree) => (2 * log2_ceil(n), 2, 1),
+        (Collective::AllGather | Collective::ReduceScatter | Collective::AllToAll, _) => {
+            (n - 1, n - 1, n)
+        }
+        (Collective::Broadcast | Collective::Reduce, Algorithm::Ring) => (n - 1, 1, 1),
+        (Collective::Broadcast | Collective::Reduce, Algorithm::Tree) => (log2_ceil(n), 1, 1),
+        (Collective::SendRecv, _) => (1, 1, 1),
+    };
+    let bw = link.bandwidth.max(1) as u128;
+    let wire = (bytes as u128 * num as u128 * 1_000_000_000_000).div_ceil(den as u128 * bw);
+    let total = steps as u128 * link.latency_ps as u128 + wire;
+    total.min(u64::MAX as u128) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: LinkCost = LinkCost {
+        bandwidth: 100_000_000_000,
+        latency_ps: 1_000_000,
+    };
+
+    #[test]
+    fn ring_all_reduce_formula() {
+        // 8 ranks, 800 MB: 14 steps of 1 us + 2*7/8*800e6/100e9 s = 14 ms.
+        let t = collective_time_ps(Collective::AllReduce, Algorithm::Ring, 800_000_000, 8, L);
+        assert_eq!(t, 14_000_000 + 14_000_000_000);
+        assert_eq!(
+            collective_time_ps(Collective::AllReduce, Algorithm::Ring, 1, 1, L),
+            0
+        );
+        let tree = collective_time_ps(Collective::AllReduce, Algorithm::Tree, 800_000_000, 8, L);
+        assert_eq!(tree, 6_000_000 + 16_000_000_000);
+    }
+
+    #[test]
+    fn link_choice_and_dtype_fallback() {
+        let r = HwRates {
+            name: "x".into(),
+            sms: Some(100),
+            bf16: Some(10),
+            fp8: None,
+            fp4: None,
+            hbm: 1,
+            h2d: 1,
+            d2h: 1,
+            nvlink: Some(300),
+            nvlink_latency_ps: 5,
+            nvlink_domain: 8,
+            nic: Some(25),
+            nic_latency_ps: 7,
+        };
+        assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
+        assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);
+        assert_eq!(r.flops(Dtype::Fp8), Some((10, Dtype::Bf16)));
+    }
+}

@@ -1,0 +1,376 @@
+//! `memwall replay TRACE [--system NAME]`: replay a PyTorch-profiler (Kineto) trace on a
+//! hardware profile, with optional what-if transforms; print span, overlap and exposed
+//! communication, and write a side-by-side Chrome trace and CSVs. See docs/replay.md.
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, ValueEnum};
+use memwall_models::perf::HwRates;
+use memwall_models::{Registry, SystemSpec};
+use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
+use memwall_reports::output::{csv_bytes, write_atomic};
+use memwall_sim::Ps;
+use memwall_workloads::kineto::import_file;
+use memwall_workloads::replay::{
+    default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert, EngramPlacement,
+    LaunchMode, MhcWiden, ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
+};
+use std::path::PathBuf;
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum Launch {
+    /// Where the trace was launch-bound (median launch-to-start below 50 us).
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum Placement {
+    /// Pinned host DRAM, zero-copy gather over the host link.
+    Host,
+    /// GPU HBM.
+    Hbm,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Kineto / Chrome-trace JSON file (gzip or plain).
+    pub trace: PathBuf,
+    /// System profile to replay on (default: the source hardware's own system).
+    #[arg(long)]
+    pub system: Option<String>,
+    /// GPU profile the trace was captured on (default: from the trace's deviceProperties).
+    #[arg(long, conflicts_with = "source_system")]
+    pub source_gpu: Option<String>,
+    /// System profile the trace was captured on (overrides --source-gpu's default system).
+    #[arg(long)]
+    pub source_system: Option<String>,
+    /// Swap the target's NIC for this NIC profile.
+    #[arg(long, value_name = "NIC")]
+    pub network: Option<String>,
+    /// Swap the target GPUs' host link for this link profile.
+    #[arg(long, value_name = "LINK")]
+    pub host_link: Option<String>,
+    /// CPU launch times as release constraints.
+    #[arg(long, value_enum, default_value_t = Launch::Auto)]
+    pub launch: Launch,
+    /// Widen the residual stream n-fold (mHC n).
+    #[arg(long, value_name = "N")]
+    pub mhc: Option<u32>,
+    /// Insert Engram lookups before each layer starting at an op whose phase label or
+    /// kernel name contains this text.
+    #[arg(long, value_name = "TEXT")]
+    pub engram_anchor: Option<String>,
+    /// Only these layers (occurrences of the anchor, from 0), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "K")]
+    pub engram_layers: Option<Vec<usize>>,
+    /// Rows per lookup.
+    #[arg(long, default_value_t = 16384)]
+    pub engram_rows: u64,
+    /// Bytes per row (Engram V4.1: 264).
+    #[arg(long, default_value_t = 264)]
+    pub engram_row_bytes: u64,
+    #[arg(long, value_enum, default_value_t = Placement::Host)]
+    pub engram_placement: Placement,
+    /// Socket holding the host table (default: the GPU's own).
+    #[arg(long)]
+    pub engram_socket: Option<usize>,
+    /// Issue each lookup this many main-stream ops before its layer (0: on demand).
+    #[arg(long, default_value_t = 0)]
+    pub engram_prefetch_ops: u32,
+    /// Folder for replay.trace.json and the CSVs.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Extra profile files or folders that extend or override the shipped ones.
+    #[arg(long = "profiles", value_name = "PATH")]
+    pub user: Vec<PathBuf>,
+}
+
+fn render(errs: &[memwall_models::ProfileError]) -> String {
+    errs.iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn system(reg: &Registry, name: &str) -> anyhow::Result<SystemSpec> {
+    reg.system(name).map_err(|e| {
+        anyhow!(
+            "{}\n  hint: `memwall profiles list` shows the system profiles",
+            render(&e)
+        )
+    })
+}
+
+/// Rates of the source hardware: a named system, a named GPU (in its usual system where
+/// one is known), or the GPU named in the trace's deviceProperties.
+fn source_rates(
+    reg: &Registry,
+    a: &ReplayArgs,
+    trace_gpu: Option<&str>,
+) -> anyhow::Result<(HwRates, Option<SystemSpec>)> {
+    if let Some(s) = &a.source_system {
+        let sys = system(reg, s)?;
+        return Ok((HwRates::from_system(&sys), Some(sys)));
+    }
+    let gpu = match &a.source_gpu {
+        Some(g) => g.clone(),
+        None => {
+            let name = trace_gpu.ok_or_else(|| {
+                anyhow!(
+                    "the trace has no deviceProperties naming its GPU: name the source hardware \
+                     with --source-gpu or --source-system"
+                )
+            })?;
+            gpu_profile_for_device(name)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no GPU profile matches the trace's device `{name}`: name the source \
+                         hardware with --source-gpu or --source-system (or add a profile)"
+                    )
+                })?
+                .to_string()
+        }
+    };
+    let spec = reg.gpu(&gpu).map_err(|e| {
+        anyhow!(
+            "{}\n  hint: `memwall profiles list` shows the GPU profiles",
+            render(&e)
+        )
+    })?;
+    match default_system_for_gpu(&spec.name) {
+        Some(s) => {
+            let sys = system(reg, s)?;
+            Ok((HwRates::from_system(&sys), Some(sys)))
+        }
+        None => Ok((HwRates::from_gpu(&spec), None)),
+    }
+}
+
+fn ms(ps: u64) -> String {
+    format!("{}.{:06}", ps / 1_000_000_000, (ps % 1_000_000_000) / 1000)
+}
+
+fn pct(num: u64, den: u64) -> String {
+    if den == 0 {
+        "0.00".into()
+    } else {
+        let bp = (num as u128 * 10_000 + den as u128 / 2) / den as u128;
+        format!("{}.{:02}", bp / 100, bp % 100)
+    }
+}
+
+pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
+    let reg = Registry::with_user_paths(&a.user).map_err(|e| anyhow!(render(&e)))?;
+    let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
+    let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
+    let mut target = match (&a.system, source_sys) {
+        (Some(s), _) => system(&reg, s)?,
+        (None, Some(s)) => s,
+        (None, None) => bail!(
+            "the source GPU `{}` has no default system: name the target with --system",
+            source.name
+        ),
+    };
+    if let Some(n) = &a.network {
+        let nic = reg.nic(n).map_err(|e| anyhow!(render(&e)))?;
+        if target.node.nic.is_none() {
+            bail!(
+                "system `{}` has no NICs to swap: pick a system with scale-out NICs",
+                target.name
+            );
+        }
+        target.node.nic = Some(nic);
+        target.name = format!("{}+{n}", target.name);
+    }
+    if let Some(l) = &a.host_link {
+        let link = reg.link(l).map_err(|e| anyhow!(render(&e)))?;
+        target.node.gpu.host_link = link.clone();
+        for gi in &mut target.node.gpus {
+            gi.host_link = link.clone();
+        }
+        target.name = format!("{}+{l}", target.name);
+    }
+    if a.mhc == Some(0) {
+        bail!("--mhc must be at least 1 (mHC uses n = 4)");
+    }
+    let engram = a.engram_anchor.as_ref().map(|anchor| EngramInsert {
+        anchor: anchor.clone(),
+        layers: a.engram_layers.clone(),
+        rows: a.engram_rows,
+        row_bytes: a.engram_row_bytes,
+        placement: match a.engram_placement {
+            Placement::Host => EngramPlacement::HostDram {
+                socket: a.engram_socket,
+            },
+            Placement::Hbm => EngramPlacement::Hbm,
+        },
+        prefetch_ops: a.engram_prefetch_ops,
+    });
+    let opts = ReplayOptions {
+        source,
+        target,
+        launch: match a.launch {
+            Launch::Auto => LaunchMode::Auto,
+            Launch::Always => LaunchMode::Always,
+            Launch::Never => LaunchMode::Never,
+        },
+        mhc: a.mhc.map(|n| MhcWiden { n }),
+        engram,
+    };
+    let out = replay(&g, &opts).map_err(|e| anyhow!("{}: {e}", a.trace.display()))?;
+    print!("{}", summary_text(&out));
+    if let Some(dir) = &a.out {
+        write_outputs(&out, dir).with_context(|| format!("writing to {}", dir.display()))?;
+        println!("wrote {}/replay.trace.json and replay-*.csv", dir.display());
+    }
+    Ok(())
+}
+
+fn side_rows(side: &str, ms_: &[ReplayDeviceMetrics], rows: &mut Vec<Vec<String>>) {
+    for m in ms_ {
+        rows.push(vec![
+            side.to_string(),
+            m.device.to_string(),
+            ms(m.span_ps),
+            ms(m.compute_busy_ps),
+            ms(m.comm_busy_ps),
+            ms(m.hidden_ps),
+            ms(m.exposed_ps),
+            pct(m.hidden_ps, m.comm_busy_ps),
+        ]);
+    }
+}
+
+fn comm_rows(side: &str, ms_: &[ReplayDeviceMetrics], rows: &mut Vec<Vec<String>>) {
+    for m in ms_ {
+        for (cat, (busy, exposed)) in &m.comm_by_category {
+            rows.push(vec![
+                side.to_string(),
+                m.device.to_string(),
+                cat.clone(),
+                ms(*busy),
+                ms(*exposed),
+            ]);
+        }
+    }
+}
+
+/// The terminal summary.
+pub fn summary_text(out: &ReplayOutput) -> String {
+    let mut s = format!("replay of {} on {}\n", out.source, out.target);
+    s +=
+        "side      dev  span_ms      compute_ms   comm_ms      hidden_ms    exposed_ms   hidden%\n";
+    let mut rows = Vec::new();
+    side_rows("original", &out.original_metrics, &mut rows);
+    side_rows("replay", &out.metrics, &mut rows);
+    for r in rows {
+        s += &format!(
+            "{:<9} {:>3}  {:<12} {:<12} {:<12} {:<12} {:<12} {}\n",
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+        );
+    }
+    s += "exposed communication per category (ms, interval metric):\n";
+    let mut rows = Vec::new();
+    comm_rows("original", &out.original_metrics, &mut rows);
+    comm_rows("replay", &out.metrics, &mut rows);
+    for r in rows {
+        s += &format!(
+            "  {:<9} dev {:>2} {:<16} busy {:<12} exposed {}\n",
+            r[0], r[1], r[2], r[3], r[4]
+        );
+    }
+    s += &format!(
+        "added: {} launch releases, {} host gaps, {} inferred cross-stream waits, {} Engram lookups\n",
+        out.launch_releases, out.host_gaps, out.inferred_waits, out.engram_lookups
+    );
+    s
+}
+
+fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()> {
+    let orig_name = format!("original ({})", out.source);
+    let sim_name = format!("replay on {}", out.target);
+    write_chrome_traces(
+        &dir.join("replay.trace.json"),
+        &[
+            TraceSide {
+                process_name: &orig_name,
+                timeline: &out.original,
+            },
+            TraceSide {
+                process_name: &sim_name,
+                timeline: &out.timeline,
+            },
+        ],
+    )?;
+    let mut rows = Vec::new();
+    side_rows("original", &out.original_metrics, &mut rows);
+    side_rows("replay", &out.metrics, &mut rows);
+    write_atomic(
+        &dir.join("replay-summary.csv"),
+        &csv_bytes(
+            &[
+                "side",
+                "device",
+                "span_ms",
+                "compute_busy_ms",
+                "comm_busy_ms",
+                "comm_hidden_ms",
+                "comm_exposed_ms",
+                "comm_hidden_pct",
+            ],
+            rows,
+        ),
+    )?;
+    let mut rows = Vec::new();
+    comm_rows("original", &out.original_metrics, &mut rows);
+    comm_rows("replay", &out.metrics, &mut rows);
+    write_atomic(
+        &dir.join("replay-comm.csv"),
+        &csv_bytes(
+            &["side", "device", "category", "busy_ms", "exposed_ms"],
+            rows,
+        ),
+    )?;
+    // Hidden/exposed per category by blocker attribution (DESIGN.md §3).
+    let tl = &out.timeline;
+    let at = memwall_reports::attribute(tl, (Ps::ZERO, tl.makespan()));
+    let rows: Vec<Vec<String>> = at
+        .by_category(tl)
+        .into_iter()
+        .map(|(name, t)| {
+            vec![
+                name,
+                t.ops.to_string(),
+                ms(t.latency.0),
+                ms(t.hidden.0),
+                ms(t.exposed.0),
+            ]
+        })
+        .collect();
+    write_atomic(
+        &dir.join("replay-attribution.csv"),
+        &csv_bytes(
+            &["category", "ops", "latency_ms", "hidden_ms", "exposed_ms"],
+            rows,
+        ),
+    )?;
+    let rows: Vec<Vec<String>> = out
+        .scaling
+        .iter()
+        .map(|r| {
+            vec![
+                r.class.clone(),
+                r.scaling.clone(),
+                r.ops.to_string(),
+                ms(r.source_ns.max(0) as u64 * 1000),
+                ms(r.target_ns.max(0) as u64 * 1000),
+            ]
+        })
+        .collect();
+    write_atomic(
+        &dir.join("replay-scaling.csv"),
+        &csv_bytes(&["class", "scaling", "ops", "source_ms", "target_ms"], rows),
+    )?;
+    Ok(())
+}

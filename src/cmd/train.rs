@@ -1,0 +1,295 @@
+//! `memwall train`: one pipeline-parallel training step (DualPipe, DualPipeV, 1F1B or
+//! ZB1P) with expert all-to-all, pipeline P2P and mHC on one or more systems. Writes, per
+//! system, the per-rank timeline, per-rank accounts (busy, bubble, exposed per category,
+//! memory) and per-category totals; with several systems also `systems.csv`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use memwall_reports::output::{csv_bytes, write_atomic};
+use memwall_reports::{attribute, Attribution};
+use memwall_sim::{OpKind, Ps};
+use memwall_workloads::training::{self, config::parse_schedule, TrainConfig, TrainHw, TrainRun};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Training config TOML (default: the built-in `deepseek-v3-h800`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// System(s), comma separated (default: the config's). Built-in: deepseek-h800-cluster,
+    /// dgx-h100, hgx-b200, gb200-nvl72, vr200-nvl72.
+    #[arg(long)]
+    pub system: Option<String>,
+    /// mHC expansion rate (0 = off; default: the config's / the model's).
+    #[arg(long)]
+    pub mhc: Option<u64>,
+    /// Schedule: dualpipe, dualpipev, 1f1b, zb1p.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    #[arg(long)]
+    pub pp: Option<u32>,
+    #[arg(long)]
+    pub micro_batches: Option<u32>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Skip the per-op timeline CSV (large for big steps).
+    #[arg(long)]
+    pub no_timeline: bool,
+}
+
+const CATS: [&str; 4] = ["pp-p2p", "ep-dispatch", "ep-combine", "mhc-hbm"];
+
+fn ms(p: Ps) -> String {
+    format!("{:.6}", p.as_ms_f64())
+}
+
+/// Exposed time per category name on one account, bubble, busy.
+fn exposed_of(run: &TrainRun, a: &Attribution, stream_idx: usize, cat: &str) -> Ps {
+    let tl = &run.timeline;
+    a.streams[stream_idx]
+        .exposed
+        .iter()
+        .filter(|(c, _)| tl.category(**c).name == cat)
+        .map(|(_, p)| *p)
+        .sum()
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let mut cfg = match &args.config {
+        Some(p) => {
+            let t =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            TrainConfig::from_toml_str(&p.display().to_string(), &t)?
+        }
+        None => TrainConfig::builtin("deepseek-v3-h800")?,
+    };
+    if let Some(n) = args.mhc {
+        cfg.mhc = Some(n);
+    }
+    if let Some(s) = &args.schedule {
+        parse_schedule(s)?;
+        cfg.schedule = s.clone();
+    }
+    if let Some(pp) = args.pp {
+        cfg.pp = pp;
+    }
+    if let Some(n) = args.micro_batches {
+        cfg.micro_batches = n;
+    }
+    let systems: Vec<String> = args
+        .system
+        .clone()
+        .unwrap_or_else(|| cfg.system.clone())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if systems.is_empty() {
+        anyhow::bail!("--system: give at least one system name");
+    }
+    // Resolve everything before writing anything.
+    let hws = systems
+        .iter()
+        .map(|s| TrainHw::builtin(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut summary = Vec::new();
+    for hw in &hws {
+        let plan = training::plan(&cfg, hw)?;
+        let run = training::simulate(&plan)?;
+        let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
+        let dir = if hws.len() > 1 {
+            args.out.join(hw.name)
+        } else {
+            args.out.clone()
+        };
+        write_outputs(&dir, &run, &a, !args.no_timeline)?;
+        // Worst rank: the one with the most exposed communication.
+        let n = a.streams.len().max(1) as u64;
+        let mean = |cat: &str| {
+            Ps((0..a.streams.len())
+                .map(|i| exposed_of(&run, &a, i, cat).0)
+                .sum::<u64>()
+                / n)
+        };
+        let max = |cat: &str| {
+            (0..a.streams.len())
+                .map(|i| exposed_of(&run, &a, i, cat))
+                .max()
+                .unwrap_or(Ps::ZERO)
+        };
+        let bubble = Ps(a.streams.iter().map(|s| s.bubble.0).sum::<u64>() / n);
+        let mut row = vec![
+            hw.name.to_string(),
+            cfg.schedule.clone(),
+            cfg.pp.to_string(),
+            cfg.micro_batches.to_string(),
+            plan.mhc_n.to_string(),
+            ms(run.step_time),
+            run.mean_pair_slot().map(ms).unwrap_or_default(),
+            ms(bubble),
+        ];
+        for c in CATS {
+            row.push(ms(mean(c)));
+            row.push(ms(max(c)));
+        }
+        println!(
+            "{}: step {:.3} ms, mean F&B slot {}, bubble {:.3} ms/rank; exposed per rank (mean): pp-p2p {:.3} ms, ep-dispatch {:.3} ms, ep-combine {:.3} ms, mhc-hbm {:.3} ms -> {}",
+            hw.name,
+            run.step_time.as_ms_f64(),
+            run.mean_pair_slot().map(|p| format!("{:.3} ms", p.as_ms_f64())).unwrap_or_else(|| "-".into()),
+            bubble.as_ms_f64(),
+            mean("pp-p2p").as_ms_f64(),
+            mean("ep-dispatch").as_ms_f64(),
+            mean("ep-combine").as_ms_f64(),
+            mean("mhc-hbm").as_ms_f64(),
+            dir.display()
+        );
+        summary.push(row);
+    }
+    if hws.len() > 1 {
+        let mut header = vec![
+            "system",
+            "schedule",
+            "pp",
+            "micro_batches",
+            "mhc_n",
+            "step_ms",
+            "mean_fb_slot_ms",
+            "bubble_ms_per_rank",
+        ];
+        let names: Vec<String> = CATS
+            .iter()
+            .flat_map(|c| {
+                [
+                    format!("{c}_exposed_ms_mean"),
+                    format!("{c}_exposed_ms_max"),
+                ]
+            })
+            .collect();
+        header.extend(names.iter().map(String::as_str));
+        write_atomic(&args.out.join("systems.csv"), &csv_bytes(&header, summary))?;
+    }
+    Ok(())
+}
+
+fn write_outputs(
+    dir: &std::path::Path,
+    run: &TrainRun,
+    a: &Attribution,
+    timeline: bool,
+) -> anyhow::Result<()> {
+    let tl = &run.timeline;
+    if timeline {
+        let rows = tl.records.iter().map(|r| {
+            let s = tl.stream(r.stream);
+            let c = tl.category(r.category);
+            let ps = |p: Ps| format!("{:.3}", p.as_us_f64());
+            vec![
+                r.id.0.to_string(),
+                s.name.clone(),
+                c.name.clone(),
+                c.kind.as_str().to_string(),
+                r.step.to_string(),
+                r.layer.to_string(),
+                ps(r.ready),
+                ps(r.start),
+                ps(r.end),
+                r.bytes.to_string(),
+                r.blocker.map(|b| b.0.to_string()).unwrap_or_default(),
+            ]
+        });
+        write_atomic(
+            &dir.join("timeline.csv"),
+            &csv_bytes(
+                &[
+                    "op",
+                    "stream",
+                    "category",
+                    "kind",
+                    "schedule_op",
+                    "layer",
+                    "ready_us",
+                    "start_us",
+                    "end_us",
+                    "bytes",
+                    "blocker",
+                ],
+                rows,
+            ),
+        )?;
+    }
+    let rows = run.ranks.iter().enumerate().map(|(r, rk)| {
+        let i = a
+            .streams
+            .iter()
+            .position(|s| s.stream == rk.compute)
+            .unwrap_or(0);
+        let acc = &a.streams[i];
+        let mut row = vec![
+            r.to_string(),
+            rk.stages
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            ms(run.step_time),
+            ms(acc.busy),
+            ms(acc.bubble),
+        ];
+        for c in CATS {
+            row.push(ms(exposed_of(run, a, i, c)));
+        }
+        row.push(rk.peak_in_flight.to_string());
+        row.push(format!("{:.3}", rk.peak_activation_bytes as f64 / 1e9));
+        row.push(format!("{:.3}", rk.param_bytes as f64 / 1e9));
+        row
+    });
+    write_atomic(
+        &dir.join("ranks.csv"),
+        &csv_bytes(
+            &[
+                "rank",
+                "stages",
+                "step_ms",
+                "busy_ms",
+                "bubble_ms",
+                "pp_p2p_exposed_ms",
+                "ep_dispatch_exposed_ms",
+                "ep_combine_exposed_ms",
+                "mhc_hbm_exposed_ms",
+                "peak_in_flight_chunks",
+                "peak_activation_gb",
+                "param_gb",
+            ],
+            rows,
+        ),
+    )?;
+    let rows = a.by_category(tl).into_iter().map(|(name, t)| {
+        vec![
+            name,
+            t.ops.to_string(),
+            t.bytes.to_string(),
+            ms(t.latency),
+            ms(t.exposed),
+            ms(t.hidden),
+        ]
+    });
+    write_atomic(
+        &dir.join("categories.csv"),
+        &csv_bytes(
+            &[
+                "category",
+                "ops",
+                "bytes",
+                "latency_ms",
+                "exposed_ms",
+                "hidden_ms",
+            ],
+            rows,
+        ),
+    )?;
+    let _ = OpKind::Compute;
+    Ok(())
+}

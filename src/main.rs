@@ -27,6 +27,11 @@ enum Command {
     Merge(cmd::merge::MergeArgs),
     /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
     Replay(cmd::replay::ReplayArgs),
+    /// Serve a scenario (default: DeepSeek-V4.1-Flash, Engram in host DRAM, H800 node).
+    Run(cmd::run::RunArgs),
+    /// Engram access traces: from text, or to CSV.
+    #[command(subcommand)]
+    Trace(cmd::trace::TraceCmd),
 }
 
 fn main() {
@@ -38,6 +43,8 @@ fn main() {
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Merge(a) => cmd::merge::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Trace(a) => cmd::trace::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -6,3 +6,5 @@ pub mod profiles;
 pub mod sweep;
 pub mod replay;
 pub mod train;
+pub mod run;
+pub mod trace;

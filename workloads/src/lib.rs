@@ -8,3 +8,4 @@ pub mod model;
 pub mod pipeline;
 pub mod replay;
 pub mod training;
+pub mod serving;

@@ -1,0 +1,351 @@
+//! A scenario: what to serve, on which system, with the Engram tables where. Read from
+//! TOML (unknown fields are errors; every error names the file, the line and the field,
+//! with a hint), or built in code by the sweep engine. Quantities are strings with units
+//! (`"64 GiB"`, `"20 GB/s"`, `"5 us"`) parsed by `memwall_models::units`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The embedded default (`memwall run` with no arguments).
+pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
+/// The Engram paper's system experiment (engram.md §3).
+pub const PAPER_SCENARIO: &str = include_str!("../../../scenarios/engram-paper-h800.toml");
+
+/// Error with where it happened and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub message: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for ScenarioError {}
+
+pub(crate) fn err(m: impl Into<String>) -> ScenarioError {
+    ScenarioError { message: m.into() }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Label written into every report.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Seed of every random draw (request lengths, synthetic token text).
+    #[serde(default)]
+    pub seed: u64,
+    /// System profile (`memwall profiles list`).
+    pub system: String,
+    /// Built-in model config (deepseek-v4.1-flash, qwen3-4b-dense, ...).
+    pub model: String,
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub engine: EngineSpec,
+    /// No `[engram]` table: the model runs without Engram.
+    pub engram: Option<EngramSpec>,
+    /// Also run the same scenario without Engram and report the throughput penalty.
+    #[serde(default = "yes")]
+    pub compare_without_engram: bool,
+    /// Where the file came from, for error messages (not a TOML field).
+    #[serde(skip)]
+    pub origin: String,
+    #[serde(skip)]
+    pub source_text: String,
+}
+
+fn default_name() -> String {
+    "scenario".into()
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum WorkloadSpec {
+    /// N sequences, all present at time zero (an offline benchmark such as nano-vLLM's
+    /// bench.py), prompt and output lengths uniform in [min, max].
+    Synthetic {
+        requests: u64,
+        prompt_tokens: [u32; 2],
+        output_tokens: [u32; 2],
+    },
+    /// Requests from a CSV in the Azure LLM inference trace layout
+    /// (`TIMESTAMP,ContextTokens,GeneratedTokens`), arriving at their timestamps.
+    Azure {
+        csv: String,
+        /// Stop after this many requests (all when absent).
+        max_requests: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSpec {
+    /// GPUs simulated, each a data-parallel replica with its own batch (all contend for
+    /// the node's host DRAM, switches and drives). 0 = every GPU of the node.
+    pub replicas: usize,
+    /// Expert-parallel degree for MoE weights (experts split over this many GPUs).
+    pub expert_parallel: u64,
+    pub max_num_seqs: usize,
+    pub max_batched_tokens: u64,
+    /// KV-cache capacity per replica in tokens; derived from HBM when absent.
+    pub kv_cache_tokens: Option<u64>,
+    /// Share of HBM the engine may use (vLLM's gpu_memory_utilization).
+    pub gpu_memory_utilization: f64,
+    /// Kernels launched per layer (launch overhead each); decode under CUDA graphs pays
+    /// one launch per step instead.
+    pub kernels_per_layer: u64,
+    pub cuda_graph_decode: bool,
+    /// CPU time per step on the critical path (scheduling, input preparation, sampling).
+    pub host_step_overhead: Spanned<String>,
+}
+
+impl Default for EngineSpec {
+    fn default() -> Self {
+        EngineSpec {
+            replicas: 0,
+            expert_parallel: 1,
+            max_num_seqs: 256,
+            max_batched_tokens: 16384,
+            kv_cache_tokens: None,
+            gpu_memory_utilization: 0.9,
+            kernels_per_layer: 8,
+            cuda_graph_decode: true,
+            host_step_overhead: Spanned::new(0..0, "0 us".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// (a) rows sharded over the replicas' HBM, gathered over NVLink.
+    GpuSharded,
+    /// (b) pinned host DRAM read by the GPU's SMs (zero-copy / UVA), vLLM's default.
+    HostZeroCopy,
+    /// (c) pinned host DRAM gathered by CPU threads into a staging buffer, then one DMA.
+    HostDma,
+    /// (e) NVMe: 4 KiB page reads, page dedupe within a step, optional DRAM row cache.
+    Nvme,
+    /// (f) a CXL memory pool behind the host, read like host memory.
+    Cxl,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostCopy {
+    /// One copy per socket: each GPU reads its own socket's copy.
+    PerSocket,
+    /// One copy per node on socket 0: GPUs on other sockets cross the socket link.
+    PerNode,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum CachePolicy {
+    Lru,
+    Lfu,
+    /// The top-k rows by frequency over the first `warmup_steps` steps, then frozen.
+    StaticTopk,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HbmCacheSpec {
+    pub policy: CachePolicy,
+    pub size: Spanned<String>,
+    #[serde(default = "default_warmup")]
+    pub warmup_steps: u64,
+}
+fn default_warmup() -> u64 {
+    32
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngramSpec {
+    /// Built-in Engram layout (v41-flash, demo, engram-27b, engram-40b) for layers, rows per
+    /// token and row bytes; or `custom` with the fields below.
+    pub layout: String,
+    /// custom: Engram layer ids, rows read per token per layer, bytes per row, rows per
+    /// table, values per row (row_dim) and hc_mult for the module's compute.
+    pub layer_ids: Option<Vec<u32>>,
+    pub rows_per_token: Option<u64>,
+    pub row_bytes: Option<u64>,
+    pub table_rows: Option<u64>,
+    pub row_dim: Option<u64>,
+    pub conv_kernel: Option<u64>,
+    pub placement: Placement,
+    #[serde(default = "default_host_copy")]
+    pub host_copy: HostCopy,
+    /// Issue each step's fetches as soon as its tokens are known (side stream); false:
+    /// at the layer.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
+    /// Host-side hashing per step: fixed and per-token CPU time; `hash_blocking` puts it
+    /// on the critical path (a synchronous engine such as nano-vLLM).
+    #[serde(default = "zero_time")]
+    pub hash_per_step: Spanned<String>,
+    #[serde(default = "zero_time")]
+    pub hash_per_token: Spanned<String>,
+    #[serde(default = "yes")]
+    pub hash_blocking: bool,
+    /// Kernels the Engram module launches per layer (gather, projections, gating, conv).
+    #[serde(default = "default_engram_kernels")]
+    pub kernels: u64,
+    /// nvme: drives to spread the tables over, drive profile, DRAM row cache size.
+    pub drives: Option<usize>,
+    pub drive_profile: Option<String>,
+    pub dram_row_cache: Option<Spanned<String>>,
+    /// host-dma: CPU gather rate and per-row cost (estimates).
+    pub cpu_gather_bandwidth: Option<Spanned<String>>,
+    pub cpu_gather_per_row: Option<Spanned<String>>,
+    /// cxl: pool bandwidth and extra latency over local DRAM (estimates unless sourced).
+    pub cxl_bandwidth: Option<Spanned<String>>,
+    pub cxl_latency: Option<Spanned<String>>,
+    /// An HBM hot-row cache in front of the placement.
+    pub hbm_cache: Option<HbmCacheSpec>,
+    /// Synthetic token text for row ids (needed by caches and NVMe dedupe): Zipf
+    /// exponent over phrases and the phrase universe.
+    #[serde(default = "default_zipf")]
+    pub zipf_exponent: f64,
+    #[serde(default = "default_phrases")]
+    pub phrases: u64,
+}
+
+fn default_host_copy() -> HostCopy {
+    HostCopy::PerSocket
+}
+fn zero_time() -> Spanned<String> {
+    Spanned::new(0..0, "0 us".into())
+}
+fn default_engram_kernels() -> u64 {
+    4
+}
+fn default_zipf() -> f64 {
+    1.0
+}
+fn default_phrases() -> u64 {
+    1_000_000
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Scenario {
+    /// Parses a scenario; `origin` names the file in errors.
+    pub fn from_toml_str(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|r| line_of(text, r.start));
+            err(format!(
+                "{origin}{}: {}\nhint: see scenarios/README.md for every field; unknown \
+                 fields are errors",
+                line.map(|l| format!(":{l}")).unwrap_or_default(),
+                e.message()
+            ))
+        })?;
+        s.origin = origin.to_string();
+        s.source_text = text.to_string();
+        s.validate()?;
+        Ok(s)
+    }
+
+    pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err(format!("{}: cannot read scenario: {e}", path.display())))?;
+        Self::from_toml_str(&path.display().to_string(), &text)
+    }
+
+    /// The embedded default scenario.
+    pub fn default_scenario() -> Scenario {
+        Self::from_toml_str("<embedded default>", DEFAULT_SCENARIO).expect("embedded default")
+    }
+
+    /// A quantity field, parsed with `parse`, with file/line/field in the error.
+    pub(crate) fn quantity<T>(
+        &self,
+        field: &str,
+        v: &Spanned<String>,
+        parse: fn(&str) -> Result<T, memwall_models::units::UnitError>,
+    ) -> Result<T, ScenarioError> {
+        parse(v.get_ref()).map_err(|e| {
+            let where_ = if v.span().end > 0 && !self.source_text.is_empty() {
+                format!("{}:{}", self.origin, line_of(&self.source_text, v.span().start))
+            } else {
+                self.origin.clone()
+            };
+            err(format!(
+                "{where_}: field `{field}` = {:?}: {}\nhint: {}",
+                v.get_ref(),
+                e.message,
+                e.hint
+            ))
+        })
+    }
+
+    fn validate(&self) -> Result<(), ScenarioError> {
+        let e = &self.engine;
+        let o = &self.origin;
+        if e.max_num_seqs == 0 || e.max_batched_tokens == 0 || e.expert_parallel == 0 {
+            return Err(err(format!(
+                "{o}: [engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
+                 positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
+            )));
+        }
+        if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
+            return Err(err(format!(
+                "{o}: [engine] gpu_memory_utilization must be in (0, 1]"
+            )));
+        }
+        if let WorkloadSpec::Synthetic {
+            requests,
+            prompt_tokens,
+            output_tokens,
+        } = &self.workload
+        {
+            if *requests == 0
+                || prompt_tokens[0] == 0
+                || output_tokens[0] == 0
+                || prompt_tokens[0] > prompt_tokens[1]
+                || output_tokens[0] > output_tokens[1]
+            {
+                return Err(err(format!(
+                    "{o}: [workload] needs requests > 0 and lengths [min, max] with \
+                     1 <= min <= max\nhint: prompt_tokens = [100, 1024]"
+                )));
+            }
+        }
+        self.quantity("engine.host_step_overhead", &e.host_step_overhead, memwall_models::units::parse_time_ps)?;
+        if let Some(g) = &self.engram {
+            self.quantity("engram.hash_per_step", &g.hash_per_step, memwall_models::units::parse_time_ps)?;
+            self.quantity("engram.hash_per_token", &g.hash_per_token, memwall_models::units::parse_time_ps)?;
+            if g.layout == "custom"
+                && (g.layer_ids.is_none()
+                    || g.rows_per_token.is_none()
+                    || g.row_bytes.is_none()
+                    || g.table_rows.is_none()
+                    || g.row_dim.is_none())
+            {
+                return Err(err(format!(
+                    "{o}: [engram] layout = \"custom\" needs layer_ids, rows_per_token, \
+                     row_bytes, table_rows and row_dim\nhint: or use a built-in layout: \
+                     v41-flash, demo, engram-27b, engram-40b"
+                )));
+            }
+            if g.placement == Placement::Nvme && g.drives == Some(0) {
+                return Err(err(format!("{o}: [engram] drives must be at least 1")));
+            }
+            if !(g.zipf_exponent.is_finite() && g.zipf_exponent >= 0.0) || g.phrases == 0 {
+                return Err(err(format!(
+                    "{o}: [engram] zipf_exponent must be >= 0 and phrases >= 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -239,7 +239,7 @@ pub fn line_for_key(spec: &SweepSpec, key: Option<&str>) -> usize {
         if let Some(a) = spec
             .axes
             .iter()
-            .find(|a| within(k, &a.key) || within(&a.key, k))
+            .find(|a| within(k, &a.key) || within(&a.key, k) || a.key.rsplit('.').next() == Some(k))
         {
             return a.line;
         }

@@ -21,6 +21,10 @@ enum Command {
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
     Probe(cmd::probe::ProbeArgs),
+    /// Run (or resume) a what-if sweep: a grid of scenarios, in parallel, shardable.
+    Sweep(cmd::sweep::SweepArgs),
+    /// Merge the output folders of a sharded sweep into one.
+    Merge(cmd::merge::MergeArgs),
     /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
     Replay(cmd::replay::ReplayArgs),
     /// Serve a scenario (default: DeepSeek-V4.1-Flash, Engram in host DRAM, H800 node).
@@ -36,6 +40,8 @@ fn main() {
         Command::Train(a) => cmd::train::run(a),
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
+        Command::Sweep(a) => cmd::sweep::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Trace(a) => cmd::trace::run(a),

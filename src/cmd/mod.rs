@@ -1,8 +1,10 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
 
+pub mod merge;
 pub mod probe;
 pub mod profiles;
 pub mod replay;
 pub mod run;
+pub mod sweep;
 pub mod trace;
 pub mod train;

@@ -1,0 +1,379 @@
+//! Running a sweep: check every cell before any runs, run the missing ones in parallel
+//! (rayon), save each as it finishes, and write the outputs once all are there.
+
+use crate::economics;
+use crate::outputs;
+use crate::plan::{expand, line_for_key, CellScenario, Plan, PLAN_FORMAT};
+use crate::runner::{CellOutput, CellRunner};
+use crate::shard::Shard;
+use crate::spec::{SweepError, SweepSpec};
+use crate::store;
+use memwall_models::Registry;
+use memwall_reports::output::write_atomic;
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Why a sweep stopped.
+#[derive(Debug)]
+pub enum EngineError {
+    /// The sweep file (or a cell's scenario) is wrong: nothing ran.
+    Spec(SweepError),
+    /// Some cells failed; the others are saved. `(cell index, message)`.
+    Cells(Vec<(usize, String)>),
+    /// Writing or reading the sweep folder failed.
+    Io(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Spec(e) => e.fmt(f),
+            EngineError::Cells(v) => {
+                write!(f, "{} cell(s) failed (finished cells are saved):", v.len())?;
+                for (i, m) in v.iter().take(10) {
+                    write!(f, "\n  cell {i}: {m}")?;
+                }
+                Ok(())
+            }
+            EngineError::Io(m) => f.write_str(m),
+        }
+    }
+}
+impl std::error::Error for EngineError {}
+
+impl From<SweepError> for EngineError {
+    fn from(e: SweepError) -> Self {
+        EngineError::Spec(e)
+    }
+}
+
+/// A sweep ready to run: its plan and every cell's scenario, all checked.
+pub struct Prepared {
+    pub plan: Plan,
+    pub cells: Vec<CellScenario>,
+}
+
+/// Check the sweep against the runner and the profiles, and expand it. Fails, naming
+/// the sweep-file line, on: an unknown runner, a system that does not exist, a scenario
+/// the runner rejects (unknown key, bad value), a bad economics file.
+pub fn prepare(
+    spec: &SweepSpec,
+    runners: &[&dyn CellRunner],
+    reg: &Registry,
+) -> Result<(Prepared, usize), SweepError> {
+    let ri = runners
+        .iter()
+        .position(|r| r.name() == spec.runner)
+        .ok_or_else(|| {
+            SweepError::new(
+                &spec.file,
+                Some(spec.runner_line),
+                format!(
+                    "runner {:?} is not known; runners: {}",
+                    spec.runner,
+                    runners
+                        .iter()
+                        .map(|r| r.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+    let runner = runners[ri];
+    let cells = expand(spec, runner)?;
+    let systems = reg.names_of(memwall_models::PartKind::System);
+    for c in &cells {
+        if let Some(v) = c.scenario.get("system") {
+            let name = v.as_str().unwrap_or("");
+            if !systems.contains(&name) {
+                return Err(SweepError::new(
+                    &spec.file,
+                    Some(line_for_key(spec, Some("system"))),
+                    format!(
+                        "system {v} does not exist (cell {}); systems: {}",
+                        c.cell.index,
+                        systems.join(", ")
+                    ),
+                ));
+            }
+        }
+        runner.check(&c.scenario).map_err(|e| {
+            SweepError::new(
+                &spec.file,
+                Some(line_for_key(spec, e.key.as_deref())),
+                format!(
+                    "cell {} ({}): {}",
+                    c.cell.index,
+                    describe(spec, &c.cell.params),
+                    e.message
+                ),
+            )
+        })?;
+    }
+    let (overrides, over_file) = match &spec.economics {
+        Some(p) => (
+            economics::load_overrides(p, reg)?,
+            p.file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+        ),
+        None => (BTreeMap::new(), String::new()),
+    };
+    let econ = economics::resolve_all(
+        reg,
+        cells.iter().filter_map(|c| c.cell.system.as_deref()),
+        &overrides,
+        &over_file,
+    );
+    let plan = Plan {
+        format: PLAN_FORMAT.into(),
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        runner: runner.name().into(),
+        runner_version: runner.version().into(),
+        axes: spec.axes.iter().map(|a| a.key.clone()).collect(),
+        cells: cells.iter().map(|c| c.cell.clone()).collect(),
+        report: spec.report.clone(),
+        economics: econ,
+    };
+    Ok((Prepared { plan, cells }, ri))
+}
+
+fn describe(spec: &SweepSpec, params: &[String]) -> String {
+    spec.axes
+        .iter()
+        .zip(params)
+        .map(|(a, v)| format!("{}={v}", a.key))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How to run.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Worker threads (default: rayon's, the number of CPUs).
+    pub threads: Option<usize>,
+    pub shard: Option<Shard>,
+    /// Stop after running this many cells (to test resumption; a later run finishes).
+    pub max_cells: Option<usize>,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    pub total_cells: usize,
+    /// Cells this run (or shard) is responsible for.
+    pub owned_cells: usize,
+    /// Found finished from an earlier run.
+    pub reused: usize,
+    /// Run now.
+    pub ran: usize,
+    /// Still missing (a `max_cells` stop).
+    pub remaining: usize,
+    /// Outputs written (empty for a shard or an incomplete run).
+    pub outputs: Vec<PathBuf>,
+    pub wall: Duration,
+}
+
+/// Write `plan.json` into `dir`.
+pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
+    let mut bytes = serde_json::to_vec_pretty(plan).expect("plan serialises");
+    bytes.push(b'\n');
+    write_atomic(&dir.join("plan.json"), &bytes).map_err(|e| EngineError::Io(e.to_string()))
+}
+
+/// Read `plan.json` from `dir`.
+pub fn read_plan(dir: &Path) -> Result<Plan, EngineError> {
+    let p = dir.join("plan.json");
+    let bytes = std::fs::read(&p).map_err(|e| {
+        EngineError::Io(format!(
+            "cannot read {}: {e} (is this a sweep output folder?)",
+            p.display()
+        ))
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| EngineError::Io(format!("{} is not a sweep plan: {e}", p.display())))
+}
+
+/// Run (or resume) a prepared sweep with `runner`.
+pub fn run(
+    prep: &Prepared,
+    runner: &dyn CellRunner,
+    opts: &RunOptions,
+) -> Result<RunSummary, EngineError> {
+    let t0 = Instant::now();
+    let dir = &opts.out;
+    if let Ok(old) = read_plan(dir) {
+        if old.name != prep.plan.name {
+            return Err(EngineError::Io(format!(
+                "{} holds sweep {:?}, not {:?}: choose another --out folder",
+                dir.display(),
+                old.name,
+                prep.plan.name
+            )));
+        }
+    }
+    write_plan(dir, &prep.plan)?;
+    let owned: Vec<&CellScenario> = prep
+        .cells
+        .iter()
+        .filter(|c| opts.shard.map_or(true, |s| s.owns(c.cell.index)))
+        .collect();
+    let mut todo: Vec<&CellScenario> = owned
+        .iter()
+        .copied()
+        .filter(|c| store::load(dir, &c.cell.id, Some(&c.canonical)).is_none())
+        .collect();
+    let reused = owned.len() - todo.len();
+    let remaining_after = match opts.max_cells {
+        Some(k) if k < todo.len() => {
+            let r = todo.len() - k;
+            todo.truncate(k);
+            r
+        }
+        _ => 0,
+    };
+    let bar = progress_bar(opts.progress, todo.len() as u64, reused);
+    let work = || -> Vec<(usize, String)> {
+        todo.par_iter()
+            .filter_map(|c| {
+                let res = runner
+                    .run(&c.scenario)
+                    .and_then(|out| store::save(dir, c, &out).map_err(|e| e.to_string()));
+                bar.inc(1);
+                res.err().map(|e| (c.cell.index, e))
+            })
+            .collect()
+    };
+    let mut failed = match opts.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build()
+            .map_err(|e| EngineError::Io(format!("cannot start {n} threads: {e}")))?
+            .install(work),
+        None => work(),
+    };
+    bar.finish_and_clear();
+    failed.sort_by_key(|f| f.0);
+    if !failed.is_empty() {
+        return Err(EngineError::Cells(failed));
+    }
+    let mut summary = RunSummary {
+        total_cells: prep.cells.len(),
+        owned_cells: owned.len(),
+        reused,
+        ran: todo.len(),
+        remaining: remaining_after,
+        outputs: Vec::new(),
+        wall: Duration::ZERO,
+    };
+    if remaining_after == 0 {
+        match opts.shard {
+            None => {
+                let results = collect(&prep.plan, &[dir.clone()])?;
+                summary.outputs =
+                    outputs::write_all(dir, &prep.plan, &results).map_err(EngineError::Io)?;
+            }
+            Some(s) => {
+                let marker = serde_json::json!({
+                    "shard": s.to_string(),
+                    "plan": prep.plan.fingerprint(),
+                    "cells": owned.iter().map(|c| c.cell.index).collect::<Vec<_>>(),
+                });
+                let p = dir
+                    .join("shards")
+                    .join(format!("shard-{}-of-{}.json", s.index, s.count));
+                write_atomic(&p, format!("{marker}\n").as_bytes())
+                    .map_err(|e| EngineError::Io(e.to_string()))?;
+            }
+        }
+    }
+    summary.wall = t0.elapsed();
+    Ok(summary)
+}
+
+/// Every cell's output, read from the first of `dirs` that holds it; fails listing the
+/// missing cells (and which shard owes them).
+pub fn collect(plan: &Plan, dirs: &[PathBuf]) -> Result<Vec<CellOutput>, EngineError> {
+    let mut out = Vec::with_capacity(plan.cells.len());
+    let mut missing = Vec::new();
+    for c in &plan.cells {
+        match dirs.iter().find_map(|d| store::load(d, &c.id, None)) {
+            Some(o) => out.push(o),
+            None => missing.push(c.index),
+        }
+    }
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().take(12).map(|i| i.to_string()).collect();
+        return Err(EngineError::Io(format!(
+            "{} of {} cells have no result yet (cells {}{}): run the missing shards (or the sweep again) first",
+            missing.len(),
+            plan.cells.len(),
+            list.join(", "),
+            if missing.len() > 12 { ", ..." } else { "" }
+        )));
+    }
+    Ok(out)
+}
+
+/// Combine shard folders into `out`: check they are shards of one sweep, copy their
+/// cell files (so `out` resumes like any sweep folder) and write the outputs exactly as
+/// an unsharded run does.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    let first = dirs
+        .first()
+        .ok_or_else(|| EngineError::Io("merge: give at least one sweep folder".into()))?;
+    let plan = read_plan(first)?;
+    let fp = plan.fingerprint();
+    for d in &dirs[1..] {
+        let p = read_plan(d)?;
+        if p.fingerprint() != fp {
+            return Err(EngineError::Io(format!(
+                "{} and {} hold different sweeps (their plan.json differ): merge shards of one sweep file",
+                first.display(),
+                d.display()
+            )));
+        }
+    }
+    let results = collect(&plan, dirs)?;
+    write_plan(out, &plan)?;
+    for c in &plan.cells {
+        let dst = store::cell_path(out, &c.id);
+        if dst.exists() {
+            continue;
+        }
+        let src = dirs
+            .iter()
+            .map(|d| store::cell_path(d, &c.id))
+            .find(|p| p.exists())
+            .expect("collected above");
+        let bytes = std::fs::read(&src)
+            .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", src.display())))?;
+        write_atomic(&dst, &bytes).map_err(|e| EngineError::Io(e.to_string()))?;
+    }
+    outputs::write_all(out, &plan, &results).map_err(EngineError::Io)
+}
+
+fn progress_bar(want: bool, n: u64, reused: usize) -> indicatif::ProgressBar {
+    if !want || n < 2 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(n), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} cells, {elapsed} elapsed, ~{eta} left",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    if reused > 0 {
+        bar.set_message(format!("({reused} reused)"));
+    } else {
+        bar.set_message("sweep");
+    }
+    bar
+}

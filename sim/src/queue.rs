@@ -10,21 +10,15 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 struct Entry<E> {
-    /// `time << 64 | key`: one wide comparison instead of two.
-    order: u128,
+    time: u64,
+    key: u64,
     seq: u64,
     event: E,
 }
 
-impl<E> Entry<E> {
-    fn time(&self) -> u64 {
-        (self.order >> 64) as u64
-    }
-}
-
 impl<E> PartialEq for Entry<E> {
     fn eq(&self, o: &Self) -> bool {
-        (self.order, self.seq) == (o.order, o.seq)
+        (self.time, self.key, self.seq) == (o.time, o.key, o.seq)
     }
 }
 impl<E> Eq for Entry<E> {}
@@ -36,7 +30,7 @@ impl<E> PartialOrd for Entry<E> {
 impl<E> Ord for Entry<E> {
     // Reversed: BinaryHeap is a max-heap, we want the earliest event on top.
     fn cmp(&self, o: &Self) -> Ordering {
-        (o.order, o.seq).cmp(&(self.order, self.seq))
+        (o.time, o.key, o.seq).cmp(&(self.time, self.key, self.seq))
     }
 }
 
@@ -102,27 +96,28 @@ impl<E> EventQueue<E> {
         let time = time.max(self.now);
         self.seq += 1;
         self.heap.push(Entry {
-            order: ((time.0 as u128) << 64) | key as u128,
+            time: time.0,
+            key,
             seq: self.seq,
             event,
         });
     }
 
     pub fn peek_time(&self) -> Option<Ps> {
-        self.heap.peek().map(|e| Ps(e.time()))
+        self.heap.peek().map(|e| Ps(e.time))
     }
 
     /// Pop the next event and advance `now` to its time.
     pub fn pop(&mut self) -> Option<(Ps, E)> {
         let e = self.heap.pop()?;
-        self.now = Ps(e.time());
+        self.now = Ps(e.time);
         self.popped += 1;
         Some((self.now, e.event))
     }
 
     /// Pop the next event only if it is at exactly `time`.
     pub fn pop_at(&mut self, time: Ps) -> Option<E> {
-        if self.heap.peek().map(|e| e.time()) == Some(time.0) {
+        if self.heap.peek().map(|e| e.time) == Some(time.0) {
             self.pop().map(|(_, e)| e)
         } else {
             None

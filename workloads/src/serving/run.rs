@@ -289,6 +289,10 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
     }))
 }
 
+/// Chunks a drive's pages of one fetch are split into, so that the bus transfer of each
+/// chunk follows its own reads (streaming) rather than the whole read.
+const NVME_CHUNKS: u32 = 8;
+
 struct Cats {
     compute: CategoryId,
     engram_compute: CategoryId,
@@ -296,6 +300,7 @@ struct Cats {
     hash: CategoryId,
     fetch: CategoryId,
     nvme: CategoryId,
+    nvme_bus: CategoryId,
     cpu_gather: CategoryId,
     step: CategoryId,
 }
@@ -443,6 +448,7 @@ fn simulate(
         hash: ex.category("engram-hash", OpKind::Host),
         fetch: ex.category("engram-fetch", OpKind::Memory),
         nvme: ex.category("engram-nvme", OpKind::Storage),
+        nvme_bus: ex.category("engram-nvme-bus", OpKind::Memory),
         cpu_gather: ex.category("engram-cpu-gather", OpKind::Host),
         step: ex.category("step", OpKind::Marker),
     };
@@ -828,48 +834,68 @@ fn simulate(
                             pages.sort_unstable();
                             pages.dedup();
                             st.nvme_pages += pages.len() as u64;
-                            let nd = node.drive_server.len().max(1);
+                            if node.drive_server.is_empty() {
+                                return Err(err(format!(
+                                    "{}: [engram] placement = \"nvme\" but {} has no drives\nhint: set drives = N",
+                                    s.origin, s.system
+                                )));
+                            }
+                            let nd = node.drive_server.len();
                             let mut per = vec![0u32; nd];
                             for &pg in &pages {
                                 per[(pg % nd as u64) as usize] += 1;
                             }
-                            // Each drive serves its pages at min(IOPS, bandwidth) after
-                            // its QD1 latency, as one flow over the drive link, the switch
-                            // uplink and DRAM (so drives contend there); one op for all.
+                            // Per drive: its pages go through the kernel's queue server
+                            // (queue depth, IOPS ceiling, QD1 latency, bandwidth: the drive
+                            // itself), then cross the drive link, the switch uplink and the
+                            // socket's DRAM as a flow (drives and GPUs contend there). The
+                            // pages are split into up to NVME_CHUNKS chunks, each chunk's
+                            // flow after its own reads, so the bus streams behind the drive
+                            // instead of waiting for the last page.
                             let mut reads = Vec::new();
-                            let mut flows = Vec::new();
-                            let mut lat = Ps::ZERO;
-                            if let Some(d) = node.spec.drive.as_ref() {
-                                lat = Ps(d.read_latency_qd1_ps);
-                                for (di, &n) in per.iter().enumerate() {
-                                    if n > 0 {
-                                        let path = node.drive_to_host(di, gsock).map_err(werr)?;
-                                        let cap =
-                                            d.random_read_iops.saturating_mul(page).min(d.seq_read);
-                                        flows.push(FlowSpec {
-                                            path: path.resources,
-                                            bytes: n as u64 * page,
-                                            rate_cap: Some(cap),
-                                        });
-                                    }
+                            let mut first = None;
+                            for (di, &n) in per.iter().enumerate() {
+                                if n == 0 {
+                                    continue;
+                                }
+                                let server = node.drive_server[di];
+                                let path = node.drive_to_host(di, gsock).map_err(werr)?;
+                                let chunks = n.min(NVME_CHUNKS);
+                                for ci in 0..chunks {
+                                    let m = n / chunks + u32::from(ci < n % chunks);
+                                    let rd = add(
+                                        &mut ex,
+                                        OpSpec::new(
+                                            g.side,
+                                            c.nvme,
+                                            Work::Storage {
+                                                server,
+                                                requests: m,
+                                                bytes_per_request: page,
+                                            },
+                                        )
+                                        .after(dep.clone())
+                                        .at(su, lid),
+                                    )?;
+                                    first = first.or(Some(rd));
+                                    reads.push(add(
+                                        &mut ex,
+                                        OpSpec::new(
+                                            g.side,
+                                            c.nvme_bus,
+                                            Work::Transfer {
+                                                latency: path.latency,
+                                                flows: vec![path.flow(m as u64 * page)],
+                                            },
+                                        )
+                                        .after([rd])
+                                        .at(su, lid),
+                                    )?);
                                 }
                             }
-                            if !flows.is_empty() {
-                                reads.push(add(
-                                    &mut ex,
-                                    OpSpec::new(
-                                        g.side,
-                                        c.nvme,
-                                        Work::Transfer {
-                                            latency: lat,
-                                            flows,
-                                        },
-                                    )
-                                    .after(dep.clone())
-                                    .at(su, lid),
-                                )?);
-                            }
-                            let first = reads.first().copied();
+                            // Then every row of the step (DRAM-cache hits and the rows just
+                            // read) is gathered from DRAM into a staging buffer and copied
+                            // to the GPU in one DMA.
                             let path = node.h2d_copy(gsock, gi).map_err(werr)?;
                             let o = add(
                                 &mut ex,

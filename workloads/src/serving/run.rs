@@ -657,6 +657,11 @@ fn simulate(
                 let _ = e;
             }
             let mut layer_at = 0u32;
+            // Prefetch issues the step's Engram layers in order of urgency, as one side
+            // stream would: layer k's reads after layer k-1's reads (for NVMe: after its
+            // drive reads, not its H2D copy). Without this order a FIFO drive serves one
+            // GPU's layer-14 pages before another GPU's layer-1 pages (docs: prefetch).
+            let mut prev_reads: Vec<OpId> = Vec::new();
             for (k, &(li, lid)) in sorted_layers.iter().enumerate() {
                 let e = eng.as_ref().expect("engram");
                 let gs = gspec.as_ref().expect("engram");
@@ -698,8 +703,12 @@ fn simulate(
                     nrows = rowbuf.len() as u64;
                 }
                 let dep: Vec<OpId> = if gs.prefetch {
-                    hash.or(prev).into_iter().collect()
+                    hash.or(prev)
+                        .into_iter()
+                        .chain(prev_reads.drain(..))
+                        .collect()
                 } else {
+                    prev_reads.clear();
                     vec![seg_op]
                 };
                 let rb = e.dims.row_bytes;
@@ -907,9 +916,10 @@ fn simulate(
                                         flows: vec![path.flow(nrows * rb)],
                                     },
                                 )
-                                .after(if reads.is_empty() { dep } else { reads })
+                                .after(if reads.is_empty() { dep } else { reads.clone() })
                                 .at(su, lid),
                             )?;
+                            prev_reads.extend(reads);
                             (first.unwrap_or(o), o)
                         }
                     }
@@ -921,6 +931,9 @@ fn simulate(
                         .after([seg_op, fin])
                         .at(su, lid),
                 )?;
+                if prev_reads.is_empty() {
+                    prev_reads.push(fin);
+                }
                 fetches[gi][k] = Some(FetchOps {
                     first,
                     last: fin,

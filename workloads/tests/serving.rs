@@ -1,5 +1,7 @@
 //! Serving end to end: the Engram paper's system experiment, determinism, errors, placements.
 
+mod common_inputs;
+
 use memwall_models::Registry;
 use memwall_workloads::serving::scenario::PAPER_SCENARIO;
 use memwall_workloads::serving::{run_scenario, step_csv, summary_csv, Scenario};
@@ -176,4 +178,73 @@ fn no_prefetch_exposes_at_least_as_much_as_prefetch() {
         }
         assert!(a.with_engram.tokens_per_s >= b.with_engram.tokens_per_s);
     }
+}
+
+fn with_text(s: &Scenario, tokenizer: &std::path::Path, corpus: &std::path::Path) -> Scenario {
+    let text = format!(
+        "{}\n[text]\ncorpus = \"{}\"\ntokenizer = \"{}\"\n",
+        s.source_text,
+        corpus.display(),
+        tokenizer.display()
+    );
+    Scenario::from_toml_str("text.toml", &text).unwrap()
+}
+
+/// `[text]`: each request's tokens are a seeded slice of a Shakespeare play (Hamlet) tokenized
+/// with the V4 tokenizer; the rows (and so NVMe pages and cache hits) follow the text.
+#[test]
+fn corpus_text_drives_rows_deterministically() {
+    let (Some(tok), Some(corpus)) = (
+        common_inputs::fetched("deepseek-v4/tokenizer.json"),
+        common_inputs::fetched("shakespeare/hamlet.md"),
+    ) else {
+        return;
+    };
+    let base = small("nvme", "drives = 2\ndram_row_cache = \"1 GiB\"");
+    let s = with_text(&base, &tok, &corpus);
+    let a = run_scenario(&s, &reg()).unwrap();
+    let b = run_scenario(&s, &reg()).unwrap();
+    assert_eq!(step_csv(&a), step_csv(&b));
+    let synth = run_scenario(&base, &reg()).unwrap();
+    println!(
+        "corpus: {} pages, DRAM cache hit rate {:?}; synthetic: {} pages, {:?}",
+        a.with_engram.nvme_pages,
+        a.with_engram.dram_cache_hit_rate,
+        synth.with_engram.nvme_pages,
+        synth.with_engram.dram_cache_hit_rate
+    );
+    assert_ne!(a.with_engram.nvme_pages, synth.with_engram.nvme_pages);
+    assert_eq!(a.with_engram.requests, 24);
+    let mut s2 = s.clone();
+    s2.seed = 4;
+    let c = run_scenario(&s2, &reg()).unwrap();
+    assert_ne!(c.with_engram.nvme_pages, a.with_engram.nvme_pages);
+    // Host placements hash the real text too (rows counted from the hash).
+    let h = run_scenario(
+        &with_text(&small("host-zero-copy", ""), &tok, &corpus),
+        &reg(),
+    )
+    .unwrap();
+    assert!(h.with_engram.layers.iter().all(|l| l.rows > 0));
+}
+
+/// A tokenizer whose compressed vocabulary differs from the layout's: a clear error.
+#[test]
+fn corpus_with_the_wrong_tokenizer_is_a_clear_error() {
+    let (Some(tok), Some(corpus)) = (
+        common_inputs::fetched("deepseek-v3/tokenizer.json"),
+        common_inputs::fetched("shakespeare"),
+    ) else {
+        return;
+    };
+    let s = with_text(&small("host-zero-copy", ""), &tok, &corpus);
+    let e = run_scenario(&s, &reg()).unwrap_err().message;
+    assert!(e.contains("[text] tokenizer") && e.contains("98627"), "{e}");
+    let s = with_text(
+        &small("host-zero-copy", ""),
+        std::path::Path::new("/nonexistent/tokenizer.json"),
+        &corpus,
+    );
+    let e = run_scenario(&s, &reg()).unwrap_err().message;
+    assert!(e.contains("fetch-inputs"), "{e}");
 }

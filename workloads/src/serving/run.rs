@@ -17,9 +17,10 @@ use crate::engram::{EngramHasher, EngramLayout};
 use crate::model::engram::EngramDims;
 
 use super::batcher::{Batcher, StepPlan};
+use super::corpus::Corpus;
 use super::cost::CostModel;
 use super::requests::{azure_csv, synthetic, Request};
-use super::rows::{hash_rows, RowCache, TextGen};
+use super::rows::{hash_rows, RequestText, RowCache, TextGen};
 use super::scenario::{
     err, CachePolicy, HostCopy, Placement, Scenario, ScenarioError, WorkloadSpec,
 };
@@ -208,18 +209,20 @@ struct EngramSetup {
     layers: Vec<u32>,
     dims: EngramDims,
     hasher: Option<(EngramHasher, usize, Vec<u64>)>,
-    text: Option<TextGen>,
+    text: Option<RequestText>,
     table_bytes: u64,
 }
 
 fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup>, ScenarioError> {
     let Some(g) = &s.engram else { return Ok(None) };
-    let needs_rows = g.placement == Placement::Nvme || g.hbm_cache.is_some();
+    // Row ids are hashed when the placement needs them, or when real text was given (so
+    // that every row read comes from real n-grams).
+    let needs_rows = g.placement == Placement::Nvme || g.hbm_cache.is_some() || s.text.is_some();
     if g.layout == "custom" {
         if needs_rows {
             return Err(err(format!(
                 "{}: [engram] a custom layout has no hash, so NVMe dedupe and row caches \
-                 cannot be simulated\nhint: use a built-in layout (v41-flash, engram-27b, ...)",
+                 cannot be simulated, and [text] has nothing to hash\nhint: use a built-in layout (v41-flash, engram-27b, ...)",
                 s.origin
             )));
         }
@@ -270,11 +273,22 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
                 layout.config.max_ngram_size as usize,
                 offsets,
             )),
-            Some(TextGen {
-                seed: s.seed,
-                vocab: layout.config.compressed_vocab_size as u32,
-                phrases: g.phrases,
-                zipf: g.zipf_exponent,
+            Some(match &s.text {
+                Some(t) => RequestText::Corpus {
+                    corpus: Corpus::load(
+                        &resolve(s, &t.corpus),
+                        &resolve(s, &t.tokenizer),
+                        &layout.config,
+                    )
+                    .map_err(|e| err(format!("{}: {}", s.origin, e.message)))?,
+                    seed: s.seed,
+                },
+                None => RequestText::Synthetic(TextGen {
+                    seed: s.seed,
+                    vocab: layout.config.compressed_vocab_size as u32,
+                    phrases: g.phrases,
+                    zipf: g.zipf_exponent,
+                }),
             }),
         )
     } else {

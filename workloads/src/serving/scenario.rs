@@ -46,6 +46,8 @@ pub struct Scenario {
     pub engine: EngineSpec,
     /// No `[engram]` table: the model runs without Engram.
     pub engram: Option<EngramSpec>,
+    /// Real token text for the requests (else seeded synthetic Zipf text).
+    pub text: Option<TextSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.
     #[serde(default = "yes")]
     pub compare_without_engram: bool,
@@ -80,6 +82,17 @@ pub enum WorkloadSpec {
         /// Stop after this many requests (all when absent).
         max_requests: Option<u64>,
     },
+}
+
+/// `[text]`: each request's token ids are a seeded slice of a real corpus, tokenized with
+/// a real tokenizer (paths relative to the scenario file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextSpec {
+    /// A text file, or a folder of `.md` / `.txt` files (e.g. .cache/inputs/shakespeare).
+    pub corpus: String,
+    /// A Hugging Face tokenizer.json (e.g. .cache/inputs/deepseek-v4/tokenizer.json).
+    pub tokenizer: String,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -421,6 +421,7 @@ fn simulate(
         s.engine.expert_parallel,
         s.engine.kernels_per_layer,
         s.engine.cuda_graph_decode,
+        s.engine.compute_efficiency,
     )?;
     // KV capacity per replica.
     let kv_tokens = match s.engine.kv_cache_tokens {

@@ -113,6 +113,11 @@ pub struct EngineSpec {
     /// one launch per step instead.
     pub kernels_per_layer: u64,
     pub cuda_graph_decode: bool,
+    /// Share of the GPU profile's achievable FLOP rate and HBM bandwidth that the engine's
+    /// kernels reach (attention, GEMMs, KV reads), applied to every roofline kernel of the
+    /// backbone and of the Engram module; 1.0 = the achievable figures. A calibration knob:
+    /// say what it was fitted to.
+    pub compute_efficiency: f64,
     /// CPU time per step on the critical path (scheduling, input preparation, sampling).
     pub host_step_overhead: Spanned<String>,
 }
@@ -128,6 +133,7 @@ impl Default for EngineSpec {
             gpu_memory_utilization: 0.9,
             kernels_per_layer: 8,
             cuda_graph_decode: true,
+            compute_efficiency: 1.0,
             host_step_overhead: Spanned::new(0..0, "0 us".into()),
         }
     }
@@ -312,6 +318,12 @@ impl Scenario {
             return Err(err(format!(
                 "{o}: [engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
                  positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
+            )));
+        }
+        if !(e.compute_efficiency > 0.0 && e.compute_efficiency <= 1.0) {
+            return Err(err(format!(
+                "{o}: [engine] compute_efficiency must be in (0, 1]\nhint: 1.0 = the GPU \
+                 profile's achievable rates"
             )));
         }
         if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {

@@ -126,6 +126,12 @@ fn scenario_errors_name_file_line_field() {
         e.message.contains("u.toml:11") && e.message.contains("engram.hash_per_step"),
         "{e}"
     );
+    let e = Scenario::from_toml_str(
+        "c.toml",
+        "system = \"x\"\nmodel = \"y\"\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n[engine]\ncompute_efficiency = 1.5\n",
+    )
+    .unwrap_err();
+    assert!(e.message.contains("compute_efficiency"), "{e}");
     let s = small("host-zero-copy", "");
     let mut s2 = s.clone();
     s2.system = "no-such-system".into();

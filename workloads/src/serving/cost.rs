@@ -52,7 +52,11 @@ impl CostModel {
         ep: u64,
         kernels_per_layer: u64,
         cuda_graph_decode: bool,
+        efficiency: f64,
     ) -> Result<Self, ScenarioError> {
+        // One engine-wide factor on the achievable rates (the engine's kernels reach this
+        // share of them); 1.0 = the profile's achievable figures.
+        let eff = |x: u64| ((x as f64) * efficiency).max(1.0) as u64;
         let rate = match model.weight_dtype {
             Dtype::Fp8 => gpu.compute.fp8.or(gpu.compute.bf16),
             _ => gpu.compute.bf16,
@@ -95,8 +99,8 @@ impl CostModel {
         Ok(CostModel {
             class_of,
             classes,
-            flop_rate: rate.achievable,
-            hbm_bw: gpu.hbm_bandwidth.achievable,
+            flop_rate: eff(rate.achievable),
+            hbm_bw: eff(gpu.hbm_bandwidth.achievable),
             launch: Ps(gpu.kernel_launch_ps),
             kernels_per_layer,
             cuda_graph_decode,

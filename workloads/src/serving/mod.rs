@@ -4,6 +4,7 @@
 //! run without Engram. The entry point is [`run_scenario`].
 
 pub mod batcher;
+pub mod corpus;
 pub mod cost;
 pub mod report;
 pub mod requests;

@@ -8,6 +8,25 @@ use crate::engram::{EngramHasher, NgramHistory, RequestSource, SyntheticSource, 
 
 use super::scenario::{err, ScenarioError};
 
+/// Where a request's token text comes from.
+pub enum RequestText {
+    Synthetic(TextGen),
+    /// Seeded slices of a real tokenized corpus.
+    Corpus {
+        corpus: super::corpus::Corpus,
+        seed: u64,
+    },
+}
+
+impl RequestText {
+    pub fn tokens(&self, id: u64, len: usize) -> Result<Vec<u32>, ScenarioError> {
+        match self {
+            RequestText::Synthetic(g) => g.tokens(id, len),
+            RequestText::Corpus { corpus, seed } => Ok(corpus.slice(*seed, id, len.max(1))),
+        }
+    }
+}
+
 /// Seeded synthetic text per request.
 pub struct TextGen {
     pub seed: u64,

@@ -17,9 +17,10 @@ use crate::engram::{EngramHasher, EngramLayout};
 use crate::model::engram::EngramDims;
 
 use super::batcher::{Batcher, StepPlan};
+use super::corpus::Corpus;
 use super::cost::CostModel;
 use super::requests::{azure_csv, synthetic, Request};
-use super::rows::{hash_rows, RowCache, TextGen};
+use super::rows::{hash_rows, RequestText, RowCache, TextGen};
 use super::scenario::{
     err, CachePolicy, HostCopy, Placement, Scenario, ScenarioError, WorkloadSpec,
 };
@@ -208,18 +209,20 @@ struct EngramSetup {
     layers: Vec<u32>,
     dims: EngramDims,
     hasher: Option<(EngramHasher, usize, Vec<u64>)>,
-    text: Option<TextGen>,
+    text: Option<RequestText>,
     table_bytes: u64,
 }
 
 fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup>, ScenarioError> {
     let Some(g) = &s.engram else { return Ok(None) };
-    let needs_rows = g.placement == Placement::Nvme || g.hbm_cache.is_some();
+    // Row ids are hashed when the placement needs them, or when real text was given (so
+    // that every row read comes from real n-grams).
+    let needs_rows = g.placement == Placement::Nvme || g.hbm_cache.is_some() || s.text.is_some();
     if g.layout == "custom" {
         if needs_rows {
             return Err(err(format!(
                 "{}: [engram] a custom layout has no hash, so NVMe dedupe and row caches \
-                 cannot be simulated\nhint: use a built-in layout (v41-flash, engram-27b, ...)",
+                 cannot be simulated, and [text] has nothing to hash\nhint: use a built-in layout (v41-flash, engram-27b, ...)",
                 s.origin
             )));
         }
@@ -270,11 +273,22 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
                 layout.config.max_ngram_size as usize,
                 offsets,
             )),
-            Some(TextGen {
-                seed: s.seed,
-                vocab: layout.config.compressed_vocab_size as u32,
-                phrases: g.phrases,
-                zipf: g.zipf_exponent,
+            Some(match &s.text {
+                Some(t) => RequestText::Corpus {
+                    corpus: Corpus::load(
+                        &resolve(s, &t.corpus),
+                        &resolve(s, &t.tokenizer),
+                        &layout.config,
+                    )
+                    .map_err(|e| err(format!("{}: {}", s.origin, e.message)))?,
+                    seed: s.seed,
+                },
+                None => RequestText::Synthetic(TextGen {
+                    seed: s.seed,
+                    vocab: layout.config.compressed_vocab_size as u32,
+                    phrases: g.phrases,
+                    zipf: g.zipf_exponent,
+                }),
             }),
         )
     } else {
@@ -289,6 +303,10 @@ fn engram_setup(s: &Scenario, hidden: u64, hc: u64) -> Result<Option<EngramSetup
     }))
 }
 
+/// Chunks a drive's pages of one fetch are split into, so that the bus transfer of each
+/// chunk follows its own reads (streaming) rather than the whole read.
+const NVME_CHUNKS: u32 = 8;
+
 struct Cats {
     compute: CategoryId,
     engram_compute: CategoryId,
@@ -296,6 +314,7 @@ struct Cats {
     hash: CategoryId,
     fetch: CategoryId,
     nvme: CategoryId,
+    nvme_bus: CategoryId,
     cpu_gather: CategoryId,
     step: CategoryId,
 }
@@ -402,6 +421,7 @@ fn simulate(
         s.engine.expert_parallel,
         s.engine.kernels_per_layer,
         s.engine.cuda_graph_decode,
+        s.engine.compute_efficiency,
     )?;
     // KV capacity per replica.
     let kv_tokens = match s.engine.kv_cache_tokens {
@@ -443,6 +463,7 @@ fn simulate(
         hash: ex.category("engram-hash", OpKind::Host),
         fetch: ex.category("engram-fetch", OpKind::Memory),
         nvme: ex.category("engram-nvme", OpKind::Storage),
+        nvme_bus: ex.category("engram-nvme-bus", OpKind::Memory),
         cpu_gather: ex.category("engram-cpu-gather", OpKind::Host),
         step: ex.category("step", OpKind::Marker),
     };
@@ -651,6 +672,11 @@ fn simulate(
                 let _ = e;
             }
             let mut layer_at = 0u32;
+            // Prefetch issues the step's Engram layers in order of urgency, as one side
+            // stream would: layer k's reads after layer k-1's reads (for NVMe: after its
+            // drive reads, not its H2D copy). Without this order a FIFO drive serves one
+            // GPU's layer-14 pages before another GPU's layer-1 pages (docs: prefetch).
+            let mut prev_reads: Vec<OpId> = Vec::new();
             for (k, &(li, lid)) in sorted_layers.iter().enumerate() {
                 let e = eng.as_ref().expect("engram");
                 let gs = gspec.as_ref().expect("engram");
@@ -692,8 +718,12 @@ fn simulate(
                     nrows = rowbuf.len() as u64;
                 }
                 let dep: Vec<OpId> = if gs.prefetch {
-                    hash.or(prev).into_iter().collect()
+                    hash.or(prev)
+                        .into_iter()
+                        .chain(prev_reads.drain(..))
+                        .collect()
                 } else {
+                    prev_reads.clear();
                     vec![seg_op]
                 };
                 let rb = e.dims.row_bytes;
@@ -828,48 +858,68 @@ fn simulate(
                             pages.sort_unstable();
                             pages.dedup();
                             st.nvme_pages += pages.len() as u64;
-                            let nd = node.drive_server.len().max(1);
+                            if node.drive_server.is_empty() {
+                                return Err(err(format!(
+                                    "{}: [engram] placement = \"nvme\" but {} has no drives\nhint: set drives = N",
+                                    s.origin, s.system
+                                )));
+                            }
+                            let nd = node.drive_server.len();
                             let mut per = vec![0u32; nd];
                             for &pg in &pages {
                                 per[(pg % nd as u64) as usize] += 1;
                             }
-                            // Each drive serves its pages at min(IOPS, bandwidth) after
-                            // its QD1 latency, as one flow over the drive link, the switch
-                            // uplink and DRAM (so drives contend there); one op for all.
+                            // Per drive: its pages go through the kernel's queue server
+                            // (queue depth, IOPS ceiling, QD1 latency, bandwidth: the drive
+                            // itself), then cross the drive link, the switch uplink and the
+                            // socket's DRAM as a flow (drives and GPUs contend there). The
+                            // pages are split into up to NVME_CHUNKS chunks, each chunk's
+                            // flow after its own reads, so the bus streams behind the drive
+                            // instead of waiting for the last page.
                             let mut reads = Vec::new();
-                            let mut flows = Vec::new();
-                            let mut lat = Ps::ZERO;
-                            if let Some(d) = node.spec.drive.as_ref() {
-                                lat = Ps(d.read_latency_qd1_ps);
-                                for (di, &n) in per.iter().enumerate() {
-                                    if n > 0 {
-                                        let path = node.drive_to_host(di, gsock).map_err(werr)?;
-                                        let cap =
-                                            d.random_read_iops.saturating_mul(page).min(d.seq_read);
-                                        flows.push(FlowSpec {
-                                            path: path.resources,
-                                            bytes: n as u64 * page,
-                                            rate_cap: Some(cap),
-                                        });
-                                    }
+                            let mut first = None;
+                            for (di, &n) in per.iter().enumerate() {
+                                if n == 0 {
+                                    continue;
+                                }
+                                let server = node.drive_server[di];
+                                let path = node.drive_to_host(di, gsock).map_err(werr)?;
+                                let chunks = n.min(NVME_CHUNKS);
+                                for ci in 0..chunks {
+                                    let m = n / chunks + u32::from(ci < n % chunks);
+                                    let rd = add(
+                                        &mut ex,
+                                        OpSpec::new(
+                                            g.side,
+                                            c.nvme,
+                                            Work::Storage {
+                                                server,
+                                                requests: m,
+                                                bytes_per_request: page,
+                                            },
+                                        )
+                                        .after(dep.clone())
+                                        .at(su, lid),
+                                    )?;
+                                    first = first.or(Some(rd));
+                                    reads.push(add(
+                                        &mut ex,
+                                        OpSpec::new(
+                                            g.side,
+                                            c.nvme_bus,
+                                            Work::Transfer {
+                                                latency: path.latency,
+                                                flows: vec![path.flow(m as u64 * page)],
+                                            },
+                                        )
+                                        .after([rd])
+                                        .at(su, lid),
+                                    )?);
                                 }
                             }
-                            if !flows.is_empty() {
-                                reads.push(add(
-                                    &mut ex,
-                                    OpSpec::new(
-                                        g.side,
-                                        c.nvme,
-                                        Work::Transfer {
-                                            latency: lat,
-                                            flows,
-                                        },
-                                    )
-                                    .after(dep.clone())
-                                    .at(su, lid),
-                                )?);
-                            }
-                            let first = reads.first().copied();
+                            // Then every row of the step (DRAM-cache hits and the rows just
+                            // read) is gathered from DRAM into a staging buffer and copied
+                            // to the GPU in one DMA.
                             let path = node.h2d_copy(gsock, gi).map_err(werr)?;
                             let o = add(
                                 &mut ex,
@@ -881,9 +931,10 @@ fn simulate(
                                         flows: vec![path.flow(nrows * rb)],
                                     },
                                 )
-                                .after(if reads.is_empty() { dep } else { reads })
+                                .after(if reads.is_empty() { dep } else { reads.clone() })
                                 .at(su, lid),
                             )?;
+                            prev_reads.extend(reads);
                             (first.unwrap_or(o), o)
                         }
                     }
@@ -895,6 +946,9 @@ fn simulate(
                         .after([seg_op, fin])
                         .at(su, lid),
                 )?;
+                if prev_reads.is_empty() {
+                    prev_reads.push(fin);
+                }
                 fetches[gi][k] = Some(FetchOps {
                     first,
                     last: fin,

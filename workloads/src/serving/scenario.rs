@@ -46,6 +46,8 @@ pub struct Scenario {
     pub engine: EngineSpec,
     /// No `[engram]` table: the model runs without Engram.
     pub engram: Option<EngramSpec>,
+    /// Real token text for the requests (else seeded synthetic Zipf text).
+    pub text: Option<TextSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.
     #[serde(default = "yes")]
     pub compare_without_engram: bool,
@@ -82,6 +84,17 @@ pub enum WorkloadSpec {
     },
 }
 
+/// `[text]`: each request's token ids are a seeded slice of a real corpus, tokenized with
+/// a real tokenizer (paths relative to the scenario file).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextSpec {
+    /// A text file, or a folder of `.md` / `.txt` files (e.g. .cache/inputs/shakespeare).
+    pub corpus: String,
+    /// A Hugging Face tokenizer.json (e.g. .cache/inputs/deepseek-v4/tokenizer.json).
+    pub tokenizer: String,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSpec {
@@ -100,6 +113,11 @@ pub struct EngineSpec {
     /// one launch per step instead.
     pub kernels_per_layer: u64,
     pub cuda_graph_decode: bool,
+    /// Share of the GPU profile's achievable FLOP rate and HBM bandwidth that the engine's
+    /// kernels reach (attention, GEMMs, KV reads), applied to every roofline kernel of the
+    /// backbone and of the Engram module; 1.0 = the achievable figures. A calibration knob:
+    /// say what it was fitted to.
+    pub compute_efficiency: f64,
     /// CPU time per step on the critical path (scheduling, input preparation, sampling).
     pub host_step_overhead: Spanned<String>,
 }
@@ -115,6 +133,7 @@ impl Default for EngineSpec {
             gpu_memory_utilization: 0.9,
             kernels_per_layer: 8,
             cuda_graph_decode: true,
+            compute_efficiency: 1.0,
             host_step_overhead: Spanned::new(0..0, "0 us".into()),
         }
     }
@@ -299,6 +318,12 @@ impl Scenario {
             return Err(err(format!(
                 "{o}: [engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
                  positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
+            )));
+        }
+        if !(e.compute_efficiency > 0.0 && e.compute_efficiency <= 1.0) {
+            return Err(err(format!(
+                "{o}: [engine] compute_efficiency must be in (0, 1]\nhint: 1.0 = the GPU \
+                 profile's achievable rates"
             )));
         }
         if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {

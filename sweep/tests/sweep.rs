@@ -348,8 +348,21 @@ fn every_plot_decodes_and_labels_its_axes_with_units() {
     assert!(md.contains("Pareto frontier"), "{md}");
     let json: serde_json::Value = serde_json::from_slice(&read(&dir.join("summary.json"))).unwrap();
     assert_eq!(json["cell_count"], 6);
-    assert!(json["economics"]["hgx-h200"]["hourly_usd"]["source"]
-        .as_str()
-        .unwrap()
-        .starts_with("user: illustrative"));
+    // Every economics figure carries its basis and source into the summary.
+    let src = |sys: &str| {
+        json["economics"][sys]["hourly_usd"]["source"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        src("hgx-h200").starts_with("spec: AWS EC2 Capacity Blocks"),
+        "{}",
+        src("hgx-h200")
+    );
+    assert!(
+        src("hgx-b200").starts_with("user: illustrative"),
+        "{}",
+        src("hgx-b200")
+    );
 }

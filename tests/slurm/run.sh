@@ -176,7 +176,7 @@ for p in "$WORK"/out/local/plots/*; do
 done
 rows=$(($(wc -l < "$WORK/out/local/sweep.csv") - 1))
 if [ $fail = 0 ]; then
-  echo "slurm: 1 passed, 0 failed ($rows CSV rows from 12 cells over a 3-task job array equal the local run)"
+  echo "slurm check ok: $rows CSV rows from 12 cells over a 3-task job array equal the local run"
 else
   echo "slurm: 0 passed, 1 failed"
   exit 1

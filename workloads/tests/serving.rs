@@ -32,9 +32,15 @@ fn engram_paper_calibrated_baseline_and_penalty() {
         (base / 9031.62 - 1.0).abs() < 0.005,
         "baseline {base:.1} tok/s"
     );
+    // Must hold: within 0.5 points of the paper's 1.92% (docs/engram-validation.md: only
+    // the baseline is fitted; hashing and the CPU gather are measured).
     assert!(
-        (0.4..0.8).contains(&p),
-        "penalty {p:.2}% moved: update the note"
+        (p - 1.92).abs() <= 0.5,
+        "penalty {p:.2}% is not within 0.5 points of 1.92%"
+    );
+    assert!(
+        (1.85..2.05).contains(&p),
+        "penalty {p:.2}% moved from 1.95%: update the note"
     );
     assert_eq!(
         r.with_engram.output_tokens,

@@ -112,7 +112,7 @@ fn trace_engram_from_corpus_then_csv() {
     }
     assert_eq!(layers.into_iter().collect::<Vec<_>>(), vec![1, 14]);
     assert_eq!(orders.into_iter().collect::<Vec<_>>(), vec![2, 3, 4]);
-    assert!(n > 10_000 && n % 24 == 0, "{n} lines");
+    assert!(n > 10_000 && n.is_multiple_of(24), "{n} lines");
 }
 
 #[test]

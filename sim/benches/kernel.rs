@@ -54,7 +54,7 @@ fn flows(total: u64, links: usize) -> (f64, u64, f64, Ps) {
         for _ in 0..batch.min(total - added) {
             let s = streams[(xorshift(&mut x) % streams.len() as u64) as usize];
             let a = r[(xorshift(&mut x) % links as u64) as usize];
-            let path = if xorshift(&mut x) % 2 == 0 {
+            let path = if xorshift(&mut x).is_multiple_of(2) {
                 vec![a]
             } else {
                 vec![a, r[(xorshift(&mut x) % links as u64) as usize]]

@@ -222,7 +222,7 @@ pub fn run(
     let owned: Vec<&CellScenario> = prep
         .cells
         .iter()
-        .filter(|c| opts.shard.map_or(true, |s| s.owns(c.cell.index)))
+        .filter(|c| opts.shard.is_none_or(|s| s.owns(c.cell.index)))
         .collect();
     let mut todo: Vec<&CellScenario> = owned
         .iter()

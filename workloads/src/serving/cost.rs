@@ -73,7 +73,7 @@ impl CostModel {
         for l in 0..model.num_layers {
             let kind = model.layer_kind(l).map_err(me)?;
             let ratio = match &model.attention {
-                Attention::Compressed(a) => a.compress_ratios[l as usize] as u64,
+                Attention::Compressed(a) => a.compress_ratios[l as usize],
                 _ => 0,
             };
             let key = (kind, ratio);
@@ -223,7 +223,7 @@ impl CostModel {
     pub fn range_time(&self, class_times: &[Ps], range: std::ops::Range<u32>) -> Ps {
         let mut t = Ps::ZERO;
         for l in range {
-            t = t + class_times[self.class_of[l as usize]];
+            t += class_times[self.class_of[l as usize]];
         }
         t
     }

@@ -750,7 +750,7 @@ fn simulate(
                             if let (Some((r, lat)), Work::Transfer { latency, flows }) =
                                 (cxl, &mut gth.work)
                             {
-                                *latency = *latency + lat;
+                                *latency += lat;
                                 for f in flows.iter_mut() {
                                     f.path[0] = r;
                                 }
@@ -978,8 +978,8 @@ fn simulate(
         let end = tl.get(barrier).map_or(now, |r| r.end);
         let at = attribute(tl, (now, end));
         for a in &at.streams {
-            st.busy = st.busy + a.busy;
-            st.bubble = st.bubble + a.bubble;
+            st.busy += a.busy;
+            st.bubble += a.bubble;
             for (cid, p) in &a.exposed {
                 *exposed_cat
                     .entry(tl.category(*cid).name.clone())
@@ -990,9 +990,9 @@ fn simulate(
             let e = by_cat.entry(name).or_default();
             e.ops += t.ops;
             e.bytes += t.bytes;
-            e.latency = e.latency + t.latency;
-            e.exposed = e.exposed + t.exposed;
-            e.hidden = e.hidden + t.hidden;
+            e.latency += t.latency;
+            e.exposed += t.exposed;
+            e.hidden += t.hidden;
         }
         // Per Engram layer: the worst GPU.
         let mut worst_step = 0u64;
@@ -1035,9 +1035,9 @@ fn simulate(
             ls.fetches += 1;
             ls.rows += rows;
             ls.bytes += rows * eng.as_ref().map_or(0, |e| e.dims.row_bytes);
-            ls.latency = ls.latency + lat;
-            ls.exposed = ls.exposed + expo;
-            ls.hidden = ls.hidden + (lat - expo);
+            ls.latency += lat;
+            ls.exposed += expo;
+            ls.hidden += lat - expo;
             ls.min_slack_ps = ls.min_slack_ps.min(slack);
             if expo > Ps::ZERO {
                 ls.steps_exposed += 1;

@@ -312,34 +312,6 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v3_stage_split() {
-        let s = layers_per_stage(61, 16);
-        assert_eq!(s.iter().sum::<u32>(), 61);
-        assert_eq!((s[0], s[15], s[7]), (3, 3, 4));
-    }
-
-    #[test]
-    fn v3_h800_plan_reproduces_reference_times() {
-        let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
-        let hw = TrainHw::shipped("deepseek-h800-cluster", &cfg).unwrap();
-        let p = plan(&cfg, &hw).unwrap();
-        // a MoE layer on the reference GPU: reference time x 112/132
-        let l = p.stages[1].layers[0];
-        assert!(l.moe);
-        assert_eq!(l.attn_f, Ps(4_370_000_000u64 * 112 / 132));
-        assert_eq!(l.mhc_f, Ps::ZERO);
-        assert_eq!(p.p2p_bytes, 4096 * 7168 * 2);
-        assert!(l.a2a_fp8.scale_out > 90_000_000);
-        // a dense layer: MLP re-timed by its FLOPs
-        assert!(!p.stages[0].layers[0].moe);
-    }
-}
-
 /// A plan for one overlapped F&B chunk pair on one rank, as in the DeepSeek profile: the
 /// forward chunk runs `fwd` (in order), the backward chunk processes `bwd` in the order
 /// given (its first entry is interleaved with the forward's first layer). Communication
@@ -402,5 +374,33 @@ pub fn layer_from_measured(
         mhc_f: Ps::ZERO,
         mhc_b: Ps::ZERO,
         mhc_recompute: Ps::ZERO,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_stage_split() {
+        let s = layers_per_stage(61, 16);
+        assert_eq!(s.iter().sum::<u32>(), 61);
+        assert_eq!((s[0], s[15], s[7]), (3, 3, 4));
+    }
+
+    #[test]
+    fn v3_h800_plan_reproduces_reference_times() {
+        let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        let hw = TrainHw::shipped("deepseek-h800-cluster", &cfg).unwrap();
+        let p = plan(&cfg, &hw).unwrap();
+        // a MoE layer on the reference GPU: reference time x 112/132
+        let l = p.stages[1].layers[0];
+        assert!(l.moe);
+        assert_eq!(l.attn_f, Ps(4_370_000_000u64 * 112 / 132));
+        assert_eq!(l.mhc_f, Ps::ZERO);
+        assert_eq!(p.p2p_bytes, 4096 * 7168 * 2);
+        assert!(l.a2a_fp8.scale_out > 90_000_000);
+        // a dense layer: MLP re-timed by its FLOPs
+        assert!(!p.stages[0].layers[0].moe);
     }
 }

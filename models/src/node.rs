@@ -10,7 +10,7 @@
 
 use crate::spec::{HostPath, NodeSpec};
 use memwall_sim::{
-    Executor, FlowError, FlowSpec, Ps, QueueSpec, ResourceId, ServerId, SimError, PS_PER_SEC,
+    Executor, FlowError, FlowSpec, Ps, QueueSpec, ResourceId, ServerId, SimError, Work, PS_PER_SEC,
 };
 
 /// One GPU's resources.
@@ -68,6 +68,14 @@ impl Path {
             path: self.resources.clone(),
             bytes,
             rate_cap: None,
+        }
+    }
+
+    /// The work of moving `bytes` along this path: its latency, then one flow.
+    pub fn transfer(&self, bytes: u64) -> Work {
+        Work::Transfer {
+            latency: self.latency,
+            flows: vec![self.flow(bytes)],
         }
     }
 }

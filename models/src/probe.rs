@@ -184,10 +184,7 @@ pub fn probe(
             ),
             &|n, size| {
                 let p = n.h2d_copy(socket, gpu)?;
-                Ok(Work::Transfer {
-                    latency: p.latency,
-                    flows: vec![p.flow(size)],
-                })
+                Ok(p.transfer(size))
             },
             1,
         ),
@@ -198,10 +195,7 @@ pub fn probe(
             ),
             &|n, size| {
                 let p = n.d2h_copy(gpu, socket)?;
-                Ok(Work::Transfer {
-                    latency: p.latency,
-                    flows: vec![p.flow(size)],
-                })
+                Ok(p.transfer(size))
             },
             1,
         ),
@@ -221,10 +215,7 @@ pub fn probe(
                 format!("{}: GPU {gpu} to GPU {peer} over NVLink", system.name),
                 &|n, size| {
                     let p = n.nvlink(gpu, peer)?;
-                    Ok(Work::Transfer {
-                        latency: p.latency,
-                        flows: vec![p.flow(size)],
-                    })
+                    Ok(p.transfer(size))
                 },
                 1,
             )
@@ -264,10 +255,7 @@ pub fn probe(
                 })?;
                 let t_bulk = time_one(system, |n| {
                     let p = n.h2d_copy(socket, gpu)?;
-                    Ok(Work::Transfer {
-                        latency: p.latency,
-                        flows: vec![p.flow(payload)],
-                    })
+                    Ok(p.transfer(payload))
                 })?;
                 rows.push(vec![
                     row.to_string(),

@@ -272,16 +272,9 @@ fn simulate(c: &Checked) -> Result<CellOutput, Box<dyn std::error::Error>> {
                         )?;
                         let path = node.drive_to_gpu(d, g)?;
                         ex.add_op(
-                            OpSpec::new(
-                                fs,
-                                fetch,
-                                Work::Transfer {
-                                    latency: path.latency,
-                                    flows: vec![path.flow(rows * page)],
-                                },
-                            )
-                            .after([r])
-                            .at(s as u32, l as u32),
+                            OpSpec::new(fs, fetch, path.transfer(rows * page))
+                                .after([r])
+                                .at(s as u32, l as u32),
                         )?
                     }
                 };

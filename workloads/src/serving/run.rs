@@ -782,16 +782,9 @@ fn simulate(
                             let path = node.h2d_copy(sock, gi).map_err(werr)?;
                             let o = add(
                                 &mut ex,
-                                OpSpec::new(
-                                    g.side,
-                                    c.fetch,
-                                    Work::Transfer {
-                                        latency: path.latency,
-                                        flows: vec![path.flow(bytes)],
-                                    },
-                                )
-                                .after([cg])
-                                .at(su, lid),
+                                OpSpec::new(g.side, c.fetch, path.transfer(bytes))
+                                    .after([cg])
+                                    .at(su, lid),
                             )?;
                             (cg, o)
                         }
@@ -907,10 +900,7 @@ fn simulate(
                                         OpSpec::new(
                                             g.side,
                                             c.nvme_bus,
-                                            Work::Transfer {
-                                                latency: path.latency,
-                                                flows: vec![path.flow(m as u64 * page)],
-                                            },
+                                            path.transfer(m as u64 * page),
                                         )
                                         .after([rd])
                                         .at(su, lid),
@@ -923,16 +913,9 @@ fn simulate(
                             let path = node.h2d_copy(gsock, gi).map_err(werr)?;
                             let o = add(
                                 &mut ex,
-                                OpSpec::new(
-                                    g.side,
-                                    c.fetch,
-                                    Work::Transfer {
-                                        latency: path.latency,
-                                        flows: vec![path.flow(nrows * rb)],
-                                    },
-                                )
-                                .after(if reads.is_empty() { dep } else { reads.clone() })
-                                .at(su, lid),
+                                OpSpec::new(g.side, c.fetch, path.transfer(nrows * rb))
+                                    .after(if reads.is_empty() { dep } else { reads.clone() })
+                                    .at(su, lid),
                             )?;
                             prev_reads.extend(reads);
                             (first.unwrap_or(o), o)

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use memwall_workloads::engram::trace::CSV_COLUMNS;
-use memwall_workloads::engram::{trace_synthetic, EngramLayout, ServingSchedule, SyntheticSpec};
+use memwall_engram::trace::CSV_COLUMNS;
+use memwall_engram::{trace_synthetic, EngramLayout, ServingSchedule, SyntheticSpec};
 
 fn memwall(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_memwall"))

@@ -6,9 +6,10 @@
 //! Reads ../shared/data/deepseek-v3-train-h800.json (never committed). Skips with a
 //! notice when absent, fails when CI=true.
 
-use memwall_reports::attribute;
+use memwall_sim::attribute;
 use memwall_sim::Ps;
-use memwall_workloads::training::{self, trace, TrainConfig, TrainHw};
+use memwall_train as training;
+use memwall_train::{trace, TrainConfig, TrainHw};
 
 fn trace_path() -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

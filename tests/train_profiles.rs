@@ -1,8 +1,9 @@
 //! mHC on a V3-size DualPipe step, and the same step across systems.
 
-use memwall_reports::attribute;
+use memwall_sim::attribute;
 use memwall_sim::Ps;
-use memwall_workloads::training::{self, TrainConfig, TrainHw};
+use memwall_train as training;
+use memwall_train::{TrainConfig, TrainHw};
 
 fn slot(cfg: &TrainConfig, hw: &TrainHw, plain_p2p: Option<u64>, no_hbm: bool) -> Ps {
     let mut p = training::plan(cfg, hw).unwrap();

@@ -2,11 +2,9 @@
 //! latency, tidy CSV, summaries, plots and Chrome-trace export of a simulated timeline.
 //! Reads timelines; never re-simulates.
 
-pub mod attribution;
 pub mod chrome_trace;
 pub mod output;
 pub mod plots;
 pub mod summary;
 pub mod units;
 
-pub use attribution::{attribute, Attribution, CategoryTotals, OpExposure, StreamAccount};

@@ -6,7 +6,7 @@
 //! spreadsheet or a dataframe: one row per measured quantity, exact integers with their
 //! unit; its schema is documented in `docs/csv-schema.md`.
 
-use crate::attribution::{Attribution, CategoryTotals};
+use memwall_sim::attribution::{Attribution, CategoryTotals};
 use crate::output::{csv_bytes, write_atomic, OutputError};
 use crate::units::{fmt_bytes, fmt_duration};
 use memwall_sim::{CategoryId, Ps, Timeline};

@@ -1,6 +1,6 @@
 //! Summary table, tidy CSV and Chrome-trace export on a small hand-built timeline.
 
-use memwall_reports::attribute;
+use memwall_sim::attribute;
 use memwall_reports::chrome_trace::*;
 use memwall_reports::summary::*;
 use memwall_sim::*;

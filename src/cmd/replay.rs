@@ -9,8 +9,8 @@ use memwall_models::{Registry, SystemSpec};
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_sim::Ps;
-use memwall_workloads::kineto::import_file;
-use memwall_workloads::replay::{
+use memwall_kineto::import_file;
+use memwall_replay::{
     default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert, EngramPlacement,
     LaunchMode, MhcWiden, ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
 };
@@ -334,7 +334,7 @@ fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()
     )?;
     // Hidden/exposed per category by blocker attribution (DESIGN.md §3).
     let tl = &out.timeline;
-    let at = memwall_reports::attribute(tl, (Ps::ZERO, tl.makespan()));
+    let at = memwall_sim::attribute(tl, (Ps::ZERO, tl.makespan()));
     let rows: Vec<Vec<String>> = at
         .by_category(tl)
         .into_iter()

@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use memwall_models::Registry;
 use memwall_reports::output::write_atomic;
-use memwall_workloads::serving::{run_scenario, step_csv, summary_csv, summary_text, Scenario};
+use memwall_serve::{run_scenario, step_csv, summary_csv, summary_text, Scenario};
 use std::path::PathBuf;
 
 #[derive(Args)]

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use memwall_workloads::engram::trace::{export_csv, TraceReader};
-use memwall_workloads::engram::{write_text_trace_file, TextTraceOptions};
+use memwall_engram::trace::{export_csv, TraceReader};
+use memwall_engram::{write_text_trace_file, TextTraceOptions};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]

@@ -12,9 +12,10 @@ use clap::Args;
 use memwall_models::Registry;
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_reports::plots::{Gantt, GanttOptions, Plot};
-use memwall_reports::{attribute, Attribution};
+use memwall_sim::{attribute, Attribution};
 use memwall_sim::Ps;
-use memwall_workloads::training::{self, config::parse_schedule, TrainConfig, TrainHw, TrainRun};
+use memwall_train as training;
+use memwall_train::{config::parse_schedule, TrainConfig, TrainHw, TrainRun};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {

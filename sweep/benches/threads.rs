@@ -5,7 +5,7 @@
 //! cargo bench -p memwall-sweep --bench threads
 
 use memwall_models::Registry;
-use memwall_sweep::engram_fetch::EngramFetch;
+use memwall_sweep::runners::engram_fetch::EngramFetch;
 use memwall_sweep::{prepare, run, CellRunner, RunOptions, SweepSpec};
 use std::path::Path;
 

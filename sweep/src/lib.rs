@@ -11,10 +11,10 @@
 
 pub mod economics;
 pub mod engine;
-pub mod engram_fetch;
 pub mod outputs;
 pub mod plan;
 pub mod runner;
+pub mod runners;
 pub mod shard;
 pub mod spec;
 pub mod store;

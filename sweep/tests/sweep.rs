@@ -3,7 +3,7 @@
 //! before any cell runs.
 
 use memwall_models::Registry;
-use memwall_sweep::engram_fetch::EngramFetch;
+use memwall_sweep::runners::engram_fetch::EngramFetch;
 use memwall_sweep::{
     merge, prepare, run, CellOutput, CellRunner, CheckError, RunOptions, Shard, SweepSpec,
 };

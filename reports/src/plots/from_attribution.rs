@@ -3,7 +3,7 @@
 //! those.)
 
 use super::{BarGroup, BarSegment, HeatMap};
-use crate::attribution::Attribution;
+use memwall_sim::attribution::Attribution;
 use memwall_sim::Timeline;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,0 +1,204 @@
+//! Hidden versus exposed latency (DESIGN.md §3).
+//!
+//! For every compute stream, each instant of a window is exactly one of:
+//! * **busy**: a compute op runs on the stream;
+//! * **exposed(X)**: the stream is stalled because of a non-compute op X — either X runs on
+//!   the stream itself (a blocking copy or collective), or an op waits for X's data;
+//! * **bubble**: the stream waits on another stream's compute (pipeline schedule idle) or
+//!   on nothing at all (start and tail of the window).
+//!
+//! So `busy + sum(exposed) + bubble = makespan` to the picosecond, for each compute stream.
+//! A stall is traced back through the blocker chain: the part of a gap during which X
+//! was running is X's; the part before X started goes to whatever held X back.
+//! For every non-compute op, `hidden = latency - exposed`, where `latency = end - start`
+//! and `exposed` is the longest stall it caused on any one compute stream (clipped to its
+//! latency).
+
+use crate::{CategoryId, OpId, OpKind, Ps, StreamId, Timeline};
+use std::collections::BTreeMap;
+
+/// One compute stream's account over the window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamAccount {
+    pub stream: StreamId,
+    pub makespan: Ps,
+    pub busy: Ps,
+    pub bubble: Ps,
+    /// Stall per category of the op that caused it.
+    pub exposed: BTreeMap<CategoryId, Ps>,
+}
+
+impl StreamAccount {
+    pub fn exposed_total(&self) -> Ps {
+        Ps(self.exposed.values().map(|p| p.0).sum())
+    }
+}
+
+/// One non-compute op's latency split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpExposure {
+    pub op: OpId,
+    pub category: CategoryId,
+    pub step: u32,
+    pub layer: u32,
+    pub latency: Ps,
+    pub exposed: Ps,
+}
+
+impl OpExposure {
+    pub fn hidden(&self) -> Ps {
+        self.latency - self.exposed
+    }
+}
+
+/// Per-category totals.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CategoryTotals {
+    pub ops: u64,
+    pub bytes: u64,
+    pub latency: Ps,
+    pub exposed: Ps,
+    pub hidden: Ps,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Attribution {
+    pub window: (Ps, Ps),
+    pub streams: Vec<StreamAccount>,
+    pub ops: Vec<OpExposure>,
+}
+
+impl Attribution {
+    /// Totals per category name, in category-id order.
+    pub fn by_category(&self, tl: &Timeline) -> Vec<(String, CategoryTotals)> {
+        let mut m: BTreeMap<CategoryId, CategoryTotals> = BTreeMap::new();
+        for o in &self.ops {
+            let t = m.entry(o.category).or_default();
+            t.ops += 1;
+            t.bytes += tl.get(o.op).map_or(0, |r| r.bytes);
+            t.latency += o.latency;
+            t.exposed += o.exposed;
+            t.hidden += o.hidden();
+        }
+        m.into_iter()
+            .map(|(c, t)| (tl.category(c).name.clone(), t))
+            .collect()
+    }
+}
+
+fn clip(a: Ps, lo: Ps, hi: Ps) -> Ps {
+    a.max(lo).min(hi)
+}
+
+/// Attribute every compute stream's time in `window` (start inclusive, end exclusive).
+/// Ops outside the window are ignored; ops straddling it are clipped.
+pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
+    let (w0, w1) = window;
+    let mut per_op: BTreeMap<OpId, Ps> = BTreeMap::new();
+    let mut streams = Vec::new();
+    // Records of each compute stream, in start order.
+    let mut by_stream: BTreeMap<StreamId, Vec<usize>> = BTreeMap::new();
+    for (i, r) in tl.records.iter().enumerate() {
+        if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
+            by_stream.entry(r.stream).or_default().push(i);
+        }
+    }
+    for (s, info) in tl.streams.iter().enumerate() {
+        if !info.compute {
+            continue;
+        }
+        let sid = StreamId(s as u32);
+        let mut acc = StreamAccount {
+            stream: sid,
+            makespan: w1.saturating_sub(w0),
+            busy: Ps::ZERO,
+            bubble: Ps::ZERO,
+            exposed: BTreeMap::new(),
+        };
+        let mut stream_op_exposed: BTreeMap<OpId, Ps> = BTreeMap::new();
+        let mut cursor = w0;
+        let idx = by_stream.remove(&sid).unwrap_or_default();
+        let mut sorted = idx;
+        sorted.sort_by_key(|&i| (tl.records[i].start, tl.records[i].id));
+        for i in sorted {
+            let r = &tl.records[i];
+            let (s0, s1) = (clip(r.start, w0, w1), clip(r.end, w0, w1));
+            if s0 > cursor {
+                // A gap: trace it back through the blocker chain.
+                let mut hi = s0;
+                let mut cur = r.blocker;
+                while hi > cursor {
+                    let Some(b) = cur.and_then(|id| tl.get(id)) else {
+                        acc.bubble += hi - cursor;
+                        break;
+                    };
+                    let kind = tl.category(b.category).kind;
+                    match kind {
+                        OpKind::Compute => {
+                            acc.bubble += hi - cursor;
+                            break;
+                        }
+                        OpKind::Marker => {
+                            cur = b.blocker;
+                        }
+                        _ => {
+                            let lo = b.start.max(cursor).min(hi);
+                            if hi > lo {
+                                *acc.exposed.entry(b.category).or_insert(Ps::ZERO) += hi - lo;
+                                *stream_op_exposed.entry(b.id).or_insert(Ps::ZERO) += hi - lo;
+                            }
+                            hi = lo;
+                            cur = b.blocker;
+                        }
+                    }
+                }
+                cursor = s0;
+            }
+            let s0 = s0.max(cursor);
+            if s1 > s0 {
+                let d = s1 - s0;
+                match tl.category(r.category).kind {
+                    OpKind::Compute | OpKind::Marker => acc.busy += d,
+                    _ => {
+                        *acc.exposed.entry(r.category).or_insert(Ps::ZERO) += d;
+                        *stream_op_exposed.entry(r.id).or_insert(Ps::ZERO) += d;
+                    }
+                }
+                cursor = s1;
+            }
+        }
+        if w1 > cursor {
+            acc.bubble += w1 - cursor;
+        }
+        for (op, e) in stream_op_exposed {
+            let v = per_op.entry(op).or_insert(Ps::ZERO);
+            *v = (*v).max(e);
+        }
+        streams.push(acc);
+    }
+    let mut ops = Vec::new();
+    for r in &tl.records {
+        if !r.finished() || r.end <= w0 || r.start >= w1 {
+            continue;
+        }
+        let kind = tl.category(r.category).kind;
+        if matches!(kind, OpKind::Compute | OpKind::Marker) {
+            continue;
+        }
+        let latency = r.end - r.start;
+        let exposed = per_op.get(&r.id).copied().unwrap_or(Ps::ZERO).min(latency);
+        ops.push(OpExposure {
+            op: r.id,
+            category: r.category,
+            step: r.step,
+            layer: r.layer,
+            latency,
+            exposed,
+        });
+    }
+    Attribution {
+        window,
+        streams,
+        ops,
+    }
+}

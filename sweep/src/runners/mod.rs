@@ -1,0 +1,21 @@
+//! The runners a sweep file can name (`runner = "..."`), registered here by name. A
+//! runner checks a cell's table and calls into a workload crate to run it; the sweep
+//! engine never builds a simulation itself.
+
+pub mod engram_fetch;
+pub mod scenario;
+
+use crate::runner::CellRunner;
+use memwall_models::Registry;
+
+/// Every runner, resolving systems from `reg`.
+pub fn all(reg: &Registry) -> Vec<Box<dyn CellRunner>> {
+    vec![
+        Box::new(scenario::ServingScenario {
+            registry: reg.clone(),
+        }),
+        Box::new(engram_fetch::EngramFetch {
+            registry: reg.clone(),
+        }),
+    ]
+}

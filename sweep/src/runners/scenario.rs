@@ -1,0 +1,94 @@
+//! `runner = "scenario"`: each cell is a `memwall run` serving scenario
+//! (`memwall_serve::run_scenario_with`), the same TOML as scenarios/*.toml.
+
+use crate::runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
+use memwall_models::Registry;
+use memwall_serve::{run_scenario_with, RunOptions as ServeOptions, Scenario};
+
+/// `runner = "scenario"`: each cell is a `memwall run` serving scenario
+/// (workloads::serving::run_scenario), the same TOML as scenarios/*.toml.
+pub struct ServingScenario {
+    pub registry: Registry,
+}
+
+impl ServingScenario {
+    fn parse(&self, t: &toml::Table) -> Result<Scenario, CheckError> {
+        let text = toml::to_string(t).map_err(|e| CheckError {
+            key: None,
+            message: e.to_string(),
+        })?;
+        Scenario::from_toml_str("<cell>", &text).map_err(|e| {
+            let m = e.to_string();
+            // serde names the offending key in backticks: map it back to a sweep line.
+            let key = m.split('`').nth(1).map(str::to_string);
+            CheckError {
+                key,
+                message: m.lines().next().unwrap_or("").to_string(),
+            }
+        })
+    }
+}
+
+impl CellRunner for ServingScenario {
+    fn name(&self) -> &str {
+        "scenario"
+    }
+    fn version(&self) -> &str {
+        "serving-1"
+    }
+    fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
+        self.parse(t).map(|_| ())
+    }
+    fn run(&self, t: &toml::Table) -> Result<CellOutput, String> {
+        let s = self.parse(t).map_err(|e| e.message)?;
+        let opt = ServeOptions {
+            step_rows: false,
+            sample_steps: 0,
+        };
+        let r = run_scenario_with(&s, &self.registry, opt).map_err(|e| e.to_string())?;
+        let w = &r.with_engram;
+        let us = |p: memwall_sim::Ps| p.as_us_f64();
+        let mut m = vec![
+            Metric::new("throughput", "tokens/s", w.tokens_per_s),
+            Metric::new("exposed_p50", "us", us(w.step_exposed_p50)),
+            Metric::new("exposed_p99", "us", us(w.step_exposed_p99)),
+            Metric::new("makespan", "us", us(w.makespan)),
+            Metric::new("steps", "count", w.steps as f64),
+            Metric::new("output_tokens", "count", w.output_tokens as f64),
+            Metric::new("busy", "us", us(w.busy)),
+            Metric::new("bubble", "us", us(w.bubble)),
+            Metric::new("nvme_pages", "count", w.nvme_pages as f64),
+            Metric::new("nodes", "count", 1.0),
+        ];
+        if let Some(b) = &r.without_engram {
+            m.push(Metric::new(
+                "throughput_without_engram",
+                "tokens/s",
+                b.tokens_per_s,
+            ));
+        }
+        if let Some(p) = r.penalty {
+            m.push(Metric::new("throughput_penalty", "%", p * 100.0));
+        }
+        if let Some(h) = w.hbm_cache_hit_rate {
+            m.push(Metric::new("hbm_cache_hit_rate", "%", h * 100.0));
+        }
+        if let Some(h) = w.dram_cache_hit_rate {
+            m.push(Metric::new("dram_cache_hit_rate", "%", h * 100.0));
+        }
+        let categories = w
+            .by_category
+            .iter()
+            .map(|(c, t)| CategorySplit {
+                category: c.clone(),
+                hidden_us: us(t.hidden),
+                exposed_us: us(t.exposed),
+            })
+            .collect();
+        Ok(CellOutput {
+            metrics: m,
+            categories,
+            step_exposed_us: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! Replay of an imported engine trace ([`memwall_kineto::TraceGraph`]) on a hardware
+//! profile: the trace's ops become an op graph for the executor, each re-timed by the
+//! ratio of the relevant achievable rate (source → target), with SM contention between
+//! communication and compute kernels, optional what-if transforms (mHC widening, Engram
+//! lookups, another NIC or host link), then simulated. docs/replay.md describes the
+//! model; this module is its single implementation.
+//!
+//! Graph rules:
+//! - each trace stream is a serial executor stream, its ops in recorded start order
+//!   (programmatic-dependent-launch overlaps of a few µs are serialised);
+//! - every cross-stream [`memwall_kineto::Dependency`] (recorded or inferred) is an edge;
+//! - on a launch-bound device (`DeviceTimeline::launch_bound`, or forced), every launched
+//!   op gets a *release* (`launch` op on a host stream): it cannot start before its CPU
+//!   launch call plus the launch latency it showed; the CPU timeline is kept as recorded;
+//! - an op that sat idle after its last known predecessor for ≥ 3 µs with no recorded
+//!   reason (a host wait the trace does not show) keeps that idle time as a `host-gap`
+//!   op after its predecessors: host time does not scale with the GPU;
+//! - compute kernels are flows over the GPU's compute resource (capacity = one GPU), so
+//!   concurrent kernels share it and communication kernels *hold* the fraction of SMs
+//!   their grid occupies. Their recorded durations already include the sharing they saw,
+//!   so each kernel's work is first de-contended (its share of the GPU integrated over
+//!   its recorded interval); on the source hardware the same sharing re-creates the same
+//!   durations.
+
+mod build;
+pub mod metrics;
+pub mod retime;
+pub mod transform;
+
+pub use build::{replay, ReplayOutput, ScalingRow};
+pub use metrics::{measure, original_timeline, OpOrigin, ReplayDeviceMetrics};
+pub use retime::{kernel_dtype, Factor, Scaling};
+pub use transform::{EngramInsert, EngramPlacement, MhcWiden};
+
+use memwall_models::perf::HwRates;
+use memwall_models::SystemSpec;
+
+/// Idle time after an op's last known predecessor that is kept as host time (ns).
+pub const HOST_GAP_MIN_NS: i64 = 3_000;
+
+/// Whether CPU launch times constrain the replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LaunchMode {
+    /// Where the importer found the device launch-bound.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// What to replay on.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Rates of the hardware the trace was captured on.
+    pub source: HwRates,
+    /// The system to replay on (already with any NIC / host-link swap applied).
+    pub target: SystemSpec,
+    pub launch: LaunchMode,
+    pub mhc: Option<MhcWiden>,
+    pub engram: Option<EngramInsert>,
+}
+
+/// A replay error: what went wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError(pub String);
+
+impl std::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ReplayError {}
+
+/// The GPU profile name for a `deviceProperties` name (`NVIDIA H800` → `h800`,
+/// `NVIDIA H100 80GB HBM3` → `h100-sxm`, `A100-PG509-200` → `a100-sxm`), if any.
+pub fn gpu_profile_for_device(name: &str) -> Option<&'static str> {
+    let n = name.to_ascii_lowercase();
+    let table: &[(&str, &str)] = &[
+        ("gb300", "gb300"),
+        ("gb200", "gb200"),
+        ("b300", "b300"),
+        ("b200", "b200"),
+        ("h800", "h800"),
+        ("h200", "h200"),
+        ("h100", "h100-sxm"),
+        ("a100", "a100-sxm"),
+        ("mi300x", "mi300x"),
+        ("rubin cpx", "rubin-cpx"),
+        ("rubin", "rubin"),
+    ];
+    table.iter().find(|(k, _)| n.contains(k)).map(|(_, v)| *v)
+}
+
+/// The system a GPU profile is usually found in, for "replay on its own hardware".
+pub fn default_system_for_gpu(gpu: &str) -> Option<&'static str> {
+    Some(match gpu {
+        "h800" => "deepseek-h800-node",
+        "h100-sxm" => "dgx-h100",
+        "h200" => "hgx-h200",
+        "b200" => "hgx-b200",
+        "gb200" => "gb200-nvl72",
+        "gb300" | "b300" => "gb300-nvl72",
+        "rubin" => "vr200-nvl72",
+        "a100-sxm" => "hgx-a100",
+        _ => return None,
+    })
+}

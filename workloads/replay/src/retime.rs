@@ -1,0 +1,212 @@
+//! Re-timing one recorded op on another GPU: the ratio of the relevant achievable rate
+//! on the source to that on the target (docs/replay.md §2 has the table).
+
+use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
+use memwall_models::perf::{collective_time_ps, Algorithm, Collective, Dtype, HwRates};
+
+/// Which rate an op's duration scales with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scaling {
+    /// FLOP rate of a dtype (GEMM, attention).
+    Flops(Dtype),
+    /// HBM bandwidth (elementwise, normalisation, reduction, memset, D2D copy).
+    Hbm,
+    /// Host link, host to device / device to host.
+    HostH2d,
+    HostD2h,
+    /// NVLink (P2P copy; intranode DeepEP; collectives without metadata inside a node).
+    Nvlink,
+    /// NIC (internode DeepEP).
+    Nic,
+    /// Collective re-costed from its message size (alpha-beta model).
+    Collective,
+    /// Kept as recorded.
+    Unchanged,
+}
+
+impl Scaling {
+    pub fn label(self) -> String {
+        match self {
+            Scaling::Flops(d) => format!("flops-{}", d.label()),
+            Scaling::Hbm => "hbm".into(),
+            Scaling::HostH2d => "host-h2d".into(),
+            Scaling::HostD2h => "host-d2h".into(),
+            Scaling::Nvlink => "nvlink".into(),
+            Scaling::Nic => "nic".into(),
+            Scaling::Collective => "collective-model".into(),
+            Scaling::Unchanged => "unchanged".into(),
+        }
+    }
+}
+
+/// The dtype of a compute-bound kernel, from its name: `fp4`/`nvfp4`/`mxfp4`/`e2m1` →
+/// FP4; `fp8`/`e4m3`/`e5m2`/`f8f6f4`/`_f8` → FP8; anything else → BF16 (FP16, BF16 and
+/// TF32 kernels all run on the BF16-class tensor-core rate in the profiles).
+pub fn kernel_dtype(name: &str) -> Dtype {
+    let n = name.to_ascii_lowercase();
+    if ["fp4", "e2m1", "mxf4"].iter().any(|k| n.contains(k)) {
+        Dtype::Fp4
+    } else if ["fp8", "e4m3", "e5m2", "f8f6f4", "_f8", "float8"]
+        .iter()
+        .any(|k| n.contains(k))
+    {
+        Dtype::Fp8
+    } else {
+        Dtype::Bf16
+    }
+}
+
+/// An op's rate scaling and the factor `(num, den)`: target duration = source × num / den.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Factor {
+    pub scaling: Scaling,
+    pub num: u128,
+    pub den: u128,
+}
+
+impl Factor {
+    pub fn one(scaling: Scaling) -> Factor {
+        Factor {
+            scaling,
+            num: 1,
+            den: 1,
+        }
+    }
+    fn ratio(scaling: Scaling, src: Option<u64>, tgt: Option<u64>) -> Factor {
+        match (src, tgt) {
+            (Some(s), Some(t)) if s > 0 && t > 0 => Factor {
+                scaling,
+                num: s as u128,
+                den: t as u128,
+            },
+            _ => Factor::one(Scaling::Unchanged),
+        }
+    }
+    /// Scales a duration (any unit), rounding to nearest.
+    pub fn apply(&self, d: u64) -> u64 {
+        let v = (d as u128 * self.num + self.den / 2) / self.den.max(1);
+        v.min(u64::MAX as u128) as u64
+    }
+}
+
+fn collective_of(c: CommCategory) -> Option<Collective> {
+    Some(match c {
+        CommCategory::AllReduce => Collective::AllReduce,
+        CommCategory::AllGather => Collective::AllGather,
+        CommCategory::ReduceScatter => Collective::ReduceScatter,
+        CommCategory::Reduce => Collective::Reduce,
+        CommCategory::Broadcast => Collective::Broadcast,
+        CommCategory::AllToAll => Collective::AllToAll,
+        CommCategory::SendRecv => Collective::SendRecv,
+        _ => return None,
+    })
+}
+
+/// Message size and group of a collective, where the trace records them: the full
+/// buffer as [`collective_time_ps`] wants it (all-gather: output; others: input).
+pub fn comm_bytes_and_group(op: &GpuOp) -> Option<(u64, u32)> {
+    let OpClass::Communication(cat) = op.class else {
+        return None;
+    };
+    let m = op.comm.as_deref()?;
+    let bytes = match cat {
+        CommCategory::AllGather => m.out_bytes().or(m.in_bytes()),
+        _ => m.in_bytes().or(m.out_bytes()),
+    }?;
+    let group = m
+        .group_size
+        .or_else(|| m.pg_ranks.as_ref().map(|r| r.len() as u32))?;
+    Some((bytes, group))
+}
+
+/// How `op` scales from `src` to `tgt`. `bytes_mult` widens a collective's message
+/// (mHC); it only applies where the message size is known.
+pub fn factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates, bytes_mult: u64) -> Factor {
+    match op.class {
+        OpClass::Gemm | OpClass::Attention => {
+            let d = kernel_dtype(g.op_name(op));
+            match (src.flops(d), tgt.flops(d)) {
+                (Some((s, sd)), Some((t, _))) => {
+                    Factor::ratio(Scaling::Flops(sd), Some(s), Some(t))
+                }
+                _ => Factor::one(Scaling::Unchanged),
+            }
+        }
+        OpClass::Elementwise | OpClass::Normalization | OpClass::Reduction | OpClass::Memset => {
+            Factor::ratio(Scaling::Hbm, Some(src.hbm), Some(tgt.hbm))
+        }
+        OpClass::Copy(dir) => match dir {
+            CopyDir::HostToDevice => Factor::ratio(Scaling::HostH2d, Some(src.h2d), Some(tgt.h2d)),
+            CopyDir::DeviceToHost => Factor::ratio(Scaling::HostD2h, Some(src.d2h), Some(tgt.d2h)),
+            CopyDir::PeerToPeer => Factor::ratio(Scaling::Nvlink, src.nvlink, tgt.nvlink),
+            CopyDir::DeviceToDevice => Factor::ratio(Scaling::Hbm, Some(src.hbm), Some(tgt.hbm)),
+            CopyDir::HostToHost | CopyDir::Unknown => Factor::one(Scaling::Unchanged),
+        },
+        OpClass::Communication(cat) => {
+            let name = g.op_name(op).to_ascii_lowercase();
+            if let (Some(coll), Some((bytes, group))) =
+                (collective_of(cat), comm_bytes_and_group(op))
+            {
+                let alg = if name.contains("tree") {
+                    Algorithm::Tree
+                } else {
+                    Algorithm::Ring
+                };
+                if let (Some(ls), Some(lt)) =
+                    (src.collective_link(group), tgt.collective_link(group))
+                {
+                    let ts = collective_time_ps(coll, alg, bytes, group, ls);
+                    let tt =
+                        collective_time_ps(coll, alg, bytes.saturating_mul(bytes_mult), group, lt);
+                    if ts > 0 && tt > 0 {
+                        return Factor {
+                            scaling: Scaling::Collective,
+                            num: tt as u128,
+                            den: ts as u128,
+                        };
+                    }
+                }
+            }
+            if name.contains("internode") {
+                Factor::ratio(Scaling::Nic, src.nic, tgt.nic)
+            } else {
+                // Intranode DeepEP, vLLM custom all-reduce, NCCL without metadata: the
+                // node's scale-up link.
+                let f = Factor::ratio(Scaling::Nvlink, src.nvlink, tgt.nvlink);
+                if f.scaling == Scaling::Unchanged {
+                    Factor::ratio(Scaling::Nic, src.nic, tgt.nic)
+                } else {
+                    f
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtype_from_names() {
+        assert_eq!(
+            kernel_dtype("void dpsk::grouped_gemm<fp8_e4m3>"),
+            Dtype::Fp8
+        );
+        assert_eq!(kernel_dtype("fp8_dptp128c_acc"), Dtype::Fp8);
+        assert_eq!(kernel_dtype("sm90_xmma_gemm_bf16bf16"), Dtype::Bf16);
+        assert_eq!(kernel_dtype("nvfp4_gemm"), Dtype::Fp4);
+        assert_eq!(kernel_dtype("ampere_fp16_s16816gemm"), Dtype::Bf16);
+    }
+
+    #[test]
+    fn factor_rounds() {
+        let f = Factor {
+            scaling: Scaling::Hbm,
+            num: 1,
+            den: 3,
+        };
+        assert_eq!(f.apply(10), 3);
+        assert_eq!(f.apply(11), 4);
+    }
+}

@@ -1,0 +1,219 @@
+//! Training-run configuration as data (TOML; unknown fields are errors): schedule,
+//! parallelism, micro-batch, recompute policy, mHC, communication SMs, routing, and the
+//! reference per-phase times that compute costs are scaled from.
+
+use serde::Deserialize;
+
+use super::TrainError;
+use memwall_pipeline::ScheduleKind;
+use memwall_sim::Ps;
+
+/// A cluster / parallelism config. See `configs/training/*.toml`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub name: String,
+    #[serde(default)]
+    pub source: String,
+    /// Built-in model name (`workloads::model::builtin`).
+    pub model: String,
+    /// System profile name (`memwall profiles list`).
+    pub system: String,
+    /// `dualpipe`, `dualpipev`, `1f1b` or `zb1p`.
+    pub schedule: String,
+    /// Pipeline stages (DualPipeV runs them on PP/2 devices).
+    pub pp: u32,
+    /// Micro-batches per step (the reference's `num_chunks`).
+    pub micro_batches: u32,
+    /// Expert-parallel group size.
+    pub ep: u32,
+    /// Data-parallel degree (ZeRO-1): reported; the optimizer step is not simulated.
+    pub dp: u32,
+    /// Tokens per micro-batch per GPU.
+    pub micro_batch_tokens: u64,
+    /// `none` or `mhc-block` (recompute the mHC kernels of one pipeline stage before its
+    /// backward, keeping only the stage input; mHC paper §4.3.2).
+    pub recompute: String,
+    /// mHC expansion rate: absent = the model's own; 0 = off; n >= 1 = on with n streams.
+    #[serde(default)]
+    pub mhc: Option<u64>,
+    /// SMs that the all-to-all kernels occupy (DeepEP on H800: 20 of 132).
+    pub comm_sms: u32,
+    /// Nodes a token may be routed to (V3: 4); 0 = unlimited.
+    pub node_limit: u32,
+    /// Fraction of the achievable link bandwidth that one GPU's all-to-all reaches: the
+    /// one factor calibrated on the DeepSeek trace (docs/training.md), used unchanged on
+    /// every profile.
+    pub a2a_efficiency: f64,
+    /// Bytes per parameter held on the GPU for the parameter-memory report.
+    #[serde(default = "default_param_bytes")]
+    pub param_bytes: u64,
+    /// Per-layer phase times measured on a reference GPU for a reference model.
+    pub reference: ReferencePhases,
+}
+
+fn default_param_bytes() -> u64 {
+    2
+}
+
+/// Measured per-layer compute phase times of one MoE layer; other models and GPUs are
+/// re-timed from these by the ratio of achievable FLOP rates (attention by BF16, MLP by
+/// FP8) of the reference GPU's profile and the target GPU's.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReferencePhases {
+    pub source: String,
+    pub model: String,
+    pub tokens: u64,
+    /// GPU profile the phases were measured on (e.g. `h800`): its achievable FLOP rates
+    /// and SM count come from the profile registry.
+    pub gpu: String,
+    /// SMs taken by communication kernels while measured: the measured times are
+    /// stretched by sms/(sms-comm_sms) already.
+    pub comm_sms: u32,
+    pub attn_f: String,
+    pub attn_b: String,
+    pub attn_w: String,
+    pub mlp_f: String,
+    pub mlp_b: String,
+    pub mlp_w: String,
+}
+
+/// Built-in training configs: (name, TOML text).
+pub const BUILTIN_CONFIGS: &[(&str, &str)] = &[(
+    "deepseek-v3-h800",
+    include_str!("../configs/deepseek-v3-h800.toml"),
+)];
+
+impl TrainConfig {
+    pub fn from_toml_str(origin: &str, text: &str) -> Result<TrainConfig, TrainError> {
+        let c: TrainConfig =
+            toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+        c.validate(origin)?;
+        Ok(c)
+    }
+
+    pub fn builtin(name: &str) -> Result<TrainConfig, TrainError> {
+        let (_, t) = BUILTIN_CONFIGS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| {
+                TrainError::Config(format!(
+                    "unknown training config `{name}`; built-in: {}",
+                    BUILTIN_CONFIGS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        TrainConfig::from_toml_str(name, t)
+    }
+
+    pub fn schedule_kind(&self) -> Result<ScheduleKind, TrainError> {
+        parse_schedule(&self.schedule)
+    }
+
+    /// Checks every field; errors name the field and the rule.
+    pub fn validate(&self, origin: &str) -> Result<(), TrainError> {
+        let bad = |field: &str, rule: String| {
+            Err(TrainError::Config(format!(
+                "{origin}: field `{field}`: {rule}"
+            )))
+        };
+        self.schedule_kind()
+            .map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
+        if self.pp == 0 {
+            return bad("pp", "must be at least 1".into());
+        }
+        if self.ep == 0 || self.dp == 0 {
+            return bad("ep/dp", "must be at least 1".into());
+        }
+        if self.micro_batch_tokens == 0 || self.micro_batch_tokens > 1 << 24 {
+            return bad("micro_batch_tokens", "must be in 1..=16M".into());
+        }
+        if !(self.a2a_efficiency > 0.0 && self.a2a_efficiency <= 1.0) {
+            return bad("a2a_efficiency", "must be in (0, 1]".into());
+        }
+        if self.recompute != "none" && self.recompute != "mhc-block" {
+            return bad("recompute", "must be `none` or `mhc-block`".into());
+        }
+        if let Some(n) = self.mhc {
+            if n > 16 {
+                return bad("mhc", format!("expansion rate {n} is above 16"));
+            }
+        }
+        let r = &self.reference;
+        if r.tokens == 0 {
+            return bad("reference.tokens", "must be at least 1".into());
+        }
+        if r.gpu.trim().is_empty() {
+            return bad(
+                "reference.gpu",
+                "name the GPU profile the phases were measured on (e.g. \"h800\")".into(),
+            );
+        }
+        for (f, v) in [
+            ("attn_f", &r.attn_f),
+            ("attn_b", &r.attn_b),
+            ("attn_w", &r.attn_w),
+            ("mlp_f", &r.mlp_f),
+            ("mlp_b", &r.mlp_b),
+            ("mlp_w", &r.mlp_w),
+        ] {
+            parse_duration(v)
+                .map_err(|e| TrainError::Config(format!("{origin}: reference.{f}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_schedule(s: &str) -> Result<ScheduleKind, TrainError> {
+    match s {
+        "dualpipe" => Ok(ScheduleKind::DualPipe),
+        "dualpipev" => Ok(ScheduleKind::DualPipeV),
+        "1f1b" => Ok(ScheduleKind::OneFOneB),
+        "zb1p" => Ok(ScheduleKind::Zb1p),
+        _ => Err(TrainError::Config(format!(
+            "schedule `{s}`: must be one of dualpipe, dualpipev, 1f1b, zb1p"
+        ))),
+    }
+}
+
+/// "4.37 ms" -> picoseconds, parsed exactly by the profile unit parser (ps, ns, us, ms, s).
+pub fn parse_duration(s: &str) -> Result<Ps, String> {
+    memwall_models::units::parse_time_ps(s)
+        .map(Ps)
+        .map_err(|e| format!("`{s}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(parse_duration("4.37 ms").unwrap(), Ps(4_370_000_000));
+        assert_eq!(parse_duration("2 us").unwrap(), Ps::from_us(2));
+        assert!(parse_duration("4.37").is_err());
+        assert!(parse_duration("4 parsecs").is_err());
+    }
+
+    #[test]
+    fn builtin_parses_and_bad_fields_are_named() {
+        let c = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        assert_eq!(c.pp, 16);
+        let text = include_str!("../configs/deepseek-v3-h800.toml");
+        let e = TrainConfig::from_toml_str(
+            "x.toml",
+            &text.replace("recompute = \"mhc-block\"", "recompute = \"all\""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("recompute"), "{e}");
+        let e = TrainConfig::from_toml_str("x.toml", &format!("{text}\nbogus = 1\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}

@@ -1,0 +1,131 @@
+//! Per-phase durations of a DeepSeek training profile (Kineto / Chrome-trace JSON, e.g.
+//! deepseek-ai/profile-data `train.json`; research/traces.md §1.1), read through the
+//! Kineto importer ([`memwall_kineto`]).
+//!
+//! The importer links each GPU kernel to its launch call and gives it the CPU
+//! `user_annotation` phase (`attn(F)`, `dispatch(B)`, ...) open at the launch; here the
+//! k-th occurrence of a phase name is layer k. A phase's compute time is the union of
+//! its compute-kernel intervals.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use memwall_sim::Ps;
+
+use super::TrainError;
+use memwall_kineto as kineto;
+use memwall_kineto::{IntervalSet, TraceGraph};
+
+/// The phases of one layer of an overlapped F&B chunk pair.
+pub const COMPUTE_PHASES: [&str; 6] = [
+    "attn(F)", "attn(B)", "attn(W)", "mlp(F)", "mlp(B)", "mlp(W)",
+];
+pub const COMM_PHASES: [&str; 4] = ["dispatch(F)", "dispatch(B)", "combine(F)", "combine(B)"];
+
+/// What the trace says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TracePhases {
+    /// `compute[layer][phase]`: union of compute-kernel time, phases as in [`COMPUTE_PHASES`].
+    pub compute: Vec<[Ps; 6]>,
+    /// First kernel start to last kernel end over all streams.
+    pub span: Ps,
+    /// Union of compute-stream kernels.
+    pub compute_busy: Ps,
+    /// Union of communication-stream kernels.
+    pub comm_busy: Ps,
+    /// Communication time with no compute kernel running (the trace's exposed all-to-all).
+    pub exposed_comm: Ps,
+}
+
+fn ps(ns: i64) -> Ps {
+    Ps(ns.max(0) as u64 * 1000)
+}
+
+/// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
+pub fn read_phases_file(
+    path: impl AsRef<Path>,
+    compute_streams: &[i64],
+    comm_streams: &[i64],
+) -> Result<TracePhases, TrainError> {
+    let g = kineto::import_file(path).map_err(|e| TrainError::Trace(e.to_string()))?;
+    phases(&g, compute_streams, comm_streams)
+}
+
+/// Phases of an imported trace. `compute_streams` and `comm_streams` are CUDA stream ids
+/// (DeepSeek's train.json: compute 7 and 23, DeepEP 27); the trace holds one device.
+pub fn phases(
+    g: &TraceGraph,
+    compute_streams: &[i64],
+    comm_streams: &[i64],
+) -> Result<TracePhases, TrainError> {
+    let m = g.metrics();
+    let dev = match m.devices.as_slice() {
+        [d] => d,
+        [] => return Err(TrainError::Trace(format!("{}: no GPU kernels", g.source))),
+        ds => {
+            return Err(TrainError::Trace(format!(
+                "{}: {} devices; a chunk-pair profile holds one GPU",
+                g.source,
+                ds.len()
+            )))
+        }
+    };
+    // Occurrences of each compute phase, in start order: the k-th is layer k.
+    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for a in &g.cpu_annotations {
+        let name = g.name(a.name);
+        if COMPUTE_PHASES.contains(&name) {
+            occ.entry(name)
+                .or_default()
+                .push((a.start_ns, a.start_ns + a.dur_ns));
+        }
+    }
+    for v in occ.values_mut() {
+        v.sort_unstable();
+    }
+    let layers = occ.get("attn(F)").map_or(0, Vec::len);
+    if layers == 0 {
+        return Err(TrainError::Trace(format!(
+            "{}: no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace",
+            g.source
+        )));
+    }
+    let mut per: BTreeMap<(usize, usize), Vec<(i64, i64)>> = BTreeMap::new();
+    let (mut comp, mut comm) = (Vec::new(), Vec::new());
+    for o in &g.ops {
+        let iv = (o.start_ns, o.end_ns());
+        if comm_streams.contains(&o.stream) {
+            comm.push(iv);
+            continue;
+        }
+        if !compute_streams.contains(&o.stream) {
+            continue;
+        }
+        comp.push(iv);
+        let (Some(label), Some(launch)) = (g.phase_label(o), o.launch.as_ref()) else {
+            continue;
+        };
+        let Some(p) = COMPUTE_PHASES.iter().position(|x| *x == label) else {
+            continue;
+        };
+        let t = launch.start_ns;
+        if let Some(layer) = occ[label].iter().position(|&(a, b)| a <= t && t <= b) {
+            per.entry((layer, p)).or_default().push(iv);
+        }
+    }
+    let mut compute = vec![[Ps::ZERO; 6]; layers];
+    for ((l, p), v) in per {
+        if l < layers {
+            compute[l][p] = ps(IntervalSet::from_intervals(v).total());
+        }
+    }
+    let comp = IntervalSet::from_intervals(comp);
+    let comm = IntervalSet::from_intervals(comm);
+    Ok(TracePhases {
+        compute,
+        span: ps(dev.span_ns),
+        compute_busy: ps(comp.total()),
+        comm_busy: ps(comm.total()),
+        exposed_comm: ps(comm.total() - comm.intersection_total(&comp)),
+    })
+}

@@ -74,31 +74,26 @@ pub struct EngramConfig {
     pub row: RowFormat,
 }
 
-const BUILTIN: &[(&str, &str)] = &[
-    (
-        "v41-flash",
-        include_str!("../configs/v41-flash.toml"),
-    ),
-    ("demo", include_str!("../configs/demo.toml")),
-    (
-        "engram-27b",
-        include_str!("../configs/engram-27b.toml"),
-    ),
-    (
-        "engram-40b",
-        include_str!("../configs/engram-40b.toml"),
-    ),
-];
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The shipped configs (`configs/*.toml`, embedded by tools/build/embed.rs): (name, text).
+fn builtin_configs() -> impl Iterator<Item = (&'static str, &'static str)> {
+    embedded::EMBEDDED
+        .iter()
+        .map(|(file, text)| (file.trim_end_matches(".toml"), *text))
+}
 
 impl EngramConfig {
     /// Names of the built-in configs.
     pub fn builtin_names() -> Vec<&'static str> {
-        BUILTIN.iter().map(|(n, _)| *n).collect()
+        builtin_configs().map(|(n, _)| n).collect()
     }
 
     /// A built-in config by name (`v41-flash`, `demo`, `engram-27b`, `engram-40b`).
     pub fn builtin(name: &str) -> Result<Self> {
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        let (_, text) = builtin_configs().find(|(n, _)| *n == name).ok_or_else(|| {
             EngramError::UnknownModel(name.to_string(), Self::builtin_names().join(", "))
         })?;
         Self::from_toml_str(name, text)

@@ -149,13 +149,13 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    /// Parses and validates a config; `name` is used in error messages (a file name).
-    pub fn from_toml_str(name: &str, text: &str) -> Result<ModelConfig, ModelError> {
-        let cfg: ModelConfig = toml::from_str(text).map_err(|e| ModelError::Parse {
-            name: name.to_string(),
-            source_msg: e.to_string(),
-        })?;
-        cfg.validate()?;
+    /// Parses and validates a config; `file` names it in errors, which carry the line,
+    /// the field and a hint.
+    pub fn from_toml_str(file: &str, text: &str) -> Result<ModelConfig, ModelError> {
+        let cfg: ModelConfig =
+            toml::from_str(text).map_err(|e| crate::located::parse_error(file, text, &e))?;
+        cfg.validate()
+            .map_err(|e| crate::located::validation_error(file, text, e))?;
         Ok(cfg)
     }
 

@@ -1,4 +1,5 @@
-//! LLM model configs as data (TOML under `workloads/configs/models/`, embedded) and the
+//! LLM model configs as data (TOML under `workloads/llm/configs/`, embedded; more from the
+//! user's files at run time through [`ModelRegistry`]) and the
 //! pure arithmetic derived from them: parameters, FLOPs, HBM bytes, KV cache, mHC
 //! traffic and activation memory, Engram module compute. Units are in every name
 //! (`_bytes`, `_flops`, `_params`); no time, no hardware.
@@ -6,28 +7,36 @@
 mod config;
 mod derived;
 pub mod engram;
+mod located;
 pub mod mhc;
+mod registry;
 
 pub use config::{
     Attention, CompressedAttention, Dtype, GqaAttention, MhcConfig, MlaAttention, Mlp, ModelConfig,
     MoeConfig,
 };
 pub use derived::{expected_distinct_experts, HbmBytes, LayerFlops, LayerKind, Pass, StepShape};
+pub use located::Located;
+pub use registry::{builtin_models, ModelRegistry};
 
 use thiserror::Error;
 
 /// Why a model config or a derived quantity is rejected.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum ModelError {
-    #[error("model config {name}: {source_msg}")]
-    Parse { name: String, source_msg: String },
+    /// A model file that does not parse, or whose values are out of range.
+    #[error("{0}")]
+    File(Box<Located>),
+    #[error("{file}: {problem}")]
+    Io { file: String, problem: String },
+    /// A config value out of range (file-less: the config was built in code).
     #[error("model config {name}: field `{field}`: {problem}")]
     Invalid {
         name: String,
         field: &'static str,
         problem: String,
     },
-    #[error("unknown model `{0}`; built-in models: {1}")]
+    #[error("unknown model `{0}`; known models: {1}\nhint: add your own with --models PATH (a model TOML file or folder), or give the path to a model TOML")]
     Unknown(String, String),
     #[error("layer {layer} out of range: the model has {num_layers} layers")]
     LayerOutOfRange { layer: u32, num_layers: u32 },
@@ -40,47 +49,7 @@ pub enum ModelError {
     },
 }
 
-/// Built-in configs: (name, TOML text).
-pub const BUILTIN_MODELS: &[(&str, &str)] = &[
-    (
-        "deepseek-v3",
-        include_str!("../configs/deepseek-v3.toml"),
-    ),
-    (
-        "deepseek-v4-flash",
-        include_str!("../configs/deepseek-v4-flash.toml"),
-    ),
-    (
-        "deepseek-v4-pro",
-        include_str!("../configs/deepseek-v4-pro.toml"),
-    ),
-    (
-        "deepseek-v4.1-flash",
-        include_str!("../configs/deepseek-v4.1-flash.toml"),
-    ),
-    ("mhc-3b", include_str!("../configs/mhc-3b.toml")),
-    ("mhc-9b", include_str!("../configs/mhc-9b.toml")),
-    ("mhc-27b", include_str!("../configs/mhc-27b.toml")),
-    (
-        "qwen3-4b-dense",
-        include_str!("../configs/qwen3-4b-dense.toml"),
-    ),
-];
-
-/// Loads a built-in model by name.
+/// Loads a shipped model by name (see [`ModelRegistry`] for user models and paths).
 pub fn builtin(name: &str) -> Result<ModelConfig, ModelError> {
-    let (_, text) = BUILTIN_MODELS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .ok_or_else(|| {
-            ModelError::Unknown(
-                name.to_string(),
-                BUILTIN_MODELS
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )
-        })?;
-    ModelConfig::from_toml_str(name, text)
+    ModelRegistry::builtin().resolve(name, None)
 }

@@ -2,7 +2,7 @@
 
 use memwall_llm::{
     builtin, engram::EngramDims, mhc, Dtype, LayerKind, ModelConfig, ModelError, Pass, StepShape,
-    BUILTIN_MODELS,
+    builtin_models,
 };
 
 fn within(got: u64, want: f64, rel: f64) -> bool {
@@ -11,9 +11,9 @@ fn within(got: u64, want: f64, rel: f64) -> bool {
 
 #[test]
 fn all_builtins_parse() {
-    for (name, _) in BUILTIN_MODELS {
+    for (name, _) in builtin_models() {
         let m = builtin(name).unwrap();
-        assert_eq!(&m.name, name);
+        assert_eq!(m.name, name);
         m.total_params().unwrap();
     }
     assert!(matches!(builtin("gpt-9"), Err(ModelError::Unknown(..))));
@@ -271,8 +271,7 @@ fn engram_hook_v41_dims() {
 
 #[test]
 fn bad_configs_are_refused() {
-    let good = BUILTIN_MODELS
-        .iter()
+    let good = builtin_models()
         .find(|(n, _)| *n == "qwen3-4b-dense")
         .unwrap()
         .1;
@@ -282,8 +281,7 @@ fn bad_configs_are_refused() {
     assert!(ModelConfig::from_toml_str("x.toml", &bad).is_err());
     let bad = good.replace("num_layers = 36", "num_layers = 0");
     assert!(ModelConfig::from_toml_str("x.toml", &bad).is_err());
-    let flash = BUILTIN_MODELS
-        .iter()
+    let flash = builtin_models()
         .find(|(n, _)| *n == "deepseek-v4-flash")
         .unwrap()
         .1;

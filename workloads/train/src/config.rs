@@ -79,11 +79,17 @@ pub struct ReferencePhases {
     pub mlp_w: String,
 }
 
-/// Built-in training configs: (name, TOML text).
-pub const BUILTIN_CONFIGS: &[(&str, &str)] = &[(
-    "deepseek-v3-h800",
-    include_str!("../configs/deepseek-v3-h800.toml"),
-)];
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The shipped training configs (`configs/*.toml`, embedded by tools/build/embed.rs):
+/// (name, TOML text).
+pub fn builtin_configs() -> impl Iterator<Item = (&'static str, &'static str)> {
+    embedded::EMBEDDED
+        .iter()
+        .map(|(file, text)| (file.trim_end_matches(".toml"), *text))
+}
 
 impl TrainConfig {
     pub fn from_toml_str(origin: &str, text: &str) -> Result<TrainConfig, TrainError> {
@@ -93,20 +99,15 @@ impl TrainConfig {
         Ok(c)
     }
 
+    /// A shipped training config by name.
     pub fn builtin(name: &str) -> Result<TrainConfig, TrainError> {
-        let (_, t) = BUILTIN_CONFIGS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .ok_or_else(|| {
-                TrainError::Config(format!(
-                    "unknown training config `{name}`; built-in: {}",
-                    BUILTIN_CONFIGS
-                        .iter()
-                        .map(|(n, _)| *n)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
+        let (_, t) = builtin_configs().find(|(n, _)| *n == name).ok_or_else(|| {
+            let known: Vec<&str> = builtin_configs().map(|(n, _)| n).collect();
+            TrainError::Config(format!(
+                "unknown training config `{name}`; built-in: {}\nhint: or give the path to a training config TOML",
+                known.join(", ")
+            ))
+        })?;
         TrainConfig::from_toml_str(name, t)
     }
 

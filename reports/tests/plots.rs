@@ -120,35 +120,6 @@ fn stacked_bars() {
     );
 }
 
-#[test]
-fn heat_map() {
-    let rows: Vec<String> = (0..30).map(|l| l.to_string()).collect();
-    let cols: Vec<String> = (0..40).map(|s| s.to_string()).collect();
-    let values_us = (0..30)
-        .map(|l| {
-            (0..40)
-                .map(|s| {
-                    if l % 3 == 0 {
-                        ((l * 7 + s * 13) % 50) as f64 * 1.5
-                    } else {
-                        0.0
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    let p = HeatMap {
-        title: "Exposed Engram fetch latency per layer and step".into(),
-        row_axis: "layer".into(),
-        col_axis: "decode step".into(),
-        rows,
-        cols,
-        value_name: "exposed".into(),
-        values_us,
-    };
-    check("heatmap", &p, &["layer", "decode step", "exposed (us)"]);
-}
-
 /// Two GPUs' compute streams, a copy stream and a NIC, four categories, a few steps.
 fn demo_timeline(steps: u32) -> Timeline {
     let mut tl = Timeline {
@@ -385,16 +356,6 @@ fn bad_input_is_an_error_not_a_panic() {
         }],
     };
     assert!(matches!(p.render(), Err(PlotError::Input(_))));
-    let h = HeatMap {
-        title: "x".into(),
-        row_axis: "layer".into(),
-        col_axis: "step".into(),
-        rows: vec!["0".into()],
-        cols: vec!["0".into(), "1".into()],
-        value_name: "exposed".into(),
-        values_us: vec![vec![1.0]],
-    };
-    assert!(matches!(h.render(), Err(PlotError::Input(_))));
     let s = SweepChart {
         title: "x".into(),
         x: Axis::new("a", "B"),

@@ -2,7 +2,6 @@
 //! SVG, from small generic inputs (reports never re-simulate).
 //!
 //! * [`HiddenExposedBars`]: stacked hidden/exposed latency per category, per system;
-//! * [`HeatMap`]: exposed latency per layer (rows) and step or system (columns);
 //! * [`Gantt`]: a timeline's streams, ops coloured by category (windowed when huge);
 //! * [`Cdf`]: distribution of per-step exposed latency, one line per series;
 //! * [`SweepChart`]: a metric against a swept parameter, one line per series;
@@ -16,15 +15,13 @@ mod bars;
 mod cdf;
 mod from_attribution;
 mod gantt;
-mod heatmap;
 mod pareto;
 mod sweep;
 
 pub use bars::{BarGroup, BarSegment, HiddenExposedBars};
 pub use cdf::{percentile, Cdf, CdfSeries};
-pub use from_attribution::{bar_group, exposed_heatmap, exposed_per_step_s};
+pub use from_attribution::exposed_per_step_s;
 pub use gantt::{Gantt, GanttOptions, GanttSelection};
-pub use heatmap::HeatMap;
 pub use pareto::{pareto_frontier, ParetoPlot, ParetoPoint};
 pub use sweep::{Series, SweepChart};
 

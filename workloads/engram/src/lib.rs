@@ -10,6 +10,23 @@
 //! - [`synth`]: seeded synthetic traces (Zipf over n-grams) for what-ifs without text.
 //! - [`serving`]: continuous batching with chunked prefill, as engines schedule steps.
 //! - [`text`]: real text + tokenizer + config -> a trace, batched like a serving engine.
+//!
+//! This is the only crate that reads tokenizers (`tokenizers`); it knows nothing of
+//! hardware or time. The V4.1-Flash layout's table sizes come out of the prime rule:
+//!
+//! ```
+//! use memwall_engram::{EngramHasher, EngramLayout, NgramHistory};
+//!
+//! let layout = EngramLayout::builtin("v41-flash").unwrap();
+//! assert_eq!(layout.table_rows(), vec![384_006_168, 384_016_682]);
+//! assert_eq!(layout.row_bytes(), 264);
+//! let hasher = EngramHasher::new(&layout);
+//! let mut history = NgramHistory::start(&hasher);
+//! let mut rows = Vec::new();
+//! hasher.hash_chunk(&mut history, &[1, 2, 3], &mut rows).unwrap();
+//! // Every token reads one row per (n-gram order, head) in every Engram layer.
+//! assert_eq!(rows.len(), hasher.layer_count() * 3 * hasher.columns());
+//! ```
 
 pub mod compress;
 pub mod config;

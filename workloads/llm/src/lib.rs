@@ -3,6 +3,20 @@
 //! pure arithmetic derived from them: parameters, FLOPs, HBM bytes, KV cache, mHC
 //! traffic and activation memory, Engram module compute. Units are in every name
 //! (`_bytes`, `_flops`, `_params`); no time, no hardware.
+//!
+//! A new model architecture is a TOML file: shipped in `configs/` (embedded), or the
+//! user's own through `--models PATH` or a path in place of a name.
+//!
+//! ```
+//! use memwall_llm::ModelRegistry;
+//!
+//! let models = ModelRegistry::builtin();
+//! let v3 = models.resolve("deepseek-v3", None).unwrap();
+//! // 671B parameters in all, 37B active per token (DeepSeek-V3 report).
+//! let total = v3.total_params().unwrap() as f64 / 1e9;
+//! let active = v3.active_params_per_token().unwrap() as f64 / 1e9;
+//! assert!((total - 671.0).abs() < 1.0 && (active - 37.5).abs() < 1.0, "{total} {active}");
+//! ```
 
 mod config;
 mod derived;

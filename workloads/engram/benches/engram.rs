@@ -1,6 +1,6 @@
 //! Engram hot paths, custom harness (prints figures): hashing row ids per second on one
 //! core, and trace write / read throughput in MB/s (in memory, so it measures the codec).
-//! Run: cargo bench -p memwall-workloads --bench engram
+//! Run: cargo bench -p memwall-engram --bench engram
 
 use std::hint::black_box;
 use std::io::Cursor;

@@ -40,7 +40,7 @@ impl RowFormat {
     }
 }
 
-/// An Engram model config, as published. See `workloads/configs/engram/*.toml`.
+/// An Engram model config, as published. See `workloads/engram/configs/*.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EngramConfig {

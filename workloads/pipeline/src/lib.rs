@@ -206,7 +206,7 @@ impl Schedule {
                 one_f_one_b_lists(kind, stages, micro_batches)?
             }
         };
-        let ranks = deps::attach(kind, stages, num_ranks, op_lists)?;
+        let ranks = deps::attach(kind, stages, op_lists)?;
         Ok(Schedule {
             kind,
             num_ranks,

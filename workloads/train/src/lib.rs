@@ -8,9 +8,9 @@
 //! - [`plan`]: per-layer costs (compute phases re-timed from measured reference phases
 //!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic;
 //!   n-fold P2P messages) and per-rank memory.
-//! - [`run_step`]: builds the op graph of one training step (per rank a compute stream, an EP communication
-//!   stream and a pipeline P2P stream; per GPU a compute resource that communication
-//!   kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
+//! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
+//!   an EP communication stream and a pipeline P2P stream; per GPU a compute resource
+//!   that communication kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
 //! - [`simulate_abstract`]: the schedule alone with fixed F / B / W / F&B costs and free
 //!   communication, for the README bubble formulas.
 //! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto

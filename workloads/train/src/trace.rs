@@ -48,6 +48,24 @@ fn shape(g: &TraceGraph, problem: String) -> TrainError {
     }
 }
 
+/// Occurrences (start, end) of each compute phase annotation, in start order: the k-th
+/// is layer k.
+fn phase_occurrences(g: &TraceGraph) -> BTreeMap<&str, Vec<(i64, i64)>> {
+    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for a in &g.cpu_annotations {
+        let name = g.name(a.name);
+        if COMPUTE_PHASES.contains(&name) {
+            occ.entry(name)
+                .or_default()
+                .push((a.start_ns, a.start_ns + a.dur_ns));
+        }
+    }
+    for v in occ.values_mut() {
+        v.sort_unstable();
+    }
+    occ
+}
+
 /// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
 pub fn read_phases_file(
     path: impl AsRef<Path>,
@@ -74,19 +92,7 @@ pub fn phases(
             return Err(shape(g, problem));
         }
     };
-    // Occurrences of each compute phase, in start order: the k-th is layer k.
-    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
-    for a in &g.cpu_annotations {
-        let name = g.name(a.name);
-        if COMPUTE_PHASES.contains(&name) {
-            occ.entry(name)
-                .or_default()
-                .push((a.start_ns, a.start_ns + a.dur_ns));
-        }
-    }
-    for v in occ.values_mut() {
-        v.sort_unstable();
-    }
+    let occ = phase_occurrences(g);
     let layers = occ.get("attn(F)").map_or(0, Vec::len);
     if layers == 0 {
         let problem = "no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace";

@@ -128,11 +128,7 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
         .unwrap_or_default();
     let devices = device_timelines(&ops, &props, &mut stats);
     let syncs = sync_events(&raw.syncs, &clock)?;
-    let mut dep = Dependencies::new(&ops, &devices);
-    dep.recorded_waits(&syncs);
-    dep.wait_calls(&cpu_calls, &names, &syncs);
-    dep.gaps();
-    let deps = dep.finish();
+    let deps = Dependencies::new(&ops, &devices).find(&syncs, &cpu_calls, &names);
 
     let (rank, world_size, backend) = distributed(raw.distributed_info.as_ref());
     let meta = TraceMeta {
@@ -276,7 +272,9 @@ impl Annotations {
         if let Some(&(a, b)) = self.cpu_by_thread.get(&l.thread) {
             return innermost(&self.cpu[a..b], t, |s| s.ts, |s| s.ts + s.dur).map(|s| s.name);
         }
-        let v = self.cpu_by_pid.get(&self.pid_of_thread[l.thread as usize])?;
+        let v = self
+            .cpu_by_pid
+            .get(&self.pid_of_thread[l.thread as usize])?;
         let ts = |&i: &usize| self.cpu[i].ts;
         let te = |&i: &usize| self.cpu[i].ts + self.cpu[i].dur;
         innermost(v, t, ts, te).map(|&i| self.cpu[i].name)
@@ -721,8 +719,16 @@ impl<'a> Dependencies<'a> {
         }
     }
 
-    /// The dependencies sorted by (to, from), one per pair.
-    fn finish(mut self) -> Vec<Dependency> {
+    /// Every dependency by the three rules, sorted by (to, from), one per pair.
+    fn find(
+        mut self,
+        syncs: &[SyncEvent],
+        cpu_calls: &[RawSpan],
+        names: &[String],
+    ) -> Vec<Dependency> {
+        self.recorded_waits(syncs);
+        self.wait_calls(cpu_calls, names, syncs);
+        self.gaps();
         self.deps.sort_by_key(|d| (d.to, d.from, d.kind));
         self.deps.dedup_by_key(|d| (d.to, d.from));
         self.deps
@@ -733,7 +739,12 @@ impl<'a> Dependencies<'a> {
 /// stream predecessor ended at `prev_end` and it was launched), the latest op of another
 /// stream (launched before it) that ended within [`GAP_SLACK_NS`] before its start.
 /// `ends` holds the device's ops as (end, id), sorted.
-fn gap_cause(ops: &[GpuOp], ends: &[(i64, OpId)], k: &GpuOp, prev_end: Option<i64>) -> Option<OpId> {
+fn gap_cause(
+    ops: &[GpuOp],
+    ends: &[(i64, OpId)],
+    k: &GpuOp,
+    prev_end: Option<i64>,
+) -> Option<OpId> {
     let launched = k.launch.as_ref().map(|l| l.start_ns);
     let ready = match (prev_end, launched) {
         (Some(a), Some(b)) => a.max(b),
@@ -778,6 +789,8 @@ fn distributed(info: Option<&serde_json::Value>) -> (Option<i64>, Option<i64>, O
     (
         field("rank").and_then(|x| x.as_i64()),
         field("world_size").and_then(|x| x.as_i64()),
-        field("backend").and_then(|x| x.as_str()).map(str::to_string),
+        field("backend")
+            .and_then(|x| x.as_str())
+            .map(str::to_string),
     )
 }

@@ -835,9 +835,7 @@ impl<'de, 'a> DeserializeSeed<'de> for EventSeed<'a> {
 
 /// Reads a `ts`/`dur` value as text. The outer error is a read error (syntax, I/O); the
 /// inner one a value that is not a decimal number.
-fn time_value<'de, A: MapAccess<'de>>(
-    map: &mut A,
-) -> Result<Result<i64, DecimalError>, A::Error> {
+fn time_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Result<i64, DecimalError>, A::Error> {
     let raw: Box<RawValue> = map.next_value()?;
     let text = raw.get();
     let text = text
@@ -1038,12 +1036,16 @@ struct Complete<'n> {
 impl Complete<'_> {
     /// `args.device`, else a numeric `pid`.
     fn device(&self) -> Option<i64> {
-        self.a.device.or_else(|| self.pid.as_ref().and_then(Id::number))
+        self.a
+            .device
+            .or_else(|| self.pid.as_ref().and_then(Id::number))
     }
 
     /// `args.stream`, else a numeric `tid`.
     fn stream(&self) -> Option<i64> {
-        self.a.stream.or_else(|| self.tid.as_ref().and_then(Id::number))
+        self.a
+            .stream
+            .or_else(|| self.tid.as_ref().and_then(Id::number))
     }
 
     fn record(self, cat: Cat, out: &mut RawTrace) {

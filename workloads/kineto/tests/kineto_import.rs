@@ -366,11 +366,17 @@ fn every_prefix_of_a_trace_fails_cleanly_never_panics() {
     // root: every one is an error.
     let end = text.trim_ascii_end().len();
     for n in (0..end).step_by(7) {
-        assert!(import_bytes(&text[..n], "prefix").is_err(), "prefix of {n} bytes");
+        assert!(
+            import_bytes(&text[..n], "prefix").is_err(),
+            "prefix of {n} bytes"
+        );
     }
     // Before the 8-byte gzip trailer the deflate stream is incomplete.
     let gz = std::fs::read(fixture("handmade-two-streams.json.gz")).unwrap();
     for n in 0..gz.len().saturating_sub(8) {
-        assert!(import_bytes(&gz[..n], "gz-prefix").is_err(), "gzip prefix of {n} bytes");
+        assert!(
+            import_bytes(&gz[..n], "gz-prefix").is_err(),
+            "gzip prefix of {n} bytes"
+        );
     }
 }

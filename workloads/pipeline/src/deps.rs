@@ -95,7 +95,12 @@ impl Producers {
         if let Some(c) = kind_op.forward_chunk() {
             if c.stage > 0 {
                 let (p, m, s) = key(self.kind, &c);
-                deps.push(dep(&self.fwd, (p, m, s - 1), DependencyKind::Activation, c)?);
+                deps.push(dep(
+                    &self.fwd,
+                    (p, m, s - 1),
+                    DependencyKind::Activation,
+                    c,
+                )?);
             }
         }
         if let Some(c) = kind_op.backward_chunk() {

@@ -603,8 +603,8 @@ impl<'a> GraphBuilder<'a> {
             return Ok(None);
         }
         let host = self.streams.host[&op.device];
-        let spec = OpSpec::new(host, self.cat_gap, Work::Delay(ps(residual)))
-            .after(known.iter().copied());
+        let spec =
+            OpSpec::new(host, self.cat_gap, Work::Delay(ps(residual))).after(known.iter().copied());
         let h = self.push(spec, None)?;
         self.added.host_gaps += 1;
         Ok(Some(h))

@@ -162,7 +162,12 @@ impl<'a> Builder<'a> {
 
     /// The inputs of schedule op `i` of rank `r`: forward (activations) and backward
     /// (gradients) producers' outputs, through a P2P transfer when on another rank.
-    fn inputs(&mut self, r: usize, i: usize, op: &Op) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
+    fn inputs(
+        &mut self,
+        r: usize,
+        i: usize,
+        op: &Op,
+    ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
         let mut fin = Vec::new();
         let mut bin = Vec::new();
         for d in &op.deps {

@@ -94,12 +94,8 @@ impl TrainHw {
         system: &str,
         reference_gpu: &str,
     ) -> Result<TrainHw, TrainError> {
-        let sys = reg
-            .system(system)
-            .map_err(TrainError::Profiles)?;
-        let g = reg
-            .gpu(reference_gpu)
-            .map_err(TrainError::ReferenceGpu)?;
+        let sys = reg.system(system).map_err(TrainError::Profiles)?;
+        let g = reg.gpu(reference_gpu).map_err(TrainError::ReferenceGpu)?;
         TrainHw::from_system(&sys, HwRates::from_gpu(&g))
     }
 

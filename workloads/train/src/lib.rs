@@ -43,9 +43,13 @@ pub enum TrainError {
     /// A config file or value that does not parse or breaks a rule of its own.
     #[error("training config: {0}")]
     Config(String),
-    #[error("training config: pp = {pp} exceeds the model's {layers} layers: every stage needs a layer")]
+    #[error(
+        "training config: pp = {pp} exceeds the model's {layers} layers: every stage needs a layer"
+    )]
     TooManyStages { pp: u32, layers: u32 },
-    #[error("training config: comm_sms = {comm_sms} must be below the {sms} SMs of `{system}`'s GPU")]
+    #[error(
+        "training config: comm_sms = {comm_sms} must be below the {sms} SMs of `{system}`'s GPU"
+    )]
     CommSms {
         comm_sms: u32,
         sms: u32,
@@ -55,7 +59,11 @@ pub enum TrainError {
         "training config: reference.comm_sms = {comm_sms} must be below the {sms} SMs of the \
          reference GPU `{gpu}`"
     )]
-    ReferenceCommSms { comm_sms: u32, sms: u32, gpu: String },
+    ReferenceCommSms {
+        comm_sms: u32,
+        sms: u32,
+        gpu: String,
+    },
     #[error("training config: W = {weight} exceeds the full backward B = {backward}")]
     WeightExceedsBackward { weight: u64, backward: u64 },
     #[error(transparent)]

@@ -9,8 +9,8 @@ use super::hw::TrainHw;
 use super::TrainError;
 use memwall_llm as model;
 use memwall_llm::{LayerKind, MhcConfig, ModelConfig, Pass};
-use memwall_pipeline::Schedule;
 use memwall_models::perf::Dtype;
+use memwall_pipeline::Schedule;
 
 /// One layer's costs. Compute times are *full-GPU* picoseconds (all SMs); they stretch
 /// by S/(S-k) while a communication kernel holds k SMs.
@@ -126,9 +126,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
     for (s, &nl) in per_stage.iter().enumerate() {
         let mut stage = costing.stage(first, nl)?;
         if s == 0 {
-            stage.params = stage
-                .params
-                .saturating_add(costing.m.embedding_params());
+            stage.params = stage.params.saturating_add(costing.m.embedding_params());
         }
         if s + 1 == per_stage.len() {
             stage.params = stage.params.saturating_add(costing.m.lm_head_params());
@@ -227,7 +225,13 @@ impl Retime {
                 self.bf16,
             )
         };
-        let sm = |p: Ps| scaled(scaled(p, mlp_flops, self.ref_mlp_flops), self.ref_fp8, self.fp8);
+        let sm = |p: Ps| {
+            scaled(
+                scaled(p, mlp_flops, self.ref_mlp_flops),
+                self.ref_fp8,
+                self.fp8,
+            )
+        };
         (self.attn.map(sa), self.mlp.map(sm))
     }
 }

@@ -48,7 +48,7 @@ fn simulate_pair(tp: &trace::TracePhases, eff: f64) -> PairResult {
         .map(|p| training::layer_from_measured(p, sms, cfg.comm_sms, &moe))
         .collect();
     let pair = training::chunk_pair_plan(&base, layers.clone(), layers);
-    let run = training::simulate(&pair).unwrap();
+    let run = training::run_step(&pair).unwrap();
     let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
     let tl = &run.timeline;
     let s = &a.streams[0];

@@ -19,7 +19,7 @@ fn slot(cfg: &TrainConfig, hw: &TrainHw, plain_p2p: Option<u64>, no_hbm: bool) -
             }
         }
     }
-    training::simulate(&p).unwrap().mean_pair_slot().unwrap()
+    training::run_step(&p).unwrap().mean_pair_slot().unwrap()
 }
 
 /// mHC n = 4 on the V3 step (PP16, N = 40 to keep the test short): added wall time of
@@ -66,7 +66,7 @@ fn v3_step_across_systems() {
     }
     for name in &names {
         let hw = TrainHw::shipped(name, &cfg).unwrap();
-        let run = training::simulate(&training::plan(&cfg, &hw).unwrap()).unwrap();
+        let run = training::run_step(&training::plan(&cfg, &hw).unwrap()).unwrap();
         let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
         for s in &a.streams {
             assert_eq!(s.busy.0 + s.exposed_total().0 + s.bubble.0, s.makespan.0);

@@ -5,6 +5,7 @@
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use memwall_models::perf::HwRates;
+use memwall_models::error::render_errors as render;
 use memwall_models::{Registry, SystemSpec};
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
@@ -86,13 +87,6 @@ pub struct ReplayArgs {
     pub user: Vec<PathBuf>,
 }
 
-fn render(errs: &[memwall_models::ProfileError]) -> String {
-    errs.iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn system(reg: &Registry, name: &str) -> anyhow::Result<SystemSpec> {
     reg.system(name).map_err(|e| {
         anyhow!(
@@ -164,33 +158,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     let reg = Registry::with_user_paths(&a.user).map_err(|e| anyhow!(render(&e)))?;
     let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
     let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
-    let mut target = match (&a.system, source_sys) {
-        (Some(s), _) => system(&reg, s)?,
-        (None, Some(s)) => s,
-        (None, None) => bail!(
-            "the source GPU `{}` has no default system: name the target with --system",
-            source.name
-        ),
-    };
-    if let Some(n) = &a.network {
-        let nic = reg.nic(n).map_err(|e| anyhow!(render(&e)))?;
-        if target.node.nic.is_none() {
-            bail!(
-                "system `{}` has no NICs to swap: pick a system with scale-out NICs",
-                target.name
-            );
-        }
-        target.node.nic = Some(nic);
-        target.name = format!("{}+{n}", target.name);
-    }
-    if let Some(l) = &a.host_link {
-        let link = reg.link(l).map_err(|e| anyhow!(render(&e)))?;
-        target.node.gpu.host_link = link.clone();
-        for gi in &mut target.node.gpus {
-            gi.host_link = link.clone();
-        }
-        target.name = format!("{}+{l}", target.name);
-    }
+    let target = target_system(&reg, &a, &source, source_sys)?;
     if a.mhc == Some(0) {
         bail!("--mhc must be at least 1 (mHC uses n = 4)");
     }
@@ -225,6 +193,44 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         println!("wrote {}/replay.trace.json and replay-*.csv", dir.display());
     }
     Ok(())
+}
+
+/// The system to replay on: `--system`, else the source's own; with `--network` and
+/// `--host-link` swapped in (each named in the system's name).
+fn target_system(
+    reg: &Registry,
+    a: &ReplayArgs,
+    source: &HwRates,
+    source_sys: Option<SystemSpec>,
+) -> anyhow::Result<SystemSpec> {
+    let mut target = match (&a.system, source_sys) {
+        (Some(s), _) => system(reg, s)?,
+        (None, Some(s)) => s,
+        (None, None) => bail!(
+            "the source GPU `{}` has no default system: name the target with --system",
+            source.name
+        ),
+    };
+    if let Some(n) = &a.network {
+        let nic = reg.nic(n).map_err(|e| anyhow!(render(&e)))?;
+        if target.node.nic.is_none() {
+            bail!(
+                "system `{}` has no NICs to swap: pick a system with scale-out NICs",
+                target.name
+            );
+        }
+        target.node.nic = Some(nic);
+        target.name = format!("{}+{n}", target.name);
+    }
+    if let Some(l) = &a.host_link {
+        let link = reg.link(l).map_err(|e| anyhow!(render(&e)))?;
+        target.node.gpu.host_link = link.clone();
+        for gi in &mut target.node.gpus {
+            gi.host_link = link.clone();
+        }
+        target.name = format!("{}+{l}", target.name);
+    }
+    Ok(target)
 }
 
 fn side_rows(side: &str, ms_: &[ReplayDeviceMetrics], rows: &mut Vec<Vec<String>>) {
@@ -287,6 +293,7 @@ pub fn summary_text(out: &ReplayOutput) -> String {
     s
 }
 
+/// replay.trace.json (recorded and replayed side by side) and the replay-*.csv files.
 fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()> {
     let orig_name = format!("original ({})", out.source);
     let sim_name = format!("replay on {}", out.target);
@@ -332,11 +339,28 @@ fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()
             rows,
         ),
     )?;
-    // Hidden/exposed per category by blocker attribution (DESIGN.md §3).
+    write_atomic(
+        &dir.join("replay-attribution.csv"),
+        &csv_bytes(
+            &["category", "ops", "latency_ms", "hidden_ms", "exposed_ms"],
+            attribution_rows(out),
+        ),
+    )?;
+    write_atomic(
+        &dir.join("replay-scaling.csv"),
+        &csv_bytes(
+            &["class", "scaling", "ops", "source_ms", "target_ms"],
+            scaling_rows(out),
+        ),
+    )?;
+    Ok(())
+}
+
+/// Hidden/exposed per category of the replay by blocker attribution (DESIGN.md §3).
+fn attribution_rows(out: &ReplayOutput) -> Vec<Vec<String>> {
     let tl = &out.timeline;
     let at = memwall_sim::attribute(tl, (Ps::ZERO, tl.makespan()));
-    let rows: Vec<Vec<String>> = at
-        .by_category(tl)
+    at.by_category(tl)
         .into_iter()
         .map(|(name, t)| {
             vec![
@@ -347,16 +371,12 @@ fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()
                 ms(t.exposed.0),
             ]
         })
-        .collect();
-    write_atomic(
-        &dir.join("replay-attribution.csv"),
-        &csv_bytes(
-            &["category", "ops", "latency_ms", "hidden_ms", "exposed_ms"],
-            rows,
-        ),
-    )?;
-    let rows: Vec<Vec<String>> = out
-        .scaling
+        .collect()
+}
+
+/// Recorded and re-timed totals per op class and scaling rule.
+fn scaling_rows(out: &ReplayOutput) -> Vec<Vec<String>> {
+    out.scaling
         .iter()
         .map(|r| {
             vec![
@@ -367,10 +387,5 @@ fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()
                 ms(r.target_ns.max(0) as u64 * 1000),
             ]
         })
-        .collect();
-    write_atomic(
-        &dir.join("replay-scaling.csv"),
-        &csv_bytes(&["class", "scaling", "ops", "source_ms", "target_ms"], rows),
-    )?;
-    Ok(())
+        .collect()
 }

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
+use memwall_models::error::render_errors as render;
 use memwall_models::Registry;
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_reports::plots::{Gantt, GanttOptions, Plot};
-use memwall_sim::{attribute, Attribution};
-use memwall_sim::Ps;
+use memwall_sim::{attribute, Attribution, Ps, Timeline};
 use memwall_train as training;
 use memwall_train::{config::parse_schedule, TrainConfig, TrainHw, TrainRun};
 
@@ -70,6 +70,34 @@ fn exposed_of(run: &TrainRun, a: &Attribution, stream_idx: usize, cat: &str) -> 
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let cfg = config(&args)?;
+    let systems = system_names(&args, &cfg)?;
+    // Resolve everything before writing anything.
+    let reg = Registry::with_user_paths(&args.user).map_err(|e| anyhow::anyhow!(render(&e)))?;
+    let hws = systems
+        .iter()
+        .map(|s| TrainHw::resolve(&reg, s, &cfg.reference.gpu))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut summary = Vec::new();
+    for hw in &hws {
+        let dir = if hws.len() > 1 {
+            args.out.join(&hw.name)
+        } else {
+            args.out.clone()
+        };
+        summary.push(run_system(&cfg, hw, &dir, !args.no_timeline)?);
+    }
+    if hws.len() > 1 {
+        let names = systems_header();
+        let header: Vec<&str> = names.iter().map(String::as_str).collect();
+        write_atomic(&args.out.join("systems.csv"), &csv_bytes(&header, summary))?;
+    }
+    Ok(())
+}
+
+/// The training config (`--config` or the built-in default) with the command line's
+/// overrides applied.
+fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     let mut cfg = match &args.config {
         Some(p) => {
             let t =
@@ -91,6 +119,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(n) = args.micro_batches {
         cfg.micro_batches = n;
     }
+    Ok(cfg)
+}
+
+/// `--system` (comma separated), else the config's system.
+fn system_names(args: &TrainArgs, cfg: &TrainConfig) -> anyhow::Result<Vec<String>> {
     let systems: Vec<String> = args
         .system
         .clone()
@@ -102,111 +135,120 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if systems.is_empty() {
         anyhow::bail!("--system: give at least one system name");
     }
-    // Resolve everything before writing anything.
-    let reg = Registry::with_user_paths(&args.user).map_err(|e| {
-        anyhow::anyhow!(e
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
-    let hws = systems
-        .iter()
-        .map(|s| TrainHw::resolve(&reg, s, &cfg.reference.gpu))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut summary = Vec::new();
-    for hw in &hws {
-        let plan = training::plan(&cfg, hw)?;
-        let run = training::simulate(&plan)?;
-        let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
-        let dir = if hws.len() > 1 {
-            args.out.join(&hw.name)
-        } else {
-            args.out.clone()
-        };
-        let title = format!(
-            "{} on {}: {} PP{} N{}{}",
-            cfg.model,
-            hw.name,
-            cfg.schedule,
-            cfg.pp,
-            cfg.micro_batches,
-            if plan.mhc_n > 1 {
-                format!(", mHC n={}", plan.mhc_n)
-            } else {
-                String::new()
-            }
-        );
-        write_outputs(&dir, &run, &a, !args.no_timeline, &title)?;
-        // Worst rank: the one with the most exposed communication.
-        let n = a.streams.len().max(1) as u64;
-        let mean = |cat: &str| {
-            Ps((0..a.streams.len())
-                .map(|i| exposed_of(&run, &a, i, cat).0)
-                .sum::<u64>()
-                / n)
-        };
-        let max = |cat: &str| {
-            (0..a.streams.len())
-                .map(|i| exposed_of(&run, &a, i, cat))
-                .max()
-                .unwrap_or(Ps::ZERO)
-        };
-        let bubble = Ps(a.streams.iter().map(|s| s.bubble.0).sum::<u64>() / n);
-        let mut row = vec![
-            hw.name.clone(),
-            cfg.schedule.clone(),
-            cfg.pp.to_string(),
-            cfg.micro_batches.to_string(),
-            plan.mhc_n.to_string(),
-            ms(run.step_time),
-            run.mean_pair_slot().map(ms).unwrap_or_default(),
-            ms(bubble),
-        ];
-        for c in CATS {
-            row.push(ms(mean(c)));
-            row.push(ms(max(c)));
-        }
-        println!(
-            "{}: step {:.3} ms, mean F&B slot {}, bubble {:.3} ms/rank; exposed per rank (mean): pp-p2p {:.3} ms, ep-dispatch {:.3} ms, ep-combine {:.3} ms, mhc-hbm {:.3} ms -> {}",
-            hw.name,
-            run.step_time.as_ms_f64(),
-            run.mean_pair_slot().map(|p| format!("{:.3} ms", p.as_ms_f64())).unwrap_or_else(|| "-".into()),
-            bubble.as_ms_f64(),
-            mean("pp-p2p").as_ms_f64(),
-            mean("ep-dispatch").as_ms_f64(),
-            mean("ep-combine").as_ms_f64(),
-            mean("mhc-hbm").as_ms_f64(),
-            dir.display()
-        );
-        summary.push(row);
-    }
-    if hws.len() > 1 {
-        let mut header = vec![
-            "system",
-            "schedule",
-            "pp",
-            "micro_batches",
-            "mhc_n",
-            "step_ms",
-            "mean_fb_slot_ms",
-            "bubble_ms_per_rank",
-        ];
-        let names: Vec<String> = CATS
-            .iter()
-            .flat_map(|c| {
-                [
-                    format!("{c}_exposed_ms_mean"),
-                    format!("{c}_exposed_ms_max"),
-                ]
-            })
-            .collect();
-        header.extend(names.iter().map(String::as_str));
-        write_atomic(&args.out.join("systems.csv"), &csv_bytes(&header, summary))?;
-    }
-    Ok(())
+    Ok(systems)
 }
 
+/// One step on one system: writes its outputs to `dir`, prints its line, and returns its
+/// row of `systems.csv`.
+fn run_system(
+    cfg: &TrainConfig,
+    hw: &TrainHw,
+    dir: &std::path::Path,
+    timeline: bool,
+) -> anyhow::Result<Vec<String>> {
+    let plan = training::plan(cfg, hw)?;
+    let run = training::run_step(&plan)?;
+    let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
+    let title = format!(
+        "{} on {}: {} PP{} N{}{}",
+        cfg.model,
+        hw.name,
+        cfg.schedule,
+        cfg.pp,
+        cfg.micro_batches,
+        if plan.mhc_n > 1 {
+            format!(", mHC n={}", plan.mhc_n)
+        } else {
+            String::new()
+        }
+    );
+    write_outputs(dir, &run, &a, timeline, &title)?;
+    let ex = Exposure { run: &run, a: &a };
+    let bubble = ex.mean_bubble();
+    let mut row = vec![
+        hw.name.clone(),
+        cfg.schedule.clone(),
+        cfg.pp.to_string(),
+        cfg.micro_batches.to_string(),
+        plan.mhc_n.to_string(),
+        ms(run.step_time),
+        run.mean_pair_slot().map(ms).unwrap_or_default(),
+        ms(bubble),
+    ];
+    for c in CATS {
+        row.push(ms(ex.mean(c)));
+        row.push(ms(ex.max(c)));
+    }
+    println!(
+        "{}: step {:.3} ms, mean F&B slot {}, bubble {:.3} ms/rank; exposed per rank (mean): pp-p2p {:.3} ms, ep-dispatch {:.3} ms, ep-combine {:.3} ms, mhc-hbm {:.3} ms -> {}",
+        hw.name,
+        run.step_time.as_ms_f64(),
+        run.mean_pair_slot().map(|p| format!("{:.3} ms", p.as_ms_f64())).unwrap_or_else(|| "-".into()),
+        bubble.as_ms_f64(),
+        ex.mean("pp-p2p").as_ms_f64(),
+        ex.mean("ep-dispatch").as_ms_f64(),
+        ex.mean("ep-combine").as_ms_f64(),
+        ex.mean("mhc-hbm").as_ms_f64(),
+        dir.display()
+    );
+    Ok(row)
+}
+
+/// Exposed time and bubble over the ranks of one step.
+struct Exposure<'a> {
+    run: &'a TrainRun,
+    a: &'a Attribution,
+}
+
+impl Exposure<'_> {
+    fn ranks(&self) -> u64 {
+        self.a.streams.len().max(1) as u64
+    }
+
+    /// Mean exposed time of category `cat` per rank.
+    fn mean(&self, cat: &str) -> Ps {
+        let sum: u64 = (0..self.a.streams.len())
+            .map(|i| exposed_of(self.run, self.a, i, cat).0)
+            .sum();
+        Ps(sum / self.ranks())
+    }
+
+    /// Exposed time of category `cat` on the worst rank.
+    fn max(&self, cat: &str) -> Ps {
+        (0..self.a.streams.len())
+            .map(|i| exposed_of(self.run, self.a, i, cat))
+            .max()
+            .unwrap_or(Ps::ZERO)
+    }
+
+    fn mean_bubble(&self) -> Ps {
+        Ps(self.a.streams.iter().map(|s| s.bubble.0).sum::<u64>() / self.ranks())
+    }
+}
+
+/// The columns of `systems.csv`.
+fn systems_header() -> Vec<String> {
+    let mut header: Vec<String> = [
+        "system",
+        "schedule",
+        "pp",
+        "micro_batches",
+        "mhc_n",
+        "step_ms",
+        "mean_fb_slot_ms",
+        "bubble_ms_per_rank",
+    ]
+    .map(String::from)
+    .to_vec();
+    for c in CATS {
+        header.push(format!("{c}_exposed_ms_mean"));
+        header.push(format!("{c}_exposed_ms_max"));
+    }
+    header
+}
+
+/// Per system: timeline.csv (unless skipped), ranks.csv, categories.csv and the Gantt
+/// plot.
 fn write_outputs(
     dir: &std::path::Path,
     run: &TrainRun,
@@ -216,44 +258,92 @@ fn write_outputs(
 ) -> anyhow::Result<()> {
     let tl = &run.timeline;
     if timeline {
-        let rows = tl.records.iter().map(|r| {
-            let s = tl.stream(r.stream);
-            let c = tl.category(r.category);
-            let ps = |p: Ps| format!("{:.3}", p.as_us_f64());
-            vec![
-                r.id.0.to_string(),
-                s.name.clone(),
-                c.name.clone(),
-                c.kind.as_str().to_string(),
-                r.step.to_string(),
-                r.layer.to_string(),
-                ps(r.ready),
-                ps(r.start),
-                ps(r.end),
-                r.bytes.to_string(),
-                r.blocker.map(|b| b.0.to_string()).unwrap_or_default(),
-            ]
-        });
-        write_atomic(
-            &dir.join("timeline.csv"),
-            &csv_bytes(
-                &[
-                    "op",
-                    "stream",
-                    "category",
-                    "kind",
-                    "schedule_op",
-                    "layer",
-                    "ready_us",
-                    "start_us",
-                    "end_us",
-                    "bytes",
-                    "blocker",
-                ],
-                rows,
-            ),
-        )?;
+        write_timeline(dir, tl)?;
     }
+    write_ranks(dir, run, a)?;
+    let rows = a.by_category(tl).into_iter().map(|(name, t)| {
+        vec![
+            name,
+            t.ops.to_string(),
+            t.bytes.to_string(),
+            ms(t.latency),
+            ms(t.exposed),
+            ms(t.hidden),
+        ]
+    });
+    write_atomic(
+        &dir.join("categories.csv"),
+        &csv_bytes(
+            &[
+                "category",
+                "ops",
+                "bytes",
+                "latency_ms",
+                "exposed_ms",
+                "hidden_ms",
+            ],
+            rows,
+        ),
+    )?;
+    let gantt = Gantt::new(
+        tl,
+        GanttOptions {
+            title: title.to_string(),
+            window: None,
+            max_ops: GANTT_MAX_OPS,
+        },
+    );
+    gantt
+        .render()
+        .and_then(|r| r.write(&dir.join("gantt")))
+        .map_err(|e| anyhow::anyhow!("gantt plot: {e}"))?;
+    Ok(())
+}
+
+/// timeline.csv: every op with its stream, category, schedule op, layer and times.
+fn write_timeline(dir: &std::path::Path, tl: &Timeline) -> anyhow::Result<()> {
+    let rows = tl.records.iter().map(|r| {
+        let s = tl.stream(r.stream);
+        let c = tl.category(r.category);
+        let ps = |p: Ps| format!("{:.3}", p.as_us_f64());
+        vec![
+            r.id.0.to_string(),
+            s.name.clone(),
+            c.name.clone(),
+            c.kind.as_str().to_string(),
+            r.step.to_string(),
+            r.layer.to_string(),
+            ps(r.ready),
+            ps(r.start),
+            ps(r.end),
+            r.bytes.to_string(),
+            r.blocker.map(|b| b.0.to_string()).unwrap_or_default(),
+        ]
+    });
+    write_atomic(
+        &dir.join("timeline.csv"),
+        &csv_bytes(
+            &[
+                "op",
+                "stream",
+                "category",
+                "kind",
+                "schedule_op",
+                "layer",
+                "ready_us",
+                "start_us",
+                "end_us",
+                "bytes",
+                "blocker",
+            ],
+            rows,
+        ),
+    )?;
+    Ok(())
+}
+
+/// ranks.csv: per rank its stages, busy, bubble, exposed communication and memory.
+fn write_ranks(dir: &std::path::Path, run: &TrainRun, a: &Attribution) -> anyhow::Result<()> {
     let rows = run.ranks.iter().enumerate().map(|(r, rk)| {
         let i = a
             .streams
@@ -300,41 +390,5 @@ fn write_outputs(
             rows,
         ),
     )?;
-    let rows = a.by_category(tl).into_iter().map(|(name, t)| {
-        vec![
-            name,
-            t.ops.to_string(),
-            t.bytes.to_string(),
-            ms(t.latency),
-            ms(t.exposed),
-            ms(t.hidden),
-        ]
-    });
-    write_atomic(
-        &dir.join("categories.csv"),
-        &csv_bytes(
-            &[
-                "category",
-                "ops",
-                "bytes",
-                "latency_ms",
-                "exposed_ms",
-                "hidden_ms",
-            ],
-            rows,
-        ),
-    )?;
-    let gantt = Gantt::new(
-        tl,
-        GanttOptions {
-            title: title.to_string(),
-            window: None,
-            max_ops: GANTT_MAX_OPS,
-        },
-    );
-    gantt
-        .render()
-        .and_then(|r| r.write(&dir.join("gantt")))
-        .map_err(|e| anyhow::anyhow!("gantt plot: {e}"))?;
     Ok(())
 }

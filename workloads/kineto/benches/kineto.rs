@@ -18,7 +18,7 @@ fn block(i: u64, out: &mut String) {
     use std::fmt::Write as _;
     let t = 1_711_964_646_000u64 * 1000 + i * 40; // epoch us
     let c = 1000 + i * 3;
-    let _ = write!(
+    write!(
         out,
         r#"{{"ph": "X", "cat": "python_function", "name": "torch/nn/modules/module.py(1501): _call_impl", "pid": 2910249, "tid": 2910249, "ts": {t}.101, "dur": 35.5, "args": {{"Python parent id": {p}, "Python id": {q}, "Ev Idx": {i}}}}},
 {{"ph": "X", "cat": "cpu_op", "name": "aten::addmm", "pid": 2910249, "tid": 2910249, "ts": {t1}.250, "dur": 20.125, "args": {{"External id": {c}, "Record function id": 0, "Sequence number": {i}, "Fwd thread id": 0, "Ev Idx": {i}, "Input Dims": [[4096, 7168], [7168, 2048], []], "Input type": ["c10::BFloat16", "c10::BFloat16", ""], "Input Strides": [[7168, 1], [1, 7168], []], "Concrete Inputs": ["", "", ""]}}}},
@@ -32,9 +32,10 @@ fn block(i: u64, out: &mut String) {
         t1 = t + 5,
         t2 = t + 10,
         t3 = t + 30,
-    );
+    )
+    .expect("writing to a String cannot fail");
     if i & 7 == 0 {
-        let _ = write!(
+        write!(
             out,
             r#"{{"ph": "X", "cat": "kernel", "name": "ncclKernel_AllReduce_RING_LL_Sum_float(ncclDevComm*, unsigned long, ncclWork*)", "pid": 0, "tid": 40, "ts": {t}.017, "dur": 26.6, "args": {{"External id": {c}, "queued": 0, "device": 0, "context": 1, "stream": 40, "correlation": {c1}, "grid": [8, 1, 1], "block": [544, 1, 1], "Collective name": "allreduce", "In msg nelems": 6637568, "Out msg nelems": 6637568, "Group size": 2, "dtype": "Float", "In split size": "[]", "Out split size": "[]", "Process Group Name": "0", "Process Group Description": "default_pg", "Process Group Ranks": "[0, 1]"}}}},
 {{"ph": "X", "cat": "gpu_memcpy", "name": "Memcpy DtoD (Device -> Device)", "pid": 0, "tid": 7, "ts": {t4}.431, "dur": 5.088, "args": {{"External id": {c}, "device": 0, "context": 1, "stream": 7, "correlation": {c2}, "bytes": 4000, "memory bandwidth (GB/s)": 0.7861635220125787}}}},
@@ -42,7 +43,8 @@ fn block(i: u64, out: &mut String) {
             c1 = c + 1,
             c2 = c + 2,
             t4 = t + 39,
-        );
+        )
+        .expect("writing to a String cannot fail");
     }
 }
 
@@ -74,7 +76,16 @@ fn vm_rss_kib() -> Option<u64> {
 
 /// Resets the peak-RSS counter (Linux: write 5 to clear_refs).
 fn reset_hwm() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("(peak RSS not reset: {e}; the peak shown includes earlier runs)");
+    }
+}
+
+/// Reports a temporary file or folder that could not be removed.
+fn remove_or_warn(r: std::io::Result<()>, path: &std::path::Path) {
+    if let Err(e) = r {
+        eprintln!("could not remove {}: {e}", path.display());
+    }
 }
 
 fn rate(bytes: &[u8], name: &str, reps: usize) {
@@ -128,9 +139,9 @@ fn main() {
             std::mem::size_of::<memwall_kineto::GpuOp>()
         );
         drop(g);
-        let _ = std::fs::remove_file(&path);
+        remove_or_warn(std::fs::remove_file(&path), &path);
     }
-    let _ = std::fs::remove_dir(&dir);
+    remove_or_warn(std::fs::remove_dir(&dir), &dir);
 
     println!("== import rate, uncompressed JSON in memory, one thread");
     let (big, blocks) = synth(mb * 1_000_000);

@@ -28,7 +28,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 pub use build::{GAP_MIN_NS, GAP_SLACK_NS, LAUNCH_BOUND_NS};
-pub use decimal::micros_text_to_ns;
+pub use decimal::{micros_text_to_ns, DecimalError};
 pub use error::{ErrorKind, KinetoError};
 pub use metrics::{DeviceMetrics, IntervalSet, Overlap, StreamMetrics, Tally, TraceMetrics};
 pub use model::*;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{CopyDir, GpuOp, OpClass, OpKind, TraceGraph};
+use super::model::{CopyDir, DeviceTimeline, GpuOp, OpClass, OpKind, TraceGraph};
 
 /// Union of half-open intervals `[start, end)`, sorted and merged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,83 +156,107 @@ fn intervals<'a>(ops: impl Iterator<Item = &'a GpuOp>) -> IntervalSet {
     IntervalSet::from_intervals(ops.map(|o| (o.start_ns, o.end_ns())).collect())
 }
 
-impl TraceGraph {
-    /// Measures span, busy time, overlap and per-class/per-phase totals per device.
-    pub fn metrics(&self) -> TraceMetrics {
-        let mut out = TraceMetrics::default();
-        for dev in &self.devices {
-            let dev_ops: Vec<&GpuOp> = dev
-                .streams
-                .iter()
-                .flat_map(|s| s.ops.iter().map(|&i| &self.ops[i as usize]))
-                .collect();
-            if dev_ops.is_empty() {
-                continue;
-            }
-            let first = dev_ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
-            let last = dev_ops.iter().map(|o| o.end_ns()).max().unwrap_or(0);
-            let streams = dev
-                .streams
-                .iter()
-                .map(|s| StreamMetrics {
-                    stream: s.stream,
-                    ops: s.ops.len() as u64,
-                    busy_ns: intervals(s.ops.iter().map(|&i| &self.ops[i as usize])).total(),
-                })
-                .collect();
-            let compute = intervals(
+/// Busy time per copy direction and its overlap with compute.
+fn copy_overlap(dev_ops: &[&GpuOp], compute: &IntervalSet) -> BTreeMap<CopyDir, Overlap> {
+    let mut dirs: Vec<CopyDir> = dev_ops
+        .iter()
+        .filter_map(|o| match o.kind {
+            OpKind::Memcpy { dir, .. } => Some(dir),
+            _ => None,
+        })
+        .collect();
+    dirs.sort_unstable();
+    dirs.dedup();
+    dirs.into_iter()
+        .map(|d| {
+            let set = intervals(
                 dev_ops
                     .iter()
                     .copied()
-                    .filter(|o| o.class.is_compute_kernel()),
+                    .filter(|o| matches!(o.class, OpClass::Copy(x) if x == d)),
             );
-            let comm = intervals(dev_ops.iter().copied().filter(|o| o.class.is_comm()));
-            let mut copy_overlap = BTreeMap::new();
-            let mut dirs: Vec<CopyDir> = dev_ops
+            (d, Overlap::of(&set, compute))
+        })
+        .collect()
+}
+
+/// Op count and time per class, per phase, and per (stream, phase).
+type Tallies = (
+    BTreeMap<String, Tally>,
+    BTreeMap<String, Tally>,
+    BTreeMap<(i64, String), Tally>,
+);
+
+impl TraceGraph {
+    /// Measures span, busy time, overlap and per-class/per-phase totals per device.
+    pub fn metrics(&self) -> TraceMetrics {
+        TraceMetrics {
+            devices: self
+                .devices
                 .iter()
-                .filter_map(|o| match o.kind {
-                    OpKind::Memcpy { dir, .. } => Some(dir),
-                    _ => None,
-                })
-                .collect();
-            dirs.sort_unstable();
-            dirs.dedup();
-            for d in dirs {
-                let set = intervals(
-                    dev_ops
-                        .iter()
-                        .copied()
-                        .filter(|o| matches!(o.class, OpClass::Copy(x) if x == d)),
-                );
-                copy_overlap.insert(d, Overlap::of(&set, &compute));
-            }
-            let mut by_class: BTreeMap<String, Tally> = BTreeMap::new();
-            let mut by_phase: BTreeMap<String, Tally> = BTreeMap::new();
-            let mut by_stream_phase: BTreeMap<(i64, String), Tally> = BTreeMap::new();
-            for o in &dev_ops {
-                by_class.entry(o.class.label()).or_default().add(o.dur_ns);
-                let p = self.phase_label(o).unwrap_or("").to_string();
-                by_stream_phase
-                    .entry((o.stream, p.clone()))
-                    .or_default()
-                    .add(o.dur_ns);
-                by_phase.entry(p).or_default().add(o.dur_ns);
-            }
-            out.devices.push(DeviceMetrics {
-                device: dev.device,
-                first_start_ns: first,
-                last_end_ns: last,
-                span_ns: last - first,
-                busy_ns: intervals(dev_ops.iter().copied()).total(),
-                streams,
-                comm_overlap: Overlap::of(&comm, &compute),
-                copy_overlap,
-                by_class,
-                by_phase,
-                by_stream_phase,
-            });
+                .filter_map(|d| self.device_metrics(d))
+                .collect(),
         }
-        out
+    }
+
+    /// The metrics of one device; `None` if it has no ops.
+    fn device_metrics(&self, dev: &DeviceTimeline) -> Option<DeviceMetrics> {
+        let dev_ops: Vec<&GpuOp> = dev
+            .streams
+            .iter()
+            .flat_map(|s| s.ops.iter().map(|&i| &self.ops[i as usize]))
+            .collect();
+        if dev_ops.is_empty() {
+            return None;
+        }
+        let first = dev_ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
+        let last = dev_ops.iter().map(|o| o.end_ns()).max().unwrap_or(0);
+        let streams = dev
+            .streams
+            .iter()
+            .map(|s| StreamMetrics {
+                stream: s.stream,
+                ops: s.ops.len() as u64,
+                busy_ns: intervals(s.ops.iter().map(|&i| &self.ops[i as usize])).total(),
+            })
+            .collect();
+        let compute = intervals(
+            dev_ops
+                .iter()
+                .copied()
+                .filter(|o| o.class.is_compute_kernel()),
+        );
+        let comm = intervals(dev_ops.iter().copied().filter(|o| o.class.is_comm()));
+        let (by_class, by_phase, by_stream_phase) = self.tallies(&dev_ops);
+        Some(DeviceMetrics {
+            device: dev.device,
+            first_start_ns: first,
+            last_end_ns: last,
+            span_ns: last - first,
+            busy_ns: intervals(dev_ops.iter().copied()).total(),
+            streams,
+            comm_overlap: Overlap::of(&comm, &compute),
+            copy_overlap: copy_overlap(&dev_ops, &compute),
+            by_class,
+            by_phase,
+            by_stream_phase,
+        })
+    }
+
+    fn tallies(&self, dev_ops: &[&GpuOp]) -> Tallies {
+        let mut by_class: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut by_phase: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut by_stream_phase: BTreeMap<(i64, String), Tally> = BTreeMap::new();
+        for o in dev_ops {
+            by_class.entry(o.class.label()).or_default().add(o.dur_ns);
+            let p = self.phase_label(o).unwrap_or("").to_string();
+            by_stream_phase
+                .entry((o.stream, p.clone()))
+                .or_default()
+                .add(o.dur_ns);
+            by_phase.entry(p).or_default().add(o.dur_ns);
+        }
+        (by_class, by_phase, by_stream_phase)
     }
 }
 

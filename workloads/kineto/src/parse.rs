@@ -13,7 +13,7 @@ use std::io::{BufReader, Read};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::decimal::micros_text_to_ns;
+use super::decimal::{micros_text_to_ns, DecimalError};
 use super::error::{ErrorKind, KinetoError};
 
 // ---------------------------------------------------------------------------------------
@@ -704,33 +704,45 @@ impl<'de> Visitor<'de> for ArgsVisitor {
         f.write_str("an args object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Args, A::Error> {
-        #[derive(Clone, Copy)]
-        enum K {
-            Device,
-            Stream,
-            Corr,
-            Ext,
-            Bytes,
-            Grid,
-            Block,
-            Graph,
-            Coll,
-            InN,
-            OutN,
-            Dtype,
-            Group,
-            PgName,
-            PgDesc,
-            PgRanks,
-            Seq,
-            SyncKind,
-            WaitStream,
-            WaitCorr,
-            WaitEvent,
-            Other,
-        }
         let mut a = Args::default();
-        while let Some(k) = map.next_key_seed(MapStr(|s: &str| match s {
+        while let Some(k) = map.next_key_seed(MapStr(ArgKey::of))? {
+            a.read(k, &mut map)?;
+        }
+        Ok(a)
+    }
+}
+
+/// The `args` keys the importer reads.
+#[derive(Clone, Copy)]
+enum ArgKey {
+    Device,
+    Stream,
+    Corr,
+    Ext,
+    Bytes,
+    Grid,
+    Block,
+    Graph,
+    Coll,
+    InN,
+    OutN,
+    Dtype,
+    Group,
+    PgName,
+    PgDesc,
+    PgRanks,
+    Seq,
+    SyncKind,
+    WaitStream,
+    WaitCorr,
+    WaitEvent,
+    Other,
+}
+
+impl ArgKey {
+    fn of(s: &str) -> ArgKey {
+        use ArgKey as K;
+        match s {
             "device" | "Device" => K::Device,
             "stream" | "Stream" => K::Stream,
             "correlation" => K::Corr,
@@ -753,55 +765,60 @@ impl<'de> Visitor<'de> for ArgsVisitor {
             "wait_on_cuda_event_record_corr_id" => K::WaitCorr,
             "wait_on_cuda_event_id" => K::WaitEvent,
             _ => K::Other,
-        }))? {
-            macro_rules! int {
-                () => {
-                    map.next_value::<LooseInt>()?.0
-                };
-            }
-            macro_rules! string {
-                () => {{
-                    let v: serde_json::Value = map.next_value()?;
-                    match v {
-                        serde_json::Value::String(s) => Some(s),
-                        serde_json::Value::Null => None,
-                        other => Some(other.to_string()),
-                    }
-                }};
-            }
-            macro_rules! comm {
-                () => {
-                    a.comm.get_or_insert_with(Default::default)
-                };
-            }
-            match k {
-                K::Device => a.device = int!(),
-                K::Stream => a.stream = int!(),
-                K::Corr => a.correlation = int!(),
-                K::Ext => a.external_id = int!(),
-                K::Bytes => a.bytes = int!(),
-                K::Grid => a.grid = map.next_value::<Dim3>()?.0,
-                K::Block => a.block = map.next_value::<Dim3>()?.0,
-                K::Graph => a.graph_id = int!(),
-                K::Coll => comm!().collective = string!(),
-                K::InN => comm!().in_nelems = int!(),
-                K::OutN => comm!().out_nelems = int!(),
-                K::Dtype => comm!().dtype = string!(),
-                K::Group => comm!().group_size = int!(),
-                K::PgName => comm!().pg_name = string!(),
-                K::PgDesc => comm!().pg_desc = string!(),
-                K::PgRanks => comm!().pg_ranks = map.next_value::<Ranks>()?.0,
-                K::Seq => comm!().seq = int!(),
-                K::SyncKind => a.sync_kind = string!(),
-                K::WaitStream => a.wait_on_stream = int!(),
-                K::WaitCorr => a.wait_on_record_corr = int!(),
-                K::WaitEvent => a.wait_on_event_id = int!(),
-                K::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
+        }
+    }
+}
+
+/// An integer value, loosely (see [`LooseInt`]).
+fn int_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<i64>, A::Error> {
+    Ok(map.next_value::<LooseInt>()?.0)
+}
+
+/// A string value; `null` is none, any other value its JSON text.
+fn string_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<String>, A::Error> {
+    let v: serde_json::Value = map.next_value()?;
+    Ok(match v {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    })
+}
+
+impl Args {
+    fn comm(&mut self) -> &mut CommArgs {
+        self.comm.get_or_insert_with(Default::default)
+    }
+
+    /// Reads the value of key `k`.
+    fn read<'de, A: MapAccess<'de>>(&mut self, k: ArgKey, map: &mut A) -> Result<(), A::Error> {
+        use ArgKey as K;
+        match k {
+            K::Device => self.device = int_value(map)?,
+            K::Stream => self.stream = int_value(map)?,
+            K::Corr => self.correlation = int_value(map)?,
+            K::Ext => self.external_id = int_value(map)?,
+            K::Bytes => self.bytes = int_value(map)?,
+            K::Grid => self.grid = map.next_value::<Dim3>()?.0,
+            K::Block => self.block = map.next_value::<Dim3>()?.0,
+            K::Graph => self.graph_id = int_value(map)?,
+            K::Coll => self.comm().collective = string_value(map)?,
+            K::InN => self.comm().in_nelems = int_value(map)?,
+            K::OutN => self.comm().out_nelems = int_value(map)?,
+            K::Dtype => self.comm().dtype = string_value(map)?,
+            K::Group => self.comm().group_size = int_value(map)?,
+            K::PgName => self.comm().pg_name = string_value(map)?,
+            K::PgDesc => self.comm().pg_desc = string_value(map)?,
+            K::PgRanks => self.comm().pg_ranks = map.next_value::<Ranks>()?.0,
+            K::Seq => self.comm().seq = int_value(map)?,
+            K::SyncKind => self.sync_kind = string_value(map)?,
+            K::WaitStream => self.wait_on_stream = int_value(map)?,
+            K::WaitCorr => self.wait_on_record_corr = int_value(map)?,
+            K::WaitEvent => self.wait_on_event_id = int_value(map)?,
+            K::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(a)
+        Ok(())
     }
 }
 
@@ -818,18 +835,20 @@ impl<'de, 'a> DeserializeSeed<'de> for EventSeed<'a> {
 
 /// Reads a `ts`/`dur` value as text. The outer error is a read error (syntax, I/O); the
 /// inner one a value that is not a decimal number.
-#[allow(clippy::type_complexity)]
-fn time_value<'de, A: MapAccess<'de>>(
-    map: &mut A,
-    what: &str,
-) -> Result<Result<i64, String>, A::Error> {
+fn time_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Result<i64, DecimalError>, A::Error> {
     let raw: Box<RawValue> = map.next_value()?;
     let text = raw.get();
     let text = text
         .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .unwrap_or(text);
-    Ok(micros_text_to_ns(text).map_err(|m| format!("bad `{what}`: {m}")))
+    Ok(micros_text_to_ns(text))
+}
+
+/// Notes the kind of error for the caller (`Reader::raised`) and makes serde's error.
+fn fail<E: de::Error>(r: &mut Reader, kind: ErrorKind, msg: impl fmt::Display) -> E {
+    r.raised = Some(kind);
+    E::custom(msg)
 }
 
 impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
@@ -840,215 +859,288 @@ impl<'de, 'a> Visitor<'de> for EventSeed<'a> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let r = self.r;
-        let mut ph: Option<Ph> = None;
-        let mut cat = Cat::Unknown;
-        let mut has_name = false;
-        let mut pid: Option<Id> = None;
-        let mut tid: Option<Id> = None;
-        let mut ts: Option<i64> = None;
-        let mut dur: Option<i64> = None;
-        let mut id: Option<i64> = None;
-        let mut args: Option<Args> = None;
-        macro_rules! fail {
-            ($kind:expr, $msg:expr) => {{
-                r.raised = Some($kind);
-                return Err(de::Error::custom($msg));
-            }};
-        }
+        let mut ev = Event::default();
         while let Some(field) = map.next_key_seed(FieldSeed)? {
-            match field {
-                Field::Ph => {
-                    let mut bad = None;
-                    let p = map.next_value_seed(MapStr(|s: &str| {
-                        let p = parse_ph(s);
-                        if p.is_none() {
-                            bad = Some(s.to_string());
-                        }
-                        p
-                    }))?;
-                    match p {
-                        Some(p) => ph = Some(p),
-                        None => fail!(
-                            ErrorKind::UnknownPhase,
-                            format!("unknown phase `ph: {:?}`", bad.unwrap_or_default())
-                        ),
+            ev.read_field(field, &mut map, r)?;
+        }
+        ev.record(r)
+    }
+}
+
+/// The fields of one event that the importer uses (its name is read into
+/// `Reader::name_buf`).
+struct Event {
+    ph: Option<Ph>,
+    cat: Cat,
+    has_name: bool,
+    pid: Option<Id>,
+    tid: Option<Id>,
+    ts: Option<i64>,
+    dur: Option<i64>,
+    id: Option<i64>,
+    args: Option<Args>,
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Event {
+            ph: None,
+            cat: Cat::Unknown,
+            has_name: false,
+            pid: None,
+            tid: None,
+            ts: None,
+            dur: None,
+            id: None,
+            args: None,
+        }
+    }
+}
+
+impl Event {
+    /// Reads the value of `field`; an unknown phase or a bad time fails the read.
+    fn read_field<'de, A: MapAccess<'de>>(
+        &mut self,
+        field: Field,
+        map: &mut A,
+        r: &mut Reader,
+    ) -> Result<(), A::Error> {
+        match field {
+            Field::Ph => {
+                let mut bad = None;
+                let p = map.next_value_seed(MapStr(|s: &str| {
+                    let p = parse_ph(s);
+                    if p.is_none() {
+                        bad = Some(s.to_string());
+                    }
+                    p
+                }))?;
+                match p {
+                    Some(p) => self.ph = Some(p),
+                    None => {
+                        let msg = format!("unknown phase `ph: {:?}`", bad.unwrap_or_default());
+                        return Err(fail(r, ErrorKind::UnknownPhase, msg));
                     }
                 }
-                Field::Cat => cat = map.next_value_seed(MapStr(parse_cat))?,
-                Field::Name => {
-                    map.next_value_seed(StrInto(&mut r.name_buf))?;
-                    has_name = true;
-                }
-                Field::Pid => pid = Some(map.next_value()?),
-                Field::Tid => tid = Some(map.next_value()?),
-                Field::Ts => match time_value(&mut map, "ts")? {
-                    Ok(v) => ts = Some(v),
-                    Err(m) => fail!(ErrorKind::BadTime, m),
-                },
-                Field::Dur => match time_value(&mut map, "dur")? {
-                    Ok(v) if v < 0 => fail!(
-                        ErrorKind::NegativeDuration,
-                        format!("negative duration `dur` = {v} ns")
-                    ),
-                    Ok(v) => dur = Some(v),
-                    Err(m) => fail!(ErrorKind::BadTime, m),
-                },
-                Field::Id => id = map.next_value::<LooseInt>()?.0,
-                Field::Args => {
-                    let skip = ph.is_some_and(|p| p != Ph::Complete)
-                        || (cat != Cat::Unknown && !cat.wants_args());
-                    if skip {
-                        map.next_value::<IgnoredAny>()?;
-                    } else {
-                        args = Some(map.next_value()?);
-                    }
-                }
-                Field::Bp | Field::Other => {
+            }
+            Field::Cat => self.cat = map.next_value_seed(MapStr(parse_cat))?,
+            Field::Name => {
+                map.next_value_seed(StrInto(&mut r.name_buf))?;
+                self.has_name = true;
+            }
+            Field::Pid => self.pid = Some(map.next_value()?),
+            Field::Tid => self.tid = Some(map.next_value()?),
+            Field::Ts => match time_value(map)? {
+                Ok(v) => self.ts = Some(v),
+                Err(m) => return Err(fail(r, ErrorKind::BadTime, format!("bad `ts`: {m}"))),
+            },
+            Field::Dur => match time_value(map)? {
+                Ok(v) if v < 0 => return Err(negative_duration(r, v)),
+                Ok(v) => self.dur = Some(v),
+                Err(m) => return Err(fail(r, ErrorKind::BadTime, format!("bad `dur`: {m}"))),
+            },
+            Field::Id => self.id = map.next_value::<LooseInt>()?.0,
+            Field::Args => {
+                let skip = self.ph.is_some_and(|p| p != Ph::Complete)
+                    || (self.cat != Cat::Unknown && !self.cat.wants_args());
+                if skip {
                     map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        let out = &mut r.out;
-        out.stats.events += 1;
-        if let Some(d) = dur {
-            if d < 0 {
-                fail!(
-                    ErrorKind::NegativeDuration,
-                    format!("negative duration `dur` = {} ns", d)
-                );
-            }
-        }
-        let Some(ph) = ph else {
-            out.stats.no_phase += 1;
-            return Ok(());
-        };
-        let name: &str = if has_name { &r.name_buf } else { "" };
-        match ph {
-            Ph::Meta => out.stats.metadata += 1,
-            Ph::Unused => out.stats.ignored_phase += 1,
-            Ph::FlowStart | Ph::FlowEnd => {
-                if cat != Cat::LaunchFlow {
-                    return Ok(());
-                }
-                // Legacy `async` flows are launch flows only when named `launch`.
-                let (Some(ts), Some(id), Some(pid), Some(tid)) = (ts, id, pid, tid) else {
-                    return Ok(());
-                };
-                let _ = name;
-                let f = RawFlow {
-                    key: out.flow_key(pid, tid),
-                    ts,
-                    id,
-                };
-                if ph == Ph::FlowStart {
-                    out.flow_starts.push(f);
                 } else {
-                    out.flow_ends.push(f);
+                    self.args = Some(map.next_value()?);
                 }
             }
-            Ph::Complete => {
-                let Some(ts) = ts else {
-                    if cat == Cat::Other {
-                        out.stats.skipped_complete += 1;
-                        return Ok(());
-                    }
-                    fail!(ErrorKind::BadTime, "complete event (`ph: X`) without `ts`");
-                };
-                let dur = dur.unwrap_or(0);
-                let a = args.unwrap_or_default();
-                match cat {
-                    Cat::Gpu(g) => {
-                        let device = a.device.or_else(|| pid.as_ref().and_then(Id::number));
-                        let stream = a.stream.or_else(|| tid.as_ref().and_then(Id::number));
-                        let name_id = out.intern(name);
-                        let flow_key = match (a.correlation, pid, tid) {
-                            (None, Some(p), Some(t)) => Some(out.flow_key(p, t)),
-                            _ => None,
-                        };
-                        out.gpu.push(RawGpu {
-                            cat: g,
-                            name: name_id,
-                            device: device.unwrap_or(0),
-                            stream: stream.unwrap_or(0),
-                            ts,
-                            dur,
-                            correlation: a.correlation,
-                            external_id: a.external_id,
-                            bytes: a.bytes,
-                            grid: a.grid,
-                            block: a.block,
-                            graph_id: a.graph_id,
-                            comm: a.comm,
-                            flow_key,
-                        });
-                    }
-                    Cat::Sync => {
-                        let device = a
-                            .device
-                            .or_else(|| pid.as_ref().and_then(Id::number))
-                            .unwrap_or(0);
-                        let stream = a.stream.or_else(|| tid.as_ref().and_then(Id::number));
-                        let kind: Box<str> = a.sync_kind.as_deref().unwrap_or(name).into();
-                        out.syncs.push(RawSync {
-                            device,
-                            stream: stream.filter(|s| *s >= 0),
-                            kind,
-                            ts,
-                            dur,
-                            correlation: a.correlation,
-                            wait_on_stream: a.wait_on_stream.filter(|s| *s >= 0),
-                            wait_on_record_corr: a.wait_on_record_corr.filter(|s| *s >= 0),
-                            event_id: a.wait_on_event_id,
-                        });
-                    }
-                    Cat::GpuAnnotation => {
-                        let device = a.device.or_else(|| pid.as_ref().and_then(Id::number));
-                        let stream = a.stream.or_else(|| tid.as_ref().and_then(Id::number));
-                        let name_id = out.intern(name);
-                        out.gpu_annotations.push(RawSpan {
-                            thread: 0,
-                            device: device.unwrap_or(0),
-                            stream: stream.unwrap_or(0),
-                            name: name_id,
-                            ts,
-                            dur,
-                            correlation: None,
-                            flow_key: None,
-                        });
-                    }
-                    Cat::UserAnnotation | Cat::Runtime | Cat::Driver => {
-                        let pid = pid.unwrap_or(Id::Num(0));
-                        let tid = tid.unwrap_or(Id::Num(0));
-                        let flow_key = match a.correlation {
-                            None if cat != Cat::UserAnnotation => {
-                                Some(out.flow_key(pid.clone(), tid.clone()))
-                            }
-                            _ => None,
-                        };
-                        let thread = out.thread(pid, tid);
-                        let name_id = out.intern(name);
-                        let span = RawSpan {
-                            thread,
-                            device: 0,
-                            stream: 0,
-                            name: name_id,
-                            ts,
-                            dur,
-                            correlation: a.correlation,
-                            flow_key,
-                        };
-                        if cat == Cat::UserAnnotation {
-                            out.cpu_annotations.push(span);
-                        } else {
-                            out.cpu_calls.push(span);
-                        }
-                    }
-                    Cat::Unknown | Cat::Other | Cat::LaunchFlow => {
-                        out.stats.skipped_complete += 1;
-                    }
-                }
+            Field::Bp | Field::Other => {
+                map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(())
+    }
+
+    /// Counts the event and keeps what the graph needs of it.
+    fn record<E: de::Error>(self, r: &mut Reader) -> Result<(), E> {
+        r.out.stats.events += 1;
+        if let Some(d) = self.dur.filter(|&d| d < 0) {
+            return Err(negative_duration(r, d));
+        }
+        let Some(ph) = self.ph else {
+            r.out.stats.no_phase += 1;
+            return Ok(());
+        };
+        match ph {
+            Ph::Meta => r.out.stats.metadata += 1,
+            Ph::Unused => r.out.stats.ignored_phase += 1,
+            Ph::FlowStart | Ph::FlowEnd => self.record_flow(ph, &mut r.out),
+            Ph::Complete => {
+                let Some(ts) = self.ts else {
+                    if self.cat == Cat::Other {
+                        r.out.stats.skipped_complete += 1;
+                        return Ok(());
+                    }
+                    let msg = "complete event (`ph: X`) without `ts`";
+                    return Err(fail(r, ErrorKind::BadTime, msg));
+                };
+                let name: &str = if self.has_name { &r.name_buf } else { "" };
+                let cat = self.cat;
+                let c = Complete {
+                    name,
+                    ts,
+                    dur: self.dur.unwrap_or(0),
+                    pid: self.pid,
+                    tid: self.tid,
+                    a: self.args.unwrap_or_default(),
+                };
+                c.record(cat, &mut r.out);
+            }
+        }
+        Ok(())
+    }
+
+    /// A launch flow's start or end (every flow of a launch-flow category, legacy `async`
+    /// flows whatever their name); other flows are dropped.
+    fn record_flow(self, ph: Ph, out: &mut RawTrace) {
+        if self.cat != Cat::LaunchFlow {
+            return;
+        }
+        let (Some(ts), Some(id), Some(pid), Some(tid)) = (self.ts, self.id, self.pid, self.tid)
+        else {
+            return;
+        };
+        let f = RawFlow {
+            key: out.flow_key(pid, tid),
+            ts,
+            id,
+        };
+        if ph == Ph::FlowStart {
+            out.flow_starts.push(f);
+        } else {
+            out.flow_ends.push(f);
+        }
+    }
+}
+
+fn negative_duration<E: de::Error>(r: &mut Reader, v: i64) -> E {
+    let msg = format!("negative duration `dur` = {v} ns");
+    fail(r, ErrorKind::NegativeDuration, msg)
+}
+
+/// A complete (`ph: X`) event with a start time.
+struct Complete<'n> {
+    name: &'n str,
+    ts: i64,
+    dur: i64,
+    pid: Option<Id>,
+    tid: Option<Id>,
+    a: Args,
+}
+
+impl Complete<'_> {
+    /// `args.device`, else a numeric `pid`.
+    fn device(&self) -> Option<i64> {
+        self.a
+            .device
+            .or_else(|| self.pid.as_ref().and_then(Id::number))
+    }
+
+    /// `args.stream`, else a numeric `tid`.
+    fn stream(&self) -> Option<i64> {
+        self.a
+            .stream
+            .or_else(|| self.tid.as_ref().and_then(Id::number))
+    }
+
+    fn record(self, cat: Cat, out: &mut RawTrace) {
+        match cat {
+            Cat::Gpu(g) => self.gpu(g, out),
+            Cat::Sync => self.sync(out),
+            Cat::GpuAnnotation => self.gpu_annotation(out),
+            Cat::UserAnnotation | Cat::Runtime | Cat::Driver => self.cpu_span(cat, out),
+            Cat::Unknown | Cat::Other | Cat::LaunchFlow => out.stats.skipped_complete += 1,
+        }
+    }
+
+    fn gpu(self, cat: GpuCat, out: &mut RawTrace) {
+        let (device, stream) = (self.device(), self.stream());
+        let name = out.intern(self.name);
+        let a = self.a;
+        let flow_key = match (a.correlation, self.pid, self.tid) {
+            (None, Some(p), Some(t)) => Some(out.flow_key(p, t)),
+            _ => None,
+        };
+        out.gpu.push(RawGpu {
+            cat,
+            name,
+            device: device.unwrap_or(0),
+            stream: stream.unwrap_or(0),
+            ts: self.ts,
+            dur: self.dur,
+            correlation: a.correlation,
+            external_id: a.external_id,
+            bytes: a.bytes,
+            grid: a.grid,
+            block: a.block,
+            graph_id: a.graph_id,
+            comm: a.comm,
+            flow_key,
+        });
+    }
+
+    fn sync(self, out: &mut RawTrace) {
+        let (device, stream) = (self.device().unwrap_or(0), self.stream());
+        let a = &self.a;
+        let kind: Box<str> = a.sync_kind.as_deref().unwrap_or(self.name).into();
+        out.syncs.push(RawSync {
+            device,
+            stream: stream.filter(|s| *s >= 0),
+            kind,
+            ts: self.ts,
+            dur: self.dur,
+            correlation: a.correlation,
+            wait_on_stream: a.wait_on_stream.filter(|s| *s >= 0),
+            wait_on_record_corr: a.wait_on_record_corr.filter(|s| *s >= 0),
+            event_id: a.wait_on_event_id,
+        });
+    }
+
+    fn gpu_annotation(self, out: &mut RawTrace) {
+        let (device, stream) = (self.device(), self.stream());
+        let name = out.intern(self.name);
+        out.gpu_annotations.push(RawSpan {
+            thread: 0,
+            device: device.unwrap_or(0),
+            stream: stream.unwrap_or(0),
+            name,
+            ts: self.ts,
+            dur: self.dur,
+            correlation: None,
+            flow_key: None,
+        });
+    }
+
+    /// A user annotation or a runtime / driver call, on its CPU thread.
+    fn cpu_span(self, cat: Cat, out: &mut RawTrace) {
+        let pid = self.pid.unwrap_or(Id::Num(0));
+        let tid = self.tid.unwrap_or(Id::Num(0));
+        let correlation = self.a.correlation;
+        let flow_key = match correlation {
+            None if cat != Cat::UserAnnotation => Some(out.flow_key(pid.clone(), tid.clone())),
+            _ => None,
+        };
+        let thread = out.thread(pid, tid);
+        let name = out.intern(self.name);
+        let span = RawSpan {
+            thread,
+            device: 0,
+            stream: 0,
+            name,
+            ts: self.ts,
+            dur: self.dur,
+            correlation,
+            flow_key,
+        };
+        if cat == Cat::UserAnnotation {
+            out.cpu_annotations.push(span);
+        } else {
+            out.cpu_calls.push(span);
+        }
     }
 }

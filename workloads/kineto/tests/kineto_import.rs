@@ -362,11 +362,21 @@ fn shape_errors_and_missing_file() {
 #[test]
 fn every_prefix_of_a_trace_fails_cleanly_never_panics() {
     let text = std::fs::read(fixture("handmade-two-streams.json")).unwrap();
-    for n in (0..text.len()).step_by(7) {
-        let _ = import_bytes(&text[..n], "prefix");
+    // A strict prefix of the document (before its trailing whitespace) never closes the
+    // root: every one is an error.
+    let end = text.trim_ascii_end().len();
+    for n in (0..end).step_by(7) {
+        assert!(
+            import_bytes(&text[..n], "prefix").is_err(),
+            "prefix of {n} bytes"
+        );
     }
+    // Before the 8-byte gzip trailer the deflate stream is incomplete.
     let gz = std::fs::read(fixture("handmade-two-streams.json.gz")).unwrap();
-    for n in 0..gz.len() {
-        let _ = import_bytes(&gz[..n], "gz-prefix");
+    for n in 0..gz.len().saturating_sub(8) {
+        assert!(
+            import_bytes(&gz[..n], "gz-prefix").is_err(),
+            "gzip prefix of {n} bytes"
+        );
     }
 }

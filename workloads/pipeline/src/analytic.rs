@@ -7,7 +7,7 @@
 use serde::Serialize;
 use thiserror::Error;
 
-use super::types::{BackwardMode, OpKind};
+use super::types::{BackwardMode, Op, OpKind};
 use super::Schedule;
 
 /// Cost of each op kind, in any integer time unit.
@@ -89,56 +89,26 @@ pub fn list_schedule(schedule: &Schedule, costs: &OpCosts) -> Result<AnalyticRun
         });
     }
     let n = schedule.ranks.len();
-    let mut start: Vec<Vec<u64>> = schedule
-        .ranks
-        .iter()
-        .map(|r| Vec::with_capacity(r.len()))
-        .collect();
-    let mut end: Vec<Vec<u64>> = schedule
-        .ranks
-        .iter()
-        .map(|r| Vec::with_capacity(r.len()))
-        .collect();
-    let mut busy = vec![0u64; n];
+    let lists = || -> Vec<Vec<u64>> {
+        schedule
+            .ranks
+            .iter()
+            .map(|r| Vec::with_capacity(r.len()))
+            .collect()
+    };
+    let mut run = AnalyticRun {
+        start: lists(),
+        end: lists(),
+        makespan: 0,
+        busy: vec![0u64; n],
+    };
     loop {
         let mut progressed = false;
         let mut done = true;
         for r in 0..n {
             let ops = &schedule.ranks[r];
-            while end[r].len() < ops.len() {
-                let op = &ops[end[r].len()];
-                let mut ready = end[r].last().copied().unwrap_or(0);
-                let mut blocked = false;
-                for d in &op.deps {
-                    let pr = d.producer.rank as usize;
-                    let pi = d.producer.index as usize;
-                    match end.get(pr).and_then(|e| e.get(pi)) {
-                        Some(&t) => {
-                            let lat = if d.is_p2p(r as u32) {
-                                costs.p2p_latency
-                            } else {
-                                0
-                            };
-                            let t = t.checked_add(lat).ok_or(AnalyticError::Overflow)?;
-                            ready = ready.max(t);
-                        }
-                        None => {
-                            blocked = true;
-                            break;
-                        }
-                    }
-                }
-                if blocked {
-                    break;
-                }
-                let c = op_cost(&op.kind, costs);
-                let e = ready.checked_add(c).ok_or(AnalyticError::Overflow)?;
-                start[r].push(ready);
-                end[r].push(e);
-                busy[r] = busy[r].checked_add(c).ok_or(AnalyticError::Overflow)?;
-                progressed = true;
-            }
-            if end[r].len() < ops.len() {
+            progressed |= run.advance(r, ops, costs)?;
+            if run.end[r].len() < ops.len() {
                 done = false;
             }
         }
@@ -147,21 +117,59 @@ pub fn list_schedule(schedule: &Schedule, costs: &OpCosts) -> Result<AnalyticRun
         }
         if !progressed {
             let (rank, index) = (0..n)
-                .find(|&r| end[r].len() < schedule.ranks[r].len())
-                .map(|r| (r as u32, end[r].len() as u32))
+                .find(|&r| run.end[r].len() < schedule.ranks[r].len())
+                .map(|r| (r as u32, run.end[r].len() as u32))
                 .unwrap_or((0, 0));
             return Err(AnalyticError::Deadlock { rank, index });
         }
     }
-    let makespan = end
+    run.makespan = run
+        .end
         .iter()
         .filter_map(|e| e.last().copied())
         .max()
         .unwrap_or(0);
-    Ok(AnalyticRun {
-        start,
-        end,
-        makespan,
-        busy,
-    })
+    Ok(run)
+}
+
+impl AnalyticRun {
+    /// Schedules rank `r`'s next ops (`ops` its list) while their producers have run;
+    /// true if any was scheduled.
+    fn advance(&mut self, r: usize, ops: &[Op], costs: &OpCosts) -> Result<bool, AnalyticError> {
+        let mut progressed = false;
+        while self.end[r].len() < ops.len() {
+            let op = &ops[self.end[r].len()];
+            let Some(ready) = self.ready(r, op, costs)? else {
+                break;
+            };
+            let c = op_cost(&op.kind, costs);
+            let e = ready.checked_add(c).ok_or(AnalyticError::Overflow)?;
+            self.start[r].push(ready);
+            self.end[r].push(e);
+            self.busy[r] = self.busy[r].checked_add(c).ok_or(AnalyticError::Overflow)?;
+            progressed = true;
+        }
+        Ok(progressed)
+    }
+
+    /// When `op` (next on rank `r`) can start: after the rank's previous op and every
+    /// producer (plus the P2P latency from another rank); `None` while a producer has not
+    /// run.
+    fn ready(&self, r: usize, op: &Op, costs: &OpCosts) -> Result<Option<u64>, AnalyticError> {
+        let mut ready = self.end[r].last().copied().unwrap_or(0);
+        for d in &op.deps {
+            let pr = d.producer.rank as usize;
+            let pi = d.producer.index as usize;
+            let Some(&t) = self.end.get(pr).and_then(|e| e.get(pi)) else {
+                return Ok(None);
+            };
+            let lat = if d.is_p2p(r as u32) {
+                costs.p2p_latency
+            } else {
+                0
+            };
+            ready = ready.max(t.checked_add(lat).ok_or(AnalyticError::Overflow)?);
+        }
+        Ok(Some(ready))
+    }
 }

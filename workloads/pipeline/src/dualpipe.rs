@@ -114,11 +114,14 @@ impl Walker<'_> {
 pub(crate) fn walk_rank(rank: u32, w: &RankWalk) -> Result<Vec<OpKind>, ScheduleError> {
     let big_h = w.half_ranks;
     let h = w.half_rank;
-    let outer = big_h - h - 1;
-    let inner = h + 1;
-    let is_middle = h == big_h - 1;
-    // n - 2H + h + 1 >= 1 because n >= 2H (validated by the caller).
-    let main = w.per_direction + h + 1 - 2 * big_h;
+    let shape = Shape {
+        outer: big_h - h - 1,
+        inner: h + 1,
+        is_middle: h == big_h - 1,
+        odd: h % 2 == 1,
+        // n - 2H + h + 1 >= 1 because n >= 2H (validated by the caller).
+        main: w.per_direction + h + 1 - 2 * big_h,
+    };
     let mut k = Walker {
         w,
         rank,
@@ -127,58 +130,9 @@ pub(crate) fn walk_rank(rank: u32, w: &RankWalk) -> Result<Vec<OpKind>, Schedule
         deferred: VecDeque::new(),
         ops: Vec::with_capacity(6 * w.per_direction as usize),
     };
-    // 1: nF0
-    for _ in 0..2 * outer {
-        k.forward(0);
-    }
-    // 2: nF0F1
-    for _ in 0..inner {
-        k.forward(0);
-        k.forward(1);
-    }
-    // 3: nB1W1F1, zero bubble
-    for _ in 0..outer {
-        k.backward(1, true);
-        k.weight()?;
-        k.forward(1);
-    }
-    // 4: nF0B1F1B0 (main)
-    for i in 0..main {
-        if i == 0 && is_middle {
-            // The reference does not overlap these two to shrink the bubble.
-            k.forward(0);
-            k.backward(1, false);
-        } else {
-            k.forward_backward(0, 1);
-        }
-        k.forward_backward(1, 0);
-    }
-    // 5: nB1F1B0
-    for _ in 0..outer {
-        k.backward(1, false);
-        k.forward_backward(1, 0);
-    }
-    // 6: nB1B0, zero bubble from the middle on
-    let mut zb = false;
-    for i in 0..inner {
-        if i == inner / 2 && h % 2 == 1 {
-            zb = true;
-        }
-        k.backward(1, zb);
-        if i == inner / 2 && h % 2 != 1 {
-            zb = true;
-        }
-        k.backward(0, zb);
-    }
-    // 7: nWB0, zero bubble
-    for _ in 0..outer {
-        k.weight()?;
-        k.backward(0, true);
-    }
-    // 8: nW
-    for _ in 0..inner {
-        k.weight()?;
-    }
+    k.warmup(&shape)?;
+    k.steady(&shape);
+    k.cooldown(&shape)?;
     if !k.deferred.is_empty() {
         return Err(ScheduleError::Internal {
             rank,
@@ -186,4 +140,87 @@ pub(crate) fn walk_rank(rank: u32, w: &RankWalk) -> Result<Vec<OpKind>, Schedule
         });
     }
     Ok(k.ops)
+}
+
+/// Phase lengths of one rank's walk (the reference's step counts).
+struct Shape {
+    /// Ranks beyond this one towards the pipe's end: H - h - 1.
+    outer: u32,
+    /// h + 1.
+    inner: u32,
+    /// The rank at the middle of the pipe (h = H - 1).
+    is_middle: bool,
+    /// h is odd (where zero bubble starts in phase 6).
+    odd: bool,
+    /// Overlapped steps of phase 4.
+    main: u32,
+}
+
+impl Walker<'_> {
+    /// Phases 1-3: forwards, then backward-weight-forward with zero bubble.
+    fn warmup(&mut self, s: &Shape) -> Result<(), ScheduleError> {
+        // 1: nF0
+        for _ in 0..2 * s.outer {
+            self.forward(0);
+        }
+        // 2: nF0F1
+        for _ in 0..s.inner {
+            self.forward(0);
+            self.forward(1);
+        }
+        // 3: nB1W1F1, zero bubble
+        for _ in 0..s.outer {
+            self.backward(1, true);
+            self.weight()?;
+            self.forward(1);
+        }
+        Ok(())
+    }
+
+    /// Phases 4-5: overlapped forward-backward pairs.
+    fn steady(&mut self, s: &Shape) {
+        // 4: nF0B1F1B0 (main)
+        for i in 0..s.main {
+            if i == 0 && s.is_middle {
+                // The reference does not overlap these two to shrink the bubble.
+                self.forward(0);
+                self.backward(1, false);
+            } else {
+                self.forward_backward(0, 1);
+            }
+            self.forward_backward(1, 0);
+        }
+        // 5: nB1F1B0
+        for _ in 0..s.outer {
+            self.backward(1, false);
+            self.forward_backward(1, 0);
+        }
+    }
+
+    /// Phases 6-8: the remaining backwards (zero bubble from the middle on) and the
+    /// deferred weight gradients.
+    fn cooldown(&mut self, s: &Shape) -> Result<(), ScheduleError> {
+        // 6: nB1B0, zero bubble from the middle on
+        let mut zb = false;
+        for i in 0..s.inner {
+            if i == s.inner / 2 && s.odd {
+                zb = true;
+            }
+            self.backward(1, zb);
+            if i == s.inner / 2 && !s.odd {
+                zb = true;
+            }
+            self.backward(0, zb);
+        }
+        // 7: nWB0, zero bubble
+        for _ in 0..s.outer {
+            self.weight()?;
+            self.backward(0, true);
+        }
+        // 8: nW
+        for _ in 0..s.inner {
+            self.weight()?;
+        }
+        Ok(())
+    }
 }

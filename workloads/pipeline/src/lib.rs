@@ -79,6 +79,108 @@ pub struct Schedule {
     pub ranks: Vec<Vec<Op>>,
 }
 
+/// PP and N within the sizes a schedule may have.
+fn check_size(kind: ScheduleKind, stages: u32, micro_batches: u32) -> Result<(), ScheduleError> {
+    if stages > 2 * MAX_RANKS {
+        return Err(ScheduleError::TooLarge {
+            kind,
+            what: "PP",
+            max: 2 * MAX_RANKS,
+            got: stages,
+        });
+    }
+    if micro_batches > MAX_MICRO_BATCHES {
+        return Err(ScheduleError::TooLarge {
+            kind,
+            what: "N",
+            max: MAX_MICRO_BATCHES,
+            got: micro_batches,
+        });
+    }
+    Ok(())
+}
+
+/// DualPipe (PP ranks, each holding stage r and its mirror PP-1-r, chunks flowing both
+/// ways) or DualPipeV (PP/2 devices, each holding stages r and PP-1-r of one V): the
+/// number of ranks and each rank's op list.
+fn dualpipe_lists(
+    kind: ScheduleKind,
+    stages: u32,
+    micro_batches: u32,
+) -> Result<(u32, Vec<Vec<OpKind>>), ScheduleError> {
+    if stages < 2 {
+        return Err(ScheduleError::TooFew {
+            kind,
+            what: "pipeline stages",
+            min: 2,
+            got: stages,
+        });
+    }
+    if stages % 2 == 1 {
+        return Err(ScheduleError::OddStages { kind, stages });
+    }
+    let v = kind == ScheduleKind::DualPipeV;
+    let num_ranks = if v { stages / 2 } else { stages };
+    if !v && micro_batches % 2 == 1 {
+        return Err(ScheduleError::OddMicroBatches {
+            kind,
+            micro_batches,
+        });
+    }
+    if micro_batches < 2 * num_ranks {
+        return Err(ScheduleError::TooFewMicroBatches {
+            kind,
+            unit: if v { "devices (PP/2)" } else { "ranks (PP)" },
+            min: 2 * num_ranks,
+            got: micro_batches,
+        });
+    }
+    let half_ranks = if v { num_ranks } else { num_ranks / 2 };
+    let per_direction = if v { micro_batches } else { micro_batches / 2 };
+    let mut lists = Vec::with_capacity(num_ranks as usize);
+    for r in 0..num_ranks {
+        let walk = dualpipe::RankWalk {
+            flip: !v && r >= half_ranks,
+            stage_a: r,
+            stage_b: stages - 1 - r,
+            half_ranks,
+            half_rank: if v { r } else { r.min(num_ranks - 1 - r) },
+            per_direction,
+        };
+        lists.push(dualpipe::walk_rank(r, &walk)?);
+    }
+    Ok((num_ranks, lists))
+}
+
+/// 1F1B or ZB1P (W deferred): one rank per stage, and each rank's op list.
+fn one_f_one_b_lists(
+    kind: ScheduleKind,
+    stages: u32,
+    micro_batches: u32,
+) -> Result<(u32, Vec<Vec<OpKind>>), ScheduleError> {
+    if stages < 1 {
+        return Err(ScheduleError::TooFew {
+            kind,
+            what: "pipeline stages",
+            min: 1,
+            got: stages,
+        });
+    }
+    if micro_batches < 1 {
+        return Err(ScheduleError::TooFew {
+            kind,
+            what: "micro-batches",
+            min: 1,
+            got: micro_batches,
+        });
+    }
+    let zb = kind == ScheduleKind::Zb1p;
+    let lists = (0..stages)
+        .map(|r| one_f_one_b::walk_rank(r, stages, micro_batches, zb))
+        .collect();
+    Ok((stages, lists))
+}
+
 impl Schedule {
     /// Builds a schedule.
     ///
@@ -95,103 +197,16 @@ impl Schedule {
         stages: u32,
         micro_batches: u32,
     ) -> Result<Schedule, ScheduleError> {
-        if stages > 2 * MAX_RANKS {
-            return Err(ScheduleError::TooLarge {
-                kind,
-                what: "PP",
-                max: 2 * MAX_RANKS,
-                got: stages,
-            });
-        }
-        if micro_batches > MAX_MICRO_BATCHES {
-            return Err(ScheduleError::TooLarge {
-                kind,
-                what: "N",
-                max: MAX_MICRO_BATCHES,
-                got: micro_batches,
-            });
-        }
+        check_size(kind, stages, micro_batches)?;
         let (num_ranks, op_lists) = match kind {
             ScheduleKind::DualPipe | ScheduleKind::DualPipeV => {
-                if stages < 2 {
-                    return Err(ScheduleError::TooFew {
-                        kind,
-                        what: "pipeline stages",
-                        min: 2,
-                        got: stages,
-                    });
-                }
-                if stages % 2 == 1 {
-                    return Err(ScheduleError::OddStages { kind, stages });
-                }
-                let v = kind == ScheduleKind::DualPipeV;
-                let num_ranks = if v { stages / 2 } else { stages };
-                if !v && micro_batches % 2 == 1 {
-                    return Err(ScheduleError::OddMicroBatches {
-                        kind,
-                        micro_batches,
-                    });
-                }
-                if micro_batches < 2 * num_ranks {
-                    return Err(ScheduleError::TooFewMicroBatches {
-                        kind,
-                        unit: if v { "devices (PP/2)" } else { "ranks (PP)" },
-                        min: 2 * num_ranks,
-                        got: micro_batches,
-                    });
-                }
-                let half_ranks = if v { num_ranks } else { num_ranks / 2 };
-                let per_direction = if v { micro_batches } else { micro_batches / 2 };
-                let mut lists = Vec::with_capacity(num_ranks as usize);
-                for r in 0..num_ranks {
-                    let walk = if v {
-                        dualpipe::RankWalk {
-                            flip: false,
-                            stage_a: r,
-                            stage_b: stages - 1 - r,
-                            half_ranks,
-                            half_rank: r,
-                            per_direction,
-                        }
-                    } else {
-                        dualpipe::RankWalk {
-                            flip: r >= half_ranks,
-                            stage_a: r,
-                            stage_b: stages - 1 - r,
-                            half_ranks,
-                            half_rank: r.min(num_ranks - 1 - r),
-                            per_direction,
-                        }
-                    };
-                    lists.push(dualpipe::walk_rank(r, &walk)?);
-                }
-                (num_ranks, lists)
+                dualpipe_lists(kind, stages, micro_batches)?
             }
             ScheduleKind::OneFOneB | ScheduleKind::Zb1p => {
-                if stages < 1 {
-                    return Err(ScheduleError::TooFew {
-                        kind,
-                        what: "pipeline stages",
-                        min: 1,
-                        got: stages,
-                    });
-                }
-                if micro_batches < 1 {
-                    return Err(ScheduleError::TooFew {
-                        kind,
-                        what: "micro-batches",
-                        min: 1,
-                        got: micro_batches,
-                    });
-                }
-                let zb = kind == ScheduleKind::Zb1p;
-                let lists = (0..stages)
-                    .map(|r| one_f_one_b::walk_rank(r, stages, micro_batches, zb))
-                    .collect();
-                (stages, lists)
+                one_f_one_b_lists(kind, stages, micro_batches)?
             }
         };
-        let ranks = deps::attach(kind, stages, num_ranks, op_lists)?;
+        let ranks = deps::attach(kind, stages, op_lists)?;
         Ok(Schedule {
             kind,
             num_ranks,

@@ -5,12 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::metrics::{category_of, measure, original_timeline, stream_name, OpOrigin};
 use super::retime::{factor, Factor};
 use super::HOST_GAP_MIN_NS;
-use super::{EngramPlacement, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
-use memwall_kineto::{OpClass, TraceGraph};
+use super::{
+    EngramInsert, EngramPlacement, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions,
+};
+use memwall_kineto::{GpuOp, OpClass, TraceGraph};
 use memwall_models::node::NodeModel;
 use memwall_models::perf::HwRates;
 use memwall_sim::{
-    Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work, PS_PER_SEC,
+    CategoryId, Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
+    PS_PER_SEC,
 };
 
 /// A launched op counts as released by its launch when it started this long after its
@@ -183,18 +186,22 @@ fn ps(ns: i64) -> Ps {
     Ps((ns.max(0) as u64).saturating_mul(1000))
 }
 
-fn err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> ReplayError + '_ {
-    move |e| ReplayError(format!("{what}: {e}"))
-}
-
 /// Replays `g` on `opts.target`.
 pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, ReplayError> {
+    let devices = replayed_devices(g, opts)?;
+    let mut b = GraphBuilder::new(g, opts, &devices)?;
+    for i in b.start_order() {
+        b.add(i)?;
+    }
+    b.run()
+}
+
+/// The devices with ops, checked against the GPUs of the target node.
+fn replayed_devices(g: &TraceGraph, opts: &ReplayOptions) -> Result<Vec<i64>, ReplayError> {
     if g.ops.is_empty() {
-        return Err(ReplayError(format!(
-            "{}: the trace has no GPU ops (kernels, memcpys, memsets) to replay; \
-             capture it with CUDA activities enabled",
-            g.source
-        )));
+        return Err(ReplayError::NoGpuOps {
+            trace: g.source.clone(),
+        });
     }
     let devices: Vec<i64> = g
         .devices
@@ -202,297 +209,466 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
         .filter(|d| d.streams.iter().any(|s| !s.ops.is_empty()))
         .map(|d| d.device)
         .collect();
-    let node = &opts.target.node;
-    if devices.len() > node.gpus.len() {
-        return Err(ReplayError(format!(
-            "the trace has ops on {} GPUs but system `{}` has {} per node: pick a larger system",
-            devices.len(),
-            opts.target.name,
-            node.gpus.len()
-        )));
+    let gpus = opts.target.node.gpus.len();
+    if devices.len() > gpus {
+        return Err(ReplayError::TooFewGpus {
+            trace_gpus: devices.len(),
+            system: opts.target.name.clone(),
+            gpus,
+        });
     }
-    let gpu_of: BTreeMap<i64, usize> = devices.iter().enumerate().map(|(i, &d)| (d, i)).collect();
-    let src = &opts.source;
-    let tgt = HwRates::from_system(&opts.target);
+    Ok(devices)
+}
 
-    let mut ex = Executor::new(FlowNet::new());
-    let nm = NodeModel::build(node, &mut ex, "").map_err(err("wiring the target system"))?;
-    let mains = main_streams(g);
-    let t0 = g.ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
+/// Each op's recorded predecessors: the previous op of its stream and the sources of its
+/// cross-stream dependencies.
+struct Recorded<'a> {
+    g: &'a TraceGraph,
+    pred: Vec<Option<u32>>,
+    deps_of: BTreeMap<u32, Vec<u32>>,
+    /// The trace's first op start.
+    t0: i64,
+}
 
-    // Streams.
-    let mut stream_of: BTreeMap<(i64, i64), StreamId> = BTreeMap::new();
-    let mut host_stream: BTreeMap<i64, StreamId> = BTreeMap::new();
-    let mut engram_stream: BTreeMap<i64, StreamId> = BTreeMap::new();
-    for dev in g.devices.iter().filter(|d| gpu_of.contains_key(&d.device)) {
-        for s in &dev.streams {
-            let main = mains.get(&dev.device) == Some(&s.stream);
-            stream_of.insert(
-                (dev.device, s.stream),
-                ex.add_stream(stream_name(dev.device, s.stream), true, main),
-            );
-        }
-        host_stream.insert(
-            dev.device,
-            ex.add_stream(format!("gpu{} host", dev.device), false, false),
-        );
-        if opts.engram.is_some() {
-            engram_stream.insert(
-                dev.device,
-                ex.add_stream(format!("gpu{} engram", dev.device), false, false),
-            );
-        }
-    }
-    let cat_launch = ex.category("launch", OpKind::Host);
-    let cat_gap = ex.category("host-gap", OpKind::Host);
-    let cat_engram = ex.category("engram-fetch", OpKind::Memory);
-
-    // Recorded predecessors: stream predecessor and cross-stream deps.
-    let mut pred: Vec<Option<u32>> = vec![None; g.ops.len()];
-    for dev in &g.devices {
-        for s in &dev.streams {
-            for w in s.ops.windows(2) {
-                pred[w[1] as usize] = Some(w[0]);
+impl<'a> Recorded<'a> {
+    fn new(g: &'a TraceGraph) -> Self {
+        let mut pred: Vec<Option<u32>> = vec![None; g.ops.len()];
+        for dev in &g.devices {
+            for s in &dev.streams {
+                for w in s.ops.windows(2) {
+                    pred[w[1] as usize] = Some(w[0]);
+                }
             }
         }
-    }
-    let mut deps_of: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
-    for d in &g.deps {
-        deps_of.entry(d.to).or_default().push(d.from);
-    }
-    // Original ready time: the last known predecessor's end (trace start if none).
-    let ready_ns = |i: u32| -> i64 {
-        let mut r = t0;
-        if let Some(p) = pred[i as usize] {
-            r = r.max(g.ops[p as usize].end_ns());
+        let mut deps_of: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+        for d in &g.deps {
+            deps_of.entry(d.to).or_default().push(d.from);
         }
-        for &f in deps_of.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
-            r = r.max(g.ops[f as usize].end_ns());
+        let t0 = g.ops.iter().map(|o| o.start_ns).min().unwrap_or(0);
+        Recorded {
+            g,
+            pred,
+            deps_of,
+            t0,
+        }
+    }
+
+    fn deps(&self, i: u32) -> &[u32] {
+        self.deps_of.get(&i).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Original ready time: the last known predecessor's end (trace start if none).
+    fn ready_ns(&self, i: u32) -> i64 {
+        let ops = &self.g.ops;
+        let mut r = self.t0;
+        if let Some(p) = self.pred[i as usize] {
+            r = r.max(ops[p as usize].end_ns());
+        }
+        for &f in self.deps(i) {
+            r = r.max(ops[f as usize].end_ns());
         }
         r
-    };
-
-    // Launch constraint per device, and its latency floor.
-    let mut launch_on: BTreeMap<i64, bool> = BTreeMap::new();
-    let mut launch_floor: BTreeMap<i64, i64> = BTreeMap::new();
-    for dev in &g.devices {
-        let on = match opts.launch {
-            LaunchMode::Auto => dev.launch_bound,
-            LaunchMode::Always => true,
-            LaunchMode::Never => false,
-        };
-        launch_on.insert(dev.device, on);
-        let mut lats: Vec<i64> = g
-            .ops
-            .iter()
-            .filter(|o| o.device == dev.device)
-            .filter_map(|o| {
-                let l = o.launch.as_ref()?;
-                (o.start_ns - ready_ns(o.id) > LAUNCH_RELEASED_NS)
-                    .then_some(o.start_ns - l.start_ns)
-            })
-            .filter(|&l| l >= 0)
-            .collect();
-        lats.sort_unstable();
-        let floor = lats
-            .get(lats.len() / 2)
-            .copied()
-            .unwrap_or(DEFAULT_LAUNCH_LATENCY_NS);
-        launch_floor.insert(dev.device, floor);
     }
 
-    // De-contended compute work (whole-GPU ps), per device.
-    let mut work: BTreeMap<u32, u64> = BTreeMap::new();
-    for &d in &devices {
-        work.extend(decontended_work(g, d, src.sms));
-    }
-
-    // Engram anchors on each main stream.
-    let mut engram_at: BTreeMap<u32, Option<u32>> = BTreeMap::new(); // anchor -> issue-after op
-    if let Some(e) = &opts.engram {
-        for dev in g.devices.iter().filter(|d| gpu_of.contains_key(&d.device)) {
-            let Some(main) = dev
-                .streams
-                .iter()
-                .find(|s| mains.get(&dev.device) == Some(&s.stream))
-            else {
-                continue;
+    /// Per device: whether launches constrain it, and its launch latency floor (the
+    /// median latency of ops released by their launch).
+    fn launch_rules(&self, mode: LaunchMode) -> BTreeMap<i64, (bool, i64)> {
+        let g = self.g;
+        let mut out = BTreeMap::new();
+        for dev in &g.devices {
+            let on = match mode {
+                LaunchMode::Auto => dev.launch_bound,
+                LaunchMode::Always => true,
+                LaunchMode::Never => false,
             };
-            let mut k = 0usize;
-            let mut prev_match = false;
-            for (pos, &i) in main.ops.iter().enumerate() {
-                let m = e.matches(g, &g.ops[i as usize]);
-                if m && !prev_match {
-                    if match &e.layers {
-                        None => true,
-                        Some(l) => l.contains(&k),
-                    } {
-                        let after = pos
-                            .checked_sub(1 + e.prefetch_ops as usize)
-                            .map(|p| main.ops[p]);
-                        engram_at.insert(i, after);
-                    }
-                    k += 1;
+            let mut lats: Vec<i64> = g
+                .ops
+                .iter()
+                .filter(|o| o.device == dev.device)
+                .filter_map(|o| {
+                    let l = o.launch.as_ref()?;
+                    (o.start_ns - self.ready_ns(o.id) > LAUNCH_RELEASED_NS)
+                        .then_some(o.start_ns - l.start_ns)
+                })
+                .filter(|&l| l >= 0)
+                .collect();
+            lats.sort_unstable();
+            let floor = lats
+                .get(lats.len() / 2)
+                .copied()
+                .unwrap_or(DEFAULT_LAUNCH_LATENCY_NS);
+            out.insert(dev.device, (on, floor));
+        }
+        out
+    }
+}
+
+/// Engram anchors on each main stream: anchor op -> the op the lookup is issued after
+/// (`prefetch_ops` before the anchor), for the selected occurrences of the anchor.
+fn engram_anchors(
+    g: &TraceGraph,
+    e: &EngramInsert,
+    gpu_of: &BTreeMap<i64, usize>,
+    mains: &BTreeMap<i64, i64>,
+) -> Result<BTreeMap<u32, Option<u32>>, ReplayError> {
+    let mut engram_at: BTreeMap<u32, Option<u32>> = BTreeMap::new();
+    for dev in g.devices.iter().filter(|d| gpu_of.contains_key(&d.device)) {
+        let Some(main) = dev
+            .streams
+            .iter()
+            .find(|s| mains.get(&dev.device) == Some(&s.stream))
+        else {
+            continue;
+        };
+        let mut k = 0usize;
+        let mut prev_match = false;
+        for (pos, &i) in main.ops.iter().enumerate() {
+            let m = e.matches(g, &g.ops[i as usize]);
+            if m && !prev_match {
+                if e.layers.as_ref().is_none_or(|l| l.contains(&k)) {
+                    let after = pos
+                        .checked_sub(1 + e.prefetch_ops as usize)
+                        .map(|p| main.ops[p]);
+                    engram_at.insert(i, after);
                 }
-                prev_match = m;
+                k += 1;
+            }
+            prev_match = m;
+        }
+    }
+    if engram_at.is_empty() {
+        return Err(ReplayError::NoEngramAnchor {
+            anchor: e.anchor.clone(),
+        });
+    }
+    Ok(engram_at)
+}
+
+/// Executor streams of the replay: one per trace stream, and per device a host stream
+/// (launch releases, host gaps) and, with Engram, a lookup stream.
+struct Streams {
+    of: BTreeMap<(i64, i64), StreamId>,
+    host: BTreeMap<i64, StreamId>,
+    engram: BTreeMap<i64, StreamId>,
+}
+
+impl Streams {
+    fn add(
+        ex: &mut Executor,
+        g: &TraceGraph,
+        gpu_of: &BTreeMap<i64, usize>,
+        mains: &BTreeMap<i64, i64>,
+        engram: bool,
+    ) -> Streams {
+        let mut out = Streams {
+            of: BTreeMap::new(),
+            host: BTreeMap::new(),
+            engram: BTreeMap::new(),
+        };
+        for dev in g.devices.iter().filter(|d| gpu_of.contains_key(&d.device)) {
+            for s in &dev.streams {
+                let main = mains.get(&dev.device) == Some(&s.stream);
+                out.of.insert(
+                    (dev.device, s.stream),
+                    ex.add_stream(stream_name(dev.device, s.stream), true, main),
+                );
+            }
+            out.host.insert(
+                dev.device,
+                ex.add_stream(format!("gpu{} host", dev.device), false, false),
+            );
+            if engram {
+                out.engram.insert(
+                    dev.device,
+                    ex.add_stream(format!("gpu{} engram", dev.device), false, false),
+                );
             }
         }
-        if engram_at.is_empty() {
-            return Err(ReplayError(format!(
-                "no op matches the Engram anchor `{}` (a phase label or kernel name substring) \
-                 on the main compute stream: pick one from the trace's phases or kernel names",
-                e.anchor
-            )));
+        out
+    }
+}
+
+/// Counts of the ops and edges a replay added or dropped.
+#[derive(Default)]
+struct Added {
+    launch_releases: u64,
+    host_gaps: u64,
+    inferred_waits: u64,
+    engram_lookups: u64,
+    dropped_deps: u64,
+}
+
+/// The executor graph of a replay, built op by op in recorded start order (dependencies
+/// always start no later).
+struct GraphBuilder<'a> {
+    g: &'a TraceGraph,
+    opts: &'a ReplayOptions,
+    tgt: HwRates,
+    ex: Executor,
+    nm: NodeModel,
+    mains: BTreeMap<i64, i64>,
+    gpu_of: BTreeMap<i64, usize>,
+    streams: Streams,
+    cat_launch: CategoryId,
+    cat_gap: CategoryId,
+    cat_engram: CategoryId,
+    recorded: Recorded<'a>,
+    /// Per device: launches constrain it, launch latency floor.
+    launch: BTreeMap<i64, (bool, i64)>,
+    /// De-contended compute work (whole-GPU ps) by trace op.
+    work: BTreeMap<u32, u64>,
+    engram_at: BTreeMap<u32, Option<u32>>,
+    /// Per device, op ids sorted by end time (for the gap rule).
+    by_end: BTreeMap<i64, Vec<u32>>,
+    exec_of: Vec<Option<OpId>>,
+    origin: OpOrigin,
+    scaling: BTreeMap<(String, String), ScalingRow>,
+    added: Added,
+}
+
+impl<'a> GraphBuilder<'a> {
+    fn new(
+        g: &'a TraceGraph,
+        opts: &'a ReplayOptions,
+        devices: &[i64],
+    ) -> Result<Self, ReplayError> {
+        let gpu_of: BTreeMap<i64, usize> =
+            devices.iter().enumerate().map(|(i, &d)| (d, i)).collect();
+        let mut ex = Executor::new(FlowNet::new());
+        let nm = NodeModel::build(&opts.target.node, &mut ex, "").map_err(ReplayError::Wiring)?;
+        let mains = main_streams(g);
+        let streams = Streams::add(&mut ex, g, &gpu_of, &mains, opts.engram.is_some());
+        let cat_launch = ex.category("launch", OpKind::Host);
+        let cat_gap = ex.category("host-gap", OpKind::Host);
+        let cat_engram = ex.category("engram-fetch", OpKind::Memory);
+        let recorded = Recorded::new(g);
+        let launch = recorded.launch_rules(opts.launch);
+        let mut work: BTreeMap<u32, u64> = BTreeMap::new();
+        for &d in devices {
+            work.extend(decontended_work(g, d, opts.source.sms));
         }
+        let engram_at = match &opts.engram {
+            Some(e) => engram_anchors(g, e, &gpu_of, &mains)?,
+            None => BTreeMap::new(),
+        };
+        let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for o in &g.ops {
+            by_end.entry(o.device).or_default().push(o.id);
+        }
+        for v in by_end.values_mut() {
+            v.sort_by_key(|&i| (g.ops[i as usize].end_ns(), i));
+        }
+        Ok(GraphBuilder {
+            g,
+            opts,
+            tgt: HwRates::from_system(&opts.target),
+            ex,
+            nm,
+            mains,
+            gpu_of,
+            streams,
+            cat_launch,
+            cat_gap,
+            cat_engram,
+            recorded,
+            launch,
+            work,
+            engram_at,
+            by_end,
+            exec_of: vec![None; g.ops.len()],
+            origin: Vec::with_capacity(g.ops.len() * 2),
+            scaling: BTreeMap::new(),
+            added: Added::default(),
+        })
     }
 
-    // Add ops in recorded start order (dependencies always start no later).
-    let mut order: Vec<u32> = (0..g.ops.len() as u32)
-        .filter(|&i| gpu_of.contains_key(&g.ops[i as usize].device))
-        .collect();
-    order.sort_by_key(|&i| (g.ops[i as usize].start_ns, i));
-    let mut exec_of: Vec<Option<OpId>> = vec![None; g.ops.len()];
-    let mut origin: OpOrigin = Vec::with_capacity(g.ops.len() * 2);
-    let mut scaling: BTreeMap<(String, String), ScalingRow> = BTreeMap::new();
-    let (mut launch_releases, mut host_gaps, mut engram_lookups, mut dropped_deps) =
-        (0u64, 0u64, 0u64, 0u64);
-    let mut inferred_waits = 0u64;
-    // Per device, op ids sorted by end time (for the gap rule).
-    let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-    for o in &g.ops {
-        by_end.entry(o.device).or_default().push(o.id);
+    /// The ops of the replayed devices in recorded start order.
+    fn start_order(&self) -> Vec<u32> {
+        let g = self.g;
+        let mut order: Vec<u32> = (0..g.ops.len() as u32)
+            .filter(|&i| self.gpu_of.contains_key(&g.ops[i as usize].device))
+            .collect();
+        order.sort_by_key(|&i| (g.ops[i as usize].start_ns, i));
+        order
     }
-    for v in by_end.values_mut() {
-        v.sort_by_key(|&i| (g.ops[i as usize].end_ns(), i));
-    }
-    let push = |ex: &mut Executor,
-                origin: &mut OpOrigin,
-                spec: OpSpec,
-                o: Option<(i64, OpClass)>|
-     -> Result<OpId, ReplayError> {
-        let id = ex.add_op(spec).map_err(err("building the replay graph"))?;
-        debug_assert_eq!(id.0 as usize, origin.len());
-        origin.push(o);
+
+    fn push(&mut self, spec: OpSpec, o: Option<(i64, OpClass)>) -> Result<OpId, ReplayError> {
+        let id = self.ex.add_op(spec).map_err(ReplayError::Graph)?;
+        debug_assert_eq!(id.0 as usize, self.origin.len());
+        self.origin.push(o);
         Ok(id)
-    };
-    for &i in &order {
-        let op = &g.ops[i as usize];
-        let dev = op.device;
-        let gpu = gpu_of[&dev];
-        let stream = stream_of[&(dev, op.stream)];
-        let host = host_stream[&dev];
+    }
+
+    /// Trace op `i` with what it waits for: recorded predecessors, a launch release or a
+    /// host gap, an Engram lookup.
+    fn add(&mut self, i: u32) -> Result<(), ReplayError> {
+        let op = &self.g.ops[i as usize];
+        let (mut deps, mut known) = self.predecessors(i);
+        let gap = op.start_ns - self.recorded.ready_ns(i);
+        let (launch_on, _) = self.launch[&op.device];
+        if let Some(l) = op.launch.as_ref().filter(|_| launch_on) {
+            if let Some(r) = self.launch_release(op, l, gap)? {
+                deps.push(r);
+            }
+        } else if gap >= HOST_GAP_MIN_NS {
+            if let Some(h) = self.host_gap(i, gap, &mut deps, &mut known)? {
+                deps.push(h);
+            }
+        }
+        if let (Some(e), Some(&after)) = (&self.opts.engram, self.engram_at.get(&i)) {
+            let w = self.engram_work(e, op.device)?;
+            let q = self.engram_lookup(op.device, w, after)?;
+            deps.push(q);
+        }
+        let spec = self.retimed(op)?.after(deps);
+        let id = self.push(spec, Some((op.device, op.class)))?;
+        self.exec_of[i as usize] = Some(id);
+        Ok(())
+    }
+
+    /// Executor ops of `i`'s recorded predecessors: (its dependencies, every known
+    /// predecessor including the stream one). Dependencies on ops not yet added (pointing
+    /// forward in start order) are dropped and counted.
+    fn predecessors(&mut self, i: u32) -> (Vec<OpId>, Vec<OpId>) {
         let mut deps: Vec<OpId> = Vec::new();
-        let mut known: Vec<OpId> = Vec::new(); // predecessors, for host gaps
-        if let Some(p) = pred[i as usize] {
-            if let Some(e) = exec_of[p as usize] {
+        let mut known: Vec<OpId> = Vec::new();
+        if let Some(p) = self.recorded.pred[i as usize] {
+            if let Some(e) = self.exec_of[p as usize] {
                 known.push(e);
             }
         }
-        for &f in deps_of.get(&i).map(Vec::as_slice).unwrap_or(&[]) {
-            match exec_of[f as usize] {
+        for &f in self.recorded.deps(i) {
+            match self.exec_of[f as usize] {
                 Some(e) => {
                     deps.push(e);
                     known.push(e);
                 }
-                None => dropped_deps += 1,
+                None => self.added.dropped_deps += 1,
             }
         }
-        let gap = op.start_ns - ready_ns(i);
-        let launched = op.launch.as_ref().filter(|_| launch_on[&dev]);
-        if let Some(l) = launched {
-            let lat = if gap > LAUNCH_RELEASED_NS {
-                op.start_ns - l.start_ns
-            } else {
-                (op.start_ns - l.start_ns).min(launch_floor[&dev])
-            };
-            let release = ps(l.start_ns + lat.max(0) - t0);
-            if release > Ps::ZERO {
-                let r = push(
-                    &mut ex,
-                    &mut origin,
-                    OpSpec::new(host, cat_launch, Work::Delay(release)),
-                    None,
-                )?;
-                deps.push(r);
-                launch_releases += 1;
-            }
-        } else if gap >= HOST_GAP_MIN_NS {
-            // An unexplained wait. Most likely an event on another stream that the trace
-            // did not record: the latest op of another stream of this device that ended
-            // inside the gap (and was launched before this op) becomes a dependency, and
-            // only the rest of the gap is kept as host time.
-            let mut residual = gap;
-            if let Some(f) = latest_end_before(g, &by_end[&dev], op, ready_ns(i)) {
-                if let Some(e) = exec_of[f as usize] {
-                    deps.push(e);
-                    known.push(e);
-                    residual = op.start_ns - g.ops[f as usize].end_ns();
-                    inferred_waits += 1;
-                }
-            }
-            if residual < HOST_GAP_MIN_NS {
-                residual = 0;
-            }
-            let h = if residual > 0 {
-                Some(push(
-                    &mut ex,
-                    &mut origin,
-                    OpSpec::new(host, cat_gap, Work::Delay(ps(residual)))
-                        .after(known.iter().copied()),
-                    None,
-                )?)
-            } else {
-                None
-            };
-            if let Some(h) = h {
-                deps.push(h);
-                host_gaps += 1;
+        (deps, known)
+    }
+
+    /// The host op that releases a launched op: its CPU launch plus the launch latency it
+    /// showed (at most the device's floor unless it waited for the launch).
+    fn launch_release(
+        &mut self,
+        op: &GpuOp,
+        l: &memwall_kineto::Launch,
+        gap: i64,
+    ) -> Result<Option<OpId>, ReplayError> {
+        let (_, floor) = self.launch[&op.device];
+        let lat = if gap > LAUNCH_RELEASED_NS {
+            op.start_ns - l.start_ns
+        } else {
+            (op.start_ns - l.start_ns).min(floor)
+        };
+        let release = ps(l.start_ns + lat.max(0) - self.recorded.t0);
+        if release == Ps::ZERO {
+            return Ok(None);
+        }
+        let host = self.streams.host[&op.device];
+        let r = self.push(
+            OpSpec::new(host, self.cat_launch, Work::Delay(release)),
+            None,
+        )?;
+        self.added.launch_releases += 1;
+        Ok(Some(r))
+    }
+
+    /// An unexplained wait of `gap` before op `i`. Most likely an event on another stream
+    /// that the trace did not record: the latest op of another stream of this device that
+    /// ended inside the gap (and was launched before this op) becomes a dependency, and
+    /// only the rest of the gap is kept as host time (the returned host op, if any).
+    fn host_gap(
+        &mut self,
+        i: u32,
+        gap: i64,
+        deps: &mut Vec<OpId>,
+        known: &mut Vec<OpId>,
+    ) -> Result<Option<OpId>, ReplayError> {
+        let g = self.g;
+        let op = &g.ops[i as usize];
+        let mut residual = gap;
+        let ready = self.recorded.ready_ns(i);
+        if let Some(f) = latest_end_before(g, &self.by_end[&op.device], op, ready) {
+            if let Some(e) = self.exec_of[f as usize] {
+                deps.push(e);
+                known.push(e);
+                residual = op.start_ns - g.ops[f as usize].end_ns();
+                self.added.inferred_waits += 1;
             }
         }
-        // Engram lookup feeding this op.
-        if let (Some(e), Some(after)) = (&opts.engram, engram_at.get(&i)) {
-            let estream = engram_stream[&dev];
-            let w = match e.placement {
-                EngramPlacement::HostDram { socket } => {
-                    let sock = socket.unwrap_or(node.gpus[gpu].socket);
-                    memwall_models::gather::zero_copy_gather(&nm, sock, gpu, e.row_bytes, e.rows)
-                        .map_err(err("Engram lookup"))?
-                        .work
-                }
-                EngramPlacement::Hbm => {
-                    let bytes = e.row_bytes.saturating_mul(e.rows).saturating_mul(2);
-                    Work::Transfer {
-                        latency: Ps(node.gpu.kernel_launch_ps),
-                        flows: vec![FlowSpec {
-                            path: vec![nm.gpus[gpu].hbm],
-                            bytes,
-                            rate_cap: None,
-                        }],
-                    }
-                }
-            };
-            let after: Vec<OpId> = after
-                .and_then(|a| exec_of[a as usize])
-                .into_iter()
-                .collect();
-            let q = push(
-                &mut ex,
-                &mut origin,
-                OpSpec::new(estream, cat_engram, w).after(after),
-                None,
-            )?;
-            deps.push(q);
-            engram_lookups += 1;
+        if residual < HOST_GAP_MIN_NS {
+            return Ok(None);
         }
-        // The op itself, re-timed.
+        let host = self.streams.host[&op.device];
+        let spec =
+            OpSpec::new(host, self.cat_gap, Work::Delay(ps(residual))).after(known.iter().copied());
+        let h = self.push(spec, None)?;
+        self.added.host_gaps += 1;
+        Ok(Some(h))
+    }
+
+    /// The work of one Engram lookup feeding an op of `dev`, by placement.
+    fn engram_work(&self, e: &EngramInsert, dev: i64) -> Result<Work, ReplayError> {
+        let gpu = self.gpu_of[&dev];
+        let (node, nm) = (&self.opts.target.node, &self.nm);
+        let w = match e.placement {
+            EngramPlacement::HostDram { socket } => {
+                let sock = socket.unwrap_or(node.gpus[gpu].socket);
+                memwall_models::gather::zero_copy_gather(nm, sock, gpu, e.row_bytes, e.rows)
+                    .map_err(ReplayError::EngramLookup)?
+                    .work
+            }
+            EngramPlacement::Hbm => {
+                let bytes = e.row_bytes.saturating_mul(e.rows).saturating_mul(2);
+                Work::Transfer {
+                    latency: Ps(node.gpu.kernel_launch_ps),
+                    flows: vec![FlowSpec {
+                        path: vec![nm.gpus[gpu].hbm],
+                        bytes,
+                        rate_cap: None,
+                    }],
+                }
+            }
+        };
+        Ok(w)
+    }
+
+    /// The Engram lookup op on `dev`'s lookup stream, issued after trace op `after`.
+    fn engram_lookup(
+        &mut self,
+        dev: i64,
+        w: Work,
+        after: Option<u32>,
+    ) -> Result<OpId, ReplayError> {
+        let after: Vec<OpId> = after
+            .and_then(|a| self.exec_of[a as usize])
+            .into_iter()
+            .collect();
+        let spec = OpSpec::new(self.streams.engram[&dev], self.cat_engram, w).after(after);
+        let q = self.push(spec, None)?;
+        self.added.engram_lookups += 1;
+        Ok(q)
+    }
+
+    /// The op itself, re-timed: a compute kernel is a flow of its de-contended work over
+    /// the GPU's compute resource; anything else a delay (a communication kernel holding
+    /// the SMs its grid occupies). Counts it into the scaling table.
+    fn retimed(&mut self, op: &GpuOp) -> Result<OpSpec, ReplayError> {
+        let (g, opts) = (self.g, self.opts);
+        let gpu = self.gpu_of[&op.device];
+        let stream = self.streams.of[&(op.device, op.stream)];
         let bytes_mult = opts.mhc.map_or(1, |m| m.bytes_mult(op));
         let dur_mult = opts.mhc.map_or(1, |m| m.duration_mult(g, op));
-        let f: Factor = factor(g, op, src, &tgt, bytes_mult);
+        let f: Factor = factor(g, op, &opts.source, &self.tgt, bytes_mult);
         let (cname, kind) = category_of(op.class);
-        let cat = ex.category(&cname, kind);
-        let mut spec = if op.class.is_compute_kernel() {
-            let w = work
-                .get(&i)
+        let cat = self.ex.category(&cname, kind);
+        let spec = if op.class.is_compute_kernel() {
+            let w = self
+                .work
+                .get(&op.id)
                 .copied()
                 .unwrap_or((op.dur_ns.max(0) as u64) * 1000);
             let w = f.apply(w).saturating_mul(dur_mult);
@@ -502,7 +678,7 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
                 Work::Transfer {
                     latency: Ps::ZERO,
                     flows: vec![FlowSpec {
-                        path: vec![nm.gpus[gpu].compute],
+                        path: vec![self.nm.gpus[gpu].compute],
                         bytes: w,
                         rate_cap: None,
                     }],
@@ -512,15 +688,20 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
             let d = f.apply(ps(op.dur_ns).0).saturating_mul(dur_mult);
             let mut s = OpSpec::new(stream, cat, Work::Delay(Ps(d)));
             if op.class.is_comm() {
-                let hold = nm.sm_hold(comm_sms(op));
+                let hold = self.nm.sm_hold(comm_sms(op));
                 if hold > 0 && hold < PS_PER_SEC {
-                    s = s.holding(nm.gpus[gpu].compute, hold);
+                    s = s.holding(self.nm.gpus[gpu].compute, hold);
                 }
             }
             s
         };
-        spec = spec.after(deps);
-        let row = scaling
+        self.count_scaling(op, &f, dur_mult);
+        Ok(spec)
+    }
+
+    fn count_scaling(&mut self, op: &GpuOp, f: &Factor, dur_mult: u64) {
+        let row = self
+            .scaling
             .entry((op.class.label(), f.scaling.label()))
             .or_insert_with(|| ScalingRow {
                 class: op.class.label(),
@@ -532,34 +713,35 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
         row.ops += 1;
         row.source_ns += op.dur_ns;
         row.target_ns += (f.apply(op.dur_ns.max(0) as u64).saturating_mul(dur_mult)) as i64;
-        let id = push(&mut ex, &mut origin, spec, Some((dev, op.class)))?;
-        exec_of[i as usize] = Some(id);
     }
-    ex.run().map_err(err("simulating the replay"))?;
-    if ex.unfinished() > 0 {
-        return Err(ReplayError(format!(
-            "{} ops never finished: the replay graph has a dependency cycle",
-            ex.unfinished()
-        )));
+
+    /// Runs the graph and measures it beside the recorded trace.
+    fn run(mut self) -> Result<ReplayOutput, ReplayError> {
+        self.ex.run().map_err(ReplayError::Simulation)?;
+        let unfinished = self.ex.unfinished();
+        if unfinished > 0 {
+            return Err(ReplayError::Cycle { unfinished });
+        }
+        let timeline = self.ex.into_timeline();
+        let metrics = measure(&timeline, &self.origin);
+        let (original, original_origin) = original_timeline(self.g, &self.mains);
+        let original_metrics = measure(&original, &original_origin);
+        let a = self.added;
+        Ok(ReplayOutput {
+            timeline,
+            origin: self.origin,
+            original,
+            original_origin,
+            original_metrics,
+            metrics,
+            scaling: self.scaling.into_values().collect(),
+            launch_releases: a.launch_releases,
+            host_gaps: a.host_gaps,
+            inferred_waits: a.inferred_waits,
+            engram_lookups: a.engram_lookups,
+            dropped_deps: a.dropped_deps,
+            source: self.opts.source.name.clone(),
+            target: self.opts.target.name.clone(),
+        })
     }
-    let timeline = ex.into_timeline();
-    let metrics = measure(&timeline, &origin);
-    let (original, original_origin) = original_timeline(g, &mains);
-    let original_metrics = measure(&original, &original_origin);
-    Ok(ReplayOutput {
-        timeline,
-        origin,
-        original,
-        original_origin,
-        original_metrics,
-        metrics,
-        scaling: scaling.into_values().collect(),
-        launch_releases,
-        host_gaps,
-        inferred_waits,
-        engram_lookups,
-        dropped_deps,
-        source: src.name.clone(),
-        target: opts.target.name.clone(),
-    })
 }

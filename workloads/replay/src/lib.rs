@@ -32,8 +32,11 @@ pub use metrics::{measure, original_timeline, OpOrigin, ReplayDeviceMetrics};
 pub use retime::{kernel_dtype, Factor, Scaling};
 pub use transform::{EngramInsert, EngramPlacement, MhcWiden};
 
+use memwall_models::node::WiringError;
 use memwall_models::perf::HwRates;
 use memwall_models::SystemSpec;
+use memwall_sim::SimError;
+use thiserror::Error;
 
 /// Idle time after an op's last known predecessor that is kept as host time (ns).
 pub const HOST_GAP_MIN_NS: i64 = 3_000;
@@ -61,15 +64,38 @@ pub struct ReplayOptions {
 }
 
 /// A replay error: what went wrong and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplayError(pub String);
-
-impl std::fmt::Display for ReplayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReplayError {
+    #[error(
+        "{trace}: the trace has no GPU ops (kernels, memcpys, memsets) to replay; \
+         capture it with CUDA activities enabled"
+    )]
+    NoGpuOps { trace: String },
+    #[error(
+        "the trace has ops on {trace_gpus} GPUs but system `{system}` has {gpus} per node: \
+         pick a larger system"
+    )]
+    TooFewGpus {
+        trace_gpus: usize,
+        system: String,
+        gpus: usize,
+    },
+    #[error("wiring the target system: {0}")]
+    Wiring(WiringError),
+    #[error(
+        "no op matches the Engram anchor `{anchor}` (a phase label or kernel name substring) \
+         on the main compute stream: pick one from the trace's phases or kernel names"
+    )]
+    NoEngramAnchor { anchor: String },
+    #[error("Engram lookup: {0}")]
+    EngramLookup(WiringError),
+    #[error("building the replay graph: {0}")]
+    Graph(SimError),
+    #[error("simulating the replay: {0}")]
+    Simulation(SimError),
+    #[error("{unfinished} ops never finished: the replay graph has a dependency cycle")]
+    Cycle { unfinished: u64 },
 }
-impl std::error::Error for ReplayError {}
 
 /// The GPU profile name for a `deviceProperties` name (`NVIDIA H800` → `h800`,
 /// `NVIDIA H100 80GB HBM3` → `h100-sxm`, `A100-PG509-200` → `a100-sxm`), if any.

@@ -17,7 +17,7 @@ fn main() {
     for _ in 0..5 {
         let t = Instant::now();
         let plan = training::plan(&cfg, &hw).expect("plan");
-        let run = training::simulate(&plan).expect("simulate");
+        let run = training::run_step(&plan).expect("run_step");
         let dt = t.elapsed().as_secs_f64();
         best = best.min(dt);
         ops = run.timeline.records.len();

@@ -92,6 +92,10 @@ struct Builder<'a> {
     cats: Cats,
     last_compute: Vec<Option<OpId>>,
     tag: u32,
+    /// Forward and backward outputs of each schedule op emitted so far.
+    outs: HashMap<OpRef, (Option<OpId>, Option<OpId>)>,
+    /// Overlapped F&B pairs: rank, the rank's compute op before the pair, its last one.
+    pairs: Vec<(u32, Option<OpId>, OpId)>,
 }
 
 /// Forward or backward side of one schedule op.
@@ -102,6 +106,134 @@ struct Side<'a> {
 }
 
 impl<'a> Builder<'a> {
+    /// Per rank: a GPU compute resource, NIC and NVLink tx/rx, and the compute, EP
+    /// communication and pipeline P2P streams; the op categories.
+    fn new(plan: &'a Plan) -> Result<Self, TrainError> {
+        let hw = &plan.hw;
+        let nr = plan.schedule.ranks.len();
+        let mut net = FlowNet::new();
+        let mut links = Vec::with_capacity(nr);
+        for r in 0..nr {
+            let mut add = |n: &str, c: u64| net.add_resource(format!("rank{r}/{n}"), c);
+            let gpu = add("gpu", PS_PER_SEC)?;
+            let nic_tx = add("nic-tx", hw.nic_bandwidth().max(1))?;
+            let nic_rx = add("nic-rx", hw.nic_bandwidth().max(1))?;
+            let nvl_tx = add("nvlink-tx", hw.scale_up_bandwidth().max(1))?;
+            let nvl_rx = add("nvlink-rx", hw.scale_up_bandwidth().max(1))?;
+            links.push((gpu, nic_tx, nic_rx, nvl_tx, nvl_rx));
+        }
+        let mut ex = Executor::new(net);
+        let mut res = Vec::with_capacity(nr);
+        for (r, (gpu, nic_tx, nic_rx, nvl_tx, nvl_rx)) in links.into_iter().enumerate() {
+            res.push(Res {
+                gpu,
+                nic_tx,
+                nic_rx,
+                nvl_tx,
+                nvl_rx,
+                compute: ex.add_stream(format!("rank{r}/compute"), true, true),
+                comm: ex.add_stream(format!("rank{r}/ep-comm"), true, false),
+                pp: ex.add_stream(format!("rank{r}/pp-p2p"), false, false),
+            });
+        }
+        let cats = Cats {
+            attn_f: ex.category("attn-f", OpKind::Compute),
+            attn_b: ex.category("attn-b", OpKind::Compute),
+            attn_w: ex.category("attn-w", OpKind::Compute),
+            mlp_f: ex.category("mlp-f", OpKind::Compute),
+            mlp_b: ex.category("mlp-b", OpKind::Compute),
+            mlp_w: ex.category("mlp-w", OpKind::Compute),
+            dispatch: ex.category("ep-dispatch", OpKind::Communication),
+            combine: ex.category("ep-combine", OpKind::Communication),
+            p2p: ex.category("pp-p2p", OpKind::Communication),
+            mhc: ex.category("mhc-hbm", OpKind::Memory),
+        };
+        Ok(Builder {
+            ex,
+            plan,
+            res,
+            cats,
+            last_compute: vec![None; nr],
+            tag: 0,
+            outs: HashMap::new(),
+            pairs: Vec::new(),
+        })
+    }
+
+    /// The inputs of schedule op `i` of rank `r`: forward (activations) and backward
+    /// (gradients) producers' outputs, through a P2P transfer when on another rank.
+    fn inputs(
+        &mut self,
+        r: usize,
+        i: usize,
+        op: &Op,
+    ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
+        let mut fin = Vec::new();
+        let mut bin = Vec::new();
+        for d in &op.deps {
+            let pr = d.producer.rank as usize;
+            let (pf, pb) = self.outs.get(&d.producer).copied().unwrap_or((None, None));
+            let (src, list) = match d.kind {
+                DependencyKind::Activation => (pf, &mut fin),
+                DependencyKind::Gradient => (pb, &mut bin),
+                _ => continue,
+            };
+            let Some(src) = src else {
+                return Err(TrainError::MissingProducer { rank: r, op: i });
+            };
+            if pr != r {
+                list.push(self.p2p(pr, r, src)?);
+            } else {
+                list.push(src);
+            }
+        }
+        Ok((fin, bin))
+    }
+
+    /// Schedule op `i` of rank `r`, with its inputs.
+    fn emit(&mut self, r: usize, i: usize, op: &Op) -> Result<(), TrainError> {
+        self.tag = i as u32;
+        let (fin, bin) = self.inputs(r, i, op)?;
+        let plan = self.plan;
+        let side = |stage: u32, input: Vec<OpId>| Side {
+            stage,
+            layers: &plan.stages[stage as usize].layers,
+            input,
+        };
+        let before = self.last_compute[r];
+        let out = match op.kind {
+            SchedOp::Forward(c) => self.chunk(r, Some(side(c.stage, fin)), None, false)?,
+            SchedOp::Backward { chunk, mode } => self.chunk(
+                r,
+                None,
+                Some(side(chunk.stage, bin)),
+                mode == BackwardMode::Full,
+            )?,
+            SchedOp::ForwardBackward { forward, backward } => {
+                let o = self.chunk(
+                    r,
+                    Some(side(forward.stage, fin)),
+                    Some(side(backward.stage, bin)),
+                    true,
+                )?;
+                if let Some(last) = self.last_compute[r] {
+                    self.pairs.push((r as u32, before, last));
+                }
+                o
+            }
+            SchedOp::Weight(c) => {
+                self.weight(r, c.stage)?;
+                (None, None)
+            }
+        };
+        let at = OpRef {
+            rank: r as u32,
+            index: i as u32,
+        };
+        self.outs.insert(at, out);
+        Ok(())
+    }
+
     fn compute(
         &mut self,
         r: usize,
@@ -316,9 +448,7 @@ where
             return Ok(());
         }
         if !progressed {
-            return Err(TrainError::Sim(
-                "schedule deadlocks: no rank can emit its next op".into(),
-            ));
+            return Err(TrainError::Deadlock);
         }
     }
 }
@@ -342,137 +472,18 @@ fn rank_stages(s: &Schedule) -> Vec<Vec<u32>> {
     v
 }
 
-/// Simulates one training step of `plan`.
-pub fn simulate(plan: &Plan) -> Result<TrainRun, TrainError> {
-    let s = &plan.schedule;
-    let hw = &plan.hw;
-    let mut net = FlowNet::new();
-    let mut res = Vec::new();
-    let nr = s.ranks.len();
-    let mut ex_streams = Vec::new();
-    for r in 0..nr {
-        let gpu = net
-            .add_resource(format!("rank{r}/gpu"), PS_PER_SEC)
-            .map_err(|e| TrainError::Sim(e.to_string()))?;
-        let mut add = |n: &str, c: u64| {
-            net.add_resource(format!("rank{r}/{n}"), c.max(1))
-                .map_err(|e| TrainError::Sim(e.to_string()))
-        };
-        let nic_tx = add("nic-tx", hw.nic_bandwidth())?;
-        let nic_rx = add("nic-rx", hw.nic_bandwidth())?;
-        let nvl_tx = add("nvlink-tx", hw.scale_up_bandwidth())?;
-        let nvl_rx = add("nvlink-rx", hw.scale_up_bandwidth())?;
-        ex_streams.push((gpu, nic_tx, nic_rx, nvl_tx, nvl_rx));
-    }
-    let mut ex = Executor::new(net);
-    for (r, (gpu, nic_tx, nic_rx, nvl_tx, nvl_rx)) in ex_streams.into_iter().enumerate() {
-        let compute = ex.add_stream(format!("rank{r}/compute"), true, true);
-        let comm = ex.add_stream(format!("rank{r}/ep-comm"), true, false);
-        let pp = ex.add_stream(format!("rank{r}/pp-p2p"), false, false);
-        res.push(Res {
-            gpu,
-            nic_tx,
-            nic_rx,
-            nvl_tx,
-            nvl_rx,
-            compute,
-            comm,
-            pp,
-        });
-    }
-    let cats = Cats {
-        attn_f: ex.category("attn-f", OpKind::Compute),
-        attn_b: ex.category("attn-b", OpKind::Compute),
-        attn_w: ex.category("attn-w", OpKind::Compute),
-        mlp_f: ex.category("mlp-f", OpKind::Compute),
-        mlp_b: ex.category("mlp-b", OpKind::Compute),
-        mlp_w: ex.category("mlp-w", OpKind::Compute),
-        dispatch: ex.category("ep-dispatch", OpKind::Communication),
-        combine: ex.category("ep-combine", OpKind::Communication),
-        p2p: ex.category("pp-p2p", OpKind::Communication),
-        mhc: ex.category("mhc-hbm", OpKind::Memory),
-    };
-    let mut b = Builder {
-        ex,
-        plan,
-        res,
-        cats,
-        last_compute: vec![None; nr],
-        tag: 0,
-    };
-    let mut outs: HashMap<OpRef, (Option<OpId>, Option<OpId>)> = HashMap::new();
-    let mut pairs: Vec<(u32, Option<OpId>, OpId)> = Vec::new();
-    walk(s, |r, i, op| {
-        b.tag = i as u32;
-        let mut fin = Vec::new();
-        let mut bin = Vec::new();
-        for d in &op.deps {
-            let pr = d.producer.rank as usize;
-            let (pf, pb) = outs.get(&d.producer).copied().unwrap_or((None, None));
-            let (src, list) = match d.kind {
-                DependencyKind::Activation => (pf, &mut fin),
-                DependencyKind::Gradient => (pb, &mut bin),
-                _ => continue,
-            };
-            let Some(src) = src else {
-                return Err(TrainError::Sim(format!(
-                    "rank {r} op {i}: producer output missing"
-                )));
-            };
-            if pr != r {
-                list.push(b.p2p(pr, r, src)?);
-            } else {
-                list.push(src);
-            }
-        }
-        let side = |stage: u32, input: Vec<OpId>| Side {
-            stage,
-            layers: &plan.stages[stage as usize].layers,
-            input,
-        };
-        let before = b.last_compute[r];
-        let out = match op.kind {
-            SchedOp::Forward(c) => b.chunk(r, Some(side(c.stage, fin)), None, false)?,
-            SchedOp::Backward { chunk, mode } => b.chunk(
-                r,
-                None,
-                Some(side(chunk.stage, bin)),
-                mode == BackwardMode::Full,
-            )?,
-            SchedOp::ForwardBackward { forward, backward } => {
-                let o = b.chunk(
-                    r,
-                    Some(side(forward.stage, fin)),
-                    Some(side(backward.stage, bin)),
-                    true,
-                )?;
-                if let Some(last) = b.last_compute[r] {
-                    pairs.push((r as u32, before, last));
-                }
-                o
-            }
-            SchedOp::Weight(c) => {
-                b.weight(r, c.stage)?;
-                (None, None)
-            }
-        };
-        outs.insert(
-            OpRef {
-                rank: r as u32,
-                index: i as u32,
-            },
-            out,
-        );
-        Ok(())
-    })?;
-    let Builder { mut ex, res, .. } = b;
+/// Builds the op graph of one training step of `plan` and runs it.
+pub fn run_step(plan: &Plan) -> Result<TrainRun, TrainError> {
+    let mut b = Builder::new(plan)?;
+    walk(&plan.schedule, |r, i, op| b.emit(r, i, op))?;
+    let Builder {
+        mut ex, res, pairs, ..
+    } = b;
     ex.run()?;
     let events = ex.events_processed();
     let tl = ex.into_timeline();
     if tl.records.iter().any(|r| !r.finished()) {
-        return Err(TrainError::Sim(
-            "some ops never ran (a dependency cycle)".into(),
-        ));
+        return Err(TrainError::NeverRan);
     }
     let step_time = tl.makespan();
     let pair_slots = pairs
@@ -483,22 +494,34 @@ pub fn simulate(plan: &Plan) -> Result<TrainRun, TrainError> {
             end: tl.get(last).map_or(Ps::ZERO, |r| r.end),
         })
         .collect();
+    Ok(TrainRun {
+        ranks: rank_outs(plan, &res),
+        timeline: tl,
+        step_time,
+        pair_slots,
+        events,
+    })
+}
+
+/// Streams, stages, parameters and peak memory of each rank.
+fn rank_outs(plan: &Plan, res: &[Res]) -> Vec<RankOut> {
+    let s = &plan.schedule;
     let peaks = s.peak_in_flight_activations();
     let stages = rank_stages(s);
-    let ranks = res
-        .iter()
+    res.iter()
         .enumerate()
         .map(|(r, x)| {
             let st = &stages[r];
-            let params: u64 = st.iter().map(|&k| plan.stages[k as usize].params).sum();
+            let stage = |k: &u32| &plan.stages[*k as usize];
+            let params: u64 = st.iter().map(|k| stage(k).params).sum();
             let per_chunk = st
                 .iter()
-                .map(|&k| plan.stages[k as usize].activation_bytes_per_chunk)
+                .map(|k| stage(k).activation_bytes_per_chunk)
                 .max()
                 .unwrap_or(0);
             let transient = st
                 .iter()
-                .map(|&k| plan.stages[k as usize].recompute_transient_bytes)
+                .map(|k| stage(k).recompute_transient_bytes)
                 .max()
                 .unwrap_or(0);
             RankOut {
@@ -513,14 +536,7 @@ pub fn simulate(plan: &Plan) -> Result<TrainRun, TrainError> {
                     .saturating_add(transient),
             }
         })
-        .collect();
-    Ok(TrainRun {
-        timeline: tl,
-        ranks,
-        step_time,
-        pair_slots,
-        events,
-    })
+        .collect()
 }
 
 /// The schedule alone on the executor: each op one compute op of fixed cost, free
@@ -546,10 +562,10 @@ impl AbstractRun {
 /// Runs `schedule` with fixed per-kind costs (picoseconds) and free communication.
 pub fn simulate_abstract(schedule: &Schedule, costs: &OpCosts) -> Result<AbstractRun, TrainError> {
     if costs.weight > costs.backward_full {
-        return Err(TrainError::Config(format!(
-            "W = {} exceeds the full backward B = {}",
-            costs.weight, costs.backward_full
-        )));
+        return Err(TrainError::WeightExceedsBackward {
+            weight: costs.weight,
+            backward: costs.backward_full,
+        });
     }
     let mut ex = Executor::new(FlowNet::new());
     let streams: Vec<StreamId> = (0..schedule.ranks.len())

@@ -10,7 +10,7 @@
 //! carries that GPU's rates (`[reference] gpu` in the training config).
 
 use memwall_models::perf::{Dtype, HwRates};
-use memwall_models::{PartKind, ProfileError, Registry, SystemSpec};
+use memwall_models::{PartKind, Registry, SystemSpec};
 
 use super::config::TrainConfig;
 use super::TrainError;
@@ -30,13 +30,6 @@ pub struct TrainHw {
     pub reference: HwRates,
 }
 
-fn render(errs: &[ProfileError]) -> String {
-    errs.iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The system profiles a registry knows (for messages and sweeps).
 pub fn system_names(reg: &Registry) -> Vec<String> {
     reg.names_of(PartKind::System)
@@ -47,20 +40,26 @@ pub fn system_names(reg: &Registry) -> Vec<String> {
 
 /// The shipped system profiles.
 pub fn shipped_systems() -> Result<Vec<String>, TrainError> {
-    let reg = Registry::embedded().map_err(|e| TrainError::Profile(render(&e)))?;
+    let reg = Registry::embedded().map_err(TrainError::Profiles)?;
     Ok(system_names(&reg))
 }
 
-fn check_gpu(r: &HwRates, what: &str) -> Result<(), TrainError> {
-    let bad = |m: String| Err(TrainError::Profile(format!("{what} `{}`: {m}", r.name)));
+fn check_gpu(r: &HwRates, what: &'static str) -> Result<(), TrainError> {
+    let bad = |missing| {
+        Err(TrainError::Incomplete {
+            what,
+            name: r.name.clone(),
+            missing,
+        })
+    };
     if r.sms.unwrap_or(0) == 0 {
-        return bad("no SM count (`sms`): the SM share of communication kernels needs it".into());
+        return bad("no SM count (`sms`): the SM share of communication kernels needs it");
     }
     if r.flops(Dtype::Bf16).is_none() {
-        return bad("no BF16 compute rate: compute phases are re-timed by FLOP rate".into());
+        return bad("no BF16 compute rate: compute phases are re-timed by FLOP rate");
     }
     if r.hbm == 0 {
-        return bad("no HBM bandwidth".into());
+        return bad("no HBM bandwidth");
     }
     Ok(())
 }
@@ -72,11 +71,9 @@ impl TrainHw {
         check_gpu(&rates, "system")?;
         check_gpu(&reference, "reference GPU")?;
         if rates.nic.unwrap_or(0) == 0 {
-            return Err(TrainError::Profile(format!(
-                "system `{}` has no NIC: pipeline P2P (and all-to-all beyond one NVLink \
-                 domain) needs a scale-out link; add `node.nic` to the profile",
-                sys.name
-            )));
+            return Err(TrainError::NoNic {
+                system: sys.name.clone(),
+            });
         }
         let fabric = sys
             .cluster
@@ -97,18 +94,14 @@ impl TrainHw {
         system: &str,
         reference_gpu: &str,
     ) -> Result<TrainHw, TrainError> {
-        let sys = reg
-            .system(system)
-            .map_err(|e| TrainError::Profile(render(&e)))?;
-        let g = reg
-            .gpu(reference_gpu)
-            .map_err(|e| TrainError::Profile(format!("[reference] gpu: {}", render(&e))))?;
+        let sys = reg.system(system).map_err(TrainError::Profiles)?;
+        let g = reg.gpu(reference_gpu).map_err(TrainError::ReferenceGpu)?;
         TrainHw::from_system(&sys, HwRates::from_gpu(&g))
     }
 
     /// System `system` for `cfg` (its reference GPU) from the shipped profiles.
     pub fn shipped(system: &str, cfg: &TrainConfig) -> Result<TrainHw, TrainError> {
-        let reg = Registry::embedded().map_err(|e| TrainError::Profile(render(&e)))?;
+        let reg = Registry::embedded().map_err(TrainError::Profiles)?;
         TrainHw::resolve(&reg, system, &cfg.reference.gpu)
     }
 

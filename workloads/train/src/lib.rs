@@ -8,9 +8,9 @@
 //! - [`plan`]: per-layer costs (compute phases re-timed from measured reference phases
 //!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic;
 //!   n-fold P2P messages) and per-rank memory.
-//! - [`simulate`]: builds the op graph (per rank a compute stream, an EP communication
-//!   stream and a pipeline P2P stream; per GPU a compute resource that communication
-//!   kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
+//! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
+//!   an EP communication stream and a pipeline P2P stream; per GPU a compute resource
+//!   that communication kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
 //! - [`simulate_abstract`]: the schedule alone with fixed F / B / W / F&B costs and free
 //!   communication, for the README bubble formulas.
 //! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto
@@ -23,7 +23,7 @@ pub mod hw;
 mod plan;
 pub mod trace;
 
-pub use build::{simulate, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
+pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
 pub use config::{parse_duration, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use plan::{
@@ -31,27 +31,75 @@ pub use plan::{
     StagePlan,
 };
 
+use memwall_kineto::KinetoError;
+use memwall_models::error::render_errors;
+use memwall_models::ProfileError;
+use memwall_sim::{FlowError, SimError};
 use thiserror::Error;
 
 /// Why a training run cannot be built or run. Every message names the rule broken.
-#[derive(Debug, Error, Clone, PartialEq)]
+#[derive(Debug, Error, Clone)]
 pub enum TrainError {
+    /// A config file or value that does not parse or breaks a rule of its own.
     #[error("training config: {0}")]
     Config(String),
+    #[error(
+        "training config: pp = {pp} exceeds the model's {layers} layers: every stage needs a layer"
+    )]
+    TooManyStages { pp: u32, layers: u32 },
+    #[error(
+        "training config: comm_sms = {comm_sms} must be below the {sms} SMs of `{system}`'s GPU"
+    )]
+    CommSms {
+        comm_sms: u32,
+        sms: u32,
+        system: String,
+    },
+    #[error(
+        "training config: reference.comm_sms = {comm_sms} must be below the {sms} SMs of the \
+         reference GPU `{gpu}`"
+    )]
+    ReferenceCommSms {
+        comm_sms: u32,
+        sms: u32,
+        gpu: String,
+    },
+    #[error("training config: W = {weight} exceeds the full backward B = {backward}")]
+    WeightExceedsBackward { weight: u64, backward: u64 },
     #[error(transparent)]
     Schedule(#[from] memwall_pipeline::ScheduleError),
     #[error(transparent)]
     Model(#[from] memwall_llm::ModelError),
     #[error("simulation: {0}")]
-    Sim(String),
-    #[error("hardware profile: {0}")]
-    Profile(String),
+    Sim(#[from] SimError),
+    #[error("simulation: {0}")]
+    Flow(#[from] FlowError),
+    #[error("simulation: rank {rank} op {op}: producer output missing")]
+    MissingProducer { rank: usize, op: usize },
+    #[error("simulation: schedule deadlocks: no rank can emit its next op")]
+    Deadlock,
+    #[error("simulation: some ops never ran (a dependency cycle)")]
+    NeverRan,
+    /// The system or reference GPU is not in the registry (or a profile does not load).
+    #[error("hardware profile: {}", render_errors(.0))]
+    Profiles(Vec<ProfileError>),
+    #[error("hardware profile: [reference] gpu: {}", render_errors(.0))]
+    ReferenceGpu(Vec<ProfileError>),
+    /// A profile without a number the training model needs.
+    #[error("hardware profile: {what} `{name}`: {missing}")]
+    Incomplete {
+        what: &'static str,
+        name: String,
+        missing: &'static str,
+    },
+    #[error(
+        "hardware profile: system `{system}` has no NIC: pipeline P2P (and all-to-all beyond \
+         one NVLink domain) needs a scale-out link; add `node.nic` to the profile"
+    )]
+    NoNic { system: String },
     #[error("trace: {0}")]
-    Trace(String),
-}
-
-impl From<memwall_sim::SimError> for TrainError {
-    fn from(e: memwall_sim::SimError) -> Self {
-        TrainError::Sim(e.to_string())
-    }
+    TraceImport(#[from] KinetoError),
+    /// A trace that is not a one-GPU DeepSeek chunk-pair profile.
+    #[error("trace: {trace}: {problem}")]
+    TraceShape { trace: String, problem: String },
 }

@@ -9,8 +9,8 @@ use super::hw::TrainHw;
 use super::TrainError;
 use memwall_llm as model;
 use memwall_llm::{LayerKind, MhcConfig, ModelConfig, Pass};
-use memwall_pipeline::{Schedule, ScheduleKind};
 use memwall_models::perf::Dtype;
+use memwall_pipeline::Schedule;
 
 /// One layer's costs. Compute times are *full-GPU* picoseconds (all SMs); they stretch
 /// by S/(S-k) while a communication kernel holds k SMs.
@@ -117,200 +117,290 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
     let kind = cfg.schedule_kind()?;
     let schedule = Schedule::generate(kind, cfg.pp, cfg.micro_batches)?;
     let m = effective_model(cfg)?;
-    if cfg.pp > m.num_layers {
-        return Err(TrainError::Config(format!(
-            "pp = {} exceeds the model's {} layers: every stage needs a layer",
-            cfg.pp, m.num_layers
-        )));
-    }
-    if cfg.comm_sms >= hw.sms() {
-        return Err(TrainError::Config(format!(
-            "comm_sms = {} must be below the {} SMs of `{}`'s GPU",
-            cfg.comm_sms,
-            hw.sms(),
-            hw.name
-        )));
-    }
-    let ref_sms = hw.reference.sms.unwrap_or(0);
-    if cfg.reference.comm_sms >= ref_sms {
-        return Err(TrainError::Config(format!(
-            "reference.comm_sms = {} must be below the {ref_sms} SMs of the reference GPU `{}`",
-            cfg.reference.comm_sms, hw.reference.name
-        )));
-    }
+    check_fits(cfg, hw, &m)?;
     let t = cfg.micro_batch_tokens;
-    let r = &cfg.reference;
-    let rm = model::builtin(&r.model)?;
-    let ref_layer = rm.mlp.num_dense_layers.min(rm.num_layers - 1);
-    let ref_attn = attn_flops(&rm, ref_layer, r.tokens)?;
-    let ref_mlp = mlp_flops(&rm, ref_layer, r.tokens)?;
-    let parse = |s: &str| parse_duration(s).map_err(TrainError::Config);
-    let deflate = |p: Ps| scaled(p, (ref_sms - r.comm_sms) as u128, ref_sms as u128);
-    let (ra_f, ra_b, ra_w) = (
-        deflate(parse(&r.attn_f)?),
-        deflate(parse(&r.attn_b)?),
-        deflate(parse(&r.attn_w)?),
-    );
-    let (rm_f, rm_b, rm_w) = (
-        deflate(parse(&r.mlp_f)?),
-        deflate(parse(&r.mlp_b)?),
-        deflate(parse(&r.mlp_w)?),
-    );
-    // Achievable rates of the reference GPU and the target (FP8 falls back to BF16).
-    let rate = |r: &memwall_models::perf::HwRates, d| r.flops(d).map_or(0, |(f, _)| f as u128);
-    let ref_bf16 = rate(&hw.reference, Dtype::Bf16);
-    let ref_fp8 = rate(&hw.reference, Dtype::Fp8);
-    let (bf16, fp8) = (hw.flops(Dtype::Bf16) as u128, hw.flops(Dtype::Fp8) as u128);
-
-    let c = m.hidden_size;
-    let act = m.activation_dtype;
-    let n = m.residual_streams();
-    let (geom, k_active) = match &m.mlp.moe {
-        Some(moe) => (
-            Some(EpGeometry::new(
-                cfg.ep,
-                hw.scale_up_domain(),
-                cfg.node_limit,
-                moe.experts_per_token as u32,
-            )),
-            moe.experts_per_token + moe.num_shared_experts,
-        ),
-        None => (None, 0),
-    };
-    let a2a_fp8 = geom.map_or(
-        A2aBytes {
-            scale_out: 0,
-            scale_up: 0,
-        },
-        |g| g.bytes(t, fp8_token_bytes(c)),
-    );
-    let a2a_bf16 = geom.map_or(
-        A2aBytes {
-            scale_out: 0,
-            scale_up: 0,
-        },
-        |g| g.bytes(t, bf16_token_bytes(c)),
-    );
-    // mHC residual HBM traffic added over a plain residual, per layer (two sites).
-    let mhc_bytes_f = if n > 1 {
-        let io = model::mhc::fused_residual_io(c, n, act).total_bytes();
-        let plain = model::mhc::plain_residual_io_bytes(c, act);
-        2 * io.saturating_sub(plain) as u128 * t as u128
-    } else {
-        0
-    };
-    let hbm_ps =
-        |bytes: u128| Ps((bytes * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64);
-    let mhc_f = hbm_ps(mhc_bytes_f);
-    let mhc_b = hbm_ps(2 * mhc_bytes_f);
-    let recompute = cfg.recompute == "mhc-block";
-    let mhc_re = if recompute { mhc_f } else { Ps::ZERO };
-
-    let per_stage = layers_per_stage(m.num_layers, cfg.pp);
+    let costing = Costing::new(cfg, hw, m)?;
+    let per_stage = layers_per_stage(costing.m.num_layers, cfg.pp);
     let mut stages = Vec::with_capacity(per_stage.len());
     let mut first = 0u32;
     for (s, &nl) in per_stage.iter().enumerate() {
+        let mut stage = costing.stage(first, nl)?;
+        if s == 0 {
+            stage.params = stage.params.saturating_add(costing.m.embedding_params());
+        }
+        if s + 1 == per_stage.len() {
+            stage.params = stage.params.saturating_add(costing.m.lm_head_params());
+        }
+        stages.push(stage);
+        first += nl;
+    }
+    Ok(Plan {
+        schedule,
+        hw: hw.clone(),
+        stages,
+        p2p_bytes: costing.m.pipeline_message_bytes(t)?,
+        comm_hold: hw.comm_hold(cfg.comm_sms),
+        a2a_efficiency: cfg.a2a_efficiency,
+        param_bytes: cfg.param_bytes,
+        mhc_n: costing.n,
+        tokens: t,
+    })
+}
+
+/// The rules the config must meet on this hardware: a layer per stage, and communication
+/// SMs below the SMs of the target and of the reference GPU.
+fn check_fits(cfg: &TrainConfig, hw: &TrainHw, m: &ModelConfig) -> Result<(), TrainError> {
+    if cfg.pp > m.num_layers {
+        return Err(TrainError::TooManyStages {
+            pp: cfg.pp,
+            layers: m.num_layers,
+        });
+    }
+    if cfg.comm_sms >= hw.sms() {
+        return Err(TrainError::CommSms {
+            comm_sms: cfg.comm_sms,
+            sms: hw.sms(),
+            system: hw.name.clone(),
+        });
+    }
+    let ref_sms = hw.reference.sms.unwrap_or(0);
+    if cfg.reference.comm_sms >= ref_sms {
+        return Err(TrainError::ReferenceCommSms {
+            comm_sms: cfg.reference.comm_sms,
+            sms: ref_sms,
+            gpu: hw.reference.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Re-timing of measured reference phases: by the FLOP ratio of a layer to the reference
+/// layer, then by the achievable rate ratio of the reference GPU to the target (attention
+/// in BF16, MLP in FP8, FP8 falling back to BF16).
+struct Retime {
+    /// Reference phase times (F, B, W), de-contended to the full GPU.
+    attn: [Ps; 3],
+    mlp: [Ps; 3],
+    ref_attn_flops: u128,
+    ref_mlp_flops: u128,
+    ref_bf16: u128,
+    ref_fp8: u128,
+    bf16: u128,
+    fp8: u128,
+}
+
+impl Retime {
+    fn new(cfg: &TrainConfig, hw: &TrainHw) -> Result<Retime, TrainError> {
+        let r = &cfg.reference;
+        let ref_sms = hw.reference.sms.unwrap_or(0);
+        let rm = model::builtin(&r.model)?;
+        let ref_layer = rm.mlp.num_dense_layers.min(rm.num_layers - 1);
+        let ref_attn_flops = attn_flops(&rm, ref_layer, r.tokens)?;
+        let ref_mlp_flops = mlp_flops(&rm, ref_layer, r.tokens)?;
+        let phase = |s: &str| -> Result<Ps, TrainError> {
+            let p = parse_duration(s).map_err(TrainError::Config)?;
+            Ok(scaled(p, (ref_sms - r.comm_sms) as u128, ref_sms as u128))
+        };
+        let attn = [phase(&r.attn_f)?, phase(&r.attn_b)?, phase(&r.attn_w)?];
+        let mlp = [phase(&r.mlp_f)?, phase(&r.mlp_b)?, phase(&r.mlp_w)?];
+        let rate = |r: &memwall_models::perf::HwRates, d| r.flops(d).map_or(0, |(f, _)| f as u128);
+        Ok(Retime {
+            attn,
+            mlp,
+            ref_attn_flops,
+            ref_mlp_flops,
+            ref_bf16: rate(&hw.reference, Dtype::Bf16),
+            ref_fp8: rate(&hw.reference, Dtype::Fp8),
+            bf16: hw.flops(Dtype::Bf16) as u128,
+            fp8: hw.flops(Dtype::Fp8) as u128,
+        })
+    }
+
+    /// Attention and MLP phase times (F, B, W) of a layer of these FLOPs.
+    fn layer(&self, attn_flops: u128, mlp_flops: u128) -> ([Ps; 3], [Ps; 3]) {
+        let sa = |p: Ps| {
+            scaled(
+                scaled(p, attn_flops, self.ref_attn_flops),
+                self.ref_bf16,
+                self.bf16,
+            )
+        };
+        let sm = |p: Ps| {
+            scaled(
+                scaled(p, mlp_flops, self.ref_mlp_flops),
+                self.ref_fp8,
+                self.fp8,
+            )
+        };
+        (self.attn.map(sa), self.mlp.map(sm))
+    }
+}
+
+const NO_A2A: A2aBytes = A2aBytes {
+    scale_out: 0,
+    scale_up: 0,
+};
+
+/// What every layer's cost is computed from: the model, the re-timing, the all-to-all
+/// bytes of a MoE layer and the mHC residual traffic.
+struct Costing<'a> {
+    cfg: &'a TrainConfig,
+    m: ModelConfig,
+    retime: Retime,
+    /// Residual streams (mHC n, 1 without).
+    n: u64,
+    /// Experts each token is computed by (routed + shared).
+    k_active: u64,
+    a2a_fp8: A2aBytes,
+    a2a_bf16: A2aBytes,
+    mhc_f: Ps,
+    mhc_b: Ps,
+    recompute: bool,
+}
+
+impl<'a> Costing<'a> {
+    fn new(cfg: &'a TrainConfig, hw: &TrainHw, m: ModelConfig) -> Result<Self, TrainError> {
+        let retime = Retime::new(cfg, hw)?;
+        let t = cfg.micro_batch_tokens;
+        let c = m.hidden_size;
+        let act = m.activation_dtype;
+        let n = m.residual_streams();
+        let (geom, k_active) = match &m.mlp.moe {
+            Some(moe) => (
+                Some(EpGeometry::new(
+                    cfg.ep,
+                    hw.scale_up_domain(),
+                    cfg.node_limit,
+                    moe.experts_per_token as u32,
+                )),
+                moe.experts_per_token + moe.num_shared_experts,
+            ),
+            None => (None, 0),
+        };
+        let a2a_fp8 = geom.map_or(NO_A2A, |g| g.bytes(t, fp8_token_bytes(c)));
+        let a2a_bf16 = geom.map_or(NO_A2A, |g| g.bytes(t, bf16_token_bytes(c)));
+        // mHC residual HBM traffic added over a plain residual, per layer (two sites).
+        let mhc_bytes_f = if n > 1 {
+            let io = model::mhc::fused_residual_io(c, n, act).total_bytes();
+            let plain = model::mhc::plain_residual_io_bytes(c, act);
+            2 * io.saturating_sub(plain) as u128 * t as u128
+        } else {
+            0
+        };
+        let hbm_ps =
+            |bytes: u128| Ps((bytes * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64);
+        Ok(Costing {
+            cfg,
+            m,
+            retime,
+            n,
+            k_active,
+            a2a_fp8,
+            a2a_bf16,
+            mhc_f: hbm_ps(mhc_bytes_f),
+            mhc_b: hbm_ps(2 * mhc_bytes_f),
+            recompute: cfg.recompute == "mhc-block",
+        })
+    }
+
+    /// Stage of `nl` layers from global layer `first` (without embedding and head).
+    fn stage(&self, first: u32, nl: u32) -> Result<StagePlan, TrainError> {
+        let (m, c, t) = (&self.m, self.m.hidden_size, self.cfg.micro_batch_tokens);
         let mut layers = Vec::with_capacity(nl as usize);
         let mut params: u128 = 0;
         let mut act_bytes: u128 = 0;
         for l in first..first + nl {
-            let af = attn_flops(&m, l, t)?;
-            let mf = mlp_flops(&m, l, t)?;
-            let sa = |p: Ps| scaled(scaled(p, af, ref_attn), ref_bf16, bf16);
-            let sm = |p: Ps| scaled(scaled(p, mf, ref_mlp), ref_fp8, fp8);
-            let moe = m.layer_kind(l)? == LayerKind::Moe;
-            layers.push(LayerCost {
-                attn_f: sa(ra_f),
-                attn_b: sa(ra_b),
-                attn_w: sa(ra_w),
-                mlp_f: sm(rm_f),
-                mlp_b: sm(rm_b),
-                mlp_w: sm(rm_w),
-                moe,
-                a2a_fp8: if moe {
-                    a2a_fp8
-                } else {
-                    A2aBytes {
-                        scale_out: 0,
-                        scale_up: 0,
-                    }
-                },
-                a2a_bf16: if moe {
-                    a2a_bf16
-                } else {
-                    A2aBytes {
-                        scale_out: 0,
-                        scale_up: 0,
-                    }
-                },
-                mhc_f,
-                mhc_b,
-                mhc_recompute: mhc_re,
-            });
+            let cost = self.layer(l)?;
             let (all, _) = m.mlp_params(l)?;
-            let mlp_held = match (&m.mlp.moe, moe) {
+            let mlp_held = match (&m.mlp.moe, cost.moe) {
                 (Some(moe_cfg), true) => {
                     let expert = 3 * c as u128 * moe_cfg.expert_ffn_size as u128;
                     let routed = expert * moe_cfg.num_routed_experts as u128;
-                    all as u128 - routed + routed.div_ceil(cfg.ep as u128)
+                    all as u128 - routed + routed.div_ceil(self.cfg.ep as u128)
                 }
                 _ => all as u128,
             };
             params += m.attention_params() as u128 + mlp_held + m.mhc_params() as u128;
-            // Activation estimate per token (bytes), see docs/training.md: attention keeps
-            // its input, latents and output in BF16; MoE keeps FP8 copies of each active
-            // expert's input and SwiGLU inputs, and its BF16 output (V3 §3.3).
-            let attn_keep = 2 * (2 * c as u128 + 4 * c as u128);
-            let mlp_keep = if moe {
-                let f = m.mlp.moe.as_ref().map_or(0, |x| x.expert_ffn_size) as u128;
-                k_active as u128 * (c as u128 + 2 * f + 2 * f)
-            } else {
-                let f = m.mlp.dense_ffn_size as u128;
-                c as u128 + 2 * f + 2 * f
-            };
-            act_bytes += (attn_keep + mlp_keep) * t as u128;
+            act_bytes += self.activation_bytes_per_token(cost.moe) * t as u128;
+            layers.push(cost);
         }
-        if s == 0 {
-            params += m.embedding_params() as u128;
-        }
-        if s + 1 == per_stage.len() {
-            params += m.lm_head_params() as u128;
-        }
-        let (extra, transient) = if n > 1 {
-            let policy = if recompute {
-                model::mhc::RecomputePolicy::BlockRecompute {
-                    sites_per_block: 2 * nl as u64,
-                }
-            } else {
-                model::mhc::RecomputePolicy::None
-            };
-            let a = model::mhc::activation_memory(c, n, 2 * nl as u64, t, 1, act, policy)?;
-            (a.extra_over_plain_bytes_per_chunk, a.transient_peak_bytes)
-        } else {
-            (0, 0)
-        };
+        let (extra, transient) = self.mhc_memory(nl)?;
         let fit = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
-        stages.push(StagePlan {
+        Ok(StagePlan {
             first_layer: first,
             layers,
             params: fit(params),
             activation_bytes_per_chunk: fit(act_bytes).saturating_add(extra),
             recompute_transient_bytes: transient,
-        });
-        first += nl;
+        })
     }
-    let _ = ScheduleKind::DualPipe;
-    Ok(Plan {
-        schedule,
-        hw: hw.clone(),
-        stages,
-        p2p_bytes: m.pipeline_message_bytes(t)?,
-        comm_hold: hw.comm_hold(cfg.comm_sms),
-        a2a_efficiency: cfg.a2a_efficiency,
-        param_bytes: cfg.param_bytes,
-        mhc_n: n,
-        tokens: t,
-    })
+
+    /// The costs of global layer `l`.
+    fn layer(&self, l: u32) -> Result<LayerCost, TrainError> {
+        let t = self.cfg.micro_batch_tokens;
+        let af = attn_flops(&self.m, l, t)?;
+        let mf = mlp_flops(&self.m, l, t)?;
+        let ([attn_f, attn_b, attn_w], [mlp_f, mlp_b, mlp_w]) = self.retime.layer(af, mf);
+        let moe = self.m.layer_kind(l)? == LayerKind::Moe;
+        Ok(LayerCost {
+            attn_f,
+            attn_b,
+            attn_w,
+            mlp_f,
+            mlp_b,
+            mlp_w,
+            moe,
+            a2a_fp8: if moe { self.a2a_fp8 } else { NO_A2A },
+            a2a_bf16: if moe { self.a2a_bf16 } else { NO_A2A },
+            mhc_f: self.mhc_f,
+            mhc_b: self.mhc_b,
+            mhc_recompute: if self.recompute { self.mhc_f } else { Ps::ZERO },
+        })
+    }
+
+    /// Activation estimate per token (bytes), see docs/training.md: attention keeps its
+    /// input, latents and output in BF16; MoE keeps FP8 copies of each active expert's
+    /// input and SwiGLU inputs, and its BF16 output (V3 §3.3).
+    fn activation_bytes_per_token(&self, moe: bool) -> u128 {
+        let m = &self.m;
+        let c = m.hidden_size as u128;
+        let attn_keep = 2 * (2 * c + 4 * c);
+        let mlp_keep = if moe {
+            let f = m.mlp.moe.as_ref().map_or(0, |x| x.expert_ffn_size) as u128;
+            self.k_active as u128 * (c + 2 * f + 2 * f)
+        } else {
+            let f = m.mlp.dense_ffn_size as u128;
+            c + 2 * f + 2 * f
+        };
+        attn_keep + mlp_keep
+    }
+
+    /// mHC memory of a stage of `nl` layers: activation bytes per chunk over a plain
+    /// residual, and the transient peak of its recompute.
+    fn mhc_memory(&self, nl: u32) -> Result<(u64, u64), TrainError> {
+        if self.n <= 1 {
+            return Ok((0, 0));
+        }
+        let policy = if self.recompute {
+            model::mhc::RecomputePolicy::BlockRecompute {
+                sites_per_block: 2 * nl as u64,
+            }
+        } else {
+            model::mhc::RecomputePolicy::None
+        };
+        let m = &self.m;
+        let t = self.cfg.micro_batch_tokens;
+        let a = model::mhc::activation_memory(
+            m.hidden_size,
+            self.n,
+            2 * nl as u64,
+            t,
+            1,
+            m.activation_dtype,
+            policy,
+        )?;
+        Ok((a.extra_over_plain_bytes_per_chunk, a.transient_peak_bytes))
+    }
 }
 
 /// A plan for one overlapped F&B chunk pair on one rank, as in the DeepSeek profile: the

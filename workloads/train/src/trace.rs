@@ -41,13 +41,38 @@ fn ps(ns: i64) -> Ps {
     Ps(ns.max(0) as u64 * 1000)
 }
 
+fn shape(g: &TraceGraph, problem: String) -> TrainError {
+    TrainError::TraceShape {
+        trace: g.source.clone(),
+        problem,
+    }
+}
+
+/// Occurrences (start, end) of each compute phase annotation, in start order: the k-th
+/// is layer k.
+fn phase_occurrences(g: &TraceGraph) -> BTreeMap<&str, Vec<(i64, i64)>> {
+    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+    for a in &g.cpu_annotations {
+        let name = g.name(a.name);
+        if COMPUTE_PHASES.contains(&name) {
+            occ.entry(name)
+                .or_default()
+                .push((a.start_ns, a.start_ns + a.dur_ns));
+        }
+    }
+    for v in occ.values_mut() {
+        v.sort_unstable();
+    }
+    occ
+}
+
 /// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
 pub fn read_phases_file(
     path: impl AsRef<Path>,
     compute_streams: &[i64],
     comm_streams: &[i64],
 ) -> Result<TracePhases, TrainError> {
-    let g = kineto::import_file(path).map_err(|e| TrainError::Trace(e.to_string()))?;
+    let g = kineto::import_file(path)?;
     phases(&g, compute_streams, comm_streams)
 }
 
@@ -61,34 +86,17 @@ pub fn phases(
     let m = g.metrics();
     let dev = match m.devices.as_slice() {
         [d] => d,
-        [] => return Err(TrainError::Trace(format!("{}: no GPU kernels", g.source))),
+        [] => return Err(shape(g, "no GPU kernels".into())),
         ds => {
-            return Err(TrainError::Trace(format!(
-                "{}: {} devices; a chunk-pair profile holds one GPU",
-                g.source,
-                ds.len()
-            )))
+            let problem = format!("{} devices; a chunk-pair profile holds one GPU", ds.len());
+            return Err(shape(g, problem));
         }
     };
-    // Occurrences of each compute phase, in start order: the k-th is layer k.
-    let mut occ: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
-    for a in &g.cpu_annotations {
-        let name = g.name(a.name);
-        if COMPUTE_PHASES.contains(&name) {
-            occ.entry(name)
-                .or_default()
-                .push((a.start_ns, a.start_ns + a.dur_ns));
-        }
-    }
-    for v in occ.values_mut() {
-        v.sort_unstable();
-    }
+    let occ = phase_occurrences(g);
     let layers = occ.get("attn(F)").map_or(0, Vec::len);
     if layers == 0 {
-        return Err(TrainError::Trace(format!(
-            "{}: no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace",
-            g.source
-        )));
+        let problem = "no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace";
+        return Err(shape(g, problem.into()));
     }
     let mut per: BTreeMap<(usize, usize), Vec<(i64, i64)>> = BTreeMap::new();
     let (mut comp, mut comm) = (Vec::new(), Vec::new());

@@ -88,8 +88,8 @@ fn full_step_runs_and_is_deterministic() {
     let cfg = small_cfg();
     let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let p = training::plan(&cfg, &hw).unwrap();
-    let a = training::simulate(&p).unwrap();
-    let b = training::simulate(&p).unwrap();
+    let a = training::run_step(&p).unwrap();
+    let b = training::run_step(&p).unwrap();
     assert_eq!(a.step_time, b.step_time);
     assert_eq!(a.timeline.records, b.timeline.records);
     assert_eq!(a.ranks.len(), 4);
@@ -111,8 +111,8 @@ fn mhc_makes_p2p_four_fold_and_adds_time() {
     assert_eq!(m.p2p_bytes, 4 * base.p2p_bytes);
     let l = m.stages[1].layers[0];
     assert!(l.mhc_f > Ps::ZERO && l.mhc_b == Ps(2 * l.mhc_f.0));
-    let t0 = training::simulate(&base).unwrap().step_time;
-    let t1 = training::simulate(&m).unwrap().step_time;
+    let t0 = training::run_step(&base).unwrap().step_time;
+    let t1 = training::run_step(&m).unwrap().step_time;
     assert!(t1 > t0);
 }
 

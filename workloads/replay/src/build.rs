@@ -5,9 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::metrics::{category_of, measure, original_timeline, stream_name, OpOrigin};
 use super::retime::{factor, Factor};
 use super::HOST_GAP_MIN_NS;
-use super::{EngramPlacement, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
+use super::{EngramInsert, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
 use memwall_kineto::{OpClass, TraceGraph};
 use memwall_models::node::NodeModel;
+use memwall_models::tiers::{
+    Attach, FetchCategories, FetchCx, FetchRequest, FetchTier, FieldSource, Rows,
+};
 use memwall_models::perf::HwRates;
 use memwall_sim::{
     Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work, PS_PER_SEC,
@@ -187,6 +190,58 @@ fn err<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> ReplayError + '_ {
     move |e| ReplayError(format!("{what}: {e}"))
 }
 
+/// The Engram table's tier, attached to the wired target node.
+fn engram_tier(
+    ex: &mut Executor,
+    nm: &NodeModel,
+    e: &EngramInsert,
+    system: &str,
+    gpus: usize,
+) -> Result<Box<dyn FetchTier>, ReplayError> {
+    let src = FieldSource {
+        origin: "--engram-placement".into(),
+        ..Default::default()
+    };
+    e.placement
+        .spec()
+        .attach(&mut Attach {
+            ex,
+            node: nm,
+            gpus,
+            row_bytes: e.row_bytes,
+            system,
+            src: &src,
+        })
+        .map_err(err("Engram placement"))
+}
+
+/// One Engram lookup on `gpu`'s Engram stream, through the tier; the op that lands it.
+fn engram_lookup(
+    ex: &mut Executor,
+    nm: &NodeModel,
+    tier: &mut dyn FetchTier,
+    e: &EngramInsert,
+    stream: StreamId,
+    gpu: usize,
+    after: Vec<OpId>,
+) -> Result<OpId, ReplayError> {
+    let req = FetchRequest {
+        gpu,
+        host_socket: e.host_socket.unwrap_or(nm.spec.gpus[gpu].socket),
+        rows: Rows::Count(e.rows),
+        row_bytes: e.row_bytes,
+        after,
+    };
+    let mut cx = FetchCx {
+        ex,
+        node: nm,
+        stream,
+        categories: FetchCategories::default(),
+        at: (0, 0),
+    };
+    Ok(tier.fetch(&mut cx, &req).map_err(err("Engram lookup"))?.last)
+}
+
 /// Replays `g` on `opts.target`.
 pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, ReplayError> {
     if g.ops.is_empty() {
@@ -245,7 +300,11 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
     }
     let cat_launch = ex.category("launch", OpKind::Host);
     let cat_gap = ex.category("host-gap", OpKind::Host);
-    let cat_engram = ex.category("engram-fetch", OpKind::Memory);
+    ex.category("engram-fetch", OpKind::Memory);
+    let mut lookup_tier = match &opts.engram {
+        Some(e) => Some(engram_tier(&mut ex, &nm, e, &opts.target.name, gpu_of.len())?),
+        None => None,
+    };
 
     // Recorded predecessors: stream predecessor and cross-stream deps.
     let mut pred: Vec<Option<u32>> = vec![None; g.ops.len()];
@@ -450,37 +509,15 @@ pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, Repl
             }
         }
         // Engram lookup feeding this op.
-        if let (Some(e), Some(after)) = (&opts.engram, engram_at.get(&i)) {
-            let estream = engram_stream[&dev];
-            let w = match e.placement {
-                EngramPlacement::HostDram { socket } => {
-                    let sock = socket.unwrap_or(node.gpus[gpu].socket);
-                    memwall_models::gather::zero_copy_gather(&nm, sock, gpu, e.row_bytes, e.rows)
-                        .map_err(err("Engram lookup"))?
-                        .work
-                }
-                EngramPlacement::Hbm => {
-                    let bytes = e.row_bytes.saturating_mul(e.rows).saturating_mul(2);
-                    Work::Transfer {
-                        latency: Ps(node.gpu.kernel_launch_ps),
-                        flows: vec![FlowSpec {
-                            path: vec![nm.gpus[gpu].hbm],
-                            bytes,
-                            rate_cap: None,
-                        }],
-                    }
-                }
-            };
+        if let (Some(e), Some(after), Some(tier)) =
+            (&opts.engram, engram_at.get(&i), lookup_tier.as_mut())
+        {
             let after: Vec<OpId> = after
                 .and_then(|a| exec_of[a as usize])
                 .into_iter()
                 .collect();
-            let q = push(
-                &mut ex,
-                &mut origin,
-                OpSpec::new(estream, cat_engram, w).after(after),
-                None,
-            )?;
+            let q = engram_lookup(&mut ex, &nm, tier.as_mut(), e, engram_stream[&dev], gpu, after)?;
+            origin.resize(ex.next_op_id().0 as usize, None);
             deps.push(q);
             engram_lookups += 1;
         }

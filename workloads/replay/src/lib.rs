@@ -30,7 +30,7 @@ pub mod transform;
 pub use build::{replay, ReplayOutput, ScalingRow};
 pub use metrics::{measure, original_timeline, OpOrigin, ReplayDeviceMetrics};
 pub use retime::{kernel_dtype, Factor, Scaling};
-pub use transform::{EngramInsert, EngramPlacement, MhcWiden};
+pub use transform::{EngramInsert, MhcWiden};
 
 use memwall_models::perf::HwRates;
 use memwall_models::SystemSpec;

@@ -5,6 +5,9 @@
 //! [`run_scenario`]; [`fetch_bench`] is the small fetch-behind-compute simulation the
 //! `engram-fetch` sweep runner calls.
 
+// ScenarioError is large by design (file, line, field, value, message, hint); errors are rare.
+#![allow(clippy::result_large_err)]
+
 pub mod batcher;
 pub mod corpus;
 pub mod cost;

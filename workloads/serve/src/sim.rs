@@ -151,6 +151,63 @@ fn percentile(v: &mut [u64], p: f64) -> Ps {
     Ps(v[i])
 }
 
+fn cost_model(
+    s: &Scenario,
+    model: memwall_llm::ModelConfig,
+    sys: &SystemSpec,
+) -> Result<CostModel, ScenarioError> {
+    let e = &s.engine;
+    CostModel::new(
+        model,
+        &sys.node.gpu,
+        e.expert_parallel,
+        e.kernels_per_layer,
+        e.cuda_graph_decode,
+        e.compute_efficiency,
+    )
+}
+
+/// Each replica's compute, host and Engram streams.
+fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu> {
+    (0..replicas)
+        .map(|i| Gpu {
+            socket: sys.node.gpus[i].socket,
+            compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
+            host: ex.add_stream(format!("gpu{i}.host"), true, false),
+            side: ex.add_stream(format!("gpu{i}.engram"), false, false),
+        })
+        .collect()
+}
+
+/// One batcher per replica, the requests dealt round-robin.
+fn batchers(s: &Scenario, requests: &[Request], replicas: usize, kv: u64) -> Vec<Batcher> {
+    let e = &s.engine;
+    let mut b: Vec<Batcher> = (0..replicas)
+        .map(|_| Batcher::new(e.max_num_seqs, e.max_batched_tokens, kv.max(1)))
+        .collect();
+    for (i, r) in requests.iter().enumerate() {
+        b[i % replicas].push(i as u64, r);
+    }
+    b
+}
+
+impl Totals {
+    fn new(engram_on: bool, engram: Option<&EngramRun>) -> Totals {
+        let mut t = Totals::default();
+        t.st.engram = engram_on;
+        t.st.layers = engram
+            .iter()
+            .flat_map(|g| &g.layers)
+            .map(|&(_, l)| LayerStats {
+                layer: l,
+                min_slack_ps: i64::MAX,
+                ..Default::default()
+            })
+            .collect();
+        t
+    }
+}
+
 /// Replicas asked for (0: every GPU), checked against the node.
 fn replicas(s: &Scenario, node: &NodeModel) -> Result<usize, ScenarioError> {
     let n = match s.engine.replicas {
@@ -233,28 +290,14 @@ impl<'a> ServeSim<'a> {
         })?;
         let replicas = replicas(s, &node)?;
         let e = &s.engine;
-        let cost = CostModel::new(
-            model,
-            &sys.node.gpu,
-            e.expert_parallel,
-            e.kernels_per_layer,
-            e.cuda_graph_decode,
-            e.compute_efficiency,
-        )?;
+        let cost = cost_model(s, model, &sys)?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
             _ => 0,
         };
         let kv = kv_tokens(s, &sys, &cost, engram_hbm)?;
         let cats = Cats::new(&mut ex);
-        let gpus: Vec<Gpu> = (0..replicas)
-            .map(|i| Gpu {
-                socket: sys.node.gpus[i].socket,
-                compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
-                host: ex.add_stream(format!("gpu{i}.host"), true, false),
-                side: ex.add_stream(format!("gpu{i}.engram"), false, false),
-            })
-            .collect();
+        let gpus = gpu_streams(&mut ex, &sys, replicas);
         let engram = match (spec, setup) {
             (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
             _ => None,
@@ -265,24 +308,9 @@ impl<'a> ServeSim<'a> {
             &e.host_step_overhead,
             parse_time_ps,
         )?);
-        let mut batchers: Vec<Batcher> = (0..replicas)
-            .map(|_| Batcher::new(e.max_num_seqs, e.max_batched_tokens, kv.max(1)))
-            .collect();
-        for (i, r) in requests.iter().enumerate() {
-            batchers[i % replicas].push(i as u64, r);
-        }
+        let batchers = batchers(s, requests, replicas, kv);
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
-        let mut totals = Totals::default();
-        totals.st.engram = engram_on;
-        totals.st.layers = engram
-            .iter()
-            .flat_map(|g| &g.layers)
-            .map(|&(_, l)| LayerStats {
-                layer: l,
-                min_slack_ps: i64::MAX,
-                ..Default::default()
-            })
-            .collect();
+        let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
             opt,
             ex,

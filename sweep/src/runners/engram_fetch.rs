@@ -184,7 +184,8 @@ impl CellRunner for EngramFetch {
         "engram-fetch"
     }
     fn version(&self) -> &str {
-        "1"
+        // 2: fetches go through the tiers (`hbm` now counts the gather's reads and writes).
+        "2"
     }
     fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
         self.parse(t).map(|_| ())

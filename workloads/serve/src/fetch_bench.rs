@@ -74,6 +74,17 @@ impl FetchBench {
         Ok(sys)
     }
 
+    /// GPU `gpu`'s fetch of one layer's rows, after `after`.
+    fn request(&self, sys: &SystemSpec, gpu: usize, after: Vec<OpId>) -> FetchRequest<'static> {
+        FetchRequest {
+            gpu,
+            host_socket: sys.node.gpus[gpu].socket,
+            rows: Rows::Count(self.rows()),
+            row_bytes: self.row_bytes,
+            after,
+        }
+    }
+
     /// Checks the tier against the system without running.
     pub fn check(&self, reg: &Registry) -> Result<(), FetchBenchError> {
         self.system(reg).map(|_| ())
@@ -95,14 +106,13 @@ impl FetchBench {
                 )
             })
             .collect();
-        let src = FieldSource::default();
         let mut tier = self.tier.spec().attach(&mut Attach {
             ex: &mut ex,
             node: &node,
             gpus: self.gpus,
             row_bytes: self.row_bytes,
             system: &sys.name,
-            src: &src,
+            src: &FieldSource::default(),
         })?;
         let (layers, p) = (self.layers as usize, self.prefetch_layers as usize);
         // Compute ops so far, per GPU, in order (step-major).
@@ -124,14 +134,7 @@ impl FetchBench {
                         categories: CATEGORIES,
                         at: (s as u32, l as u32),
                     };
-                    let req = FetchRequest {
-                        gpu: g,
-                        host_socket: sys.node.gpus[g].socket,
-                        rows: Rows::Count(self.rows()),
-                        row_bytes: self.row_bytes,
-                        after,
-                    };
-                    let ready = tier.fetch(&mut cx, &req)?.last;
+                    let ready = tier.fetch(&mut cx, &self.request(&sys, g, after))?.last;
                     let op = ex.add_op(
                         OpSpec::new(cs, compute, Work::Delay(self.compute_per_layer))
                             .after([ready])

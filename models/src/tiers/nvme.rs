@@ -107,7 +107,7 @@ impl TierSpec for NvmeConfig {
             return Err(at.system_error(
                 "nvme",
                 format!("{} has no drives", at.system),
-                "set drives = N",
+                "set drives = N under [engram], or pick a system with drives",
             ));
         }
         let dram_cache = match &self.dram_row_cache {

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod render;
 pub mod schema;
 pub mod spec;
+pub mod tiers;
 pub mod units;
 
 pub use error::ProfileError;

@@ -6,13 +6,14 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use memwall_models::perf::HwRates;
 use memwall_models::error::render_errors as render;
+use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_sim::Ps;
 use memwall_kineto::import_file;
 use memwall_replay::{
-    default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert, EngramPlacement,
+    default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert,
     LaunchMode, MhcWiden, ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
 };
 use std::path::PathBuf;
@@ -25,12 +26,10 @@ pub enum Launch {
     Never,
 }
 
-#[derive(Copy, Clone, ValueEnum)]
-pub enum Placement {
-    /// Pinned host DRAM, zero-copy gather over the host link.
-    Host,
-    /// GPU HBM.
-    Hbm,
+/// `--engram-placement`: a fetch tier by name (`host` and `host-dram` stay aliases of
+/// `host-zero-copy`), its fields at their defaults.
+fn parse_placement(name: &str) -> Result<TierConfig, String> {
+    TierConfig::by_name(name).ok_or_else(|| format!("not a fetch tier; one of: {}", known_names()))
 }
 
 #[derive(Args)]
@@ -71,8 +70,10 @@ pub struct ReplayArgs {
     /// Bytes per row (Engram V4.1: 264).
     #[arg(long, default_value_t = 264)]
     pub engram_row_bytes: u64,
-    #[arg(long, value_enum, default_value_t = Placement::Host)]
-    pub engram_placement: Placement,
+    /// Where the table lives: a fetch tier (hbm, gpu-sharded, host-zero-copy, host-dma,
+    /// nvme, cxl; `host` = host-zero-copy).
+    #[arg(long, value_parser = parse_placement, default_value = "host-zero-copy")]
+    pub engram_placement: TierConfig,
     /// Socket holding the host table (default: the GPU's own).
     #[arg(long)]
     pub engram_socket: Option<usize>,
@@ -167,12 +168,8 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         layers: a.engram_layers.clone(),
         rows: a.engram_rows,
         row_bytes: a.engram_row_bytes,
-        placement: match a.engram_placement {
-            Placement::Host => EngramPlacement::HostDram {
-                socket: a.engram_socket,
-            },
-            Placement::Hbm => EngramPlacement::Hbm,
-        },
+        placement: a.engram_placement.clone(),
+        host_socket: a.engram_socket,
         prefetch_ops: a.engram_prefetch_ops,
     });
     let opts = ReplayOptions {

@@ -5,11 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::metrics::{category_of, measure, original_timeline, stream_name, OpOrigin};
 use super::retime::{factor, Factor};
 use super::HOST_GAP_MIN_NS;
-use super::{
-    EngramInsert, EngramPlacement, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions,
-};
+use super::{EngramInsert, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
 use memwall_kineto::{GpuOp, OpClass, TraceGraph};
 use memwall_models::node::NodeModel;
+use memwall_models::tiers::{
+    Attach, FetchCategories, FetchCx, FetchRequest, FetchTier, FieldSource, Rows,
+};
 use memwall_models::perf::HwRates;
 use memwall_sim::{
     CategoryId, Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
@@ -184,6 +185,58 @@ fn latest_end_before(
 
 fn ps(ns: i64) -> Ps {
     Ps((ns.max(0) as u64).saturating_mul(1000))
+}
+
+/// The Engram table's tier, attached to the wired target node.
+fn engram_tier(
+    ex: &mut Executor,
+    nm: &NodeModel,
+    e: &EngramInsert,
+    system: &str,
+    gpus: usize,
+) -> Result<Box<dyn FetchTier>, ReplayError> {
+    let src = FieldSource {
+        origin: "--engram-placement".into(),
+        ..Default::default()
+    };
+    e.placement
+        .spec()
+        .attach(&mut Attach {
+            ex,
+            node: nm,
+            gpus,
+            row_bytes: e.row_bytes,
+            system,
+            src: &src,
+        })
+        .map_err(ReplayError::EngramPlacement)
+}
+
+/// One Engram lookup on `gpu`'s Engram stream, through the tier; the op that lands it.
+fn engram_lookup(
+    ex: &mut Executor,
+    nm: &NodeModel,
+    tier: &mut dyn FetchTier,
+    e: &EngramInsert,
+    stream: StreamId,
+    gpu: usize,
+    after: Vec<OpId>,
+) -> Result<OpId, ReplayError> {
+    let req = FetchRequest {
+        gpu,
+        host_socket: e.host_socket.unwrap_or(nm.spec.gpus[gpu].socket),
+        rows: Rows::Count(e.rows),
+        row_bytes: e.row_bytes,
+        after,
+    };
+    let mut cx = FetchCx {
+        ex,
+        node: nm,
+        stream,
+        categories: FetchCategories::default(),
+        at: (0, 0),
+    };
+    Ok(tier.fetch(&mut cx, &req).map_err(ReplayError::EngramLookup)?.last)
 }
 
 /// Replays `g` on `opts.target`.
@@ -398,6 +451,14 @@ struct Added {
     dropped_deps: u64,
 }
 
+/// Engram lookups to insert: where (anchor op -> the op each is issued after) and the
+/// tier that serves them.
+struct Lookups<'a> {
+    insert: &'a EngramInsert,
+    tier: Box<dyn FetchTier>,
+    at: BTreeMap<u32, Option<u32>>,
+}
+
 /// The executor graph of a replay, built op by op in recorded start order (dependencies
 /// always start no later).
 struct GraphBuilder<'a> {
@@ -411,13 +472,13 @@ struct GraphBuilder<'a> {
     streams: Streams,
     cat_launch: CategoryId,
     cat_gap: CategoryId,
-    cat_engram: CategoryId,
+    /// With `opts.engram`: the lookups to insert and the tier that serves them.
+    engram: Option<Lookups<'a>>,
     recorded: Recorded<'a>,
     /// Per device: launches constrain it, launch latency floor.
     launch: BTreeMap<i64, (bool, i64)>,
     /// De-contended compute work (whole-GPU ps) by trace op.
     work: BTreeMap<u32, u64>,
-    engram_at: BTreeMap<u32, Option<u32>>,
     /// Per device, op ids sorted by end time (for the gap rule).
     by_end: BTreeMap<i64, Vec<u32>>,
     exec_of: Vec<Option<OpId>>,
@@ -440,16 +501,20 @@ impl<'a> GraphBuilder<'a> {
         let streams = Streams::add(&mut ex, g, &gpu_of, &mains, opts.engram.is_some());
         let cat_launch = ex.category("launch", OpKind::Host);
         let cat_gap = ex.category("host-gap", OpKind::Host);
-        let cat_engram = ex.category("engram-fetch", OpKind::Memory);
+        ex.category("engram-fetch", OpKind::Memory);
         let recorded = Recorded::new(g);
         let launch = recorded.launch_rules(opts.launch);
         let mut work: BTreeMap<u32, u64> = BTreeMap::new();
         for &d in devices {
             work.extend(decontended_work(g, d, opts.source.sms));
         }
-        let engram_at = match &opts.engram {
-            Some(e) => engram_anchors(g, e, &gpu_of, &mains)?,
-            None => BTreeMap::new(),
+        let engram = match &opts.engram {
+            Some(e) => Some(Lookups {
+                insert: e,
+                tier: engram_tier(&mut ex, &nm, e, &opts.target.name, gpu_of.len())?,
+                at: engram_anchors(g, e, &gpu_of, &mains)?,
+            }),
+            None => None,
         };
         let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
         for o in &g.ops {
@@ -469,11 +534,10 @@ impl<'a> GraphBuilder<'a> {
             streams,
             cat_launch,
             cat_gap,
-            cat_engram,
+            engram,
             recorded,
             launch,
             work,
-            engram_at,
             by_end,
             exec_of: vec![None; g.ops.len()],
             origin: Vec::with_capacity(g.ops.len() * 2),
@@ -515,9 +579,7 @@ impl<'a> GraphBuilder<'a> {
                 deps.push(h);
             }
         }
-        if let (Some(e), Some(&after)) = (&self.opts.engram, self.engram_at.get(&i)) {
-            let w = self.engram_work(e, op.device)?;
-            let q = self.engram_lookup(op.device, w, after)?;
+        if let Some(q) = self.engram_lookup(i, op.device)? {
             deps.push(q);
         }
         let spec = self.retimed(op)?.after(deps);
@@ -610,47 +672,25 @@ impl<'a> GraphBuilder<'a> {
         Ok(Some(h))
     }
 
-    /// The work of one Engram lookup feeding an op of `dev`, by placement.
-    fn engram_work(&self, e: &EngramInsert, dev: i64) -> Result<Work, ReplayError> {
-        let gpu = self.gpu_of[&dev];
-        let (node, nm) = (&self.opts.target.node, &self.nm);
-        let w = match e.placement {
-            EngramPlacement::HostDram { socket } => {
-                let sock = socket.unwrap_or(node.gpus[gpu].socket);
-                memwall_models::gather::zero_copy_gather(nm, sock, gpu, e.row_bytes, e.rows)
-                    .map_err(ReplayError::EngramLookup)?
-                    .work
-            }
-            EngramPlacement::Hbm => {
-                let bytes = e.row_bytes.saturating_mul(e.rows).saturating_mul(2);
-                Work::Transfer {
-                    latency: Ps(node.gpu.kernel_launch_ps),
-                    flows: vec![FlowSpec {
-                        path: vec![nm.gpus[gpu].hbm],
-                        bytes,
-                        rate_cap: None,
-                    }],
-                }
-            }
+    /// The Engram lookup feeding trace op `i` of `dev`, if `i` is an anchor: issued after
+    /// the anchor's recorded predecessor, through the tier; the op that lands the rows.
+    fn engram_lookup(&mut self, i: u32, dev: i64) -> Result<Option<OpId>, ReplayError> {
+        let Some(en) = self.engram.as_mut() else {
+            return Ok(None);
         };
-        Ok(w)
-    }
-
-    /// The Engram lookup op on `dev`'s lookup stream, issued after trace op `after`.
-    fn engram_lookup(
-        &mut self,
-        dev: i64,
-        w: Work,
-        after: Option<u32>,
-    ) -> Result<OpId, ReplayError> {
+        let Some(&after) = en.at.get(&i) else {
+            return Ok(None);
+        };
         let after: Vec<OpId> = after
             .and_then(|a| self.exec_of[a as usize])
             .into_iter()
             .collect();
-        let spec = OpSpec::new(self.streams.engram[&dev], self.cat_engram, w).after(after);
-        let q = self.push(spec, None)?;
+        let (stream, gpu) = (self.streams.engram[&dev], self.gpu_of[&dev]);
+        let q = engram_lookup(&mut self.ex, &self.nm, en.tier.as_mut(), en.insert, stream, gpu, after)?;
+        // A tier may add several ops (reads, then the copy): none is a trace op.
+        self.origin.resize(self.ex.next_op_id().0 as usize, None);
         self.added.engram_lookups += 1;
-        Ok(q)
+        Ok(Some(q))
     }
 
     /// The op itself, re-timed: a compute kernel is a flow of its de-contended work over

@@ -30,10 +30,11 @@ pub mod transform;
 pub use build::{replay, ReplayOutput, ScalingRow};
 pub use metrics::{measure, original_timeline, OpOrigin, ReplayDeviceMetrics};
 pub use retime::{kernel_dtype, Factor, Scaling};
-pub use transform::{EngramInsert, EngramPlacement, MhcWiden};
+pub use transform::{EngramInsert, MhcWiden};
 
 use memwall_models::node::WiringError;
 use memwall_models::perf::HwRates;
+use memwall_models::tiers::TierError;
 use memwall_models::SystemSpec;
 use memwall_sim::SimError;
 use thiserror::Error;
@@ -64,7 +65,7 @@ pub struct ReplayOptions {
 }
 
 /// A replay error: what went wrong and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
 pub enum ReplayError {
     #[error(
         "{trace}: the trace has no GPU ops (kernels, memcpys, memsets) to replay; \
@@ -87,8 +88,10 @@ pub enum ReplayError {
          on the main compute stream: pick one from the trace's phases or kernel names"
     )]
     NoEngramAnchor { anchor: String },
+    #[error("Engram placement: {0}")]
+    EngramPlacement(TierError),
     #[error("Engram lookup: {0}")]
-    EngramLookup(WiringError),
+    EngramLookup(TierError),
     #[error("building the replay graph: {0}")]
     Graph(SimError),
     #[error("simulating the replay: {0}")]

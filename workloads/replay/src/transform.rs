@@ -1,6 +1,7 @@
 //! What-if transforms applied while the replay graph is built (docs/replay.md §4).
 
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
+use memwall_models::tiers::TierConfig;
 
 /// Widen the residual stream to `n` x C (mHC). Touched, by name and class:
 /// - normalisation kernels (`*norm*`: they read the residual stream) and elementwise
@@ -37,16 +38,6 @@ impl MhcWiden {
     }
 }
 
-/// Where an Engram table lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EngramPlacement {
-    /// Pinned host DRAM on a socket (default: the GPU's own), read by a zero-copy gather
-    /// ([`memwall_models::gather::zero_copy_gather`]).
-    HostDram { socket: Option<usize> },
-    /// GPU HBM: a gather kernel reading the rows and writing them out.
-    Hbm,
-}
-
 /// Insert one Engram lookup before each chosen "layer" of the main compute stream.
 ///
 /// A layer starts at an op whose phase label or kernel name contains `anchor` (case
@@ -54,7 +45,7 @@ pub enum EngramPlacement {
 /// layer k. The lookup is a side-stream op that the anchor op depends on; it is issued
 /// when the op `prefetch_ops` places before the anchor on the main stream ends (0: on
 /// demand, right before the anchor), since its row ids depend only on the tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EngramInsert {
     pub anchor: String,
     /// Layer indices (occurrences of the anchor); `None`: every occurrence.
@@ -62,7 +53,10 @@ pub struct EngramInsert {
     /// Rows gathered per lookup (tokens x heads x n-gram orders).
     pub rows: u64,
     pub row_bytes: u64,
-    pub placement: EngramPlacement,
+    /// The fetch tier the table lives in (`memwall_models::tiers`), e.g. host-zero-copy.
+    pub placement: TierConfig,
+    /// Socket whose DRAM holds a host table (default: each GPU's own).
+    pub host_socket: Option<usize>,
     pub prefetch_ops: u32,
 }
 

@@ -5,6 +5,7 @@
 //! it is absent the test prints a notice and passes, unless `CI=true`, where it fails.
 
 use memwall_models::perf::HwRates;
+use memwall_models::tiers::TierConfig;
 use memwall_models::Registry;
 use memwall_kineto::{import_file, TraceGraph};
 use memwall_replay::*;
@@ -159,7 +160,8 @@ fn engram_lookups_feed_their_layers() {
         layers: Some(vec![0, 2]),
         rows: 888 * 8,
         row_bytes: 264,
-        placement: EngramPlacement::HostDram { socket: None },
+        placement: TierConfig::by_name("host-zero-copy").unwrap(),
+        host_socket: None,
         prefetch_ops: 0,
     });
     let out = replay(&g, &o).unwrap();

@@ -55,10 +55,7 @@ fn main() {
     let r = run_scenario_with(
         &s,
         &reg,
-        RunOptions {
-            step_rows: false,
-            sample_steps: 0,
-        },
+        RunOptions { step_rows: false },
     )
     .expect("run");
     let wall = t.elapsed().as_secs_f64();

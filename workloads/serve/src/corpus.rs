@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use memwall_engram::{load_tokenizer, CompressedVocab, EngramConfig};
 
-use super::scenario::{err, ScenarioError};
+use super::error::{text as err, ScenarioError};
 
 /// Bytes of text handed to the tokenizer at once (cut at line ends).
 const BLOCK_BYTES: usize = 64 * 1024;

@@ -12,7 +12,7 @@ use memwall_llm::{expected_distinct_experts, LayerKind, Pass, StepShape};
 use memwall_llm::{Attention, Dtype, ModelConfig};
 
 use super::batcher::SeqWork;
-use super::scenario::{err, ScenarioError};
+use super::error::ScenarioError;
 
 /// A group of layers with identical cost (same FFN kind and attention compression).
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ pub struct CostModel {
 }
 
 fn me(e: memwall_llm::ModelError) -> ScenarioError {
-    err(format!("model: {e}"))
+    ScenarioError::Model(e.to_string())
 }
 
 fn ps_for(amount: u128, per_sec: u64) -> u128 {
@@ -62,7 +62,7 @@ impl CostModel {
             _ => gpu.compute.bf16,
         }
         .ok_or_else(|| {
-            err(format!(
+            ScenarioError::Profiles(format!(
                 "GPU profile {} has no compute rate for {:?}",
                 gpu.name, model.weight_dtype
             ))

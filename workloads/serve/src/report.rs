@@ -37,122 +37,94 @@ pub fn step_csv(r: &RunResult) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// Writes long-format summary rows of one run (`engram` or `no-engram`) of a result.
+struct SummaryRows<'a> {
+    out: &'a mut String,
+    /// `scenario,seed,system,model,placement,run,` shared by every row.
+    prefix: String,
+}
+
+impl SummaryRows<'_> {
+    fn row(&mut self, metric: &str, layer: &str, value: String) {
+        self.out
+            .push_str(&format!("{}{metric},{layer},{value}\n", self.prefix));
+    }
+    fn secs(&mut self, metric: &str, layer: &str, p: Ps) {
+        self.row(metric, layer, format!("{:.6}", p.as_secs_f64()));
+    }
+}
+
 fn stats_rows(s: &mut String, r: &RunResult, run: &str, st: &RunStats) {
-    let mut m = |metric: &str, layer: &str, value: String, unit: &str| {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{}",
+    let mut w = SummaryRows {
+        out: s,
+        prefix: format!(
+            "{},{},{},{},{},{run},",
             r.scenario,
             r.seed,
             r.system,
             r.model,
-            r.placement.as_deref().unwrap_or("none"),
-            run,
-            metric,
-            layer,
-            value
-        );
-        let _ = unit;
+            r.placement.as_deref().unwrap_or("none")
+        ),
     };
-    m(
-        "tokens_per_s",
-        "",
-        format!("{:.3}", st.tokens_per_s),
-        "tok/s",
-    );
-    m(
-        "makespan_s",
-        "",
-        format!("{:.6}", st.makespan.as_secs_f64()),
-        "s",
-    );
-    m("output_tokens", "", st.output_tokens.to_string(), "");
-    m("prompt_tokens", "", st.prompt_tokens.to_string(), "");
-    m("steps", "", st.steps.to_string(), "");
-    m("prefill_steps", "", st.prefill_steps.to_string(), "");
-    m("requests", "", st.requests.to_string(), "");
-    m("preemptions", "", st.preemptions.to_string(), "");
-    m("busy_s", "", format!("{:.6}", st.busy.as_secs_f64()), "s");
-    m(
-        "bubble_s",
-        "",
-        format!("{:.6}", st.bubble.as_secs_f64()),
-        "s",
-    );
-    for (c, p) in &st.exposed_by_category {
-        m("stall_s", c, format!("{:.6}", p.as_secs_f64()), "s");
-    }
-    for (c, t) in &st.by_category {
-        m(
-            "op_latency_s",
-            c,
-            format!("{:.6}", t.latency.as_secs_f64()),
-            "s",
-        );
-        m(
-            "op_exposed_s",
-            c,
-            format!("{:.6}", t.exposed.as_secs_f64()),
-            "s",
-        );
-        m(
-            "op_hidden_s",
-            c,
-            format!("{:.6}", t.hidden.as_secs_f64()),
-            "s",
-        );
-        m("op_bytes", c, t.bytes.to_string(), "B");
-    }
-    for l in &st.layers {
-        let k = l.layer.to_string();
-        m("engram_rows", &k, l.rows.to_string(), "");
-        m("engram_bytes", &k, l.bytes.to_string(), "B");
-        m(
-            "engram_fetch_latency_s",
-            &k,
-            format!("{:.6}", l.latency.as_secs_f64()),
-            "s",
-        );
-        m(
-            "engram_exposed_s",
-            &k,
-            format!("{:.6}", l.exposed.as_secs_f64()),
-            "s",
-        );
-        m(
-            "engram_hidden_s",
-            &k,
-            format!("{:.6}", l.hidden.as_secs_f64()),
-            "s",
-        );
-        m(
-            "engram_min_slack_us",
-            &k,
-            format!("{:.3}", l.min_slack_ps as f64 / 1e6),
-            "us",
-        );
-        m("engram_steps_exposed", &k, l.steps_exposed.to_string(), "");
-    }
-    m(
-        "step_engram_exposed_p50_us",
-        "",
-        us(st.step_exposed_p50),
-        "us",
-    );
-    m(
-        "step_engram_exposed_p99_us",
-        "",
-        us(st.step_exposed_p99),
-        "us",
-    );
+    run_rows(&mut w, st);
+    category_rows(&mut w, st);
+    layer_rows(&mut w, st);
+    w.row("step_engram_exposed_p50_us", "", us(st.step_exposed_p50));
+    w.row("step_engram_exposed_p99_us", "", us(st.step_exposed_p99));
     if let Some(h) = st.hbm_cache_hit_rate {
-        m("hbm_cache_hit_rate", "", format!("{h:.6}"), "");
+        w.row("hbm_cache_hit_rate", "", format!("{h:.6}"));
     }
     if let Some(h) = st.dram_cache_hit_rate {
-        m("dram_cache_hit_rate", "", format!("{h:.6}"), "");
+        w.row("dram_cache_hit_rate", "", format!("{h:.6}"));
     }
     if st.nvme_pages > 0 {
-        m("nvme_pages", "", st.nvme_pages.to_string(), "");
+        w.row("nvme_pages", "", st.nvme_pages.to_string());
+    }
+}
+
+/// Throughput, counts and compute-stream time of the run.
+fn run_rows(w: &mut SummaryRows, st: &RunStats) {
+    w.row("tokens_per_s", "", format!("{:.3}", st.tokens_per_s));
+    w.secs("makespan_s", "", st.makespan);
+    for (metric, n) in [
+        ("output_tokens", st.output_tokens),
+        ("prompt_tokens", st.prompt_tokens),
+        ("steps", st.steps),
+        ("prefill_steps", st.prefill_steps),
+        ("requests", st.requests),
+        ("preemptions", st.preemptions),
+    ] {
+        w.row(metric, "", n.to_string());
+    }
+    w.secs("busy_s", "", st.busy);
+    w.secs("bubble_s", "", st.bubble);
+}
+
+/// Stalls and op totals per category.
+fn category_rows(w: &mut SummaryRows, st: &RunStats) {
+    for (c, p) in &st.exposed_by_category {
+        w.secs("stall_s", c, *p);
+    }
+    for (c, t) in &st.by_category {
+        w.secs("op_latency_s", c, t.latency);
+        w.secs("op_exposed_s", c, t.exposed);
+        w.secs("op_hidden_s", c, t.hidden);
+        w.row("op_bytes", c, t.bytes.to_string());
+    }
+}
+
+/// Per Engram layer totals.
+fn layer_rows(w: &mut SummaryRows, st: &RunStats) {
+    for l in &st.layers {
+        let k = l.layer.to_string();
+        w.row("engram_rows", &k, l.rows.to_string());
+        w.row("engram_bytes", &k, l.bytes.to_string());
+        w.secs("engram_fetch_latency_s", &k, l.latency);
+        w.secs("engram_exposed_s", &k, l.exposed);
+        w.secs("engram_hidden_s", &k, l.hidden);
+        let slack = format!("{:.3}", l.min_slack_ps as f64 / 1e6);
+        w.row("engram_min_slack_us", &k, slack);
+        w.row("engram_steps_exposed", &k, l.steps_exposed.to_string());
     }
 }
 

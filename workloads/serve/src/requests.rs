@@ -5,7 +5,7 @@ use memwall_sim::{Ps, PS_PER_SEC};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::scenario::{err, ScenarioError};
+use super::error::ScenarioError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
@@ -89,10 +89,15 @@ pub fn azure_csv(
         idx("ContextTokens"),
         idx("GeneratedTokens"),
     ) else {
-        return Err(err(format!(
-            "{origin}:1: header {header:?} lacks TIMESTAMP, ContextTokens and GeneratedTokens\n\
-             hint: the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
-        )));
+        return Err(ScenarioError::Csv {
+            origin: origin.to_string(),
+            line: Some(1),
+            message: format!(
+                "header {header:?} lacks TIMESTAMP, ContextTokens and GeneratedTokens"
+            ),
+            hint: "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
+                .into(),
+        });
     };
     let mut out = Vec::new();
     let mut t0: Option<u128> = None;
@@ -104,11 +109,11 @@ pub fn azure_csv(
             continue;
         }
         let f: Vec<&str> = line.split(',').collect();
-        let bad = |what: &str| {
-            err(format!(
-                "{origin}:{}: {what} in {line:?}\nhint: rows are `2023-11-16 18:15:46.6805900,374,44`",
-                i + 1
-            ))
+        let bad = |what: &str| ScenarioError::Csv {
+            origin: origin.to_string(),
+            line: Some(i + 1),
+            message: format!("{what} in {line:?}"),
+            hint: "rows are `2023-11-16 18:15:46.6805900,374,44`".into(),
         };
         let get = |k: usize| {
             f.get(k)
@@ -135,7 +140,13 @@ pub fn azure_csv(
         });
     }
     if out.is_empty() {
-        return Err(err(format!("{origin}: no requests in the CSV")));
+        return Err(ScenarioError::Csv {
+            origin: origin.to_string(),
+            line: None,
+            message: "no requests in the CSV".into(),
+            hint: "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
+                .into(),
+        });
     }
     Ok(out)
 }
@@ -155,7 +166,7 @@ mod tests {
         assert_eq!(r[1].arrival, Ps(4_314_579_000_000));
         assert_eq!((r[1].prompt, r[1].output), (396, 109));
         let e = azure_csv("t.csv", "a,b\n1,2\n", None).unwrap_err();
-        assert!(e.message.contains("t.csv:1"), "{e}");
+        assert!(e.to_string().contains("t.csv:1"), "{e}");
         let e = azure_csv(
             "t.csv",
             "TIMESTAMP,ContextTokens,GeneratedTokens\nx,1,2\n",
@@ -163,7 +174,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.message.contains("t.csv:2") && e.message.contains("TIMESTAMP"),
+            e.to_string().contains("t.csv:2") && e.to_string().contains("TIMESTAMP"),
             "{e}"
         );
     }

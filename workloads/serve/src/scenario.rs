@@ -3,30 +3,19 @@
 //! with a hint), or built in code by the sweep engine. Quantities are strings with units
 //! (`"64 GiB"`, `"20 GB/s"`, `"5 us"`) parsed by `memwall_models::units`.
 
+use std::collections::BTreeMap;
+
+use memwall_models::tiers::{FieldSource, TierConfig};
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use crate::error::ScenarioError;
+use crate::error::invalid;
 
 /// The embedded default (`memwall run` with no arguments).
 pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
 /// The Engram paper's system experiment (engram.md §3).
 pub const PAPER_SCENARIO: &str = include_str!("../../../scenarios/engram-paper-h800.toml");
-
-/// Error with where it happened and how to fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
-    pub message: String,
-}
-
-impl std::fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-impl std::error::Error for ScenarioError {}
-
-pub(crate) fn err(m: impl Into<String>) -> ScenarioError {
-    ScenarioError { message: m.into() }
-}
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -141,21 +130,6 @@ impl Default for EngineSpec {
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
-pub enum Placement {
-    /// (a) rows sharded over the replicas' HBM, gathered over NVLink.
-    GpuSharded,
-    /// (b) pinned host DRAM read by the GPU's SMs (zero-copy / UVA), vLLM's default.
-    HostZeroCopy,
-    /// (c) pinned host DRAM gathered by CPU threads into a staging buffer, then one DMA.
-    HostDma,
-    /// (e) NVMe: 4 KiB page reads, page dedupe within a step, optional DRAM row cache.
-    Nvme,
-    /// (f) a CXL memory pool behind the host, read like host memory.
-    Cxl,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
 pub enum HostCopy {
     /// One copy per socket: each GPU reads its own socket's copy.
     PerSocket,
@@ -184,8 +158,13 @@ fn default_warmup() -> u64 {
     32
 }
 
+/// `[engram]`: the layout, how fetches are issued, and the tier the table lives in
+/// (`placement = "..."` with that tier's own fields, [`memwall_models::tiers`]).
+///
+/// Read in two passes: serde fills the fields below (the tier's keys are skipped), then
+/// [`Scenario::from_toml_str`] reads `placement` and every key not listed in
+/// [`EngramSpec::FIELDS`] as the tier's table, with their lines.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct EngramSpec {
     /// Built-in Engram layout (v41-flash, demo, engram-27b, engram-40b) for layers, rows per
     /// token and row bytes; or `custom` with the fields below.
@@ -198,7 +177,12 @@ pub struct EngramSpec {
     pub table_rows: Option<u64>,
     pub row_dim: Option<u64>,
     pub conv_kernel: Option<u64>,
-    pub placement: Placement,
+    /// Where the table lives, with that tier's fields (`placement = "nvme"`, `drives`, ...).
+    #[serde(skip, default = "unread_tier")]
+    pub tier: TierConfig,
+    /// Where the tier's fields were written (file and line of each), for errors.
+    #[serde(skip)]
+    pub tier_source: FieldSource,
     #[serde(default = "default_host_copy")]
     pub host_copy: HostCopy,
     /// Issue each step's fetches as soon as its tokens are known (side stream); false:
@@ -216,16 +200,6 @@ pub struct EngramSpec {
     /// Kernels the Engram module launches per layer (gather, projections, gating, conv).
     #[serde(default = "default_engram_kernels")]
     pub kernels: u64,
-    /// nvme: drives to spread the tables over, drive profile, DRAM row cache size.
-    pub drives: Option<usize>,
-    pub drive_profile: Option<String>,
-    pub dram_row_cache: Option<Spanned<String>>,
-    /// host-dma: CPU gather rate and per-row cost (estimates).
-    pub cpu_gather_bandwidth: Option<Spanned<String>>,
-    pub cpu_gather_per_row: Option<Spanned<String>>,
-    /// cxl: pool bandwidth and extra latency over local DRAM (estimates unless sourced).
-    pub cxl_bandwidth: Option<Spanned<String>>,
-    pub cxl_latency: Option<Spanned<String>>,
     /// An HBM hot-row cache in front of the placement.
     pub hbm_cache: Option<HbmCacheSpec>,
     /// Synthetic token text for row ids (needed by caches and NVMe dedupe): Zipf
@@ -234,6 +208,78 @@ pub struct EngramSpec {
     pub zipf_exponent: f64,
     #[serde(default = "default_phrases")]
     pub phrases: u64,
+}
+
+impl EngramSpec {
+    /// The `[engram]` keys that are not the tier's.
+    pub const FIELDS: &'static [&'static str] = &[
+        "layout",
+        "layer_ids",
+        "rows_per_token",
+        "row_bytes",
+        "table_rows",
+        "row_dim",
+        "conv_kernel",
+        "host_copy",
+        "prefetch",
+        "hash_per_step",
+        "hash_per_token",
+        "hash_blocking",
+        "kernels",
+        "hbm_cache",
+        "zipf_exponent",
+        "phrases",
+    ];
+
+    /// The socket whose DRAM copy GPU `gpu` (on `gpu_socket`) reads.
+    pub fn host_socket(&self, gpu_socket: usize) -> usize {
+        match self.host_copy {
+            HostCopy::PerSocket => gpu_socket,
+            HostCopy::PerNode => 0,
+        }
+    }
+}
+
+/// Placeholder until the second pass reads the tier (never seen by callers).
+fn unread_tier() -> TierConfig {
+    TierConfig::HostZeroCopy(Default::default())
+}
+
+/// The second pass over a scenario's text: every `[engram]` key with its span.
+#[derive(Deserialize)]
+struct EngramKeys {
+    engram: Option<BTreeMap<String, Spanned<toml::Value>>>,
+}
+
+/// Reads `[engram]`'s tier (placement and the keys not in [`EngramSpec::FIELDS`]).
+fn read_tier(origin: &str, text: &str) -> Result<(TierConfig, FieldSource), ScenarioError> {
+    let keys: EngramKeys = toml::from_str(text).map_err(|e| parse_error(origin, text, e))?;
+    let mut table = toml::Table::new();
+    let mut src = FieldSource {
+        origin: origin.to_string(),
+        prefix: "engram.".into(),
+        lines: BTreeMap::new(),
+    };
+    for (k, v) in keys.engram.unwrap_or_default() {
+        if EngramSpec::FIELDS.contains(&k.as_str()) {
+            continue;
+        }
+        if v.span().end > 0 {
+            src.lines.insert(k.clone(), line_of(text, v.span().start));
+        }
+        table.insert(k, v.into_inner());
+    }
+    let tier = TierConfig::from_table(table, &src)?;
+    tier.spec().check(&src)?;
+    Ok((tier, src))
+}
+
+fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> ScenarioError {
+    ScenarioError::Parse {
+        origin: origin.to_string(),
+        line: e.span().map(|r| line_of(text, r.start)),
+        message: e.message().to_string(),
+    }
 }
 
 fn default_host_copy() -> HostCopy {
@@ -252,31 +298,27 @@ fn default_phrases() -> u64 {
     1_000_000
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 impl Scenario {
     /// Parses a scenario; `origin` names the file in errors.
     pub fn from_toml_str(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let mut s: Scenario = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|r| line_of(text, r.start));
-            err(format!(
-                "{origin}{}: {}\nhint: see scenarios/README.md for every field; unknown \
-                 fields are errors",
-                line.map(|l| format!(":{l}")).unwrap_or_default(),
-                e.message()
-            ))
-        })?;
+        let mut s: Scenario = toml::from_str(text).map_err(|e| parse_error(origin, text, e))?;
         s.origin = origin.to_string();
         s.source_text = text.to_string();
+        if let Some(g) = s.engram.as_mut() {
+            (g.tier, g.tier_source) = read_tier(origin, text)?;
+        }
         s.validate()?;
         Ok(s)
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| err(format!("{}: cannot read scenario: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            invalid(&path.display().to_string(), format!("cannot read scenario: {e}"))
+        })?;
         Self::from_toml_str(&path.display().to_string(), &text)
     }
 
@@ -292,45 +334,60 @@ impl Scenario {
         v: &Spanned<String>,
         parse: fn(&str) -> Result<T, memwall_models::units::UnitError>,
     ) -> Result<T, ScenarioError> {
-        parse(v.get_ref()).map_err(|e| {
-            let where_ = if v.span().end > 0 && !self.source_text.is_empty() {
-                format!(
-                    "{}:{}",
-                    self.origin,
-                    line_of(&self.source_text, v.span().start)
-                )
-            } else {
-                self.origin.clone()
-            };
-            err(format!(
-                "{where_}: field `{field}` = {:?}: {}\nhint: {}",
-                v.get_ref(),
-                e.message,
-                e.hint
-            ))
+        parse(v.get_ref()).map_err(|e| ScenarioError::Field {
+            origin: self.origin.clone(),
+            line: (v.span().end > 0 && !self.source_text.is_empty())
+                .then(|| line_of(&self.source_text, v.span().start)),
+            field: field.to_string(),
+            value: v.get_ref().clone(),
+            message: e.message,
+            hint: e.hint,
         })
     }
 
     fn validate(&self) -> Result<(), ScenarioError> {
+        self.validate_engine()?;
+        self.validate_workload()?;
+        if let Some(g) = &self.engram {
+            self.validate_engram(g)?;
+        }
+        Ok(())
+    }
+
+    fn validate_engine(&self) -> Result<(), ScenarioError> {
         let e = &self.engine;
         let o = &self.origin;
         if e.max_num_seqs == 0 || e.max_batched_tokens == 0 || e.expert_parallel == 0 {
-            return Err(err(format!(
-                "{o}: [engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
+            return Err(invalid(
+                o,
+                "[engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
                  positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
-            )));
+                    .into(),
+            ));
         }
         if !(e.compute_efficiency > 0.0 && e.compute_efficiency <= 1.0) {
-            return Err(err(format!(
-                "{o}: [engine] compute_efficiency must be in (0, 1]\nhint: 1.0 = the GPU \
+            return Err(invalid(
+                o,
+                "[engine] compute_efficiency must be in (0, 1]\nhint: 1.0 = the GPU \
                  profile's achievable rates"
-            )));
+                    .into(),
+            ));
         }
         if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
-            return Err(err(format!(
-                "{o}: [engine] gpu_memory_utilization must be in (0, 1]"
-            )));
+            return Err(invalid(
+                o,
+                "[engine] gpu_memory_utilization must be in (0, 1]".into(),
+            ));
         }
+        self.quantity(
+            "engine.host_step_overhead",
+            &e.host_step_overhead,
+            memwall_models::units::parse_time_ps,
+        )?;
+        Ok(())
+    }
+
+    fn validate_workload(&self) -> Result<(), ScenarioError> {
         if let WorkloadSpec::Synthetic {
             requests,
             prompt_tokens,
@@ -343,50 +400,69 @@ impl Scenario {
                 || prompt_tokens[0] > prompt_tokens[1]
                 || output_tokens[0] > output_tokens[1]
             {
-                return Err(err(format!(
-                    "{o}: [workload] needs requests > 0 and lengths [min, max] with \
+                return Err(invalid(
+                    &self.origin,
+                    "[workload] needs requests > 0 and lengths [min, max] with \
                      1 <= min <= max\nhint: prompt_tokens = [100, 1024]"
-                )));
-            }
-        }
-        self.quantity(
-            "engine.host_step_overhead",
-            &e.host_step_overhead,
-            memwall_models::units::parse_time_ps,
-        )?;
-        if let Some(g) = &self.engram {
-            self.quantity(
-                "engram.hash_per_step",
-                &g.hash_per_step,
-                memwall_models::units::parse_time_ps,
-            )?;
-            self.quantity(
-                "engram.hash_per_token",
-                &g.hash_per_token,
-                memwall_models::units::parse_time_ps,
-            )?;
-            if g.layout == "custom"
-                && (g.layer_ids.is_none()
-                    || g.rows_per_token.is_none()
-                    || g.row_bytes.is_none()
-                    || g.table_rows.is_none()
-                    || g.row_dim.is_none())
-            {
-                return Err(err(format!(
-                    "{o}: [engram] layout = \"custom\" needs layer_ids, rows_per_token, \
-                     row_bytes, table_rows and row_dim\nhint: or use a built-in layout: \
-                     v41-flash, demo, engram-27b, engram-40b"
-                )));
-            }
-            if g.placement == Placement::Nvme && g.drives == Some(0) {
-                return Err(err(format!("{o}: [engram] drives must be at least 1")));
-            }
-            if !(g.zipf_exponent.is_finite() && g.zipf_exponent >= 0.0) || g.phrases == 0 {
-                return Err(err(format!(
-                    "{o}: [engram] zipf_exponent must be >= 0 and phrases >= 1"
-                )));
+                        .into(),
+                ));
             }
         }
         Ok(())
+    }
+
+    fn validate_engram(&self, g: &EngramSpec) -> Result<(), ScenarioError> {
+        let o = &self.origin;
+        for (field, v) in [
+            ("engram.hash_per_step", &g.hash_per_step),
+            ("engram.hash_per_token", &g.hash_per_token),
+        ] {
+            self.quantity(field, v, memwall_models::units::parse_time_ps)?;
+        }
+        if g.layout == "custom"
+            && (g.layer_ids.is_none()
+                || g.rows_per_token.is_none()
+                || g.row_bytes.is_none()
+                || g.table_rows.is_none()
+                || g.row_dim.is_none())
+        {
+            return Err(invalid(
+                o,
+                "[engram] layout = \"custom\" needs layer_ids, rows_per_token, \
+                 row_bytes, table_rows and row_dim\nhint: or use a built-in layout: \
+                 v41-flash, demo, engram-27b, engram-40b"
+                    .into(),
+            ));
+        }
+        if !(g.zipf_exponent.is_finite() && g.zipf_exponent >= 0.0) || g.phrases == 0 {
+            return Err(invalid(
+                o,
+                "[engram] zipf_exponent must be >= 0 and phrases >= 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field serde reads into [`EngramSpec`] is listed in `FIELDS` (else the second
+    /// pass would hand it to the tier as an unknown field).
+    #[test]
+    fn engram_fields_are_listed() {
+        let text = "layout = \"custom\"\nlayer_ids = [1]\nrows_per_token = 1\nrow_bytes = 1\n\
+                    table_rows = 1\nrow_dim = 1\nconv_kernel = 0\nhost_copy = \"per-node\"\n\
+                    prefetch = true\nhash_per_step = \"0 us\"\nhash_per_token = \"0 us\"\n\
+                    hash_blocking = true\nkernels = 4\nzipf_exponent = 1.0\nphrases = 1\n\
+                    [hbm_cache]\npolicy = \"lru\"\nsize = \"1 MiB\"\n";
+        let t: toml::Table = text.parse().unwrap();
+        assert_eq!(t.len(), EngramSpec::FIELDS.len());
+        for k in t.keys() {
+            assert!(EngramSpec::FIELDS.contains(&k.as_str()), "{k}");
+        }
+        let g: EngramSpec = toml::from_str(text).unwrap();
+        assert_eq!(g.phrases, 1);
     }
 }

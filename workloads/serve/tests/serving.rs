@@ -87,6 +87,21 @@ fn same_seed_same_csv_bytes() {
 }
 
 #[test]
+fn tier_fields_belong_to_their_tier() {
+    // A tier's field under another placement is an error naming the line and the field.
+    let text = "system = \"deepseek-h800-node\"\nmodel = \"deepseek-v4.1-flash\"\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n[engram]\nlayout = \"v41-flash\"\nplacement = \"host-zero-copy\"\ndrives = 2\n";
+    let e = Scenario::from_toml_str("t.toml", text).unwrap_err().to_string();
+    assert!(e.contains("t.toml:11") && e.contains("unknown field `drives`"), "{e}");
+    // A tier quantity that does not parse names file, line and field.
+    let text = text.replace("host-zero-copy\"\ndrives = 2", "cxl\"\ncxl_bandwidth = \"fast\"");
+    let e = Scenario::from_toml_str("t.toml", &text).unwrap_err().to_string();
+    assert!(e.contains("t.toml:11") && e.contains("engram.cxl_bandwidth"), "{e}");
+    // Old spellings stay aliases; outputs print the TOML name.
+    let s = small("host-dram", "");
+    assert_eq!(s.engram.as_ref().unwrap().tier.name(), "host-zero-copy");
+}
+
+#[test]
 fn every_placement_runs_and_accounts() {
     for (p, extra) in [
         ("host-zero-copy", ""),
@@ -94,6 +109,7 @@ fn every_placement_runs_and_accounts() {
         ("host-zero-copy", "prefetch = false"),
         ("host-dma", ""),
         ("gpu-sharded", ""),
+        ("hbm", ""),
         ("nvme", "drives = 1"),
         ("cxl", ""),
         (
@@ -121,7 +137,7 @@ fn every_placement_runs_and_accounts() {
 fn scenario_errors_name_file_line_field() {
     let e = Scenario::from_toml_str("bad.toml", "system = \"x\"\nmodel = \"y\"\nbogus = 1\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n").unwrap_err();
     assert!(
-        e.message.contains("bad.toml:3") && e.message.contains("bogus"),
+        e.to_string().contains("bad.toml:3") && e.to_string().contains("bogus"),
         "{e}"
     );
     let e = Scenario::from_toml_str(
@@ -130,7 +146,7 @@ fn scenario_errors_name_file_line_field() {
     )
     .unwrap_err();
     assert!(
-        e.message.contains("u.toml:11") && e.message.contains("engram.hash_per_step"),
+        e.to_string().contains("u.toml:11") && e.to_string().contains("engram.hash_per_step"),
         "{e}"
     );
     let e = Scenario::from_toml_str(
@@ -138,7 +154,7 @@ fn scenario_errors_name_file_line_field() {
         "system = \"x\"\nmodel = \"y\"\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n[engine]\ncompute_efficiency = 1.5\n",
     )
     .unwrap_err();
-    assert!(e.message.contains("compute_efficiency"), "{e}");
+    assert!(e.to_string().contains("compute_efficiency"), "{e}");
     let s = small("host-zero-copy", "");
     let mut s2 = s.clone();
     s2.system = "no-such-system".into();
@@ -147,7 +163,7 @@ fn scenario_errors_name_file_line_field() {
     s3.model = "no-such-model".into();
     assert!(run_scenario(&s3, &reg())
         .unwrap_err()
-        .message
+        .to_string()
         .contains("model"));
 }
 
@@ -265,13 +281,13 @@ fn corpus_with_the_wrong_tokenizer_is_a_clear_error() {
         return;
     };
     let s = with_text(&small("host-zero-copy", ""), &tok, &corpus);
-    let e = run_scenario(&s, &reg()).unwrap_err().message;
+    let e = run_scenario(&s, &reg()).unwrap_err().to_string();
     assert!(e.contains("[text] tokenizer") && e.contains("98627"), "{e}");
     let s = with_text(
         &small("host-zero-copy", ""),
         std::path::Path::new("/nonexistent/tokenizer.json"),
         &corpus,
     );
-    let e = run_scenario(&s, &reg()).unwrap_err().message;
+    let e = run_scenario(&s, &reg()).unwrap_err().to_string();
     assert!(e.contains("fetch-inputs"), "{e}");
 }

@@ -1,0 +1,40 @@
+//! `hbm`: the whole table in every GPU's own HBM; a gather kernel reads the rows
+//! (sector-granular, [`gather_wire_bytes`]) and writes them out contiguously, both
+//! through that GPU's HBM.
+
+use memwall_sim::{FlowSpec, Ps, Work};
+use serde::Deserialize;
+
+use super::{Attach, FetchCx, FetchRequest, FetchTier, Fetched, TierError, TierSpec};
+use crate::gather::gather_wire_bytes;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HbmConfig {}
+
+impl TierSpec for HbmConfig {
+    fn name(&self) -> &'static str {
+        "hbm"
+    }
+    fn attach(&self, _at: &mut Attach) -> Result<Box<dyn FetchTier>, TierError> {
+        Ok(Box::new(Hbm))
+    }
+}
+
+struct Hbm;
+
+impl FetchTier for Hbm {
+    fn fetch(&mut self, cx: &mut FetchCx, req: &FetchRequest) -> Result<Fetched, TierError> {
+        let n = req.rows.len();
+        let bytes = gather_wire_bytes(req.row_bytes, n).saturating_add(req.bytes());
+        let work = Work::Transfer {
+            latency: Ps(cx.node.spec.gpu.kernel_launch_ps),
+            flows: vec![FlowSpec {
+                path: vec![cx.node.hbm(req.gpu)?],
+                bytes,
+                rate_cap: None,
+            }],
+        };
+        Ok(Fetched::one(cx.add_fetch(work, req.after.iter().copied())?))
+    }
+}

@@ -1,0 +1,79 @@
+//! Serving errors: each names where it happened (file, line, field) and how to fix it.
+
+use memwall_models::tiers::TierError;
+
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+}
+
+/// What can go wrong reading or running a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The TOML does not parse or has an unknown field.
+    #[error("{origin}{}: {message}\nhint: see scenarios/README.md for every field; unknown fields are errors", at_line(line))]
+    Parse {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A quantity field that does not parse.
+    #[error("{origin}{}: field `{field}` = {value:?}: {message}\nhint: {hint}", at_line(line))]
+    Field {
+        origin: String,
+        line: Option<usize>,
+        field: String,
+        value: String,
+        message: String,
+        hint: String,
+    },
+    /// A scenario whose values do not fit together (the message carries its hint).
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
+    /// A request CSV row.
+    #[error("{origin}{}: {message}\nhint: {hint}", at_line(line))]
+    Csv {
+        origin: String,
+        line: Option<usize>,
+        message: String,
+        hint: String,
+    },
+    /// Token text: corpus, tokenizer, synthetic text, hashing.
+    #[error("{0}")]
+    Text(String),
+    #[error("model: {0}")]
+    Model(String),
+    /// The system's profiles.
+    #[error("{0}")]
+    Profiles(String),
+    #[error("wiring {system}: {message}")]
+    Wiring { system: String, message: String },
+    #[error("{0}")]
+    Tier(#[from] TierError),
+    #[error("{0}")]
+    Sim(#[from] memwall_sim::SimError),
+    #[error("scheduler stalled: a request cannot fit the KV cache; raise kv_cache_tokens or lower the prompt length")]
+    Stalled,
+}
+
+/// A scenario-level error in `origin`.
+pub(crate) fn invalid(origin: &str, message: String) -> ScenarioError {
+    ScenarioError::Invalid {
+        origin: origin.to_string(),
+        message,
+    }
+}
+
+pub(crate) fn text(message: String) -> ScenarioError {
+    ScenarioError::Text(message)
+}
+
+/// What can go wrong in a [`crate::fetch_bench`] run.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchBenchError {
+    #[error("{0}")]
+    Tier(#[from] TierError),
+    #[error("wiring: {0}")]
+    Wiring(#[from] memwall_models::node::WiringError),
+    #[error("{0}")]
+    Sim(#[from] memwall_sim::SimError),
+}

@@ -1,0 +1,867 @@
+//! The serving step loop on the kernel. [`ServeSim::new`] wires the node and sets up
+//! streams, categories, batchers and the Engram tier; [`ServeSim::run`] then, step by
+//! step, plans each replica's batch, adds its compute ops and Engram fetches, runs the
+//! step to its barrier, attributes it, and forgets its ops so memory stays flat.
+
+use std::collections::{BTreeMap, HashMap};
+
+use memwall_models::node::NodeModel;
+use memwall_models::tiers::{FetchCategories, FetchCx, FetchRequest, FetchTier, RowCache, Rows};
+use memwall_models::units::{parse_bytes, parse_time_ps};
+use memwall_models::{Registry, SystemSpec};
+use memwall_sim::attribution::{attribute, Attribution, CategoryTotals};
+use memwall_sim::{
+    CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
+};
+
+use super::batcher::{Batcher, StepPlan};
+use super::cost::CostModel;
+use super::engram::{engram_setup, EngramSetup};
+use super::error::{invalid, ScenarioError};
+use super::requests::Request;
+use super::rows::hash_rows;
+use super::run::{LayerStats, RunOptions, RunStats, StepRow};
+use super::scenario::{CachePolicy, EngramSpec, Scenario};
+
+/// Categories the step loop's own ops use.
+struct Cats {
+    compute: CategoryId,
+    engram_compute: CategoryId,
+    host: CategoryId,
+    hash: CategoryId,
+    fetch: CategoryId,
+    step: CategoryId,
+}
+
+impl Cats {
+    /// Every category, the tiers' included, created up front so that category ids (and
+    /// so the order of reports) do not depend on the placement.
+    fn new(ex: &mut Executor) -> Cats {
+        let f = FetchCategories::default();
+        let compute = ex.category("compute", OpKind::Compute);
+        let engram_compute = ex.category("engram-compute", OpKind::Compute);
+        let host = ex.category("host", OpKind::Host);
+        let hash = ex.category("engram-hash", OpKind::Host);
+        let fetch = ex.category(f.fetch, OpKind::Memory);
+        ex.category(f.storage, OpKind::Storage);
+        ex.category(f.storage_bus, OpKind::Memory);
+        ex.category(f.cpu_gather, OpKind::Host);
+        let step = ex.category("step", OpKind::Marker);
+        Cats {
+            compute,
+            engram_compute,
+            host,
+            hash,
+            fetch,
+            step,
+        }
+    }
+}
+
+/// One replica GPU's streams.
+struct Gpu {
+    socket: usize,
+    compute: StreamId,
+    host: StreamId,
+    side: StreamId,
+}
+
+/// Per (gpu, engram layer) ops of the current step.
+#[derive(Clone, Copy)]
+struct FetchOps {
+    first: OpId,
+    last: OpId,
+    /// The compute op the layer's Engram module waits behind.
+    before: OpId,
+    rows: u64,
+}
+
+/// The Engram side of a run: the resolved module, its tier, hashing and caches.
+struct EngramRun<'a> {
+    spec: &'a EngramSpec,
+    setup: EngramSetup,
+    tier: Box<dyn FetchTier>,
+    hash_step: Ps,
+    hash_tok: Ps,
+    /// One HBM row cache per replica, when asked for.
+    hbm_caches: Vec<RowCache>,
+    /// (layout index, layer id), by layer id.
+    layers: Vec<(usize, u32)>,
+}
+
+/// Totals gathered step by step.
+#[derive(Default)]
+struct Totals {
+    st: RunStats,
+    step_exposed: Vec<u64>,
+    exposed_cat: BTreeMap<String, Ps>,
+    by_cat: BTreeMap<String, CategoryTotals>,
+    hbm_hits: (u64, u64),
+    step_rows: Vec<StepRow>,
+}
+
+/// A GPU's step as it is being built: the last compute op so far and the fetch chain.
+struct GpuStep {
+    tokens: u64,
+    last: Option<OpId>,
+    hash: Option<OpId>,
+    layer_at: u32,
+    /// Prefetch order: the next layer's fetch follows these (the previous fetch's reads).
+    prev_reads: Vec<OpId>,
+}
+
+pub(crate) struct ServeSim<'a> {
+    opt: RunOptions,
+    ex: Executor,
+    node: NodeModel,
+    cost: CostModel,
+    cats: Cats,
+    gpus: Vec<Gpu>,
+    barrier_stream: StreamId,
+    host_over: Ps,
+    engram: Option<EngramRun<'a>>,
+    batchers: Vec<Batcher>,
+    /// Token text of each running sequence, per replica.
+    texts: Vec<HashMap<u64, Vec<u32>>>,
+    plans: Vec<StepPlan>,
+    class_t: Vec<Ps>,
+    now: Ps,
+    prev: Option<OpId>,
+    step: u64,
+    rowbuf: Vec<u64>,
+    fetches: Vec<Vec<Option<FetchOps>>>,
+    totals: Totals,
+}
+
+fn profile_errors(e: Vec<memwall_models::ProfileError>) -> ScenarioError {
+    ScenarioError::Profiles(
+        e.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+fn percentile(v: &mut [u64], p: f64) -> Ps {
+    if v.is_empty() {
+        return Ps::ZERO;
+    }
+    v.sort_unstable();
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    Ps(v[i])
+}
+
+fn cost_model(
+    s: &Scenario,
+    model: memwall_llm::ModelConfig,
+    sys: &SystemSpec,
+) -> Result<CostModel, ScenarioError> {
+    let e = &s.engine;
+    CostModel::new(
+        model,
+        &sys.node.gpu,
+        e.expert_parallel,
+        e.kernels_per_layer,
+        e.cuda_graph_decode,
+        e.compute_efficiency,
+    )
+}
+
+/// Each replica's compute, host and Engram streams.
+fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu> {
+    (0..replicas)
+        .map(|i| Gpu {
+            socket: sys.node.gpus[i].socket,
+            compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
+            host: ex.add_stream(format!("gpu{i}.host"), true, false),
+            side: ex.add_stream(format!("gpu{i}.engram"), false, false),
+        })
+        .collect()
+}
+
+/// One batcher per replica, the requests dealt round-robin.
+fn batchers(s: &Scenario, requests: &[Request], replicas: usize, kv: u64) -> Vec<Batcher> {
+    let e = &s.engine;
+    let mut b: Vec<Batcher> = (0..replicas)
+        .map(|_| Batcher::new(e.max_num_seqs, e.max_batched_tokens, kv.max(1)))
+        .collect();
+    for (i, r) in requests.iter().enumerate() {
+        b[i % replicas].push(i as u64, r);
+    }
+    b
+}
+
+impl Totals {
+    fn new(engram_on: bool, engram: Option<&EngramRun>) -> Totals {
+        let mut t = Totals::default();
+        t.st.engram = engram_on;
+        t.st.layers = engram
+            .iter()
+            .flat_map(|g| &g.layers)
+            .map(|&(_, l)| LayerStats {
+                layer: l,
+                min_slack_ps: i64::MAX,
+                ..Default::default()
+            })
+            .collect();
+        t
+    }
+}
+
+/// Replicas asked for (0: every GPU), checked against the node.
+fn replicas(s: &Scenario, node: &NodeModel) -> Result<usize, ScenarioError> {
+    let n = match s.engine.replicas {
+        0 => node.gpus.len(),
+        r => r,
+    };
+    if n > node.gpus.len() {
+        return Err(invalid(
+            &s.origin,
+            format!(
+                "[engine] replicas = {n} but {} has {} GPUs",
+                s.system,
+                node.gpus.len()
+            ),
+        ));
+    }
+    Ok(n)
+}
+
+/// KV-cache capacity per replica in tokens: as given, else what HBM leaves after the
+/// weights (and a sharded Engram table).
+fn kv_tokens(
+    s: &Scenario,
+    sys: &SystemSpec,
+    cost: &CostModel,
+    engram_hbm: u64,
+) -> Result<u64, ScenarioError> {
+    if let Some(t) = s.engine.kv_cache_tokens {
+        return Ok(t);
+    }
+    let hbm = sys.node.gpu.hbm_capacity_bytes;
+    let usable = (hbm as f64 * s.engine.gpu_memory_utilization) as u64;
+    let used = cost.weight_bytes_per_gpu()? + engram_hbm;
+    let free = usable.checked_sub(used).filter(|f| *f > 0).ok_or_else(|| {
+        invalid(
+            &s.origin,
+            format!(
+                "the weights ({} GB per GPU{}) do not fit in {} GB x {}: raise \
+                 expert_parallel or pick a larger GPU",
+                used / 1_000_000_000,
+                if engram_hbm > 0 {
+                    ", Engram shard included"
+                } else {
+                    ""
+                },
+                hbm / 1_000_000_000,
+                s.engine.gpu_memory_utilization
+            ),
+        )
+    })?;
+    Ok(free / cost.kv_bytes_per_token()?)
+}
+
+impl<'a> ServeSim<'a> {
+    /// Wires the node and sets up everything the step loop needs.
+    pub(crate) fn new(
+        s: &'a Scenario,
+        reg: &Registry,
+        requests: &[Request],
+        engram_on: bool,
+        opt: RunOptions,
+    ) -> Result<ServeSim<'a>, ScenarioError> {
+        let mut sys = reg.system(&s.system).map_err(profile_errors)?;
+        let model = memwall_llm::builtin(&s.model)
+            .map_err(|e| invalid(&s.origin, format!("model: {e}")))?;
+        let spec = s.engram.as_ref().filter(|_| engram_on);
+        let setup = match spec {
+            Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,
+            None => None,
+        };
+        if let Some(g) = spec {
+            g.tier.spec().adjust_system(&mut sys, reg, &g.tier_source)?;
+        }
+        let mut ex = Executor::new(FlowNet::new());
+        let node = NodeModel::build(&sys.node, &mut ex, "").map_err(|e| {
+            ScenarioError::Wiring {
+                system: s.system.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        let replicas = replicas(s, &node)?;
+        let e = &s.engine;
+        let cost = cost_model(s, model, &sys)?;
+        let engram_hbm = match (spec, &setup) {
+            (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
+            _ => 0,
+        };
+        let kv = kv_tokens(s, &sys, &cost, engram_hbm)?;
+        let cats = Cats::new(&mut ex);
+        let gpus = gpu_streams(&mut ex, &sys, replicas);
+        let engram = match (spec, setup) {
+            (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
+            _ => None,
+        };
+        let barrier_stream = ex.add_stream("steps", false, false);
+        let host_over = Ps(s.quantity(
+            "engine.host_step_overhead",
+            &e.host_step_overhead,
+            parse_time_ps,
+        )?);
+        let batchers = batchers(s, requests, replicas, kv);
+        let layers = engram.as_ref().map_or(0, |g| g.layers.len());
+        let totals = Totals::new(engram_on, engram.as_ref());
+        Ok(ServeSim {
+            opt,
+            ex,
+            node,
+            cost,
+            cats,
+            gpus,
+            barrier_stream,
+            host_over,
+            engram,
+            batchers,
+            texts: vec![HashMap::new(); replicas],
+            plans: vec![StepPlan::default(); replicas],
+            class_t: Vec::new(),
+            now: Ps::ZERO,
+            prev: None,
+            step: 0,
+            rowbuf: Vec::new(),
+            fetches: vec![vec![None; layers]; replicas],
+            totals,
+        })
+    }
+
+    /// Serves every request, step by step.
+    pub(crate) fn run(mut self) -> Result<(RunStats, Vec<StepRow>), ScenarioError> {
+        loop {
+            let mut any = false;
+            for (b, p) in self.batchers.iter_mut().zip(self.plans.iter_mut()) {
+                b.plan(self.now, p);
+                any |= !p.work.is_empty();
+            }
+            if !any {
+                if self.idle_until_next_arrival()? {
+                    continue;
+                }
+                break;
+            }
+            self.step()?;
+        }
+        Ok(self.finish())
+    }
+
+    /// Nothing to run: waits for the next arrival (true) or ends the run (false).
+    fn idle_until_next_arrival(&mut self) -> Result<bool, ScenarioError> {
+        let next = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        match next {
+            None => Ok(false),
+            Some(t) if t > self.now => {
+                let w = OpSpec::new(self.barrier_stream, self.cats.step, Work::Delay(t - self.now))
+                    .after(self.prev);
+                let id = self.ex.add_op(w)?;
+                self.ex.run_until_done(id)?;
+                self.now = self.ex.timeline().get(id).map_or(t, |r| r.end);
+                self.prev = Some(id);
+                Ok(true)
+            }
+            Some(_) => Err(ScenarioError::Stalled),
+        }
+    }
+
+    /// One step: every replica's ops, run to the barrier, attributed, then forgotten.
+    fn step(&mut self) -> Result<(), ScenarioError> {
+        let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
+        let mut lasts = Vec::new();
+        for gi in 0..self.gpus.len() {
+            if let Some(last) = self.gpu_step(gi, node_tokens)? {
+                lasts.push(last);
+            }
+        }
+        let su = self.step as u32;
+        let barrier = self.ex.add_op(
+            OpSpec::new(self.barrier_stream, self.cats.step, Work::Marker)
+                .after(lasts)
+                .at(su, 0),
+        )?;
+        self.ex.run_until_done(barrier)?;
+        let tl = self.ex.timeline();
+        let end = tl.get(barrier).map_or(self.now, |r| r.end);
+        let at = attribute(tl, (self.now, end));
+        let prefill = self.plans.iter().any(|p| p.prefill);
+        add_category_totals(&mut self.totals, tl, &at);
+        let worst = layer_stats(
+            &mut self.totals,
+            &self.fetches,
+            tl,
+            &at,
+            StepInfo {
+                step: self.step,
+                prefill,
+                start: self.now,
+                duration: end - self.now,
+                tokens: node_tokens,
+                row_bytes: self.engram.as_ref().map_or(0, |e| e.setup.dims.row_bytes),
+                hash: self.cats.hash,
+                step_rows: self.opt.step_rows,
+            },
+        );
+        self.totals.step_exposed.push(worst);
+        self.complete_step(prefill);
+        self.now = end;
+        self.prev = Some(barrier);
+        self.ex.forget_before(barrier)?;
+        Ok(())
+    }
+
+    /// After a step: tokens out, finished sequences' text dropped, caches stepped.
+    fn complete_step(&mut self, prefill: bool) {
+        let st = &mut self.totals.st;
+        for (b, p) in self.batchers.iter_mut().zip(self.plans.iter()) {
+            st.output_tokens += b.complete(p);
+            if p.prefill {
+                st.prompt_tokens += p.tokens();
+            }
+        }
+        for (gi, b) in self.batchers.iter().enumerate() {
+            if b.running() == 0 {
+                self.texts[gi].clear();
+            }
+        }
+        if let Some(e) = self.engram.as_mut() {
+            for c in e.hbm_caches.iter_mut() {
+                c.end_step();
+            }
+        }
+        if prefill {
+            st.prefill_steps += 1;
+        }
+        st.steps += 1;
+        self.step += 1;
+    }
+
+    fn add(&mut self, o: OpSpec) -> Result<OpId, ScenarioError> {
+        Ok(self.ex.add_op(o)?)
+    }
+
+    /// One replica's ops for this step; the last one, if it has work.
+    fn gpu_step(&mut self, gi: usize, node_tokens: u64) -> Result<Option<OpId>, ScenarioError> {
+        for f in self.fetches[gi].iter_mut() {
+            *f = None;
+        }
+        let p = &self.plans[gi];
+        if p.work.is_empty() {
+            return Ok(None);
+        }
+        let sampled = p.work.iter().filter(|w| w.samples).count() as u64;
+        let prefill = p.prefill;
+        self.cost
+            .class_times(&p.work, prefill, node_tokens, &mut self.class_t)?;
+        let mut g = self.step_head(gi)?;
+        let nlayers = self.engram.as_ref().map_or(0, |e| e.layers.len());
+        for k in 0..nlayers {
+            self.engram_layer(gi, k, &mut g)?;
+        }
+        let (su, nl) = (self.step as u32, self.cost.num_layers());
+        let seg = self.cost.range_time(&self.class_t, g.layer_at..nl)
+            + self.cost.head_time(sampled, prefill);
+        let compute = self.gpus[gi].compute;
+        let fin = self.add(
+            OpSpec::new(compute, self.cats.compute, Work::Delay(seg))
+                .after(g.last.or(self.prev))
+                .at(su, g.layer_at),
+        )?;
+        Ok(Some(fin))
+    }
+
+    /// The step's host overhead and Engram hashing (blocking or not).
+    fn step_head(&mut self, gi: usize) -> Result<GpuStep, ScenarioError> {
+        let (su, prev) = (self.step as u32, self.prev);
+        let (compute, host) = (self.gpus[gi].compute, self.gpus[gi].host);
+        let tokens = self.plans[gi].tokens();
+        let mut g = GpuStep {
+            tokens,
+            last: None,
+            hash: None,
+            layer_at: 0,
+            prev_reads: Vec::new(),
+        };
+        if self.host_over > Ps::ZERO {
+            let o = OpSpec::new(compute, self.cats.host, Work::Delay(self.host_over));
+            g.last = Some(self.add(o.after(prev).at(su, 0))?);
+        }
+        let Some(e) = &self.engram else {
+            return Ok(g);
+        };
+        let t = e.hash_step + Ps(e.hash_tok.0 * tokens);
+        let blocking = e.spec.hash_blocking;
+        if t > Ps::ZERO {
+            let h = self.add(
+                OpSpec::new(host, self.cats.hash, Work::Delay(t))
+                    .after(prev)
+                    .at(su, 0),
+            )?;
+            g.hash = Some(h);
+            if blocking {
+                let m = OpSpec::new(compute, self.cats.step, Work::Marker);
+                g.last = Some(self.add(m.after(g.last).after([h]).at(su, 0))?);
+            }
+        }
+        Ok(g)
+    }
+
+    /// The compute up to Engram layer `k`, its fetch and the Engram module.
+    fn engram_layer(&mut self, gi: usize, k: usize, g: &mut GpuStep) -> Result<(), ScenarioError> {
+        let e = self.engram.as_ref().expect("engram layers without engram");
+        let (li, lid) = e.layers[k];
+        let (prefetch, row_bytes) = (e.spec.prefetch, e.setup.dims.row_bytes);
+        let su = self.step as u32;
+        let seg = self.cost.range_time(&self.class_t, g.layer_at..lid);
+        let gpu = &self.gpus[gi];
+        let (compute, side) = (gpu.compute, gpu.side);
+        let seg_op = self.add(
+            OpSpec::new(compute, self.cats.compute, Work::Delay(seg))
+                .after(g.last.or(self.prev))
+                .at(su, g.layer_at),
+        )?;
+        g.layer_at = lid;
+        let hashed = self.layer_rows(gi, li)?;
+        let nrows = if hashed {
+            self.rowbuf.len() as u64
+        } else {
+            g.tokens * self.engram.as_ref().map_or(0, |e| e.setup.dims.rows_per_token)
+        };
+        // Prefetch issues the step's Engram layers in order of urgency, as one side
+        // stream would: layer k's reads after layer k-1's reads (for NVMe: after its
+        // drive reads, not its H2D copy). Without this order a FIFO drive serves one
+        // GPU's layer-14 pages before another GPU's layer-1 pages (docs: prefetch).
+        let after: Vec<OpId> = if prefetch {
+            g.hash.or(self.prev).into_iter().chain(g.prev_reads.drain(..)).collect()
+        } else {
+            g.prev_reads.clear();
+            vec![seg_op]
+        };
+        let (first, fin) = if nrows == 0 {
+            let m = OpSpec::new(side, self.cats.fetch, Work::Marker);
+            let m = self.add(m.after(after).at(su, lid))?;
+            (m, m)
+        } else {
+            let buf = std::mem::take(&mut self.rowbuf);
+            let rows = if hashed {
+                Rows::Ids(&buf)
+            } else {
+                Rows::Count(nrows)
+            };
+            let r = self.fetch(gi, lid, rows, row_bytes, after, &mut g.prev_reads);
+            self.rowbuf = buf;
+            r?
+        };
+        let e = self.engram.as_ref().expect("engram");
+        let et = self
+            .cost
+            .engram_time(&e.setup.dims, g.tokens, e.spec.kernels, self.plans[gi].prefill)?;
+        let ec = self.add(
+            OpSpec::new(compute, self.cats.engram_compute, Work::Delay(et))
+                .after([seg_op, fin])
+                .at(su, lid),
+        )?;
+        if g.prev_reads.is_empty() {
+            g.prev_reads.push(fin);
+        }
+        self.fetches[gi][k] = Some(FetchOps {
+            first,
+            last: fin,
+            before: seg_op,
+            rows: nrows,
+        });
+        g.last = Some(ec);
+        Ok(())
+    }
+
+    /// Issues one fetch through the tier; the next fetch's predecessors go to `reads`.
+    fn fetch(
+        &mut self,
+        gi: usize,
+        layer: u32,
+        rows: Rows,
+        row_bytes: u64,
+        after: Vec<OpId>,
+        reads: &mut Vec<OpId>,
+    ) -> Result<(OpId, OpId), ScenarioError> {
+        let e = self.engram.as_mut().expect("engram");
+        let gpu = &self.gpus[gi];
+        let mut cx = FetchCx {
+            ex: &mut self.ex,
+            node: &self.node,
+            stream: gpu.side,
+            categories: FetchCategories::default(),
+            at: (self.step as u32, layer),
+        };
+        let req = FetchRequest {
+            gpu: gi,
+            host_socket: e.spec.host_socket(gpu.socket),
+            rows,
+            row_bytes,
+            after,
+        };
+        let f = e.tier.fetch(&mut cx, &req)?;
+        reads.extend(f.reads);
+        Ok((f.first, f.last))
+    }
+
+    /// Hashes this GPU's rows of Engram table `li` for the step into `rowbuf`, after
+    /// the HBM cache; false when rows are not hashed (only counted).
+    fn layer_rows(&mut self, gi: usize, li: usize) -> Result<bool, ScenarioError> {
+        self.rowbuf.clear();
+        let Some(e) = self.engram.as_mut() else {
+            return Ok(false);
+        };
+        let Some((h, text)) = &e.setup.rows else {
+            return Ok(false);
+        };
+        let b = &self.batchers[gi];
+        for w in &self.plans[gi].work {
+            let sq = &b.seqs[w.seq];
+            let t = match self.texts[gi].entry(sq.id) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(text.tokens(sq.id, (sq.prompt + sq.output) as usize)?)
+                }
+            };
+            let end = ((w.ctx + w.new) as usize).min(t.len());
+            let st0 = (w.ctx as usize).min(end);
+            hash_rows(&h.hasher, h.max_ngram, li, t, st0, end - st0, &mut self.rowbuf)?;
+        }
+        let off = h.offsets[li];
+        for r in self.rowbuf.iter_mut() {
+            *r += off;
+        }
+        if let Some(cache) = e.hbm_caches.get_mut(gi) {
+            let before = self.rowbuf.len();
+            self.rowbuf.retain(|&r| !cache.access(r));
+            self.totals.hbm_hits.0 += (before - self.rowbuf.len()) as u64;
+            self.totals.hbm_hits.1 += before as u64;
+        }
+        Ok(true)
+    }
+
+    /// The run's statistics.
+    fn finish(self) -> (RunStats, Vec<StepRow>) {
+        let Totals {
+            mut st,
+            mut step_exposed,
+            exposed_cat,
+            by_cat,
+            hbm_hits,
+            step_rows,
+        } = self.totals;
+        let now = self.now;
+        st.makespan = now;
+        st.requests = self.batchers.iter().map(|b| b.finished).sum();
+        st.preemptions = self.batchers.iter().map(|b| b.preemptions).sum();
+        st.tokens_per_s = if now > Ps::ZERO {
+            st.output_tokens as f64 / now.as_secs_f64()
+        } else {
+            0.0
+        };
+        st.exposed_by_category = exposed_cat.into_iter().collect();
+        st.by_category = by_cat.into_iter().collect();
+        st.step_exposed_p50 = percentile(&mut step_exposed.clone(), 0.5);
+        st.step_exposed_p99 = percentile(&mut step_exposed, 0.99);
+        let ratio = |(hits, n): (u64, u64)| (n > 0).then(|| hits as f64 / n as f64);
+        st.hbm_cache_hit_rate = ratio(hbm_hits);
+        if let Some(e) = &self.engram {
+            let t = e.tier.stats();
+            st.dram_cache_hit_rate = ratio((t.cache_hits, t.cache_lookups));
+            st.nvme_pages = t.pages_read;
+        }
+        for l in st.layers.iter_mut() {
+            if l.min_slack_ps == i64::MAX {
+                l.min_slack_ps = 0;
+            }
+        }
+        (st, step_rows)
+    }
+}
+
+impl<'a> EngramRun<'a> {
+    /// Attaches the tier to the wired node and reads hashing and cache settings.
+    fn new(
+        s: &Scenario,
+        spec: &'a EngramSpec,
+        setup: EngramSetup,
+        ex: &mut Executor,
+        node: &NodeModel,
+        replicas: usize,
+        cost: &CostModel,
+    ) -> Result<EngramRun<'a>, ScenarioError> {
+        let row_bytes = setup.dims.row_bytes.max(1);
+        let tier = spec.tier.spec().attach(&mut memwall_models::tiers::Attach {
+            ex,
+            node,
+            gpus: replicas,
+            row_bytes,
+            system: &s.system,
+            src: &spec.tier_source,
+        })?;
+        let hash_step = Ps(s.quantity("engram.hash_per_step", &spec.hash_per_step, parse_time_ps)?);
+        let hash_tok = Ps(s.quantity("engram.hash_per_token", &spec.hash_per_token, parse_time_ps)?);
+        let mut hbm_caches = Vec::new();
+        if let Some(h) = &spec.hbm_cache {
+            let bytes = s.quantity("engram.hbm_cache.size", &h.size, parse_bytes)?;
+            let cap = (bytes / row_bytes) as usize;
+            hbm_caches = (0..replicas)
+                .map(|_| match h.policy {
+                    CachePolicy::Lru => RowCache::lru(cap),
+                    CachePolicy::Lfu => RowCache::lfu(cap),
+                    CachePolicy::StaticTopk => RowCache::static_topk(cap, h.warmup_steps),
+                })
+                .collect();
+        }
+        let nl = cost.num_layers();
+        let mut layers: Vec<(usize, u32)> = setup
+            .layers
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, l)| *l < nl)
+            .collect();
+        layers.sort_by_key(|x| x.1);
+        Ok(EngramRun {
+            spec,
+            setup,
+            tier,
+            hash_step,
+            hash_tok,
+            hbm_caches,
+            layers,
+        })
+    }
+}
+
+/// Busy, bubble and exposed time per category over one step.
+fn add_category_totals(t: &mut Totals, tl: &Timeline, at: &Attribution) {
+    for a in &at.streams {
+        t.st.busy += a.busy;
+        t.st.bubble += a.bubble;
+        for (cid, p) in &a.exposed {
+            *t.exposed_cat
+                .entry(tl.category(*cid).name.clone())
+                .or_insert(Ps::ZERO) += *p;
+        }
+    }
+    for (name, c) in at.by_category(tl) {
+        let e = t.by_cat.entry(name).or_default();
+        e.ops += c.ops;
+        e.bytes += c.bytes;
+        e.latency += c.latency;
+        e.exposed += c.exposed;
+        e.hidden += c.hidden;
+    }
+}
+
+/// What [`layer_stats`] needs to know about the step.
+struct StepInfo {
+    step: u64,
+    prefill: bool,
+    start: Ps,
+    duration: Ps,
+    tokens: u64,
+    row_bytes: u64,
+    hash: CategoryId,
+    step_rows: bool,
+}
+
+/// One Engram layer's fetch over the step, the worst GPU's: latency, exposed, slack.
+struct LayerStep {
+    latency: Ps,
+    exposed: Ps,
+    slack: i64,
+    rows: u64,
+}
+
+/// The worst GPU's fetch of Engram layer `k` this step, if any GPU fetched it.
+fn worst_gpu(
+    fetches: &[Vec<Option<FetchOps>>],
+    k: usize,
+    layer: u32,
+    tl: &Timeline,
+    at: &Attribution,
+    hash: CategoryId,
+) -> Option<LayerStep> {
+    let mut w = LayerStep {
+        latency: Ps::ZERO,
+        exposed: Ps::ZERO,
+        slack: i64::MAX,
+        rows: 0,
+    };
+    let mut any = false;
+    for f in fetches.iter().filter_map(|g| g[k]) {
+        any = true;
+        let (Some(a), Some(b), Some(bf)) = (tl.get(f.first), tl.get(f.last), tl.get(f.before))
+        else {
+            continue;
+        };
+        w.latency = w.latency.max(b.end - a.start.min(b.start));
+        let exposed: Ps = at
+            .ops
+            .iter()
+            .filter(|o| {
+                o.op.0 >= f.first.0 && o.op.0 <= f.last.0 && o.layer == layer && o.category != hash
+            })
+            .map(|o| o.exposed)
+            .fold(Ps::ZERO, |x, y| x + y);
+        w.exposed = w.exposed.max(exposed);
+        w.slack = w.slack.min(bf.end.0 as i64 - b.end.0 as i64);
+        w.rows += f.rows;
+    }
+    any.then(|| LayerStep {
+        exposed: w.exposed.min(w.latency),
+        ..w
+    })
+}
+
+/// Per Engram layer totals for the step (and its step rows); the step's summed stall.
+fn layer_stats(
+    t: &mut Totals,
+    fetches: &[Vec<Option<FetchOps>>],
+    tl: &Timeline,
+    at: &Attribution,
+    info: StepInfo,
+) -> u64 {
+    let mut worst_step = 0u64;
+    for (k, ls) in t.st.layers.iter_mut().enumerate() {
+        let Some(w) = worst_gpu(fetches, k, ls.layer, tl, at, info.hash) else {
+            continue;
+        };
+        ls.fetches += 1;
+        ls.rows += w.rows;
+        ls.bytes += w.rows * info.row_bytes;
+        ls.latency += w.latency;
+        ls.exposed += w.exposed;
+        ls.hidden += w.latency - w.exposed;
+        ls.min_slack_ps = ls.min_slack_ps.min(w.slack);
+        if w.exposed > Ps::ZERO {
+            ls.steps_exposed += 1;
+        }
+        worst_step += w.exposed.0;
+        if info.step_rows {
+            t.step_rows.push(StepRow {
+                step: info.step,
+                prefill: info.prefill,
+                start: info.start,
+                duration: info.duration,
+                tokens: info.tokens,
+                layer: ls.layer,
+                rows: w.rows,
+                latency: w.latency,
+                exposed: w.exposed,
+                hidden: w.latency - w.exposed,
+                slack_ps: w.slack,
+            });
+        }
+    }
+    worst_step
+}

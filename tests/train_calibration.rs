@@ -6,6 +6,7 @@
 //! Reads ../shared/data/deepseek-v3-train-h800.json (never committed). Skips with a
 //! notice when absent, fails when CI=true.
 
+use memwall_llm::ModelRegistry;
 use memwall_sim::attribute;
 use memwall_sim::Ps;
 use memwall_train as training;
@@ -40,7 +41,7 @@ fn simulate_pair(tp: &trace::TracePhases, eff: f64) -> PairResult {
     cfg.a2a_efficiency = eff;
     let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let sms = hw.sms();
-    let base = training::plan(&cfg, &hw).unwrap();
+    let base = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     let moe = base.stages[1].layers[0];
     let layers: Vec<_> = tp
         .compute

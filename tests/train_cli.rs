@@ -1,6 +1,12 @@
-//! `memwall train` end to end: system profiles (shipped and user), outputs, Gantt plot.
+//! `memwall train` end to end: system profiles (shipped and user), user models (by path
+//! and with `--models`), outputs, Gantt plot.
 
+use std::path::Path;
 use std::process::Command;
+
+const SHIPPED_TRAIN: &str = include_str!("../workloads/train/configs/deepseek-v3-h800.toml");
+const SHIPPED_MODEL: &str = include_str!("../workloads/llm/configs/deepseek-v3.toml");
+const CSVS: [&str; 3] = ["timeline.csv", "ranks.csv", "categories.csv"];
 
 fn memwall() -> Command {
     Command::new(env!("CARGO_BIN_EXE_memwall"))
@@ -70,4 +76,131 @@ fn train_names_unknown_systems_and_lists_the_known_ones() {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "nothing written"
     );
+}
+
+/// `memwall train --pp 4 --micro-batches 8 --config CONFIG --out OUT [extra]`, run from
+/// `cwd`; panics with stderr unless it succeeds.
+fn train_small(cwd: &Path, config: &str, out: &Path, extra: &[&str]) {
+    let o = memwall()
+        .current_dir(cwd)
+        .args([
+            "train",
+            "--pp",
+            "4",
+            "--micro-batches",
+            "8",
+            "--config",
+            config,
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The shipped training config with its `model = "deepseek-v3"` line replaced.
+fn train_config_with_model(model: &str) -> String {
+    let user = SHIPPED_TRAIN.replacen(
+        "model = \"deepseek-v3\"",
+        &format!("model = \"{model}\""),
+        1,
+    );
+    assert_ne!(user, SHIPPED_TRAIN);
+    user
+}
+
+#[test]
+fn a_model_path_in_a_user_training_config_gives_the_shipped_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("cfg/models")).unwrap();
+    std::fs::create_dir_all(d.join("elsewhere")).unwrap();
+    std::fs::write(d.join("cfg/models/dsv3.toml"), SHIPPED_MODEL).unwrap();
+    // Relative to the training config's folder, not to the working directory.
+    std::fs::write(
+        d.join("cfg/train.toml"),
+        train_config_with_model("models/dsv3.toml"),
+    )
+    .unwrap();
+    let cwd = d.join("elsewhere");
+    train_small(&cwd, "deepseek-v3-h800", &d.join("shipped"), &[]);
+    let user_cfg = d.join("cfg/train.toml");
+    train_small(&cwd, user_cfg.to_str().unwrap(), &d.join("user"), &[]);
+    for f in CSVS {
+        assert!(
+            read(&d.join("shipped").join(f)) == read(&d.join("user").join(f)),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn models_folder_adds_and_a_models_file_overrides_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let added = d.join("added");
+    std::fs::create_dir(&added).unwrap();
+    std::fs::write(added.join("my-v3.toml"), SHIPPED_MODEL).unwrap();
+    let bigger_vocab = SHIPPED_MODEL.replace("vocab_size = 129280", "vocab_size = 259280");
+    assert_ne!(bigger_vocab, SHIPPED_MODEL);
+    let over = d.join("over");
+    std::fs::create_dir(&over).unwrap();
+    std::fs::write(over.join("deepseek-v3.toml"), bigger_vocab).unwrap();
+    std::fs::write(d.join("train.toml"), train_config_with_model("my-v3")).unwrap();
+    let added = added.to_str().unwrap();
+    let over_file = over.join("deepseek-v3.toml");
+    train_small(d, "deepseek-v3-h800", &d.join("shipped"), &[]);
+    // Added by name: a copy of the shipped file under a new name, same outputs.
+    train_small(d, "train.toml", &d.join("mine"), &["--models", added]);
+    for f in CSVS {
+        assert!(
+            read(&d.join("shipped").join(f)) == read(&d.join("mine").join(f)),
+            "{f} differs"
+        );
+    }
+    // Overridden by name (--models repeated, a folder and a file): the larger vocabulary
+    // adds embedding and LM-head parameters to the first and last ranks.
+    let over_file = over_file.to_str().unwrap();
+    let args = ["--models", added, "--models", over_file];
+    train_small(d, "deepseek-v3-h800", &d.join("overridden"), &args);
+    let ranks = |run: &str| read(&d.join(run).join("ranks.csv"));
+    assert!(ranks("overridden") != ranks("shipped"));
+}
+
+#[test]
+fn a_malformed_model_file_is_named_with_line_field_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let broken = SHIPPED_MODEL.replace("num_layers = 61", "num_layers = \"sixty-one\"");
+    assert_ne!(broken, SHIPPED_MODEL);
+    std::fs::write(d.join("broken.toml"), broken).unwrap();
+    std::fs::write(d.join("train.toml"), train_config_with_model("broken.toml")).unwrap();
+    let out = d.join("out");
+    let o = memwall()
+        .current_dir(d)
+        .args([
+            "train",
+            "--pp",
+            "4",
+            "--micro-batches",
+            "8",
+            "--config",
+            "train.toml",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("broken.toml:6:"), "file and line: {e}");
+    assert!(e.contains("field `num_layers`"), "field: {e}");
+    assert!(e.contains("hint:"), "hint: {e}");
+    assert!(!out.exists(), "nothing written");
 }

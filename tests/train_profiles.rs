@@ -1,12 +1,13 @@
 //! mHC on a V3-size DualPipe step, and the same step across systems.
 
+use memwall_llm::ModelRegistry;
 use memwall_sim::attribute;
 use memwall_sim::Ps;
 use memwall_train as training;
 use memwall_train::{TrainConfig, TrainHw};
 
 fn slot(cfg: &TrainConfig, hw: &TrainHw, plain_p2p: Option<u64>, no_hbm: bool) -> Ps {
-    let mut p = training::plan(cfg, hw).unwrap();
+    let mut p = training::plan(cfg, hw, &ModelRegistry::builtin()).unwrap();
     if let Some(b) = plain_p2p {
         p.p2p_bytes = b;
     }
@@ -31,7 +32,9 @@ fn mhc_added_time_per_overlapped_slot() {
     cfg.micro_batches = 40;
     let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
     let base = slot(&cfg, &hw, None, false);
-    let plain = training::plan(&cfg, &hw).unwrap().p2p_bytes;
+    let plain = training::plan(&cfg, &hw, &ModelRegistry::builtin())
+        .unwrap()
+        .p2p_bytes;
     cfg.mhc = Some(4);
     let all = slot(&cfg, &hw, None, false);
     let hbm_only = slot(&cfg, &hw, Some(plain), false);
@@ -66,7 +69,9 @@ fn v3_step_across_systems() {
     }
     for name in &names {
         let hw = TrainHw::shipped(name, &cfg).unwrap();
-        let run = training::run_step(&training::plan(&cfg, &hw).unwrap()).unwrap();
+        let run =
+            training::run_step(&training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap())
+                .unwrap();
         let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
         for s in &a.streams {
             assert_eq!(s.busy.0 + s.exposed_total().0 + s.bubble.0, s.makespan.0);

@@ -3,25 +3,28 @@
 //! system, the per-rank timeline, per-rank accounts (busy, bubble, exposed per category,
 //! memory), per-category totals and a Gantt plot of the rank streams (`gantt.png`,
 //! `gantt.svg`); with several systems also `systems.csv`. Hardware comes from the system
-//! profiles (shipped, or extended with `--profiles`).
+//! profiles (shipped, or extended with `--profiles`), the model from the model configs
+//! (shipped, or extended with `--models`, or a path in the training config).
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
+use memwall_llm::ModelRegistry;
 use memwall_models::error::render_errors as render;
 use memwall_models::Registry;
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_reports::plots::{Gantt, GanttOptions, Plot};
 use memwall_sim::{attribute, Attribution, Ps, Timeline};
 use memwall_train as training;
-use memwall_train::{config::parse_schedule, TrainConfig, TrainHw, TrainRun};
+use memwall_train::{config::parse_schedule, Plan, TrainConfig, TrainHw, TrainRun};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Training config TOML (default: the built-in `deepseek-v3-h800`).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
+    /// Shipped training config name (e.g. `deepseek-v3-h800`, the default) or the path to
+    /// a training config TOML (a relative `model = "..."` path in it is taken from its
+    /// folder).
+    #[arg(long, value_name = "NAME|PATH")]
+    pub config: Option<String>,
     /// System profile(s), comma separated (default: the config's); `memwall profiles list`
     /// shows them (deepseek-h800-cluster, dgx-h100, hgx-h200, hgx-b200, gb200-nvl72,
     /// gb300-nvl72, vr200-nvl72, ...).
@@ -46,6 +49,9 @@ pub struct TrainArgs {
     /// Extra profile files or folders that extend or override the shipped ones.
     #[arg(long = "profiles", value_name = "PATH")]
     pub user: Vec<PathBuf>,
+    /// Extra model TOML files or folders that add or override models by file name.
+    #[arg(long = "models", value_name = "PATH")]
+    pub models: Vec<PathBuf>,
 }
 
 /// Ops drawn in the Gantt plot: a whole default step (75,360 ops) fits; bigger steps are
@@ -74,20 +80,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let systems = system_names(&args, &cfg)?;
     // Resolve everything before writing anything.
     let reg = Registry::with_user_paths(&args.user).map_err(|e| anyhow::anyhow!(render(&e)))?;
-    let hws = systems
+    let models = ModelRegistry::with_user_paths(&args.models)?;
+    let plans = systems
         .iter()
-        .map(|s| TrainHw::resolve(&reg, s, &cfg.reference.gpu))
+        .map(|s| {
+            let hw = TrainHw::resolve(&reg, s, &cfg.reference.gpu)?;
+            training::plan(&cfg, &hw, &models)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = Vec::new();
-    for hw in &hws {
-        let dir = if hws.len() > 1 {
-            args.out.join(&hw.name)
+    for plan in &plans {
+        let dir = if plans.len() > 1 {
+            args.out.join(&plan.hw.name)
         } else {
             args.out.clone()
         };
-        summary.push(run_system(&cfg, hw, &dir, !args.no_timeline)?);
+        summary.push(run_system(&cfg, plan, &dir, !args.no_timeline)?);
     }
-    if hws.len() > 1 {
+    if plans.len() > 1 {
         let names = systems_header();
         let header: Vec<&str> = names.iter().map(String::as_str).collect();
         write_atomic(&args.out.join("systems.csv"), &csv_bytes(&header, summary))?;
@@ -98,14 +108,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 /// The training config (`--config` or the built-in default) with the command line's
 /// overrides applied.
 fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
-    let mut cfg = match &args.config {
-        Some(p) => {
-            let t =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            TrainConfig::from_toml_str(&p.display().to_string(), &t)?
-        }
-        None => TrainConfig::builtin("deepseek-v3-h800")?,
-    };
+    let mut cfg = TrainConfig::resolve(args.config.as_deref().unwrap_or("deepseek-v3-h800"))?;
     if let Some(n) = args.mhc {
         cfg.mhc = Some(n);
     }
@@ -138,16 +141,16 @@ fn system_names(args: &TrainArgs, cfg: &TrainConfig) -> anyhow::Result<Vec<Strin
     Ok(systems)
 }
 
-/// One step on one system: writes its outputs to `dir`, prints its line, and returns its
-/// row of `systems.csv`.
+/// One planned step on one system: writes its outputs to `dir`, prints its line, and
+/// returns its row of `systems.csv`.
 fn run_system(
     cfg: &TrainConfig,
-    hw: &TrainHw,
+    plan: &Plan,
     dir: &std::path::Path,
     timeline: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let plan = training::plan(cfg, hw)?;
-    let run = training::run_step(&plan)?;
+    let hw = &plan.hw;
+    let run = training::run_step(plan)?;
     let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
     let title = format!(
         "{} on {}: {} PP{} N{}{}",

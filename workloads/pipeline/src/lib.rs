@@ -1,5 +1,7 @@
 //! Pipeline-parallel schedules as data: per-rank ordered op lists plus the data
-//! dependencies between ops, for the discrete-event executor to run.
+//! dependencies between ops, for the discrete-event executor to run. Knows nothing of
+//! time, hardware or models: costs and execution belong to `memwall-train`. Entry point:
+//! [`Schedule::generate`].
 //!
 //! - [`Schedule::generate`] builds DualPipe, DualPipeV, 1F1B or ZB1P.
 //! - Each rank's ops run in list order on that rank's compute stream (program order is
@@ -8,6 +10,21 @@
 //!   (backward), its own backward (deferred W).
 //! - [`analytic`] is a tiny list scheduler with per-kind costs, a cross-check for the
 //!   README bubble formulas in the equal-cost case, not a simulator.
+//!
+//! ```
+//! use memwall_pipeline::{Schedule, ScheduleKind};
+//!
+//! let s = Schedule::generate(ScheduleKind::DualPipe, 4, 8).unwrap();
+//! assert_eq!(s.num_ranks, 4);
+//! // Each rank holds two stages (one per direction) and sees every micro-batch once:
+//! // 8 forward and 8 backward chunks per rank, some of them fused into F&B pairs.
+//! for ops in &s.ranks {
+//!     assert_eq!(ops.iter().filter(|o| o.kind.forward_chunk().is_some()).count(), 8);
+//!     assert_eq!(ops.iter().filter(|o| o.kind.backward_chunk().is_some()).count(), 8);
+//! }
+//! // DualPipe keeps PP+1 activations in flight on every rank.
+//! assert_eq!(s.peak_in_flight_activations(), vec![5; 4]);
+//! ```
 
 pub mod analytic;
 mod deps;

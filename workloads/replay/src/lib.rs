@@ -3,7 +3,9 @@
 //! ratio of the relevant achievable rate (source → target), with SM contention between
 //! communication and compute kernels, optional what-if transforms (mHC widening, Engram
 //! lookups, another NIC or host link), then simulated. docs/replay.md describes the
-//! model; this module is its single implementation.
+//! model; this module is its single implementation. Knows nothing of serving, training
+//! or output files. Entry points: [`replay`] with [`ReplayOptions`]; [`measure`] for
+//! span and overlap of a timeline.
 //!
 //! Graph rules:
 //! - each trace stream is a serial executor stream, its ops in recorded start order
@@ -21,6 +23,31 @@
 //!   so each kernel's work is first de-contended (its share of the GPU integrated over
 //!   its recorded interval); on the source hardware the same sharing re-creates the same
 //!   durations.
+//!
+//! ```
+//! use memwall_models::{perf::HwRates, Registry};
+//! use memwall_replay::*;
+//!
+//! let path = concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/../../tests/fixtures/traces/handmade-two-streams.json"
+//! );
+//! let g = memwall_kineto::import_file(path).unwrap();
+//! // Its own hardware: the H800 the trace names, in its usual system.
+//! let gpu = gpu_profile_for_device(g.meta.gpu_name.as_deref().unwrap()).unwrap();
+//! let registry = Registry::embedded().unwrap();
+//! let system = registry.system(default_system_for_gpu(gpu).unwrap()).unwrap();
+//! let opts = ReplayOptions {
+//!     source: HwRates::from_system(&system),
+//!     target: system,
+//!     launch: LaunchMode::Auto,
+//!     mhc: None,
+//!     engram: None,
+//! };
+//! let out = replay(&g, &opts).unwrap();
+//! // On the hardware it was captured on, the replay reproduces the recorded span.
+//! assert_eq!(out.metrics[0].span_ps, out.original_metrics[0].span_ps);
+//! ```
 
 mod build;
 pub mod metrics;

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use memwall_llm::ModelRegistry;
 use memwall_train as training;
 use memwall_train::{TrainConfig, TrainHw};
 
@@ -16,7 +17,7 @@ fn main() {
     let mut events = 0;
     for _ in 0..5 {
         let t = Instant::now();
-        let plan = training::plan(&cfg, &hw).expect("plan");
+        let plan = training::plan(&cfg, &hw, &ModelRegistry::builtin()).expect("plan");
         let run = training::run_step(&plan).expect("run_step");
         let dt = t.elapsed().as_secs_f64();
         best = best.min(dt);

@@ -2,6 +2,8 @@
 //! parallelism, micro-batch, recompute policy, mHC, communication SMs, routing, and the
 //! reference per-phase times that compute costs are scaled from.
 
+use std::path::{Path, PathBuf};
+
 use serde::Deserialize;
 
 use super::TrainError;
@@ -15,7 +17,8 @@ pub struct TrainConfig {
     pub name: String,
     #[serde(default)]
     pub source: String,
-    /// Built-in model name (`workloads::model::builtin`).
+    /// Model name (shipped, or added with `--models`), or the path to a model TOML;
+    /// a relative path is taken from [`TrainConfig::dir`].
     pub model: String,
     /// System profile name (`memwall profiles list`).
     pub system: String,
@@ -50,6 +53,10 @@ pub struct TrainConfig {
     pub param_bytes: u64,
     /// Per-layer phase times measured on a reference GPU for a reference model.
     pub reference: ReferencePhases,
+    /// Folder of the file this config was read from (`None` for a shipped one): relative
+    /// model paths (`model`, `reference.model`) are taken from here.
+    #[serde(skip)]
+    pub dir: Option<PathBuf>,
 }
 
 fn default_param_bytes() -> u64 {
@@ -63,6 +70,7 @@ fn default_param_bytes() -> u64 {
 #[serde(deny_unknown_fields)]
 pub struct ReferencePhases {
     pub source: String,
+    /// Model name or path, resolved like [`TrainConfig::model`].
     pub model: String,
     pub tokens: u64,
     /// GPU profile the phases were measured on (e.g. `h800`): its achievable FLOP rates
@@ -109,6 +117,29 @@ impl TrainConfig {
             ))
         })?;
         TrainConfig::from_toml_str(name, t)
+    }
+
+    /// A training config file; relative model paths in it are taken from its folder.
+    pub fn load(path: &Path) -> Result<TrainConfig, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+            file: path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        let mut c = TrainConfig::from_toml_str(&path.display().to_string(), &text)?;
+        c.dir = path.parent().map(Path::to_path_buf);
+        Ok(c)
+    }
+
+    /// A shipped config by name, else a config file by path (`--config NAME|PATH`).
+    pub fn resolve(name_or_path: &str) -> Result<TrainConfig, TrainError> {
+        let path = Path::new(name_or_path);
+        let is_builtin = builtin_configs().any(|(n, _)| n == name_or_path);
+        if !is_builtin
+            && (path.exists() || name_or_path.ends_with(".toml") || name_or_path.contains('/'))
+        {
+            return TrainConfig::load(path);
+        }
+        TrainConfig::builtin(name_or_path)
     }
 
     pub fn schedule_kind(&self) -> Result<ScheduleKind, TrainError> {

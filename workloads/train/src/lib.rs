@@ -1,11 +1,14 @@
 //! Pipeline-parallel MoE training on the discrete-event kernel: DualPipe / DualPipeV /
 //! 1F1B / ZB1P schedules executed with real expert all-to-all and pipeline P2P costs.
+//! Knows nothing of serving, sweeps or output files (the `memwall train` command writes
+//! those). Entry points: [`TrainConfig`], [`TrainHw`], [`plan`], [`run_step`].
 //!
 //! - [`TrainConfig`]: the cluster as data (PP, EP, DP, micro-batch tokens, recompute,
 //!   mHC, communication SMs, routing limit, one calibrated all-to-all efficiency).
 //! - [`TrainHw`]: the per-GPU hardware, from a system profile of the registry
 //!   (`memwall_models::perf::HwRates`), and the reference GPU's rates.
-//! - [`plan`]: per-layer costs (compute phases re-timed from measured reference phases
+//! - [`plan`]: the model resolved in a [`memwall_llm::ModelRegistry`] (shipped, the
+//!   user's, or a path relative to the config's folder), per-layer costs (compute phases re-timed from measured reference phases
 //!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic;
 //!   n-fold P2P messages) and per-rank memory.
 //! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
@@ -15,6 +18,25 @@
 //!   communication, for the README bubble formulas.
 //! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto
 //!   importer (calibration input).
+//!
+//! ```
+//! use memwall_llm::ModelRegistry;
+//! use memwall_sim::{attribute, Ps};
+//! use memwall_train::{plan, run_step, TrainConfig, TrainHw};
+//!
+//! // The shipped DeepSeek-V3 config, cut to 4 stages and 8 micro-batches.
+//! let mut cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+//! cfg.pp = 4;
+//! cfg.micro_batches = 8;
+//! let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
+//! let run = run_step(&plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap()).unwrap();
+//! assert_eq!(run.ranks.len(), 4);
+//! // Every stream's time splits exactly into busy, exposed waiting, and bubble.
+//! let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
+//! for s in &a.streams {
+//!     assert_eq!(s.busy + s.exposed_total() + s.bubble, s.makespan);
+//! }
+//! ```
 
 pub mod a2a;
 mod build;
@@ -43,6 +65,8 @@ pub enum TrainError {
     /// A config file or value that does not parse or breaks a rule of its own.
     #[error("training config: {0}")]
     Config(String),
+    #[error("training config: {file}: {problem}\nhint: give a shipped training config name or the path to a training config TOML")]
+    Io { file: String, problem: String },
     #[error(
         "training config: pp = {pp} exceeds the model's {layers} layers: every stage needs a layer"
     )]

@@ -8,7 +8,7 @@ use super::config::{parse_duration, TrainConfig};
 use super::hw::TrainHw;
 use super::TrainError;
 use memwall_llm as model;
-use memwall_llm::{LayerKind, MhcConfig, ModelConfig, Pass};
+use memwall_llm::{LayerKind, MhcConfig, ModelConfig, ModelRegistry, Pass};
 use memwall_models::perf::Dtype;
 use memwall_pipeline::Schedule;
 
@@ -95,9 +95,13 @@ fn mlp_flops(m: &ModelConfig, layer: u32, tokens: u64) -> Result<u128, TrainErro
         .mlp_flops as u128)
 }
 
-/// The model with the config's mHC setting applied.
-pub fn effective_model(cfg: &TrainConfig) -> Result<ModelConfig, TrainError> {
-    let mut m = model::builtin(&cfg.model)?;
+/// The config's model, resolved in `models` (a relative path from the config's folder),
+/// with the config's mHC setting applied.
+pub fn effective_model(
+    cfg: &TrainConfig,
+    models: &ModelRegistry,
+) -> Result<ModelConfig, TrainError> {
+    let mut m = models.resolve(&cfg.model, cfg.dir.as_deref())?;
     match cfg.mhc {
         None => {}
         Some(0) | Some(1) => m.mhc = None,
@@ -111,15 +115,16 @@ pub fn effective_model(cfg: &TrainConfig) -> Result<ModelConfig, TrainError> {
     Ok(m)
 }
 
-/// Builds the plan of a run.
-pub fn plan(cfg: &TrainConfig, hw: &TrainHw) -> Result<Plan, TrainError> {
+/// Builds the plan of a run; the config's models (`model`, `reference.model`) are
+/// resolved in `models`.
+pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<Plan, TrainError> {
     cfg.validate("config")?;
     let kind = cfg.schedule_kind()?;
     let schedule = Schedule::generate(kind, cfg.pp, cfg.micro_batches)?;
-    let m = effective_model(cfg)?;
+    let m = effective_model(cfg, models)?;
     check_fits(cfg, hw, &m)?;
     let t = cfg.micro_batch_tokens;
-    let costing = Costing::new(cfg, hw, m)?;
+    let costing = Costing::new(cfg, hw, m, models)?;
     let per_stage = layers_per_stage(costing.m.num_layers, cfg.pp);
     let mut stages = Vec::with_capacity(per_stage.len());
     let mut first = 0u32;
@@ -190,10 +195,10 @@ struct Retime {
 }
 
 impl Retime {
-    fn new(cfg: &TrainConfig, hw: &TrainHw) -> Result<Retime, TrainError> {
+    fn new(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<Retime, TrainError> {
         let r = &cfg.reference;
         let ref_sms = hw.reference.sms.unwrap_or(0);
-        let rm = model::builtin(&r.model)?;
+        let rm = models.resolve(&r.model, cfg.dir.as_deref())?;
         let ref_layer = rm.mlp.num_dense_layers.min(rm.num_layers - 1);
         let ref_attn_flops = attn_flops(&rm, ref_layer, r.tokens)?;
         let ref_mlp_flops = mlp_flops(&rm, ref_layer, r.tokens)?;
@@ -259,8 +264,13 @@ struct Costing<'a> {
 }
 
 impl<'a> Costing<'a> {
-    fn new(cfg: &'a TrainConfig, hw: &TrainHw, m: ModelConfig) -> Result<Self, TrainError> {
-        let retime = Retime::new(cfg, hw)?;
+    fn new(
+        cfg: &'a TrainConfig,
+        hw: &TrainHw,
+        m: ModelConfig,
+        models: &ModelRegistry,
+    ) -> Result<Self, TrainError> {
+        let retime = Retime::new(cfg, hw, models)?;
         let t = cfg.micro_batch_tokens;
         let c = m.hidden_size;
         let act = m.activation_dtype;
@@ -483,7 +493,7 @@ mod tests {
     fn v3_h800_plan_reproduces_reference_times() {
         let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
         let hw = TrainHw::shipped("deepseek-h800-cluster", &cfg).unwrap();
-        let p = plan(&cfg, &hw).unwrap();
+        let p = plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
         // a MoE layer on the reference GPU: reference time x 112/132
         let l = p.stages[1].layers[0];
         assert!(l.moe);

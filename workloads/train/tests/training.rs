@@ -1,9 +1,10 @@
 //! Training execution on the DES: README bubble formulas in the equal-cost case, the
 //! pinned value for unequal costs, and full-step sanity.
 
-use memwall_sim::Ps;
+use memwall_llm::ModelRegistry;
 use memwall_pipeline::analytic::{list_schedule, OpCosts};
 use memwall_pipeline::{Schedule, ScheduleKind};
+use memwall_sim::Ps;
 use memwall_train as training;
 use memwall_train::{simulate_abstract, TrainConfig, TrainHw};
 
@@ -87,7 +88,7 @@ fn small_cfg() -> TrainConfig {
 fn full_step_runs_and_is_deterministic() {
     let cfg = small_cfg();
     let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
-    let p = training::plan(&cfg, &hw).unwrap();
+    let p = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     let a = training::run_step(&p).unwrap();
     let b = training::run_step(&p).unwrap();
     assert_eq!(a.step_time, b.step_time);
@@ -105,9 +106,9 @@ fn full_step_runs_and_is_deterministic() {
 fn mhc_makes_p2p_four_fold_and_adds_time() {
     let mut cfg = small_cfg();
     let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
-    let base = training::plan(&cfg, &hw).unwrap();
+    let base = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     cfg.mhc = Some(4);
-    let m = training::plan(&cfg, &hw).unwrap();
+    let m = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     assert_eq!(m.p2p_bytes, 4 * base.p2p_bytes);
     let l = m.stages[1].layers[0];
     assert!(l.mhc_f > Ps::ZERO && l.mhc_b == Ps(2 * l.mhc_f.0));
@@ -121,15 +122,21 @@ fn bad_configs_name_the_rule() {
     let mut c = small_cfg();
     let hw = TrainHw::shipped("deepseek-h800-cluster", &c).unwrap();
     c.pp = 5;
-    let e = training::plan(&c, &hw).unwrap_err().to_string();
+    let e = training::plan(&c, &hw, &ModelRegistry::builtin())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("even"), "{e}");
     let mut c = small_cfg();
     c.micro_batches = 6;
-    let e = training::plan(&c, &hw).unwrap_err().to_string();
+    let e = training::plan(&c, &hw, &ModelRegistry::builtin())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("N >="), "{e}");
     let mut c = small_cfg();
     c.comm_sms = 200;
-    let e = training::plan(&c, &hw).unwrap_err().to_string();
+    let e = training::plan(&c, &hw, &ModelRegistry::builtin())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("comm_sms"), "{e}");
     let e = TrainHw::shipped("tpu", &c).unwrap_err().to_string();
     assert!(

@@ -2,5 +2,5 @@
 include!("../tools/build/embed.rs");
 
 fn main() {
-    embed_toml_dir("../hw-profiles", "embedded.rs");
+    embed_toml_dir("../hw-profiles", "embedded.rs", Depth::Recursive);
 }

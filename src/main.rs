@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod scenarios;
 
 #[derive(Parser)]
 #[command(name = "memwall", version, about = "Which latency was hidden behind compute, and which was exposed", long_about = None)]
@@ -47,7 +48,20 @@ fn main() {
         Command::Trace(a) => cmd::trace::run(a),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", render(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, each cause once: typed errors already print the error they
+/// wrap, so a cause whose text is already shown is not repeated.
+fn render(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg = format!("{msg}: {c}");
+        }
+    }
+    msg
 }

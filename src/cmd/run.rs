@@ -1,18 +1,21 @@
-//! `memwall run [SCENARIO.toml]`: serve a scenario and print where the Engram latency
-//! went. With no file it runs the embedded default (DeepSeek-V4.1-Flash on the H800 node,
-//! both Engram tables in pinned host DRAM).
+//! `memwall run [SCENARIO]`: serve a scenario (a file, or a shipped one by name) and
+//! print where the Engram latency went. With no argument it runs the shipped `default`
+//! (DeepSeek-V4.1-Flash on the H800 node, both Engram tables in pinned host DRAM).
 
 use anyhow::Context;
 use clap::Args;
 use memwall_models::Registry;
 use memwall_reports::output::write_atomic;
-use memwall_serve::{run_scenario, step_csv, summary_csv, summary_text, Scenario};
+use crate::scenarios;
+use memwall_llm::ModelRegistry;
+use memwall_serve::{run_scenario, step_csv, summary_csv, summary_text};
 use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Scenario file (TOML; see scenarios/README.md). Default: the embedded default.
-    pub scenario: Option<PathBuf>,
+    /// Scenario file (TOML; see scenarios/README.md), or a shipped scenario's name
+    /// (`default`, `engram-paper-h800`). Default: `default`.
+    pub scenario: Option<String>,
     /// Write the per-step x Engram-layer CSV here.
     #[arg(long)]
     pub steps_csv: Option<PathBuf>,
@@ -22,16 +25,16 @@ pub struct RunArgs {
     /// Extra profile files or folders (override the embedded ones).
     #[arg(long = "profiles")]
     pub profiles: Vec<PathBuf>,
+    /// Extra model files or folders (add to or override the shipped models by name).
+    #[arg(long = "models", value_name = "PATH")]
+    pub models: Vec<PathBuf>,
     /// Override the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
-    let mut s = match &a.scenario {
-        Some(p) => Scenario::from_file(p)?,
-        None => Scenario::default_scenario(),
-    };
+    let mut s = scenarios::load(a.scenario.as_deref().unwrap_or(scenarios::DEFAULT))?;
     if let Some(seed) = a.seed {
         s.seed = seed;
     }
@@ -47,7 +50,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("\n"))
     })?;
-    let r = run_scenario(&s, &reg)?;
+    let models = ModelRegistry::with_user_paths(&a.models)?;
+    let r = run_scenario(&s, &reg, &models)?;
     print!("{}", summary_text(&r));
     if let Some(p) = &a.steps_csv {
         write_atomic(p, &step_csv(&r)).with_context(|| format!("writing {}", p.display()))?;

@@ -4,6 +4,7 @@
 use anyhow::anyhow;
 use clap::Args;
 use memwall_models::Registry;
+use memwall_llm::ModelRegistry;
 use memwall_sweep::{RunOptions, Shard, SweepSpec};
 use std::path::PathBuf;
 
@@ -34,6 +35,9 @@ pub struct SweepArgs {
     /// No progress bar (it is drawn only on a terminal anyway).
     #[arg(long)]
     pub quiet: bool,
+    /// Extra model files or folders (add to or override the shipped models by name).
+    #[arg(long = "models", value_name = "PATH")]
+    pub models: Vec<PathBuf>,
     /// Extra profile files or folders that extend or override the shipped ones.
     #[arg(long = "profiles", value_name = "PATH")]
     pub user: Vec<PathBuf>,
@@ -50,7 +54,8 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join("\n"))
     })?;
-    let owned = memwall_sweep::runners::all(&reg);
+    let models = ModelRegistry::with_user_paths(&a.models)?;
+    let owned = memwall_sweep::runners::all(&reg, &models);
     let runners: Vec<&dyn memwall_sweep::CellRunner> = owned.iter().map(|r| r.as_ref()).collect();
     let (prep, ri) = memwall_sweep::prepare(&spec, &runners, &reg)?;
     let shard = match &a.shard {

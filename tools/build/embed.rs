@@ -2,14 +2,22 @@
 // layouts, training configs, scenarios) into a crate. A crate's `build.rs` does
 //
 //     include!("<relative path to>/tools/build/embed.rs");
-//     fn main() { embed_toml_dir("../hw-profiles", "embedded.rs"); }
+//     fn main() { embed_toml_dir("../hw-profiles", "embedded.rs", Depth::Recursive); }
 //
 // and the crate then `include!(concat!(env!("OUT_DIR"), "/embedded.rs"))`, which defines
 // `pub static EMBEDDED: &[(&str, &str)]`: (path relative to the folder, with `/`, and
-// the file's text) for every `*.toml` below it, sorted by path. Adding a file to the
+// the file's text) for every `*.toml` below it (or, with `Depth::Top`, in it), sorted by
+// path. Adding a file to the
 // folder is all it takes to ship it; cargo re-runs the script when the folder changes.
 
-fn embed_walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+/// Whether sub-folders are embedded too.
+#[allow(dead_code)] // each build script uses one of the two
+enum Depth {
+    Recursive,
+    Top,
+}
+
+fn embed_walk(dir: &std::path::Path, depth: &Depth, out: &mut Vec<std::path::PathBuf>) {
     println!("cargo:rerun-if-changed={}", dir.display());
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -18,7 +26,9 @@ fn embed_walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            embed_walk(&p, out);
+            if let Depth::Recursive = depth {
+                embed_walk(&p, depth, out);
+            }
         } else if p.extension().and_then(|e| e.to_str()) == Some("toml") {
             println!("cargo:rerun-if-changed={}", p.display());
             out.push(p);
@@ -28,11 +38,11 @@ fn embed_walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// Embeds every `*.toml` under `dir` (relative to the crate's manifest) into
 /// `$OUT_DIR/<out_name>`.
-fn embed_toml_dir(dir: &str, out_name: &str) {
+fn embed_toml_dir(dir: &str, out_name: &str, depth: Depth) {
     let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest.join(dir);
     let mut files = Vec::new();
-    embed_walk(&root, &mut files);
+    embed_walk(&root, &depth, &mut files);
     assert!(!files.is_empty(), "no *.toml files to embed under {}", root.display());
     let mut code = format!(
         "/// (path relative to {dir}, contents) of every shipped file.\npub static EMBEDDED: &[(&str, &str)] = &[\n"

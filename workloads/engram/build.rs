@@ -2,5 +2,5 @@
 include!("../../tools/build/embed.rs");
 
 fn main() {
-    embed_toml_dir("configs", "embedded.rs");
+    embed_toml_dir("configs", "embedded.rs", Depth::Recursive);
 }

@@ -6,14 +6,13 @@ pub mod engram_fetch;
 pub mod scenario;
 
 use crate::runner::CellRunner;
+use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 
-/// Every runner, resolving systems from `reg`.
-pub fn all(reg: &Registry) -> Vec<Box<dyn CellRunner>> {
+/// Every runner, resolving systems from `reg` and models from `models`.
+pub fn all(reg: &Registry, models: &ModelRegistry) -> Vec<Box<dyn CellRunner>> {
     vec![
-        Box::new(scenario::ServingScenario {
-            registry: reg.clone(),
-        }),
+        Box::new(scenario::ServingScenario::new(reg.clone(), models.clone())),
         Box::new(engram_fetch::EngramFetch {
             registry: reg.clone(),
         }),

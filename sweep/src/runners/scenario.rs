@@ -2,13 +2,31 @@
 //! (`memwall_serve::run_scenario_with`), the same TOML as scenarios/*.toml.
 
 use crate::runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
+use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 use memwall_serve::{run_scenario_with, RunOptions as ServeOptions, Scenario};
 
-/// `runner = "scenario"`: each cell is a `memwall run` serving scenario
-/// (workloads::serving::run_scenario), the same TOML as scenarios/*.toml.
+/// The runner: hardware and models to resolve cells against.
 pub struct ServingScenario {
-    pub registry: Registry,
+    registry: Registry,
+    models: ModelRegistry,
+    /// `serving-1`, plus the user models' fingerprint when there are any, so that cached
+    /// cells computed under other models are never reused.
+    version: String,
+}
+
+impl ServingScenario {
+    pub fn new(registry: Registry, models: ModelRegistry) -> Self {
+        let version = match models.user_fingerprint() {
+            Some(f) => format!("serving-1+models-{f}"),
+            None => "serving-1".to_string(),
+        };
+        ServingScenario {
+            registry,
+            models,
+            version,
+        }
+    }
 }
 
 impl ServingScenario {
@@ -34,7 +52,7 @@ impl CellRunner for ServingScenario {
         "scenario"
     }
     fn version(&self) -> &str {
-        "serving-1"
+        &self.version
     }
     fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
         self.parse(t).map(|_| ())
@@ -42,7 +60,7 @@ impl CellRunner for ServingScenario {
     fn run(&self, t: &toml::Table) -> Result<CellOutput, String> {
         let s = self.parse(t).map_err(|e| e.message)?;
         let opt = ServeOptions { step_rows: false };
-        let r = run_scenario_with(&s, &self.registry, opt).map_err(|e| e.to_string())?;
+        let r = run_scenario_with(&s, &self.registry, &self.models, opt).map_err(|e| e.to_string())?;
         let w = &r.with_engram;
         let us = |p: memwall_sim::Ps| p.as_us_f64();
         let mut m = vec![

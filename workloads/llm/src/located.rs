@@ -43,15 +43,22 @@ pub(crate) fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> ModelE
     let problem = e.message().trim().to_string();
     let key = e.span().map(|r| key_at(text, r.start)).unwrap_or_default();
     let (field, hint) = if problem.starts_with("unknown field") {
-        let expected = problem.split_once("expected").map_or("", |(_, x)| x.trim());
+        let expected = problem.split_once(", expected").map_or("", |(_, x)| x.trim());
         let field = backticked(&problem).unwrap_or(&key).to_string();
-        (field, format!("remove it or fix its spelling; expected {expected}"))
+        let hint = format!("remove it or fix its spelling; expected {expected}");
+        let problem = format!("unknown field `{field}`");
+        return located(file, (line, col), field, problem, hint);
     } else if problem.starts_with("missing field") {
         let field = backticked(&problem).unwrap_or("").to_string();
         (field.clone(), format!("add `{field} = ...` (see workloads/llm/configs/ for complete examples)"))
     } else {
         (key, "compare with a shipped config in workloads/llm/configs/".to_string())
     };
+    located(file, (line, col), field, problem, hint)
+}
+
+fn located(file: &str, at: (usize, usize), field: String, problem: String, hint: String) -> ModelError {
+    let (line, col) = at;
     ModelError::File(Box::new(Located { file: file.to_string(), line, col, field, problem, hint }))
 }
 

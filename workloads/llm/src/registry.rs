@@ -19,11 +19,12 @@ pub fn builtin_models() -> impl Iterator<Item = (&'static str, &'static str)> {
         .map(|(file, text)| (file.trim_end_matches(".toml"), *text))
 }
 
-/// One known model: where its text came from, and the text.
+/// One known model: where its text came from, the text, and whether the user gave it.
 #[derive(Debug, Clone)]
 struct Entry {
     origin: String,
     text: String,
+    user: bool,
 }
 
 /// Model configs by name: the shipped ones plus the user's.
@@ -44,7 +45,8 @@ impl ModelRegistry {
         let entries = builtin_models()
             .map(|(name, text)| {
                 let origin = format!("embedded:workloads/llm/configs/{name}.toml");
-                (name.to_string(), Entry { origin, text: text.to_string() })
+                let text = text.to_string();
+                (name.to_string(), Entry { origin, text, user: false })
             })
             .collect();
         ModelRegistry { entries }
@@ -71,8 +73,23 @@ impl ModelRegistry {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.entries.insert(name, Entry { origin, text });
+        self.entries.insert(name, Entry { origin, text, user: true });
         Ok(())
+    }
+
+    /// A digest of the user's models (names and texts, not paths), or `None` when there
+    /// are none: what a cached result computed under these models must be keyed on.
+    pub fn user_fingerprint(&self) -> Option<String> {
+        // FNV-1a, 64 bits: stable across runs, machines and Rust versions.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut any = false;
+        for (name, e) in self.entries.iter().filter(|(_, e)| e.user) {
+            any = true;
+            for b in name.bytes().chain([0]).chain(e.text.bytes()).chain([0]) {
+                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        any.then(|| format!("{h:016x}"))
     }
 
     /// Known names, sorted.
@@ -172,6 +189,9 @@ mod tests {
         let user = ModelRegistry::with_user_paths(&[d.clone()]).unwrap();
         assert_eq!(user.resolve("mine", None).unwrap(), by_name);
         assert!(user.origin("mine").unwrap().ends_with("mine.toml"));
+        assert_eq!(reg.user_fingerprint(), None);
+        let fp = user.user_fingerprint().unwrap();
+        assert_eq!(fp, ModelRegistry::with_user_paths(&[d]).unwrap().user_fingerprint().unwrap());
     }
 
     #[test]

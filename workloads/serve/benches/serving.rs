@@ -55,6 +55,7 @@ fn main() {
     let r = run_scenario_with(
         &s,
         &reg,
+        &memwall_llm::ModelRegistry::builtin(),
         RunOptions { step_rows: false },
     )
     .expect("run");

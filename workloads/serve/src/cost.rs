@@ -37,10 +37,6 @@ pub struct CostModel {
     lm_head_bytes: u64,
 }
 
-fn me(e: memwall_llm::ModelError) -> ScenarioError {
-    ScenarioError::Model(e.to_string())
-}
-
 fn ps_for(amount: u128, per_sec: u64) -> u128 {
     (amount * PS_PER_SEC as u128).div_ceil(per_sec.max(1) as u128)
 }
@@ -71,7 +67,7 @@ impl CostModel {
         let mut class_of = Vec::new();
         let mut classes = Vec::new();
         for l in 0..model.num_layers {
-            let kind = model.layer_kind(l).map_err(me)?;
+            let kind = model.layer_kind(l)?;
             let ratio = match &model.attention {
                 Attention::Compressed(a) => a.compress_ratios[l as usize],
                 _ => 0,
@@ -81,7 +77,7 @@ impl CostModel {
                 Some(c) => c,
                 None => {
                     keys.push(key);
-                    let (dense_bytes, routed) = model.layer_weight_bytes(l).map_err(me)?;
+                    let (dense_bytes, routed) = model.layer_weight_bytes(l)?;
                     classes.push(LayerClass {
                         rep: l,
                         dense_bytes,
@@ -119,7 +115,7 @@ impl CostModel {
     pub fn weight_bytes_per_gpu(&self) -> Result<u64, ScenarioError> {
         let mut t = self.lm_head_bytes as u128 * 2;
         for l in 0..self.model.num_layers {
-            let (dense, routed) = self.model.layer_weight_bytes(l).map_err(me)?;
+            let (dense, routed) = self.model.layer_weight_bytes(l)?;
             t += dense as u128 + (routed as u128 * self.expert_bytes as u128) / self.ep as u128;
         }
         Ok(t.min(u64::MAX as u128) as u64)
@@ -129,7 +125,7 @@ impl CostModel {
     pub fn kv_bytes_per_token(&self) -> Result<u64, ScenarioError> {
         let mut t = 0u64;
         for l in 0..self.model.num_layers {
-            t += self.model.kv_cache_bytes_per_token(l).map_err(me)?;
+            t += self.model.kv_cache_bytes_per_token(l)?;
         }
         Ok(t.max(1))
     }
@@ -172,7 +168,7 @@ impl CostModel {
                                 tokens: (w.ctx + w.new) as u64,
                             },
                         )
-                        .map_err(me)?
+                        ?
                         .total_flops();
                     let start = if w.ctx == 0 {
                         0
@@ -184,7 +180,7 @@ impl CostModel {
                                     tokens: w.ctx as u64,
                                 },
                             )
-                            .map_err(me)?
+                            ?
                             .total_flops()
                     };
                     end.saturating_sub(start)
@@ -196,7 +192,7 @@ impl CostModel {
                                 context_len: w.ctx as u64,
                             },
                         )
-                        .map_err(me)?
+                        ?
                         .total_flops()
                 };
                 flops += f as u128;
@@ -210,7 +206,7 @@ impl CostModel {
                             context_len: w.ctx as u64,
                         },
                     )
-                    .map_err(me)?;
+                    ?;
                 bytes += (b.residual_bytes + b.kv_read_bytes + b.kv_write_bytes) as u128;
             }
             let t = ps_for(flops, self.flop_rate).max(ps_for(bytes, self.hbm_bw));
@@ -250,7 +246,7 @@ impl CostModel {
         kernels: u64,
         prefill: bool,
     ) -> Result<Ps, ScenarioError> {
-        let f = dims.forward_flops_per_token().map_err(me)?.total_flops() as u128 * tokens as u128;
+        let f = dims.forward_flops_per_token()?.total_flops() as u128 * tokens as u128;
         let bytes = dims.gathered_bytes_per_token() as u128 * tokens as u128
             + self.model.weight_dtype.bytes_for(dims.projection_params()) as u128
             + 2 * self

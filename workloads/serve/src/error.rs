@@ -40,8 +40,15 @@ pub enum ScenarioError {
     /// Token text: corpus, tokenizer, synthetic text, hashing.
     #[error("{0}")]
     Text(String),
+    /// The model's arithmetic (shapes out of range for this run).
     #[error("model: {0}")]
-    Model(String),
+    Model(#[from] memwall_llm::ModelError),
+    /// The scenario's `model`: unknown name, missing or malformed file.
+    #[error("{origin}: model: {error}")]
+    ModelConfig {
+        origin: String,
+        error: memwall_llm::ModelError,
+    },
     /// The system's profiles.
     #[error("{0}")]
     Profiles(String),

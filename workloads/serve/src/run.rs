@@ -1,6 +1,7 @@
 //! `run_scenario`: serves a scenario on its system (the step loop is [`crate::sim`]) and,
 //! when asked, the same without Engram, for the throughput penalty.
 
+use memwall_llm::{ModelConfig, ModelRegistry};
 use memwall_models::Registry;
 use memwall_sim::attribution::CategoryTotals;
 use memwall_sim::Ps;
@@ -100,22 +101,29 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs a scenario (and, when asked, the same without Engram).
-pub fn run_scenario(s: &Scenario, reg: &Registry) -> Result<RunResult, ScenarioError> {
-    run_scenario_with(s, reg, RunOptions::default())
+/// Runs a scenario (and, when asked, the same without Engram): hardware from `reg`, the
+/// model from `models` (a name, or a path relative to the scenario file).
+pub fn run_scenario(
+    s: &Scenario,
+    reg: &Registry,
+    models: &ModelRegistry,
+) -> Result<RunResult, ScenarioError> {
+    run_scenario_with(s, reg, models, RunOptions::default())
 }
 
 pub fn run_scenario_with(
     s: &Scenario,
     reg: &Registry,
+    models: &ModelRegistry,
     opt: RunOptions,
 ) -> Result<RunResult, ScenarioError> {
+    let model = resolve_model(s, models)?;
     let requests = load_requests(s)?;
     let engram = s.engram.is_some();
-    let (with, rows) = ServeSim::new(s, reg, &requests, engram, opt)?.run()?;
+    let (with, rows) = ServeSim::new(s, reg, &model, &requests, engram, opt)?.run()?;
     let without = if engram && s.compare_without_engram {
         let o = RunOptions { step_rows: false };
-        Some(ServeSim::new(s, reg, &requests, false, o)?.run()?.0)
+        Some(ServeSim::new(s, reg, &model, &requests, false, o)?.run()?.0)
     } else {
         None
     };
@@ -127,7 +135,7 @@ pub fn run_scenario_with(
         scenario: s.name.clone(),
         seed: s.seed,
         system: s.system.clone(),
-        model: s.model.clone(),
+        model: model.name.clone(),
         placement: s.engram.as_ref().map(|e| e.tier.name().to_string()),
         with_engram: with,
         without_engram: without,
@@ -157,6 +165,20 @@ fn load_requests(s: &Scenario) -> Result<Vec<Request>, ScenarioError> {
             azure_csv(&path.display().to_string(), &text, *max_requests)?
         }
     })
+}
+
+/// The scenario's model: a known name, or a path to a model file (relative to the
+/// scenario's folder when not found from the working directory).
+fn resolve_model(s: &Scenario, models: &ModelRegistry) -> Result<ModelConfig, ScenarioError> {
+    let base = std::path::Path::new(&s.origin)
+        .parent()
+        .filter(|_| !s.origin.starts_with('<'));
+    models
+        .resolve(&s.model, base)
+        .map_err(|error| ScenarioError::ModelConfig {
+            origin: s.origin.clone(),
+            error,
+        })
 }
 
 pub(crate) fn resolve(s: &Scenario, p: &str) -> std::path::PathBuf {

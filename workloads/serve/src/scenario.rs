@@ -12,11 +12,6 @@ use toml::Spanned;
 pub use crate::error::ScenarioError;
 use crate::error::invalid;
 
-/// The embedded default (`memwall run` with no arguments).
-pub const DEFAULT_SCENARIO: &str = include_str!("../../../scenarios/default.toml");
-/// The Engram paper's system experiment (engram.md §3).
-pub const PAPER_SCENARIO: &str = include_str!("../../../scenarios/engram-paper-h800.toml");
-
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -320,11 +315,6 @@ impl Scenario {
             invalid(&path.display().to_string(), format!("cannot read scenario: {e}"))
         })?;
         Self::from_toml_str(&path.display().to_string(), &text)
-    }
-
-    /// The embedded default scenario.
-    pub fn default_scenario() -> Scenario {
-        Self::from_toml_str("<embedded default>", DEFAULT_SCENARIO).expect("embedded default")
     }
 
     /// A quantity field, parsed with `parse`, with file/line/field in the error.

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use memwall_models::node::NodeModel;
 use memwall_models::tiers::{FetchCategories, FetchCx, FetchRequest, FetchTier, RowCache, Rows};
 use memwall_models::units::{parse_bytes, parse_time_ps};
+use memwall_llm::ModelConfig;
 use memwall_models::{Registry, SystemSpec};
 use memwall_sim::attribution::{attribute, Attribution, CategoryTotals};
 use memwall_sim::{
@@ -266,13 +267,12 @@ impl<'a> ServeSim<'a> {
     pub(crate) fn new(
         s: &'a Scenario,
         reg: &Registry,
+        model: &ModelConfig,
         requests: &[Request],
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
         let mut sys = reg.system(&s.system).map_err(profile_errors)?;
-        let model = memwall_llm::builtin(&s.model)
-            .map_err(|e| invalid(&s.origin, format!("model: {e}")))?;
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,
@@ -290,7 +290,7 @@ impl<'a> ServeSim<'a> {
         })?;
         let replicas = replicas(s, &node)?;
         let e = &s.engine;
-        let cost = cost_model(s, model, &sys)?;
+        let cost = cost_model(s, model.clone(), &sys)?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
             _ => 0,

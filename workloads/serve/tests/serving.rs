@@ -4,7 +4,10 @@
 mod common_inputs;
 
 use memwall_models::Registry;
-use memwall_serve::scenario::PAPER_SCENARIO;
+
+/// The Engram paper's system experiment, as shipped.
+const PAPER_SCENARIO: &str = include_str!("../../../scenarios/engram-paper-h800.toml");
+use memwall_llm::ModelRegistry;
 use memwall_serve::{run_scenario, step_csv, summary_csv, Scenario};
 
 fn reg() -> Registry {
@@ -19,7 +22,7 @@ fn reg() -> Registry {
 #[test]
 fn engram_paper_calibrated_baseline_and_penalty() {
     let s = Scenario::from_toml_str("engram-paper-h800.toml", PAPER_SCENARIO).unwrap();
-    let r = run_scenario(&s, &reg()).unwrap();
+    let r = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
     let p = r.penalty.unwrap() * 100.0;
     let base = r.without_engram.as_ref().unwrap().tokens_per_s;
     println!(
@@ -77,8 +80,8 @@ placement = "{placement}"
 #[test]
 fn same_seed_same_csv_bytes() {
     let s = small("nvme", "drives = 2\ndram_row_cache = \"1 GiB\"\n[engram.hbm_cache]\npolicy = \"lru\"\nsize = \"64 MiB\"");
-    let a = run_scenario(&s, &reg()).unwrap();
-    let b = run_scenario(&s, &reg()).unwrap();
+    let a = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
+    let b = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
     assert_eq!(step_csv(&a), step_csv(&b));
     assert_eq!(summary_csv(&a), summary_csv(&b));
     assert!(String::from_utf8(summary_csv(&a))
@@ -122,7 +125,7 @@ fn every_placement_runs_and_accounts() {
         ),
     ] {
         let r =
-            run_scenario(&small(p, extra), &reg()).unwrap_or_else(|e| panic!("{p} {extra}: {e}"));
+            run_scenario(&small(p, extra), &reg(), &ModelRegistry::builtin()).unwrap_or_else(|e| panic!("{p} {extra}: {e}"));
         let st = &r.with_engram;
         assert_eq!(st.requests, 24, "{p}");
         assert!(r.penalty.is_some());
@@ -158,10 +161,10 @@ fn scenario_errors_name_file_line_field() {
     let s = small("host-zero-copy", "");
     let mut s2 = s.clone();
     s2.system = "no-such-system".into();
-    assert!(run_scenario(&s2, &reg()).is_err());
+    assert!(run_scenario(&s2, &reg(), &ModelRegistry::builtin()).is_err());
     let mut s3 = s;
     s3.model = "no-such-model".into();
-    assert!(run_scenario(&s3, &reg())
+    assert!(run_scenario(&s3, &reg(), &ModelRegistry::builtin())
         .unwrap_err()
         .to_string()
         .contains("model"));
@@ -177,7 +180,7 @@ fn azure_fixture_serves() {
         "system = \"deepseek-h800-node\"\nmodel = \"deepseek-v4.1-flash\"\n[workload]\nkind = \"azure\"\ncsv = \"{path}\"\n[engine]\nexpert_parallel = 8\n[engram]\nlayout = \"v41-flash\"\nplacement = \"host-zero-copy\"\n"
     );
     let s = Scenario::from_toml_str("azure.toml", &text).unwrap();
-    let r = run_scenario(&s, &reg()).unwrap();
+    let r = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
     assert_eq!(r.with_engram.requests, 200);
     assert!(r.with_engram.makespan.as_secs_f64() > 30.0);
 }
@@ -209,8 +212,8 @@ fn no_prefetch_exposes_at_least_as_much_as_prefetch() {
         } else {
             "nvme"
         };
-        let a = run_scenario(&small(p, extra), &reg()).unwrap();
-        let b = run_scenario(&small(p, &format!("{extra}\nprefetch = false")), &reg()).unwrap();
+        let a = run_scenario(&small(p, extra), &reg(), &ModelRegistry::builtin()).unwrap();
+        let b = run_scenario(&small(p, &format!("{extra}\nprefetch = false")), &reg(), &ModelRegistry::builtin()).unwrap();
         let (ea, eb) = (layer_exposed(&a), layer_exposed(&b));
         println!(
             "{p} {extra}: prefetch {ea:?} {:.1} tok/s; no prefetch {eb:?} {:.1} tok/s",
@@ -245,10 +248,10 @@ fn corpus_text_drives_rows_deterministically() {
     };
     let base = small("nvme", "drives = 2\ndram_row_cache = \"1 GiB\"");
     let s = with_text(&base, &tok, &corpus);
-    let a = run_scenario(&s, &reg()).unwrap();
-    let b = run_scenario(&s, &reg()).unwrap();
+    let a = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
+    let b = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
     assert_eq!(step_csv(&a), step_csv(&b));
-    let synth = run_scenario(&base, &reg()).unwrap();
+    let synth = run_scenario(&base, &reg(), &ModelRegistry::builtin()).unwrap();
     println!(
         "corpus: {} pages, DRAM cache hit rate {:?}; synthetic: {} pages, {:?}",
         a.with_engram.nvme_pages,
@@ -260,12 +263,13 @@ fn corpus_text_drives_rows_deterministically() {
     assert_eq!(a.with_engram.requests, 24);
     let mut s2 = s.clone();
     s2.seed = 4;
-    let c = run_scenario(&s2, &reg()).unwrap();
+    let c = run_scenario(&s2, &reg(), &ModelRegistry::builtin()).unwrap();
     assert_ne!(c.with_engram.nvme_pages, a.with_engram.nvme_pages);
     // Host placements hash the real text too (rows counted from the hash).
     let h = run_scenario(
         &with_text(&small("host-zero-copy", ""), &tok, &corpus),
         &reg(),
+        &ModelRegistry::builtin(),
     )
     .unwrap();
     assert!(h.with_engram.layers.iter().all(|l| l.rows > 0));
@@ -281,13 +285,13 @@ fn corpus_with_the_wrong_tokenizer_is_a_clear_error() {
         return;
     };
     let s = with_text(&small("host-zero-copy", ""), &tok, &corpus);
-    let e = run_scenario(&s, &reg()).unwrap_err().to_string();
+    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap_err().to_string();
     assert!(e.contains("[text] tokenizer") && e.contains("98627"), "{e}");
     let s = with_text(
         &small("host-zero-copy", ""),
         std::path::Path::new("/nonexistent/tokenizer.json"),
         &corpus,
     );
-    let e = run_scenario(&s, &reg()).unwrap_err().to_string();
+    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap_err().to_string();
     assert!(e.contains("fetch-inputs"), "{e}");
 }

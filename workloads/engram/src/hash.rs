@@ -255,6 +255,8 @@ fn shift<const N: usize>(w: &mut [u64; MAX_NGRAM], id: u32, pad: u64) {
     }
 }
 
+// `k` indexes the window, the multipliers and the output columns together.
+#[allow(clippy::needless_range_loop)]
 fn hash_layer_fixed<const N: usize, const H: usize>(
     lc: &LayerConsts,
     history: &NgramHistory,
@@ -278,6 +280,8 @@ fn hash_layer_fixed<const N: usize, const H: usize>(
     }
 }
 
+// `k` indexes the window, the multipliers and the output columns together.
+#[allow(clippy::needless_range_loop)]
 fn hash_layer_generic(
     lc: &LayerConsts,
     max_n: usize,

@@ -209,7 +209,7 @@ fn engram_tier(
             system,
             src: &src,
         })
-        .map_err(ReplayError::EngramPlacement)
+        .map_err(|e| ReplayError::EngramPlacement(Box::new(e)))
 }
 
 /// One Engram lookup on `gpu`'s Engram stream, through the tier; the op that lands it.
@@ -236,7 +236,7 @@ fn engram_lookup(
         categories: FetchCategories::default(),
         at: (0, 0),
     };
-    Ok(tier.fetch(&mut cx, &req).map_err(ReplayError::EngramLookup)?.last)
+    Ok(tier.fetch(&mut cx, &req).map_err(|e| ReplayError::EngramLookup(Box::new(e)))?.last)
 }
 
 /// Replays `g` on `opts.target`.

@@ -116,9 +116,9 @@ pub enum ReplayError {
     )]
     NoEngramAnchor { anchor: String },
     #[error("Engram placement: {0}")]
-    EngramPlacement(TierError),
+    EngramPlacement(Box<TierError>),
     #[error("Engram lookup: {0}")]
-    EngramLookup(TierError),
+    EngramLookup(Box<TierError>),
     #[error("building the replay graph: {0}")]
     Graph(SimError),
     #[error("simulating the replay: {0}")]

@@ -19,7 +19,7 @@ pub mod schema;
 pub mod spec;
 pub mod units;
 
-pub use error::ProfileError;
+pub use error::{ProfileError, ProfileErrors};
 pub use registry::{embedded_files, parse_profile, Registry};
 pub use render::{
     cli_list, cli_show, cli_validate, list_table, show, validate_paths, validate_text,

@@ -1,6 +1,6 @@
 //! Text views for the CLI: `list`, `show NAME`, `validate FILES...`.
 
-use crate::error::{render_errors, ProfileError};
+use crate::error::{ProfileError, ProfileErrors};
 use crate::registry::{parse_profile, Entry, Registry};
 use crate::schema::{PeakAchievable, Profile};
 use crate::spec::{LinkSpec, Rate, SystemSpec};
@@ -357,21 +357,15 @@ fn system_view(s: &SystemSpec, out: &mut String) {
 
 /// `show NAME`: the profile as written (every number with basis and source), then
 /// the resolved figures the simulator will use.
-pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
+pub fn show(reg: &Registry, name: &str) -> Result<String, ProfileErrors> {
     let Some(e) = reg.get(name) else {
         let all: Vec<&str> = reg.entries().map(|e| e.profile.name()).collect();
         let hint = match crate::error::did_you_mean(name, all.iter().copied()) {
             Some(b) => format!("did you mean \"{b}\"? run `memwall profiles list` for all names"),
             None => "run `memwall profiles list` for all names".to_string(),
         };
-        return Err(vec![ProfileError {
-            file: "(lookup)".into(),
-            line: None,
-            column: None,
-            field: String::new(),
-            message: format!("no profile named \"{name}\""),
-            hint: Some(hint),
-        }]);
+        let message = format!("no profile named \"{name}\"");
+        return Err(ProfileError::file("(lookup)", message, Some(hint)).into());
     };
     let mut out = String::new();
     let _ = writeln!(
@@ -434,55 +428,44 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
 
 /// `validate FILES...`: parses the given files (or directories) on top of the shipped
 /// profiles, then validates everything. `Ok` carries a summary line.
-pub fn validate_paths(paths: &[PathBuf]) -> Result<String, Vec<ProfileError>> {
+pub fn validate_paths(paths: &[PathBuf]) -> Result<String, ProfileErrors> {
     let mut reg = Registry::embedded()?;
     let mut errors = Vec::new();
     for p in paths {
         errors.extend(reg.add_path(p));
     }
     errors.extend(reg.validate());
-    if errors.is_empty() {
-        let user = reg.entries().filter(|e| !e.embedded).count();
-        Ok(format!(
-            "ok: {} profiles valid ({} from the given files)",
-            reg.entries().count(),
-            user
-        ))
-    } else {
-        Err(errors)
-    }
+    let user = reg.entries().filter(|e| !e.embedded).count();
+    let summary = format!(
+        "ok: {} profiles valid ({} from the given files)",
+        reg.entries().count(),
+        user
+    );
+    ProfileErrors(errors).or_ok(summary)
 }
 
 /// Validates one text alone (plus the shipped profiles for references).
-pub fn validate_text(file: &str, text: &str) -> Result<(), Vec<ProfileError>> {
+pub fn validate_text(file: &str, text: &str) -> Result<(), ProfileErrors> {
     let mut reg = Registry::embedded()?;
-    parse_profile(file, text).map_err(|e| vec![e])?;
-    reg.add_text(file, text, false).map_err(|e| vec![e])?;
-    let errs: Vec<ProfileError> = reg
-        .validate()
-        .into_iter()
-        .filter(|e| e.file == file)
-        .collect();
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs)
-    }
+    parse_profile(file, text)?;
+    reg.add_text(file, text, false)?;
+    let errs = reg.validate().into_iter().filter(|e| e.file == file).collect();
+    ProfileErrors(errs).or_ok(())
 }
 
 /// CLI helper: `list` with optional user paths; errors rendered as text.
 pub fn cli_list(user_paths: &[PathBuf]) -> Result<String, String> {
-    let reg = Registry::with_user_paths(user_paths).map_err(|e| render_errors(&e))?;
+    let reg = Registry::with_user_paths(user_paths).map_err(|e| e.to_string())?;
     Ok(list_table(&reg))
 }
 
 /// CLI helper: `show NAME` with optional user paths; errors rendered as text.
 pub fn cli_show(name: &str, user_paths: &[PathBuf]) -> Result<String, String> {
-    let reg = Registry::with_user_paths(user_paths).map_err(|e| render_errors(&e))?;
-    show(&reg, name).map_err(|e| render_errors(&e))
+    let reg = Registry::with_user_paths(user_paths).map_err(|e| e.to_string())?;
+    show(&reg, name).map_err(|e| e.to_string())
 }
 
 /// CLI helper: `validate FILES...`; errors rendered as text.
 pub fn cli_validate(paths: &[PathBuf]) -> Result<String, String> {
-    validate_paths(paths).map_err(|e| render_errors(&e))
+    validate_paths(paths).map_err(|e| e.to_string())
 }

@@ -344,7 +344,7 @@ fn percentile(v: &mut [u64], p: f64) -> Ps {
     Ps(v[i])
 }
 
-fn sys_err(e: Vec<memwall_models::ProfileError>) -> ScenarioError {
+fn sys_err(e: memwall_models::ProfileErrors) -> ScenarioError {
     err(e
         .iter()
         .map(|x| x.to_string())

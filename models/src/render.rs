@@ -3,7 +3,7 @@
 use crate::error::{ProfileError, ProfileErrors};
 use crate::registry::{parse_profile, Entry, Registry};
 use crate::schema::{PeakAchievable, Profile};
-use crate::spec::{LinkSpec, Rate, SystemSpec};
+use crate::spec::{EconomicsSpec, LinkSpec, NodeSpec, Rate, SystemSpec};
 use crate::units::{format_byte_rate, format_bytes, format_flop_rate, format_iops, format_time_ps};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -217,6 +217,16 @@ fn system_view(s: &SystemSpec, out: &mut String) {
         n.gpus.len(),
         n.sockets.len()
     );
+    gpu_view(n, out);
+    host_view(n, out);
+    topology_view(n, out);
+    devices_view(n, out);
+    cluster_view(s, out);
+    economics_view(&s.economics, out);
+}
+
+/// The GPU part and its compute rates.
+fn gpu_view(n: &NodeSpec, out: &mut String) {
     let g = &n.gpu;
     let _ = writeln!(
         out,
@@ -240,6 +250,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             );
         }
     }
+}
+
+/// The host part, per-socket DRAM and the cross-socket link.
+fn host_view(n: &NodeSpec, out: &mut String) {
     let h = &n.host;
     let _ = writeln!(
         out,
@@ -262,6 +276,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             format_time_ps(c.extra_latency_ps)
         );
     }
+}
+
+/// NVLink domain, PCIe switches, C2C groups and each GPU's place among them.
+fn topology_view(n: &NodeSpec, out: &mut String) {
     if let Some(nv) = &n.nvlink {
         let _ = writeln!(
             out,
@@ -299,6 +317,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             gi.index, gi.socket, gi.switch, gi.c2c_group, gi.nics, gi.host_path, gi.host_link.name
         );
     }
+}
+
+/// NICs and drives.
+fn devices_view(n: &NodeSpec, out: &mut String) {
     if let Some(nic) = &n.nic {
         let _ = writeln!(
             out,
@@ -322,6 +344,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             d.max_queue_depth
         );
     }
+}
+
+/// The cluster a system spans, if any.
+fn cluster_view(s: &SystemSpec, out: &mut String) {
     if let Some(c) = &s.cluster {
         let _ = writeln!(
             out,
@@ -337,7 +363,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             let _ = writeln!(out, "  topology: {t}");
         }
     }
-    let e = &s.economics;
+}
+
+/// Economics per node; unknown figures say so.
+fn economics_view(e: &EconomicsSpec, out: &mut String) {
     let unknown = || "not given (user-supplied)".to_string();
     let _ = writeln!(
         out,
@@ -449,7 +478,11 @@ pub fn validate_text(file: &str, text: &str) -> Result<(), ProfileErrors> {
     let mut reg = Registry::embedded()?;
     parse_profile(file, text)?;
     reg.add_text(file, text, false)?;
-    let errs = reg.validate().into_iter().filter(|e| e.file == file).collect();
+    let errs = reg
+        .validate()
+        .into_iter()
+        .filter(|e| e.file == file)
+        .collect();
     ProfileErrors(errs).or_ok(())
 }
 

@@ -240,7 +240,13 @@ fn name_clash(file: &str, text: &str, old: &Entry, new: &Profile) -> ProfileErro
         old.profile.kind(),
         old.file
     );
-    ProfileError::at(file, text, &[Seg::from("name")], message, Some(hint.to_string()))
+    ProfileError::at(
+        file,
+        text,
+        &[Seg::from("name")],
+        message,
+        Some(hint.to_string()),
+    )
 }
 
 /// "did you mean" plus the known names of a kind.

@@ -39,7 +39,11 @@ struct Counted<'s> {
 
 /// The path of `[[node.<list>]]` entry `i`.
 fn list_path(list: &str, i: usize) -> P {
-    vec![Seg::Key("node".into()), Seg::Key(list.into()), Seg::Index(i)]
+    vec![
+        Seg::Key("node".into()),
+        Seg::Key(list.into()),
+        Seg::Index(i),
+    ]
 }
 
 impl<'a> Resolver<'a> {
@@ -90,7 +94,9 @@ impl<'a> Resolver<'a> {
                 dram_bandwidth: host.dram_bandwidth,
             })
             .collect();
-        let host_link = parts.gpu_host_override.unwrap_or_else(|| gpu.host_link.clone());
+        let host_link = parts
+            .gpu_host_override
+            .unwrap_or_else(|| gpu.host_link.clone());
         let gpus = self.gpu_instances(&at, &switches, &c2c_groups, &host_link)?;
         let find_sw = |i: usize| switches.iter().position(|s: &SwitchSpec| s.index == i);
         let on_switch = |owners: &[Option<usize>]| -> Vec<(usize, usize)> {
@@ -132,14 +138,24 @@ impl<'a> Resolver<'a> {
 
     /// The GPU, host, NIC and drive parts the node names, and its DRAM override.
     fn node_parts(&mut self, n: &NodeProfile, base: &[Seg]) -> NodeParts {
-        let gpu = self.part(&with(base, &["gpu"]), &n.gpu, PartKind::Gpu, |r, pr| match pr {
-            Profile::Gpu(gp) => r.gpu(gp),
-            _ => None,
-        });
-        let host = self.part(&with(base, &["host"]), &n.host, PartKind::Host, |r, pr| match pr {
-            Profile::Host(hp) => r.host(hp),
-            _ => None,
-        });
+        let gpu = self.part(
+            &with(base, &["gpu"]),
+            &n.gpu,
+            PartKind::Gpu,
+            |r, pr| match pr {
+                Profile::Gpu(gp) => r.gpu(gp),
+                _ => None,
+            },
+        );
+        let host = self.part(
+            &with(base, &["host"]),
+            &n.host,
+            PartKind::Host,
+            |r, pr| match pr {
+                Profile::Host(hp) => r.host(hp),
+                _ => None,
+            },
+        );
         let gpu_host_override = match &n.gpu_host_link {
             Some(l) => self.link_ref(&with(base, &["gpu_host_link"]), l, &[LinkType::Pcie]),
             None => None,
@@ -151,12 +167,11 @@ impl<'a> Resolver<'a> {
             count_hint: "add nic_count = { value = 8, basis = \"spec\", source = \"...\" }",
             name_hint: "add nic = \"connectx-7\" (a nic profile name)",
         };
-        let (nic, nic_count) = self.counted(base, &nic_kind, &n.nic, &n.nic_count, |r, pr| {
-            match pr {
+        let (nic, nic_count) =
+            self.counted(base, &nic_kind, &n.nic, &n.nic_count, |r, pr| match pr {
                 Profile::Nic(np) => r.nic(np),
                 _ => None,
-            }
-        });
+            });
         let drive_kind = Counted {
             field: "drive",
             count_field: "drive_count",
@@ -164,11 +179,16 @@ impl<'a> Resolver<'a> {
             count_hint: "add drive_count = { value = 8, basis = \"spec\", source = \"...\" }",
             name_hint: "add drive = \"samsung-pm1743\" (an nvme profile name)",
         };
-        let (drive, drive_count) =
-            self.counted(base, &drive_kind, &n.drive, &n.drive_count, |r, pr| match pr {
+        let (drive, drive_count) = self.counted(
+            base,
+            &drive_kind,
+            &n.drive,
+            &n.drive_count,
+            |r, pr| match pr {
                 Profile::Nvme(dp) => r.nvme(dp),
                 _ => None,
-            });
+            },
+        );
         if let Some(t) = &n.dram_per_socket {
             self.tagged(&with(base, &["dram_per_socket"]), t);
             if t.value.0 == 0 || t.value.0 > MAX_DRAM_BYTES {
@@ -226,7 +246,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// The `[[node.switches]]`, claiming the GPUs, NICs and drives each lists.
-    fn switches(&mut self, n: &NodeProfile, sockets: usize, at: &mut Attachments) -> Vec<SwitchSpec> {
+    fn switches(
+        &mut self,
+        n: &NodeProfile,
+        sockets: usize,
+        at: &mut Attachments,
+    ) -> Vec<SwitchSpec> {
         let mut switches = Vec::new();
         let mut names: Vec<&str> = Vec::new();
         for (i, sw) in n.switches.iter().enumerate() {
@@ -432,7 +457,11 @@ impl<'a> Resolver<'a> {
                 ),
                 (None, Some(s)) => {
                     self.check_pcie_host_link(k, pcie_host_link);
-                    (HostPath::PcieSwitch(s), switches[s].socket, pcie_host_link.clone())
+                    (
+                        HostPath::PcieSwitch(s),
+                        switches[s].socket,
+                        pcie_host_link.clone(),
+                    )
                 }
                 (None, None) => return None,
             };
@@ -451,7 +480,18 @@ impl<'a> Resolver<'a> {
 
     fn check_pcie_host_link(&mut self, k: usize, link: &LinkSpec) {
         if link.link_type != LinkType::Pcie {
-            self.err(&p(&["node", "gpu_host_link"]), format!("gpu {k} sits on a PCIe switch but its host link \"{}\" is {}", link.name, link.link_type.as_str()), Some("set node.gpu_host_link to a PCIe link, or put the GPU in a [[node.c2c]] group".to_string()));
+            self.err(
+                &p(&["node", "gpu_host_link"]),
+                format!(
+                    "gpu {k} sits on a PCIe switch but its host link \"{}\" is {}",
+                    link.name,
+                    link.link_type.as_str()
+                ),
+                Some(
+                    "set node.gpu_host_link to a PCIe link, or put the GPU in a [[node.c2c]] group"
+                        .to_string(),
+                ),
+            );
         }
     }
 }

@@ -204,7 +204,12 @@ impl<'a> Resolver<'a> {
     }
 
     /// Follows a reference to a part of `kind`, returning its entry.
-    pub(super) fn reference(&mut self, path: &[Seg], name: &str, kind: PartKind) -> Option<&'a Entry> {
+    pub(super) fn reference(
+        &mut self,
+        path: &[Seg],
+        name: &str,
+        kind: PartKind,
+    ) -> Option<&'a Entry> {
         match self.reg.entries.get(name) {
             Some(e) if e.profile.kind() == kind => Some(e),
             Some(e) => {

@@ -43,12 +43,15 @@ impl<'a> Resolver<'a> {
                     );
                     return None;
                 }
-                self.part(&p(&["node_system"]), other, PartKind::System, |r, pr| {
-                    match pr {
+                self.part(
+                    &p(&["node_system"]),
+                    other,
+                    PartKind::System,
+                    |r, pr| match pr {
                         Profile::System(sp) => r.system(sp, depth + 1).map(|sys| sys.node),
                         _ => None,
-                    }
-                })
+                    },
+                )
             }
             (Some(_), Some(_)) => {
                 self.err(
@@ -68,12 +71,15 @@ impl<'a> Resolver<'a> {
     /// (node count, fabric, topology) of a `[cluster]` table.
     fn cluster(&mut self, c: &ClusterProfile) -> (u64, Option<FabricSpec>, Option<String>) {
         let nodes = self.count(&p(&["cluster", "nodes"]), &c.nodes, 1, 1_000_000);
-        let fabric = self.part(&p(&["cluster", "fabric"]), &c.fabric, PartKind::Fabric, |r, pr| {
-            match pr {
+        let fabric = self.part(
+            &p(&["cluster", "fabric"]),
+            &c.fabric,
+            PartKind::Fabric,
+            |r, pr| match pr {
                 Profile::Fabric(fp) => r.fabric(fp),
                 _ => None,
-            }
-        });
+            },
+        );
         (nodes, fabric, c.topology.clone())
     }
 

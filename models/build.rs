@@ -1,4 +1,5 @@
-//! Embeds every `*.toml` under the repository's `hw-profiles/` into the crate.
+//! Embeds every `*.toml` under the repository's `hw-profiles/` into the crate, and
+//! `docs/sources.md`, the catalogue of the sources those profiles cite.
 use std::path::{Path, PathBuf};
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -37,6 +38,12 @@ fn main() {
         ));
     }
     code.push_str("];\n");
+    let sources = manifest.join("..").join("docs").join("sources.md");
+    println!("cargo:rerun-if-changed={}", sources.display());
+    code.push_str(&format!(
+        "/// docs/sources.md: what each source id cited by a profile is.\npub static SOURCES_MD: &str = include_str!({:?});\n",
+        sources.display().to_string()
+    ));
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(out, code).unwrap();
 }

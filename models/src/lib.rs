@@ -16,6 +16,7 @@ pub mod quantity;
 pub mod registry;
 pub mod render;
 pub mod schema;
+pub mod sources;
 pub mod spec;
 pub mod units;
 

@@ -174,6 +174,36 @@ fn provenance_lines(text: &str, out: &mut String) {
     }
 }
 
+/// Every source id the profile cites, with its title from docs/sources.md.
+fn sources_cited(text: &str, out: &mut String) {
+    fn collect(v: &toml::Value, keys: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                if let Some(s) = t.get("source").and_then(|s| s.as_str()) {
+                    keys.extend(crate::sources::keys(s));
+                }
+                t.values().for_each(|x| collect(x, keys));
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| collect(x, keys)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    if let Ok(v) = toml::from_str::<toml::Value>(text) {
+        collect(&v, &mut keys);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    if keys.is_empty() {
+        return;
+    }
+    out.push_str("Sources (docs/sources.md):\n");
+    for k in keys {
+        let title = crate::sources::title(&k).unwrap_or("(no entry in docs/sources.md)");
+        let _ = writeln!(out, "  {k}: {title}");
+    }
+}
+
 fn rate(r: Rate) -> String {
     format!(
         "{} achievable of {} peak",
@@ -407,6 +437,7 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, ProfileErrors> {
     let _ = writeln!(out, "file: {}", e.file);
     let _ = writeln!(out, "As written (value [basis, source, tag]):");
     provenance_lines(&e.text, &mut out);
+    sources_cited(&e.text, &mut out);
     match &e.profile {
         Profile::System(_) => system_view(&reg.system(name)?, &mut out),
         Profile::Gpu(_) => {

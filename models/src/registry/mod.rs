@@ -27,6 +27,11 @@ pub fn embedded_files() -> &'static [(&'static str, &'static str)] {
     embedded::EMBEDDED
 }
 
+/// docs/sources.md, the catalogue of the sources profiles cite.
+pub fn embedded_sources() -> &'static str {
+    embedded::SOURCES_MD
+}
+
 /// One loaded profile file.
 #[derive(Debug, Clone)]
 pub struct Entry {

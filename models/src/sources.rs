@@ -18,7 +18,8 @@ pub fn keys(source: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .collect();
     for (i, w) in words.iter().enumerate() {
-        let is_ref = w.len() > 1 && w.starts_with('R') && w[1..].chars().all(|c| c.is_ascii_digit());
+        let is_ref =
+            w.len() > 1 && w.starts_with('R') && w[1..].chars().all(|c| c.is_ascii_digit());
         if is_ref {
             out.push(w.to_string());
         } else if matches!(*w, "hardware.md" | "DESIGN.md") {

@@ -35,7 +35,11 @@ fn every_cited_source_has_an_entry() {
         }
     }
     assert!(cited > 400, "only {cited} citations found");
-    assert!(missing.is_empty(), "no entry in docs/sources.md for:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "no entry in docs/sources.md for:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[test]
@@ -43,9 +47,18 @@ fn keys_split_ids_sections_and_citations() {
     assert_eq!(sources::keys("R6; R22"), ["R6", "R22"]);
     assert_eq!(sources::keys("R16 §4.5, Fig. 2"), ["R16"]);
     assert_eq!(sources::keys("R1 /2; R8"), ["R1", "R8"]);
-    assert_eq!(sources::keys("R32; hardware.md §11"), ["R32", "hardware.md §11"]);
-    assert_eq!(sources::keys("hardware.md §4/§9.13"), ["hardware.md §4", "hardware.md §9.13"]);
-    assert_eq!(sources::keys("hardware.md §3, §9.5"), ["hardware.md §3", "hardware.md §9.5"]);
+    assert_eq!(
+        sources::keys("R32; hardware.md §11"),
+        ["R32", "hardware.md §11"]
+    );
+    assert_eq!(
+        sources::keys("hardware.md §4/§9.13"),
+        ["hardware.md §4", "hardware.md §9.13"]
+    );
+    assert_eq!(
+        sources::keys("hardware.md §3, §9.5"),
+        ["hardware.md §3", "hardware.md §9.5"]
+    );
     assert_eq!(
         sources::keys("NVIDIA A100 datasheet (40 GB SXM; not in hardware.md)"),
         ["NVIDIA A100 datasheet"]
@@ -57,5 +70,8 @@ fn keys_split_ids_sections_and_citations() {
 fn show_prints_the_titles_of_cited_sources() {
     let reg = memwall_models::Registry::embedded().unwrap();
     let text = memwall_models::show(&reg, "h100-sxm").unwrap();
-    assert!(text.contains("  R1: NVIDIA H100 Tensor Core GPU datasheet\n"), "{text}");
+    assert!(
+        text.contains("  R1: NVIDIA H100 Tensor Core GPU datasheet\n"),
+        "{text}"
+    );
 }

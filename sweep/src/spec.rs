@@ -363,6 +363,38 @@ fn check_zips(path: &Path, axes: &[Axis]) -> Result<(), SweepError> {
     Ok(())
 }
 
+/// One `[[report.chart]]`: its `x` and `series` must be swept keys.
+fn parse_chart(
+    path: &Path,
+    text: &str,
+    c: Spanned<RawChart>,
+    axes: &[Axis],
+) -> Result<ChartSpec, SweepError> {
+    let line = line_of(text, c.span().start);
+    let c = c.into_inner();
+    for k in std::iter::once(&c.x).chain(c.series.as_ref()) {
+        if !axes.iter().any(|a| &a.key == k) {
+            let keys: Vec<&str> = axes.iter().map(|a| a.key.as_str()).collect();
+            return Err(SweepError::new(
+                path,
+                Some(line),
+                format!(
+                    "chart axis {k:?} is not a swept key; swept keys: {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(ChartSpec {
+        x: c.x,
+        y: c.y,
+        series: c.series,
+        log_x: c.log_x,
+        title: c.title,
+    })
+}
+
+/// The `[report]` table, with defaults for what it leaves out.
 fn parse_report(
     path: &Path,
     text: &str,
@@ -406,33 +438,11 @@ fn parse_report(
             }
         },
     };
-    let mut charts = Vec::new();
-    for c in raw.chart {
-        let line = line_of(text, c.span().start);
-        let c = c.into_inner();
-        for k in std::iter::once(&c.x).chain(c.series.as_ref()) {
-            if !axes.iter().any(|a| &a.key == k) {
-                return Err(SweepError::new(
-                    path,
-                    Some(line),
-                    format!(
-                        "chart axis {k:?} is not a swept key; swept keys: {}",
-                        axes.iter()
-                            .map(|a| a.key.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
-        charts.push(ChartSpec {
-            x: c.x,
-            y: c.y,
-            series: c.series,
-            log_x: c.log_x,
-            title: c.title,
-        });
-    }
+    let charts = raw
+        .chart
+        .into_iter()
+        .map(|c| parse_chart(path, text, c, axes))
+        .collect::<Result<_, _>>()?;
     Ok(ReportSpec {
         throughput: raw.throughput.unwrap_or_else(|| "throughput".into()),
         exposed: raw.exposed.unwrap_or_else(|| "exposed_p99".into()),

@@ -37,6 +37,22 @@ struct Counted<'s> {
     name_hint: &'s str,
 }
 
+const NIC: Counted<'static> = Counted {
+    field: "nic",
+    count_field: "nic_count",
+    kind: PartKind::Nic,
+    count_hint: "add nic_count = { value = 8, basis = \"spec\", source = \"...\" }",
+    name_hint: "add nic = \"connectx-7\" (a nic profile name)",
+};
+
+const DRIVE: Counted<'static> = Counted {
+    field: "drive",
+    count_field: "drive_count",
+    kind: PartKind::Nvme,
+    count_hint: "add drive_count = { value = 8, basis = \"spec\", source = \"...\" }",
+    name_hint: "add drive = \"samsung-pm1743\" (an nvme profile name)",
+};
+
 /// The path of `[[node.<list>]]` entry `i`.
 fn list_path(list: &str, i: usize) -> P {
     vec![
@@ -82,36 +98,15 @@ impl<'a> Resolver<'a> {
         if self.has_errors() {
             return None;
         }
-        let dram_capacity = n
-            .dram_per_socket
-            .as_ref()
-            .map(|t| t.value.0)
-            .unwrap_or(host.dram_capacity_bytes);
-        let sockets_v = (0..sockets)
-            .map(|i| SocketSpec {
-                index: i,
-                dram_capacity_bytes: dram_capacity,
-                dram_bandwidth: host.dram_bandwidth,
-            })
-            .collect();
+        let sockets_v = socket_specs(n, &host, sockets);
         let host_link = parts
             .gpu_host_override
             .unwrap_or_else(|| gpu.host_link.clone());
         let gpus = self.gpu_instances(&at, &switches, &c2c_groups, &host_link)?;
-        let find_sw = |i: usize| switches.iter().position(|s: &SwitchSpec| s.index == i);
-        let on_switch = |owners: &[Option<usize>]| -> Vec<(usize, usize)> {
-            owners
-                .iter()
-                .enumerate()
-                .filter_map(|(i, s)| s.and_then(find_sw).map(|s| (i, s)))
-                .collect()
-        };
-        let nics = on_switch(&at.nic_switch)
-            .into_iter()
+        let nics = on_switch(&at.nic_switch, &switches)
             .map(|(index, switch)| NicInstance { index, switch })
             .collect();
-        let drives = on_switch(&at.drive_switch)
-            .into_iter()
+        let drives = on_switch(&at.drive_switch, &switches)
             .map(|(index, switch)| DriveInstance { index, switch })
             .collect();
         let nvlink = gpu.scale_up_link.clone().map(|link| NvlinkDomainSpec {
@@ -160,35 +155,29 @@ impl<'a> Resolver<'a> {
             Some(l) => self.link_ref(&with(base, &["gpu_host_link"]), l, &[LinkType::Pcie]),
             None => None,
         };
-        let nic_kind = Counted {
-            field: "nic",
-            count_field: "nic_count",
-            kind: PartKind::Nic,
-            count_hint: "add nic_count = { value = 8, basis = \"spec\", source = \"...\" }",
-            name_hint: "add nic = \"connectx-7\" (a nic profile name)",
-        };
-        let (nic, nic_count) =
-            self.counted(base, &nic_kind, &n.nic, &n.nic_count, |r, pr| match pr {
-                Profile::Nic(np) => r.nic(np),
-                _ => None,
-            });
-        let drive_kind = Counted {
-            field: "drive",
-            count_field: "drive_count",
-            kind: PartKind::Nvme,
-            count_hint: "add drive_count = { value = 8, basis = \"spec\", source = \"...\" }",
-            name_hint: "add drive = \"samsung-pm1743\" (an nvme profile name)",
-        };
-        let (drive, drive_count) = self.counted(
-            base,
-            &drive_kind,
-            &n.drive,
-            &n.drive_count,
-            |r, pr| match pr {
+        let (nic, nic_count) = self.counted(base, &NIC, &n.nic, &n.nic_count, |r, pr| match pr {
+            Profile::Nic(np) => r.nic(np),
+            _ => None,
+        });
+        let (drive, drive_count) =
+            self.counted(base, &DRIVE, &n.drive, &n.drive_count, |r, pr| match pr {
                 Profile::Nvme(dp) => r.nvme(dp),
                 _ => None,
-            },
-        );
+            });
+        self.dram_override(n, base);
+        NodeParts {
+            gpu,
+            host,
+            gpu_host_override,
+            nic,
+            nic_count,
+            drive,
+            drive_count,
+        }
+    }
+
+    /// `dram_per_socket`, when given, with its provenance and a sane size.
+    fn dram_override(&mut self, n: &NodeProfile, base: &[Seg]) {
         if let Some(t) = &n.dram_per_socket {
             self.tagged(&with(base, &["dram_per_socket"]), t);
             if t.value.0 == 0 || t.value.0 > MAX_DRAM_BYTES {
@@ -198,15 +187,6 @@ impl<'a> Resolver<'a> {
                     Some("expected between 1 B and 100 TB".to_string()),
                 );
             }
-        }
-        NodeParts {
-            gpu,
-            host,
-            gpu_host_override,
-            nic,
-            nic_count,
-            drive,
-            drive_count,
         }
     }
 
@@ -494,6 +474,34 @@ impl<'a> Resolver<'a> {
             );
         }
     }
+}
+
+/// Every socket with the node's DRAM (the `dram_per_socket` override, else the host
+/// part's).
+fn socket_specs(n: &NodeProfile, host: &HostSpec, sockets: usize) -> Vec<SocketSpec> {
+    let dram_capacity = n
+        .dram_per_socket
+        .as_ref()
+        .map(|t| t.value.0)
+        .unwrap_or(host.dram_capacity_bytes);
+    (0..sockets)
+        .map(|i| SocketSpec {
+            index: i,
+            dram_capacity_bytes: dram_capacity,
+            dram_bandwidth: host.dram_bandwidth,
+        })
+        .collect()
+}
+
+/// (device index, position of its switch in `switches`) of every device on a switch.
+fn on_switch<'s>(
+    owners: &'s [Option<usize>],
+    switches: &'s [SwitchSpec],
+) -> impl Iterator<Item = (usize, usize)> + 's {
+    owners.iter().enumerate().filter_map(|(i, s)| {
+        s.and_then(|s| switches.iter().position(|x| x.index == s))
+            .map(|s| (i, s))
+    })
 }
 
 /// The NICs nearest GPU `k` on its switch: its own when the switch pairs one NIC

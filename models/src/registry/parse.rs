@@ -44,7 +44,10 @@ fn missing_field_hint(missing: &str) -> String {
         "basis" => {
             "add basis = \"peak\" (one of peak, spec, measured, estimate, derived, user)".into()
         }
-        "source" => "add source = \"R1\" (a hardware.md reference id or a short citation)".into(),
+        "source" => {
+            "add source = \"R1\" (a reference id listed in docs/sources.md, or a short citation)"
+                .into()
+        }
         "value" => "add value = \"...\" written with a unit, e.g. value = \"3.35 TB/s\"".into(),
         "peak" => "add peak = { value = \"...\", basis = \"peak\", source = \"...\" }".into(),
         m => format!("add `{m} = ...` (see hw-profiles/README.md)"),

@@ -103,7 +103,7 @@ impl<'a> Resolver<'a> {
                 &with(path, &["source"]),
                 "empty source",
                 Some(
-                    "cite a hardware.md reference id (e.g. \"R1\") or a short citation".to_string(),
+                    "cite a reference id listed in docs/sources.md (e.g. \"R1\") or a short citation".to_string(),
                 ),
             );
         }

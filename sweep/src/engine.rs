@@ -300,7 +300,7 @@ pub fn run(
     if remaining == 0 {
         match opts.shard {
             None => {
-                let results = collect(&prep.plan, &[dir.clone()])?;
+                let results = collect(&prep.plan, std::slice::from_ref(dir))?;
                 summary.outputs = outputs::write_all(dir, &prep.plan, &results)?;
             }
             Some(s) => write_shard_marker(dir, s, &prep.plan, &owned)?,

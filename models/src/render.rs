@@ -99,79 +99,82 @@ pub fn list_table(reg: &Registry) -> String {
 
 /// Walks the original TOML and prints each number with its basis and source.
 fn provenance_lines(text: &str, out: &mut String) {
-    fn walk(prefix: &str, v: &toml::Value, out: &mut String) {
-        match v {
-            toml::Value::Table(t) => {
-                if let (Some(val), Some(basis), Some(source)) =
-                    (t.get("value"), t.get("basis"), t.get("source"))
-                {
-                    let val = match val {
-                        toml::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let _ = write!(
-                        out,
-                        "  {prefix} = {val}  [{}, {}",
-                        basis.as_str().unwrap_or("?"),
-                        source.as_str().unwrap_or("?")
-                    );
-                    if let Some(tag) = t.get("tag").and_then(|x| x.as_str()) {
-                        let _ = write!(out, ", {tag}");
-                    }
-                    out.push(']');
-                    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
-                        let _ = write!(out, "  note: {note}");
-                    }
-                    out.push('\n');
-                    return;
-                }
-                if let (Some(basis), Some(source)) = (t.get("basis"), t.get("source")) {
-                    let fields: Vec<String> = t
-                        .iter()
-                        .filter(|(k, _)| !matches!(k.as_str(), "basis" | "source" | "note" | "tag"))
-                        .map(|(k, x)| format!("{k} = {x}"))
-                        .collect();
-                    let _ = write!(
-                        out,
-                        "  {prefix}: {}  [{}, {}]",
-                        fields.join(", "),
-                        basis.as_str().unwrap_or("?"),
-                        source.as_str().unwrap_or("?")
-                    );
-                    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
-                        let _ = write!(out, "  note: {note}");
-                    }
-                    out.push('\n');
-                    return;
-                }
-                for (k, x) in t {
-                    if prefix.is_empty() && (k == "kind" || k == "name" || k == "description") {
-                        continue;
-                    }
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&p, x, out);
-                }
-            }
-            toml::Value::Array(a) => {
-                for (i, x) in a.iter().enumerate() {
-                    walk(&format!("{prefix}[{i}]"), x, out);
-                }
-            }
-            toml::Value::String(s) => {
-                let _ = writeln!(out, "  {prefix} = \"{s}\"");
-            }
-            other => {
-                let _ = writeln!(out, "  {prefix} = {other}");
-            }
-        }
-    }
     if let Ok(v) = toml::from_str::<toml::Value>(text) {
         walk("", &v, out);
     }
+}
+
+/// One line per leaf of `v` at `prefix`; a table with basis and source is one line.
+fn walk(prefix: &str, v: &toml::Value, out: &mut String) {
+    match v {
+        toml::Value::Table(t) => {
+            if tagged_line(prefix, t, out) {
+                return;
+            }
+            for (k, x) in t {
+                if prefix.is_empty() && (k == "kind" || k == "name" || k == "description") {
+                    continue;
+                }
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                walk(&p, x, out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                walk(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        toml::Value::String(s) => {
+            let _ = writeln!(out, "  {prefix} = \"{s}\"");
+        }
+        other => {
+            let _ = writeln!(out, "  {prefix} = {other}");
+        }
+    }
+}
+
+/// A number (`value` with basis and source), or a table of fields that shares one
+/// basis and source (a switch, a C2C group), as one line; false for other tables.
+fn tagged_line(prefix: &str, t: &toml::Table, out: &mut String) -> bool {
+    let (Some(basis), Some(source)) = (t.get("basis"), t.get("source")) else {
+        return false;
+    };
+    let basis = basis.as_str().unwrap_or("?");
+    let source = source.as_str().unwrap_or("?");
+    match t.get("value") {
+        Some(val) => {
+            let val = match val {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = write!(out, "  {prefix} = {val}  [{basis}, {source}");
+            if let Some(tag) = t.get("tag").and_then(|x| x.as_str()) {
+                let _ = write!(out, ", {tag}");
+            }
+            out.push(']');
+        }
+        None => {
+            let fields: Vec<String> = t
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "basis" | "source" | "note" | "tag"))
+                .map(|(k, x)| format!("{k} = {x}"))
+                .collect();
+            let _ = write!(
+                out,
+                "  {prefix}: {}  [{basis}, {source}]",
+                fields.join(", ")
+            );
+        }
+    }
+    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
+        let _ = write!(out, "  note: {note}");
+    }
+    out.push('\n');
+    true
 }
 
 /// Every source id the profile cites, with its title from docs/sources.md.

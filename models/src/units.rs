@@ -278,45 +278,57 @@ struct UnitDef {
 const K: u128 = 1_000;
 const KI: u128 = 1_024;
 
+/// An SI prefix's factor (`k` is 1000).
+fn si(p: &str) -> Option<u128> {
+    match p {
+        "" => Some(1),
+        "k" => Some(K),
+        "M" => Some(K.pow(2)),
+        "G" => Some(K.pow(3)),
+        "T" => Some(K.pow(4)),
+        "P" => Some(K.pow(5)),
+        "E" => Some(K.pow(6)),
+        _ => None,
+    }
+}
+
+/// An IEC prefix's factor (`Ki` is 1024).
+fn iec(p: &str) -> Option<u128> {
+    match p {
+        "Ki" => Some(KI),
+        "Mi" => Some(KI.pow(2)),
+        "Gi" => Some(KI.pow(3)),
+        "Ti" => Some(KI.pow(4)),
+        "Pi" => Some(KI.pow(5)),
+        _ => None,
+    }
+}
+
+/// Units written as whole words: times, powers, percent.
+fn word_unit(unit: &str) -> Option<UnitDef> {
+    use QuantityKind::*;
+    let (kind, num) = match unit {
+        "ps" => (Time, 1),
+        "ns" => (Time, K),
+        "us" | "µs" | "μs" => (Time, K.pow(2)),
+        "ms" => (Time, K.pow(3)),
+        "s" | "sec" => (Time, K.pow(4)),
+        "W" => (Power, K),
+        "kW" => (Power, K.pow(2)),
+        "MW" => (Power, K.pow(3)),
+        "%" => (Fraction, 10_000),
+        _ => return None,
+    };
+    Some(UnitDef { kind, num, den: 1 })
+}
+
 /// Looks a unit up in every table, so that a wrong unit can be named.
 fn lookup_unit(unit: &str) -> Option<UnitDef> {
     let u = |kind, num, den| Some(UnitDef { kind, num, den });
     use QuantityKind::*;
-    let si = |p: &str| -> Option<u128> {
-        match p {
-            "" => Some(1),
-            "k" => Some(K),
-            "M" => Some(K.pow(2)),
-            "G" => Some(K.pow(3)),
-            "T" => Some(K.pow(4)),
-            "P" => Some(K.pow(5)),
-            "E" => Some(K.pow(6)),
-            _ => None,
-        }
-    };
-    let iec = |p: &str| -> Option<u128> {
-        match p {
-            "Ki" => Some(KI),
-            "Mi" => Some(KI.pow(2)),
-            "Gi" => Some(KI.pow(3)),
-            "Ti" => Some(KI.pow(4)),
-            "Pi" => Some(KI.pow(5)),
-            _ => None,
-        }
-    };
     let prefix = |p: &str| si(p).or_else(|| iec(p));
-    // time
-    match unit {
-        "ps" => return u(Time, 1, 1),
-        "ns" => return u(Time, K, 1),
-        "us" | "µs" | "μs" => return u(Time, K.pow(2), 1),
-        "ms" => return u(Time, K.pow(3), 1),
-        "s" | "sec" => return u(Time, K.pow(4), 1),
-        "W" => return u(Power, K, 1),
-        "kW" => return u(Power, K.pow(2), 1),
-        "MW" => return u(Power, K.pow(3), 1),
-        "%" => return u(Fraction, 10_000, 1),
-        _ => {}
+    if let Some(d) = word_unit(unit) {
+        return Some(d);
     }
     // byte rates: <prefix>B/s, <prefix>Bps
     for suffix in ["B/s", "Bps"] {

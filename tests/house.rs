@@ -187,7 +187,6 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 #[test]
-#[ignore = "enabled once the long functions are split (house issue, in progress)"]
 fn no_function_is_longer_than_the_limit() {
     let mut all = Vec::new();
     for (_, dir, _) in workspace() {

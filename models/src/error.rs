@@ -39,13 +39,120 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
-/// Several errors, printed one per paragraph.
-pub fn render_errors(errors: &[ProfileError]) -> String {
-    errors
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
+impl ProfileError {
+    /// An error at the value `path` points to in `text` (line and column when found).
+    pub fn at(
+        file: &str,
+        text: &str,
+        path: &[Seg],
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) -> ProfileError {
+        let (line, column) = locate(text, path)
+            .map(|sp| {
+                let (l, c) = line_col(text, sp.start);
+                (Some(l), Some(c))
+            })
+            .unwrap_or((None, None));
+        ProfileError {
+            file: file.to_string(),
+            line,
+            column,
+            field: path_string(path),
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// A whole-file error with no line (unreadable file, failed lookup).
+    pub fn file(file: &str, message: impl Into<String>, hint: Option<String>) -> ProfileError {
+        ProfileError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            field: String::new(),
+            message: message.into(),
+            hint,
+        }
+    }
+}
+
+/// Every problem found in one go: what the registry and the validators return.
+///
+/// Prints one error per line; derefs to the slice so callers can iterate, count and
+/// filter as they would a `Vec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileErrors(pub Vec<ProfileError>);
+
+impl ProfileErrors {
+    /// The list as a plain vector.
+    pub fn into_vec(self) -> Vec<ProfileError> {
+        self.0
+    }
+
+    /// `Ok(ok)` when the list is empty, else `Err(self)`.
+    pub fn or_ok<T>(self, ok: T) -> Result<T, ProfileErrors> {
+        if self.0.is_empty() {
+            Ok(ok)
+        } else {
+            Err(self)
+        }
+    }
+}
+
+impl fmt::Display for ProfileErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProfileErrors {}
+
+impl std::ops::Deref for ProfileErrors {
+    type Target = [ProfileError];
+    fn deref(&self) -> &[ProfileError] {
+        &self.0
+    }
+}
+
+impl From<ProfileError> for ProfileErrors {
+    fn from(e: ProfileError) -> ProfileErrors {
+        ProfileErrors(vec![e])
+    }
+}
+
+impl From<Vec<ProfileError>> for ProfileErrors {
+    fn from(v: Vec<ProfileError>) -> ProfileErrors {
+        ProfileErrors(v)
+    }
+}
+
+impl From<ProfileErrors> for Vec<ProfileError> {
+    fn from(e: ProfileErrors) -> Vec<ProfileError> {
+        e.0
+    }
+}
+
+impl IntoIterator for ProfileErrors {
+    type Item = ProfileError;
+    type IntoIter = std::vec::IntoIter<ProfileError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ProfileErrors {
+    type Item = &'a ProfileError;
+    type IntoIter = std::slice::Iter<'a, ProfileError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// 1-based (line, column) of a byte offset.

@@ -8,9 +8,10 @@
 //! socket, for their switch uplinks (shared with the NICs and drives on the switch) and
 //! for the drives.
 
-use crate::spec::{HostPath, NodeSpec};
+use crate::spec::{GpuInstance, HostPath, NodeSpec};
 use memwall_sim::{
-    Executor, FlowError, FlowSpec, Ps, QueueSpec, ResourceId, ServerId, SimError, Work, PS_PER_SEC,
+    Executor, FlowError, FlowNet, FlowSpec, Ps, QueueSpec, ResourceId, ServerId, SimError, Work,
+    PS_PER_SEC,
 };
 
 /// One GPU's resources.
@@ -104,7 +105,7 @@ impl From<SimError> for WiringError {
 
 /// One link as two resources, one per direction.
 fn duplex(
-    net: &mut memwall_sim::FlowNet,
+    net: &mut FlowNet,
     name: &str,
     dirs: (&str, &str),
     forward: u64,
@@ -116,6 +117,116 @@ fn duplex(
     ))
 }
 
+/// Two lists of resources, one per direction, built together.
+type Duplexes = (Vec<ResourceId>, Vec<ResourceId>);
+
+/// Each `(name, forward, reverse)` as a [`duplex`] pair, in order.
+fn duplexes(
+    net: &mut FlowNet,
+    dirs: (&str, &str),
+    links: impl IntoIterator<Item = (String, u64, u64)>,
+) -> Result<Duplexes, FlowError> {
+    let mut out: Duplexes = (Vec::new(), Vec::new());
+    for (name, forward, reverse) in links {
+        let (a, b) = duplex(net, &name, dirs, forward, reverse)?;
+        out.0.push(a);
+        out.1.push(b);
+    }
+    Ok(out)
+}
+
+/// One GPU's compute, HBM, host link and NVLink port.
+fn gpu_ports(
+    net: &mut FlowNet,
+    spec: &NodeSpec,
+    g: &GpuInstance,
+    prefix: &str,
+) -> Result<GpuPorts, FlowError> {
+    let name = format!("{prefix}gpu{}", g.index);
+    let compute = net.add_resource(format!("{name}.compute"), PS_PER_SEC)?;
+    let hbm = net.add_resource(format!("{name}.hbm"), spec.gpu.hbm_bandwidth.achievable)?;
+    let link_h2d = net.add_resource(
+        format!("{name}.{}.h2d", g.host_link.name),
+        g.host_link.bandwidth.achievable,
+    )?;
+    let link_d2h = net.add_resource(
+        format!("{name}.{}.d2h", g.host_link.name),
+        g.host_link.reverse_achievable,
+    )?;
+    let (nvlink_tx, nvlink_rx) = match &spec.nvlink {
+        Some(nv) => (
+            Some(net.add_resource(format!("{name}.nvlink.tx"), nv.link.bandwidth.achievable)?),
+            Some(net.add_resource(format!("{name}.nvlink.rx"), nv.link.reverse_achievable)?),
+        ),
+        None => (None, None),
+    };
+    Ok(GpuPorts {
+        compute,
+        hbm,
+        link_h2d,
+        link_d2h,
+        nvlink_tx,
+        nvlink_rx,
+    })
+}
+
+/// DRAM per socket, and the cross-socket links between every ordered pair.
+type HostResources = (Vec<ResourceId>, Vec<Vec<Option<ResourceId>>>);
+
+fn host_resources(
+    net: &mut FlowNet,
+    spec: &NodeSpec,
+    prefix: &str,
+) -> Result<HostResources, FlowError> {
+    let mut dram = Vec::new();
+    for s in &spec.sockets {
+        dram.push(net.add_resource(
+            format!("{prefix}socket{}.dram", s.index),
+            s.dram_bandwidth.achievable,
+        )?);
+    }
+    let n = spec.sockets.len();
+    let mut xsocket = vec![vec![None; n]; n];
+    if let Some(x) = &spec.host.cross_socket {
+        for (a, row) in xsocket.iter_mut().enumerate() {
+            for (b, cell) in row.iter_mut().enumerate() {
+                if a != b {
+                    *cell =
+                        Some(net.add_resource(format!("{prefix}xsocket{a}to{b}"), x.bandwidth)?);
+                }
+            }
+        }
+    }
+    Ok((dram, xsocket))
+}
+
+/// Each drive's link to its switch and its queue server.
+fn drives(
+    ex: &mut Executor,
+    spec: &NodeSpec,
+    prefix: &str,
+) -> Result<(Vec<ResourceId>, Vec<ServerId>), WiringError> {
+    let mut drive_link = Vec::new();
+    let mut drive_server = Vec::new();
+    let Some(d) = &spec.drive else {
+        return Ok((drive_link, drive_server));
+    };
+    for i in &spec.drives {
+        drive_link.push(ex.net_mut().add_resource(
+            format!("{prefix}nvme{}.link", i.index),
+            d.host_link.bandwidth.achievable,
+        )?);
+        drive_server.push(ex.add_server(QueueSpec {
+            name: format!("{prefix}nvme{}", i.index),
+            depth: d.max_queue_depth,
+            ops_per_sec: d.random_read_iops,
+            latency: Ps(d.read_latency_qd1_ps),
+            bandwidth: d.seq_read,
+        })?);
+    }
+    Ok((drive_link, drive_server))
+}
+
 impl NodeModel {
     /// Build the node's resources in `ex`, naming each `{prefix}{part}`.
     pub fn build(
@@ -123,126 +234,32 @@ impl NodeModel {
         ex: &mut Executor,
         prefix: &str,
     ) -> Result<NodeModel, WiringError> {
-        let mut gpus = Vec::new();
-        let gspec = &spec.gpu;
-        for g in &spec.gpus {
-            let net = ex.net_mut();
-            let compute =
-                net.add_resource(format!("{prefix}gpu{}.compute", g.index), PS_PER_SEC)?;
-            let hbm = net.add_resource(
-                format!("{prefix}gpu{}.hbm", g.index),
-                gspec.hbm_bandwidth.achievable,
-            )?;
-            let link_h2d = net.add_resource(
-                format!("{prefix}gpu{}.{}.h2d", g.index, g.host_link.name),
-                g.host_link.bandwidth.achievable,
-            )?;
-            let link_d2h = net.add_resource(
-                format!("{prefix}gpu{}.{}.d2h", g.index, g.host_link.name),
-                g.host_link.reverse_achievable,
-            )?;
-            let (nvlink_tx, nvlink_rx) = match &spec.nvlink {
-                Some(nv) => (
-                    Some(net.add_resource(
-                        format!("{prefix}gpu{}.nvlink.tx", g.index),
-                        nv.link.bandwidth.achievable,
-                    )?),
-                    Some(net.add_resource(
-                        format!("{prefix}gpu{}.nvlink.rx", g.index),
-                        nv.link.reverse_achievable,
-                    )?),
-                ),
-                None => (None, None),
-            };
-            gpus.push(GpuPorts {
-                compute,
-                hbm,
-                link_h2d,
-                link_d2h,
-                nvlink_tx,
-                nvlink_rx,
-            });
-        }
         let net = ex.net_mut();
-        let mut dram = Vec::new();
-        for s in &spec.sockets {
-            dram.push(net.add_resource(
-                format!("{prefix}socket{}.dram", s.index),
-                s.dram_bandwidth.achievable,
-            )?);
-        }
-        let n = spec.sockets.len();
-        let mut xsocket = vec![vec![None; n]; n];
-        if let Some(x) = &spec.host.cross_socket {
-            for (a, row) in xsocket.iter_mut().enumerate() {
-                for (b, cell) in row.iter_mut().enumerate() {
-                    if a != b {
-                        *cell = Some(
-                            net.add_resource(format!("{prefix}xsocket{a}to{b}"), x.bandwidth)?,
-                        );
-                    }
-                }
-            }
-        }
-        let mut uplink_down = Vec::new();
-        let mut uplink_up = Vec::new();
-        for sw in &spec.switches {
-            let (d, u) = duplex(
-                net,
-                &format!("{prefix}{}.uplink", sw.name),
-                ("down", "up"),
-                sw.uplink.bandwidth.achievable,
-                sw.uplink.reverse_achievable,
-            )?;
-            uplink_down.push(d);
-            uplink_up.push(u);
-        }
-        let mut c2c_down = Vec::new();
-        let mut c2c_up = Vec::new();
-        for c in &spec.c2c_groups {
-            let (d, u) = duplex(
-                net,
-                &format!("{prefix}c2c{}", c.index),
-                ("down", "up"),
-                c.link.bandwidth.achievable,
-                c.link.reverse_achievable,
-            )?;
-            c2c_down.push(d);
-            c2c_up.push(u);
-        }
-        let mut nic_tx = Vec::new();
-        let mut nic_rx = Vec::new();
-        if let Some(nic) = &spec.nic {
-            for i in &spec.nics {
-                let bw = nic.bandwidth.achievable;
-                let (t, r) = duplex(
-                    net,
-                    &format!("{prefix}nic{}", i.index),
-                    ("tx", "rx"),
-                    bw,
-                    bw,
-                )?;
-                nic_tx.push(t);
-                nic_rx.push(r);
-            }
-        }
-        let mut drive_link = Vec::new();
-        let mut drive_server = Vec::new();
-        if let Some(d) = &spec.drive {
-            for i in &spec.drives {
-                drive_link.push(ex.net_mut().add_resource(
-                    format!("{prefix}nvme{}.link", i.index),
-                    d.host_link.bandwidth.achievable,
-                )?);
-                drive_server.push(ex.add_server(QueueSpec {
-                    name: format!("{prefix}nvme{}", i.index),
-                    depth: d.max_queue_depth,
-                    ops_per_sec: d.random_read_iops,
-                    latency: Ps(d.read_latency_qd1_ps),
-                    bandwidth: d.seq_read,
-                })?);
-            }
-        }
+        let gpus = spec
+            .gpus
+            .iter()
+            .map(|g| gpu_ports(net, spec, g, prefix))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (dram, xsocket) = host_resources(net, spec, prefix)?;
+        let uplinks = spec.switches.iter().map(|sw| {
+            let up = &sw.uplink;
+            let name = format!("{prefix}{}.uplink", sw.name);
+            (name, up.bandwidth.achievable, up.reverse_achievable)
+        });
+        let (uplink_down, uplink_up) = duplexes(net, ("down", "up"), uplinks)?;
+        let c2c = spec.c2c_groups.iter().map(|c| {
+            let name = format!("{prefix}c2c{}", c.index);
+            (name, c.link.bandwidth.achievable, c.link.reverse_achievable)
+        });
+        let (c2c_down, c2c_up) = duplexes(net, ("down", "up"), c2c)?;
+        let nics = spec.nic.iter().flat_map(|nic| {
+            let bw = nic.bandwidth.achievable;
+            spec.nics
+                .iter()
+                .map(move |i| (format!("{prefix}nic{}", i.index), bw, bw))
+        });
+        let (nic_tx, nic_rx) = duplexes(net, ("tx", "rx"), nics)?;
+        let (drive_link, drive_server) = drives(ex, spec, prefix)?;
         Ok(NodeModel {
             spec: spec.clone(),
             gpus,

@@ -4,7 +4,7 @@
 //!
 //! Everything here is pure arithmetic on resolved specs: no simulation, no traces.
 //! Rates are the *achievable* figures of the profiles (measured, or peak x efficiency),
-//! never the peaks (DESIGN.md §2).
+//! never the peaks (DESIGN.md §2, summarised in docs/sources.md).
 
 use crate::spec::{GpuSpec, SystemSpec};
 use memwall_sim::PS_PER_SEC;

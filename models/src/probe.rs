@@ -6,7 +6,7 @@
 
 use crate::gather;
 use crate::node::{NodeModel, WiringError};
-use crate::spec::SystemSpec;
+use crate::spec::{NodeSpec, SystemSpec};
 use memwall_sim::{Executor, FlowNet, OpKind, OpSpec, Ps, Work};
 
 /// What to measure.
@@ -153,50 +153,18 @@ pub fn probe(
     }
     let socket = opts.socket.unwrap_or(node.gpus[opts.gpu].socket);
     let gpu = opts.gpu;
-    let size_table = |title: String,
-                      f: &dyn Fn(&NodeModel, u64) -> Result<Work, WiringError>,
-                      bytes_factor: u64|
-     -> Result<ProbeTable, WiringError> {
-        let mut rows = Vec::new();
-        for &size in &SIZES {
-            let t = time_one(system, |n| f(n, size))?;
-            rows.push(vec![
-                size.to_string(),
-                format!("{:.3}", t.as_us_f64()),
-                format!("{:.2}", gbps(size * bytes_factor, t)),
-            ]);
-        }
-        Ok(ProbeTable {
-            title,
-            columns: vec![
-                "size_bytes".into(),
-                "time_us".into(),
-                "bandwidth_GB_per_s".into(),
-            ],
-            rows,
-        })
-    };
+    let name = &system.name;
     match kind {
         ProbeKind::H2d => size_table(
-            format!(
-                "{}: pinned host (socket {socket}) to GPU {gpu}, copy engine",
-                system.name
-            ),
-            &|n, size| {
-                let p = n.h2d_copy(socket, gpu)?;
-                Ok(p.transfer(size))
-            },
+            system,
+            format!("{name}: pinned host (socket {socket}) to GPU {gpu}, copy engine"),
+            &|n, size| Ok(n.h2d_copy(socket, gpu)?.transfer(size)),
             1,
         ),
         ProbeKind::D2h => size_table(
-            format!(
-                "{}: GPU {gpu} to pinned host (socket {socket}), copy engine",
-                system.name
-            ),
-            &|n, size| {
-                let p = n.d2h_copy(gpu, socket)?;
-                Ok(p.transfer(size))
-            },
+            system,
+            format!("{name}: GPU {gpu} to pinned host (socket {socket}), copy engine"),
+            &|n, size| Ok(n.d2h_copy(gpu, socket)?.transfer(size)),
             1,
         ),
         ProbeKind::D2d => {
@@ -207,150 +175,187 @@ pub fn probe(
             };
             if peer == gpu {
                 return Err(WiringError(format!(
-                    "{} has one GPU: no device-to-device probe",
-                    system.name
+                    "{name} has one GPU: no device-to-device probe"
                 )));
             }
             size_table(
-                format!("{}: GPU {gpu} to GPU {peer} over NVLink", system.name),
-                &|n, size| {
-                    let p = n.nvlink(gpu, peer)?;
-                    Ok(p.transfer(size))
-                },
+                system,
+                format!("{name}: GPU {gpu} to GPU {peer} over NVLink"),
+                &|n, size| Ok(n.nvlink(gpu, peer)?.transfer(size)),
                 1,
             )
         }
         ProbeKind::Hbm => size_table(
-            format!(
-                "{}: GPU {gpu} HBM copy (read + write counted, as BabelStream)",
-                system.name
-            ),
-            &|n, size| {
-                let hbm = n.hbm(gpu)?;
-                let launch = Ps(n.spec.gpu.kernel_launch_ps);
-                Ok(Work::Transfer {
-                    latency: launch,
-                    flows: vec![memwall_sim::FlowSpec {
-                        path: vec![hbm],
-                        bytes: 2 * size,
-                        rate_cap: None,
-                    }],
-                })
-            },
+            system,
+            format!("{name}: GPU {gpu} HBM copy (read + write counted, as BabelStream)"),
+            &|n, size| hbm_copy(n, gpu, size),
             2,
         ),
-        ProbeKind::Gather => {
-            let row = opts.row_bytes;
-            if row == 0 || row > (1 << 20) {
-                return Err(WiringError(format!(
-                    "--row-bytes {row} is out of range: give 1 B to 1 MiB"
-                )));
-            }
-            let mut rows = Vec::new();
-            for count in [1u64, 16, 256, 4096, 65_536, 1 << 20] {
-                let payload = row * count;
-                let t_gather = time_one(system, |n| {
-                    let g = gather::zero_copy_gather(n, socket, gpu, row, count)?;
-                    Ok(g.work)
-                })?;
-                let t_bulk = time_one(system, |n| {
-                    let p = n.h2d_copy(socket, gpu)?;
-                    Ok(p.transfer(payload))
-                })?;
-                rows.push(vec![
-                    row.to_string(),
-                    count.to_string(),
-                    payload.to_string(),
-                    format!("{:.3}", t_gather.as_us_f64()),
-                    format!("{:.2}", gbps(payload, t_gather)),
-                    format!("{:.3}", t_bulk.as_us_f64()),
-                    format!("{:.2}", gbps(payload, t_bulk)),
-                ]);
-            }
-            Ok(ProbeTable {
-                title: format!(
-                    "{}: {row}-byte rows scattered in pinned host memory (socket {socket}) read by GPU {gpu}: zero-copy gather vs one bulk copy of the same bytes",
-                    system.name
-                ),
-                columns: vec![
-                    "row_bytes".into(),
-                    "rows".into(),
-                    "payload_bytes".into(),
-                    "gather_time_us".into(),
-                    "gather_GB_per_s".into(),
-                    "bulk_copy_time_us".into(),
-                    "bulk_copy_GB_per_s".into(),
-                ],
-                rows,
-            })
-        }
-        ProbeKind::Nvme => {
-            let Some(drive) = &node.drive else {
-                return Err(WiringError(format!(
-                    "{} has no NVMe drives: pick a system with drives",
-                    system.name
-                )));
+        ProbeKind::Gather => gather_table(system, socket, gpu, opts.row_bytes),
+        ProbeKind::Nvme => nvme_table(system),
+    }
+}
+
+/// Time and bandwidth by transfer size of the op `f` builds; `bytes_factor` counts
+/// bytes moved per byte of size (2 for a copy that reads and writes).
+fn size_table(
+    system: &SystemSpec,
+    title: String,
+    f: &dyn Fn(&NodeModel, u64) -> Result<Work, WiringError>,
+    bytes_factor: u64,
+) -> Result<ProbeTable, WiringError> {
+    let mut rows = Vec::new();
+    for &size in &SIZES {
+        let t = time_one(system, |n| f(n, size))?;
+        rows.push(vec![
+            size.to_string(),
+            format!("{:.3}", t.as_us_f64()),
+            format!("{:.2}", gbps(size * bytes_factor, t)),
+        ]);
+    }
+    Ok(ProbeTable {
+        title,
+        columns: vec![
+            "size_bytes".into(),
+            "time_us".into(),
+            "bandwidth_GB_per_s".into(),
+        ],
+        rows,
+    })
+}
+
+/// A device-local copy of `size` bytes: a kernel launch, then `2 * size` bytes of HBM
+/// traffic.
+fn hbm_copy(n: &NodeModel, gpu: usize, size: u64) -> Result<Work, WiringError> {
+    let hbm = n.hbm(gpu)?;
+    let launch = Ps(n.spec.gpu.kernel_launch_ps);
+    Ok(Work::Transfer {
+        latency: launch,
+        flows: vec![memwall_sim::FlowSpec {
+            path: vec![hbm],
+            bytes: 2 * size,
+            rate_cap: None,
+        }],
+    })
+}
+
+/// Zero-copy gather of `row`-byte rows against one bulk copy of the same bytes, by
+/// row count.
+fn gather_table(
+    system: &SystemSpec,
+    socket: usize,
+    gpu: usize,
+    row: u64,
+) -> Result<ProbeTable, WiringError> {
+    if row == 0 || row > (1 << 20) {
+        return Err(WiringError(format!(
+            "--row-bytes {row} is out of range: give 1 B to 1 MiB"
+        )));
+    }
+    let mut rows = Vec::new();
+    for count in [1u64, 16, 256, 4096, 65_536, 1 << 20] {
+        let payload = row * count;
+        let t_gather = time_one(system, |n| {
+            let g = gather::zero_copy_gather(n, socket, gpu, row, count)?;
+            Ok(g.work)
+        })?;
+        let t_bulk = time_one(system, |n| Ok(n.h2d_copy(socket, gpu)?.transfer(payload)))?;
+        rows.push(vec![
+            row.to_string(),
+            count.to_string(),
+            payload.to_string(),
+            format!("{:.3}", t_gather.as_us_f64()),
+            format!("{:.2}", gbps(payload, t_gather)),
+            format!("{:.3}", t_bulk.as_us_f64()),
+            format!("{:.2}", gbps(payload, t_bulk)),
+        ]);
+    }
+    Ok(ProbeTable {
+        title: format!(
+            "{}: {row}-byte rows scattered in pinned host memory (socket {socket}) read by GPU {gpu}: zero-copy gather vs one bulk copy of the same bytes",
+            system.name
+        ),
+        columns: vec![
+            "row_bytes".into(),
+            "rows".into(),
+            "payload_bytes".into(),
+            "gather_time_us".into(),
+            "gather_GB_per_s".into(),
+            "bulk_copy_time_us".into(),
+            "bulk_copy_GB_per_s".into(),
+        ],
+        rows,
+    })
+}
+
+/// Random page reads on the first drive, queue depth 1 to 256.
+fn nvme_table(system: &SystemSpec) -> Result<ProbeTable, WiringError> {
+    let node = &system.node;
+    let Some(drive) = &node.drive else {
+        return Err(WiringError(format!(
+            "{} has no NVMe drives: pick a system with drives",
+            system.name
+        )));
+    };
+    if node.drives.is_empty() {
+        return Err(WiringError(format!("{} has no NVMe drives", system.name)));
+    }
+    let page = drive.page_size_bytes;
+    let mut rows = Vec::new();
+    let mut qd = 1u32;
+    while qd <= 256 {
+        rows.push(nvme_row(node, page, qd)?);
+        qd *= 2;
+    }
+    Ok(ProbeTable {
+        title: format!(
+            "{}: {} {} B random reads, one drive, by queue depth",
+            system.name, drive.name, page
+        ),
+        columns: vec![
+            "queue_depth".into(),
+            "iops".into(),
+            "bandwidth_GB_per_s".into(),
+            "mean_latency_us".into(),
+        ],
+        rows,
+    })
+}
+
+/// `qd` jobs each reading pages back to back: IOPS, bandwidth and mean latency.
+fn nvme_row(node: &NodeSpec, page: u64, qd: u32) -> Result<Vec<String>, WiringError> {
+    let per_stream = (8192 / qd).max(16);
+    let mut ex = Executor::new(FlowNet::new());
+    let n = NodeModel::build(node, &mut ex, "")?;
+    let c = ex.category("read", OpKind::Storage);
+    let server = n.drive_server[0];
+    for i in 0..qd {
+        let s = ex.add_stream(format!("job{i}"), true, false);
+        for _ in 0..per_stream {
+            let read = Work::Storage {
+                server,
+                requests: 1,
+                bytes_per_request: page,
             };
-            if node.drives.is_empty() {
-                return Err(WiringError(format!("{} has no NVMe drives", system.name)));
-            }
-            let page = drive.page_size_bytes;
-            let mut rows = Vec::new();
-            let mut qd = 1u32;
-            while qd <= 256 {
-                let per_stream = (8192 / qd).max(16);
-                let mut ex = Executor::new(FlowNet::new());
-                let n = NodeModel::build(node, &mut ex, "")?;
-                let c = ex.category("read", OpKind::Storage);
-                let server = n.drive_server[0];
-                let mut last = Vec::new();
-                for i in 0..qd {
-                    let s = ex.add_stream(format!("job{i}"), true, false);
-                    for _ in 0..per_stream {
-                        last.push(ex.add_op(OpSpec::new(
-                            s,
-                            c,
-                            Work::Storage {
-                                server,
-                                requests: 1,
-                                bytes_per_request: page,
-                            },
-                        ))?);
-                    }
-                }
-                ex.run()?;
-                let t = ex.now();
-                let total = per_stream as u64 * qd as u64;
-                let iops = total as f64 / t.as_secs_f64();
-                let mean_lat = ex
-                    .timeline()
-                    .records
-                    .iter()
-                    .map(|r| (r.end - r.start).0 as f64)
-                    .sum::<f64>()
-                    / total as f64
-                    / 1e6;
-                rows.push(vec![
-                    qd.to_string(),
-                    format!("{:.0}", iops),
-                    format!("{:.2}", iops * page as f64 / 1e9),
-                    format!("{:.1}", mean_lat),
-                ]);
-                qd *= 2;
-            }
-            Ok(ProbeTable {
-                title: format!(
-                    "{}: {} {} B random reads, one drive, by queue depth",
-                    system.name, drive.name, page
-                ),
-                columns: vec![
-                    "queue_depth".into(),
-                    "iops".into(),
-                    "bandwidth_GB_per_s".into(),
-                    "mean_latency_us".into(),
-                ],
-                rows,
-            })
+            ex.add_op(OpSpec::new(s, c, read))?;
         }
     }
+    ex.run()?;
+    let t = ex.now();
+    let total = per_stream as u64 * qd as u64;
+    let iops = total as f64 / t.as_secs_f64();
+    let mean_lat = ex
+        .timeline()
+        .records
+        .iter()
+        .map(|r| (r.end - r.start).0 as f64)
+        .sum::<f64>()
+        / total as f64
+        / 1e6;
+    Ok(vec![
+        qd.to_string(),
+        format!("{:.0}", iops),
+        format!("{:.2}", iops * page as f64 / 1e9),
+        format!("{:.1}", mean_lat),
+    ])
 }

@@ -255,8 +255,8 @@ impl fmt::Display for Basis {
 
 /// A number with its provenance: `{ value = "3.35 TB/s", basis = "peak", source = "R1" }`.
 ///
-/// `source` is a hardware.md reference id (`R1`, `R22`, `hardware.md §11`) or a short
-/// citation; `tag` optionally repeats hardware.md's confidence tag (O, O-p, O-r, M, S,
+/// `source` is a reference id (`R1`, `R22`, `hardware.md §11`) or a short citation, each
+/// explained in docs/sources.md; `tag` optionally repeats hardware.md's confidence tag (O, O-p, O-r, M, S,
 /// D, E, U); `note` says why, and is required for estimates.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, bound(deserialize = "Q: Deserialize<'de>"))]
@@ -270,7 +270,7 @@ pub struct Tagged<Q> {
     pub note: Option<String>,
 }
 
-/// hardware.md's confidence tags.
+/// hardware.md's confidence tags (listed in docs/sources.md).
 pub const KNOWN_TAGS: &[&str] = &["O", "O-p", "O-r", "M", "S", "D", "E", "U"];
 
 impl<Q: fmt::Display> Tagged<Q> {

@@ -1,9 +1,9 @@
 //! Text views for the CLI: `list`, `show NAME`, `validate FILES...`.
 
-use crate::error::{render_errors, ProfileError};
+use crate::error::{ProfileError, ProfileErrors};
 use crate::registry::{parse_profile, Entry, Registry};
 use crate::schema::{PeakAchievable, Profile};
-use crate::spec::{LinkSpec, Rate, SystemSpec};
+use crate::spec::{EconomicsSpec, LinkSpec, NodeSpec, Rate, SystemSpec};
 use crate::units::{format_byte_rate, format_bytes, format_flop_rate, format_iops, format_time_ps};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -99,78 +99,111 @@ pub fn list_table(reg: &Registry) -> String {
 
 /// Walks the original TOML and prints each number with its basis and source.
 fn provenance_lines(text: &str, out: &mut String) {
-    fn walk(prefix: &str, v: &toml::Value, out: &mut String) {
-        match v {
-            toml::Value::Table(t) => {
-                if let (Some(val), Some(basis), Some(source)) =
-                    (t.get("value"), t.get("basis"), t.get("source"))
-                {
-                    let val = match val {
-                        toml::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let _ = write!(
-                        out,
-                        "  {prefix} = {val}  [{}, {}",
-                        basis.as_str().unwrap_or("?"),
-                        source.as_str().unwrap_or("?")
-                    );
-                    if let Some(tag) = t.get("tag").and_then(|x| x.as_str()) {
-                        let _ = write!(out, ", {tag}");
-                    }
-                    out.push(']');
-                    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
-                        let _ = write!(out, "  note: {note}");
-                    }
-                    out.push('\n');
-                    return;
-                }
-                if let (Some(basis), Some(source)) = (t.get("basis"), t.get("source")) {
-                    let fields: Vec<String> = t
-                        .iter()
-                        .filter(|(k, _)| !matches!(k.as_str(), "basis" | "source" | "note" | "tag"))
-                        .map(|(k, x)| format!("{k} = {x}"))
-                        .collect();
-                    let _ = write!(
-                        out,
-                        "  {prefix}: {}  [{}, {}]",
-                        fields.join(", "),
-                        basis.as_str().unwrap_or("?"),
-                        source.as_str().unwrap_or("?")
-                    );
-                    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
-                        let _ = write!(out, "  note: {note}");
-                    }
-                    out.push('\n');
-                    return;
-                }
-                for (k, x) in t {
-                    if prefix.is_empty() && (k == "kind" || k == "name" || k == "description") {
-                        continue;
-                    }
-                    let p = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&p, x, out);
-                }
-            }
-            toml::Value::Array(a) => {
-                for (i, x) in a.iter().enumerate() {
-                    walk(&format!("{prefix}[{i}]"), x, out);
-                }
-            }
-            toml::Value::String(s) => {
-                let _ = writeln!(out, "  {prefix} = \"{s}\"");
-            }
-            other => {
-                let _ = writeln!(out, "  {prefix} = {other}");
-            }
-        }
-    }
     if let Ok(v) = toml::from_str::<toml::Value>(text) {
         walk("", &v, out);
+    }
+}
+
+/// One line per leaf of `v` at `prefix`; a table with basis and source is one line.
+fn walk(prefix: &str, v: &toml::Value, out: &mut String) {
+    match v {
+        toml::Value::Table(t) => {
+            if tagged_line(prefix, t, out) {
+                return;
+            }
+            for (k, x) in t {
+                if prefix.is_empty() && (k == "kind" || k == "name" || k == "description") {
+                    continue;
+                }
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                walk(&p, x, out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                walk(&format!("{prefix}[{i}]"), x, out);
+            }
+        }
+        toml::Value::String(s) => {
+            let _ = writeln!(out, "  {prefix} = \"{s}\"");
+        }
+        other => {
+            let _ = writeln!(out, "  {prefix} = {other}");
+        }
+    }
+}
+
+/// A number (`value` with basis and source), or a table of fields that shares one
+/// basis and source (a switch, a C2C group), as one line; false for other tables.
+fn tagged_line(prefix: &str, t: &toml::Table, out: &mut String) -> bool {
+    let (Some(basis), Some(source)) = (t.get("basis"), t.get("source")) else {
+        return false;
+    };
+    let basis = basis.as_str().unwrap_or("?");
+    let source = source.as_str().unwrap_or("?");
+    match t.get("value") {
+        Some(val) => {
+            let val = match val {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = write!(out, "  {prefix} = {val}  [{basis}, {source}");
+            if let Some(tag) = t.get("tag").and_then(|x| x.as_str()) {
+                let _ = write!(out, ", {tag}");
+            }
+            out.push(']');
+        }
+        None => {
+            let fields: Vec<String> = t
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "basis" | "source" | "note" | "tag"))
+                .map(|(k, x)| format!("{k} = {x}"))
+                .collect();
+            let _ = write!(
+                out,
+                "  {prefix}: {}  [{basis}, {source}]",
+                fields.join(", ")
+            );
+        }
+    }
+    if let Some(note) = t.get("note").and_then(|x| x.as_str()) {
+        let _ = write!(out, "  note: {note}");
+    }
+    out.push('\n');
+    true
+}
+
+/// Every source id the profile cites, with its title from docs/sources.md.
+fn sources_cited(text: &str, out: &mut String) {
+    fn collect(v: &toml::Value, keys: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                if let Some(s) = t.get("source").and_then(|s| s.as_str()) {
+                    keys.extend(crate::sources::keys(s));
+                }
+                t.values().for_each(|x| collect(x, keys));
+            }
+            toml::Value::Array(a) => a.iter().for_each(|x| collect(x, keys)),
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    if let Ok(v) = toml::from_str::<toml::Value>(text) {
+        collect(&v, &mut keys);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    if keys.is_empty() {
+        return;
+    }
+    out.push_str("Sources (docs/sources.md):\n");
+    for k in keys {
+        let title = crate::sources::title(&k).unwrap_or("(no entry in docs/sources.md)");
+        let _ = writeln!(out, "  {k}: {title}");
     }
 }
 
@@ -217,6 +250,16 @@ fn system_view(s: &SystemSpec, out: &mut String) {
         n.gpus.len(),
         n.sockets.len()
     );
+    gpu_view(n, out);
+    host_view(n, out);
+    topology_view(n, out);
+    devices_view(n, out);
+    cluster_view(s, out);
+    economics_view(&s.economics, out);
+}
+
+/// The GPU part and its compute rates.
+fn gpu_view(n: &NodeSpec, out: &mut String) {
     let g = &n.gpu;
     let _ = writeln!(
         out,
@@ -240,6 +283,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             );
         }
     }
+}
+
+/// The host part, per-socket DRAM and the cross-socket link.
+fn host_view(n: &NodeSpec, out: &mut String) {
     let h = &n.host;
     let _ = writeln!(
         out,
@@ -262,6 +309,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             format_time_ps(c.extra_latency_ps)
         );
     }
+}
+
+/// NVLink domain, PCIe switches, C2C groups and each GPU's place among them.
+fn topology_view(n: &NodeSpec, out: &mut String) {
     if let Some(nv) = &n.nvlink {
         let _ = writeln!(
             out,
@@ -299,6 +350,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             gi.index, gi.socket, gi.switch, gi.c2c_group, gi.nics, gi.host_path, gi.host_link.name
         );
     }
+}
+
+/// NICs and drives.
+fn devices_view(n: &NodeSpec, out: &mut String) {
     if let Some(nic) = &n.nic {
         let _ = writeln!(
             out,
@@ -322,6 +377,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             d.max_queue_depth
         );
     }
+}
+
+/// The cluster a system spans, if any.
+fn cluster_view(s: &SystemSpec, out: &mut String) {
     if let Some(c) = &s.cluster {
         let _ = writeln!(
             out,
@@ -337,7 +396,10 @@ fn system_view(s: &SystemSpec, out: &mut String) {
             let _ = writeln!(out, "  topology: {t}");
         }
     }
-    let e = &s.economics;
+}
+
+/// Economics per node; unknown figures say so.
+fn economics_view(e: &EconomicsSpec, out: &mut String) {
     let unknown = || "not given (user-supplied)".to_string();
     let _ = writeln!(
         out,
@@ -357,21 +419,15 @@ fn system_view(s: &SystemSpec, out: &mut String) {
 
 /// `show NAME`: the profile as written (every number with basis and source), then
 /// the resolved figures the simulator will use.
-pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
+pub fn show(reg: &Registry, name: &str) -> Result<String, ProfileErrors> {
     let Some(e) = reg.get(name) else {
         let all: Vec<&str> = reg.entries().map(|e| e.profile.name()).collect();
         let hint = match crate::error::did_you_mean(name, all.iter().copied()) {
             Some(b) => format!("did you mean \"{b}\"? run `memwall profiles list` for all names"),
             None => "run `memwall profiles list` for all names".to_string(),
         };
-        return Err(vec![ProfileError {
-            file: "(lookup)".into(),
-            line: None,
-            column: None,
-            field: String::new(),
-            message: format!("no profile named \"{name}\""),
-            hint: Some(hint),
-        }]);
+        let message = format!("no profile named \"{name}\"");
+        return Err(ProfileError::file("(lookup)", message, Some(hint)).into());
     };
     let mut out = String::new();
     let _ = writeln!(
@@ -384,6 +440,7 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
     let _ = writeln!(out, "file: {}", e.file);
     let _ = writeln!(out, "As written (value [basis, source, tag]):");
     provenance_lines(&e.text, &mut out);
+    sources_cited(&e.text, &mut out);
     match &e.profile {
         Profile::System(_) => system_view(&reg.system(name)?, &mut out),
         Profile::Gpu(_) => {
@@ -434,55 +491,48 @@ pub fn show(reg: &Registry, name: &str) -> Result<String, Vec<ProfileError>> {
 
 /// `validate FILES...`: parses the given files (or directories) on top of the shipped
 /// profiles, then validates everything. `Ok` carries a summary line.
-pub fn validate_paths(paths: &[PathBuf]) -> Result<String, Vec<ProfileError>> {
+pub fn validate_paths(paths: &[PathBuf]) -> Result<String, ProfileErrors> {
     let mut reg = Registry::embedded()?;
     let mut errors = Vec::new();
     for p in paths {
         errors.extend(reg.add_path(p));
     }
     errors.extend(reg.validate());
-    if errors.is_empty() {
-        let user = reg.entries().filter(|e| !e.embedded).count();
-        Ok(format!(
-            "ok: {} profiles valid ({} from the given files)",
-            reg.entries().count(),
-            user
-        ))
-    } else {
-        Err(errors)
-    }
+    let user = reg.entries().filter(|e| !e.embedded).count();
+    let summary = format!(
+        "ok: {} profiles valid ({} from the given files)",
+        reg.entries().count(),
+        user
+    );
+    ProfileErrors(errors).or_ok(summary)
 }
 
 /// Validates one text alone (plus the shipped profiles for references).
-pub fn validate_text(file: &str, text: &str) -> Result<(), Vec<ProfileError>> {
+pub fn validate_text(file: &str, text: &str) -> Result<(), ProfileErrors> {
     let mut reg = Registry::embedded()?;
-    parse_profile(file, text).map_err(|e| vec![e])?;
-    reg.add_text(file, text, false).map_err(|e| vec![e])?;
-    let errs: Vec<ProfileError> = reg
+    parse_profile(file, text)?;
+    reg.add_text(file, text, false)?;
+    let errs = reg
         .validate()
         .into_iter()
         .filter(|e| e.file == file)
         .collect();
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs)
-    }
+    ProfileErrors(errs).or_ok(())
 }
 
 /// CLI helper: `list` with optional user paths; errors rendered as text.
 pub fn cli_list(user_paths: &[PathBuf]) -> Result<String, String> {
-    let reg = Registry::with_user_paths(user_paths).map_err(|e| render_errors(&e))?;
+    let reg = Registry::with_user_paths(user_paths).map_err(|e| e.to_string())?;
     Ok(list_table(&reg))
 }
 
 /// CLI helper: `show NAME` with optional user paths; errors rendered as text.
 pub fn cli_show(name: &str, user_paths: &[PathBuf]) -> Result<String, String> {
-    let reg = Registry::with_user_paths(user_paths).map_err(|e| render_errors(&e))?;
-    show(&reg, name).map_err(|e| render_errors(&e))
+    let reg = Registry::with_user_paths(user_paths).map_err(|e| e.to_string())?;
+    show(&reg, name).map_err(|e| e.to_string())
 }
 
 /// CLI helper: `validate FILES...`; errors rendered as text.
 pub fn cli_validate(paths: &[PathBuf]) -> Result<String, String> {
-    validate_paths(paths).map_err(|e| render_errors(&e))
+    validate_paths(paths).map_err(|e| e.to_string())
 }

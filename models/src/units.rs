@@ -128,21 +128,39 @@ fn split_number(kind: QuantityKind, text: &str) -> Result<(Decimal, String), Uni
         ));
     }
     let bytes = t.as_bytes();
-    let mut i = 0;
     if bytes[0] == b'-' || t.starts_with('\u{2212}') {
         return Err(err(
             kind,
             format!("negative value \"{t}\": {} cannot be negative", kind.noun()),
         ));
     }
-    if bytes[0] == b'+' {
-        i += 1;
+    let sign = usize::from(bytes[0] == b'+');
+    let (mut number, digits, mut i) = read_digits(bytes, sign);
+    if digits == 0 {
+        return Err(err(
+            kind,
+            format!(
+                "\"{t}\" does not start with a number where {} is required",
+                kind.noun()
+            ),
+        ));
     }
+    if let Some((e, end)) = read_exponent(kind, t, i)? {
+        number.exp10 += e;
+        i = end;
+    }
+    let unit = t[i..].trim().to_string();
+    Ok((number, unit))
+}
+
+/// The decimal digits (with one optional point and `_` separators) from byte `i`:
+/// (the number, how many digits, the index after them). Digits beyond 30 significant
+/// ones only scale the number.
+fn read_digits(bytes: &[u8], mut i: usize) -> (Decimal, usize, usize) {
     let mut mantissa: u128 = 0;
     let mut exp10: i32 = 0;
     let mut digits = 0usize;
     let mut seen_point = false;
-    let mut too_long = false;
     while i < bytes.len() {
         let c = bytes[i];
         if c.is_ascii_digit() {
@@ -155,57 +173,46 @@ fn split_number(kind: QuantityKind, text: &str) -> Result<(Decimal, String), Uni
                         exp10 -= 1;
                     }
                 }
-                _ => {
-                    too_long = true;
-                    // drop the digit: only its magnitude matters now
-                    if !seen_point {
-                        exp10 += 1;
-                    }
-                }
+                // drop the digit: only its magnitude matters now
+                _ if !seen_point => exp10 += 1,
+                _ => {}
             }
         } else if c == b'.' && !seen_point {
             seen_point = true;
-        } else if c == b'_' && digits > 0 {
-            // digit separator
-        } else {
+        } else if !(c == b'_' && digits > 0) {
             break;
         }
         i += 1;
     }
-    if digits == 0 {
-        return Err(err(
-            kind,
-            format!(
-                "\"{t}\" does not start with a number where {} is required",
-                kind.noun()
-            ),
-        ));
+    (Decimal { mantissa, exp10 }, digits, i)
+}
+
+/// An optional exponent at byte `i` (`e3`, `E-6`), only when followed by a digit so
+/// that "1 EFLOPS" stays a unit: (the exponent, the index after it).
+fn read_exponent(kind: QuantityKind, t: &str, i: usize) -> Result<Option<(i32, usize)>, UnitError> {
+    let bytes = t.as_bytes();
+    if i >= bytes.len() || !(bytes[i] == b'e' || bytes[i] == b'E') {
+        return Ok(None);
     }
-    let _ = too_long;
-    // optional exponent: e3, E-6 (only when followed by a digit, so "1 EFLOPS" is a unit)
-    if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
-        let mut j = i + 1;
-        let mut neg = false;
-        if j < bytes.len() && (bytes[j] == b'+' || bytes[j] == b'-') {
-            neg = bytes[j] == b'-';
-            j += 1;
-        }
-        let start = j;
-        while j < bytes.len() && bytes[j].is_ascii_digit() {
-            j += 1;
-        }
-        if j > start {
-            let e: i32 = t[start..j]
-                .parse::<i32>()
-                .ok()
-                .filter(|e| *e <= 60)
-                .ok_or_else(|| err(kind, format!("exponent in \"{t}\" is out of range")))?;
-            exp10 += if neg { -e } else { e };
-            i = j;
-        }
+    let mut j = i + 1;
+    let mut neg = false;
+    if j < bytes.len() && (bytes[j] == b'+' || bytes[j] == b'-') {
+        neg = bytes[j] == b'-';
+        j += 1;
     }
-    let unit = t[i..].trim().to_string();
-    Ok((Decimal { mantissa, exp10 }, unit))
+    let start = j;
+    while j < bytes.len() && bytes[j].is_ascii_digit() {
+        j += 1;
+    }
+    if j == start {
+        return Ok(None);
+    }
+    let e = t[start..j]
+        .parse::<i32>()
+        .ok()
+        .filter(|e| *e <= 60)
+        .ok_or_else(|| err(kind, format!("exponent in \"{t}\" is out of range")))?;
+    Ok(Some((if neg { -e } else { e }, j)))
 }
 
 /// `round(d × num / den)`; `None` when the result does not fit `u128` comfortably.
@@ -271,45 +278,57 @@ struct UnitDef {
 const K: u128 = 1_000;
 const KI: u128 = 1_024;
 
+/// An SI prefix's factor (`k` is 1000).
+fn si(p: &str) -> Option<u128> {
+    match p {
+        "" => Some(1),
+        "k" => Some(K),
+        "M" => Some(K.pow(2)),
+        "G" => Some(K.pow(3)),
+        "T" => Some(K.pow(4)),
+        "P" => Some(K.pow(5)),
+        "E" => Some(K.pow(6)),
+        _ => None,
+    }
+}
+
+/// An IEC prefix's factor (`Ki` is 1024).
+fn iec(p: &str) -> Option<u128> {
+    match p {
+        "Ki" => Some(KI),
+        "Mi" => Some(KI.pow(2)),
+        "Gi" => Some(KI.pow(3)),
+        "Ti" => Some(KI.pow(4)),
+        "Pi" => Some(KI.pow(5)),
+        _ => None,
+    }
+}
+
+/// Units written as whole words: times, powers, percent.
+fn word_unit(unit: &str) -> Option<UnitDef> {
+    use QuantityKind::*;
+    let (kind, num) = match unit {
+        "ps" => (Time, 1),
+        "ns" => (Time, K),
+        "us" | "µs" | "μs" => (Time, K.pow(2)),
+        "ms" => (Time, K.pow(3)),
+        "s" | "sec" => (Time, K.pow(4)),
+        "W" => (Power, K),
+        "kW" => (Power, K.pow(2)),
+        "MW" => (Power, K.pow(3)),
+        "%" => (Fraction, 10_000),
+        _ => return None,
+    };
+    Some(UnitDef { kind, num, den: 1 })
+}
+
 /// Looks a unit up in every table, so that a wrong unit can be named.
 fn lookup_unit(unit: &str) -> Option<UnitDef> {
     let u = |kind, num, den| Some(UnitDef { kind, num, den });
     use QuantityKind::*;
-    let si = |p: &str| -> Option<u128> {
-        match p {
-            "" => Some(1),
-            "k" => Some(K),
-            "M" => Some(K.pow(2)),
-            "G" => Some(K.pow(3)),
-            "T" => Some(K.pow(4)),
-            "P" => Some(K.pow(5)),
-            "E" => Some(K.pow(6)),
-            _ => None,
-        }
-    };
-    let iec = |p: &str| -> Option<u128> {
-        match p {
-            "Ki" => Some(KI),
-            "Mi" => Some(KI.pow(2)),
-            "Gi" => Some(KI.pow(3)),
-            "Ti" => Some(KI.pow(4)),
-            "Pi" => Some(KI.pow(5)),
-            _ => None,
-        }
-    };
     let prefix = |p: &str| si(p).or_else(|| iec(p));
-    // time
-    match unit {
-        "ps" => return u(Time, 1, 1),
-        "ns" => return u(Time, K, 1),
-        "us" | "µs" | "μs" => return u(Time, K.pow(2), 1),
-        "ms" => return u(Time, K.pow(3), 1),
-        "s" | "sec" => return u(Time, K.pow(4), 1),
-        "W" => return u(Power, K, 1),
-        "kW" => return u(Power, K.pow(2), 1),
-        "MW" => return u(Power, K.pow(3), 1),
-        "%" => return u(Fraction, 10_000, 1),
-        _ => {}
+    if let Some(d) = word_unit(unit) {
+        return Some(d);
     }
     // byte rates: <prefix>B/s, <prefix>Bps
     for suffix in ["B/s", "Bps"] {

@@ -281,7 +281,7 @@ fn readme_system_example_validates() {
     let open = block.find("```toml\n").unwrap() + "```toml\n".len();
     let close = block[open..].find("```").unwrap();
     let text = &block[open..open + close];
-    validate_text("README.md", text).unwrap_or_else(|e| panic!("{}", error::render_errors(&e)));
+    validate_text("README.md", text).unwrap_or_else(|e| panic!("{}", e));
     let mut reg = Registry::embedded().unwrap();
     reg.add_text("README.md", text, false).unwrap();
     let s = reg.system("my-node").unwrap();

@@ -2,9 +2,9 @@ use memwall_models::*;
 
 #[test]
 fn every_shipped_profile_validates() {
-    let reg = Registry::embedded().unwrap_or_else(|e| panic!("{}", error::render_errors(&e)));
+    let reg = Registry::embedded().unwrap_or_else(|e| panic!("{}", e));
     let errors = reg.validate();
-    assert!(errors.is_empty(), "{}", error::render_errors(&errors));
+    assert!(errors.is_empty(), "{}", errors);
     assert!(reg.entries().count() >= 40);
 }
 
@@ -50,9 +50,7 @@ fn required_parts_exist() {
 fn every_system_resolves_and_shows() {
     let reg = Registry::embedded().unwrap();
     for name in reg.names_of(PartKind::System) {
-        let s = reg
-            .system(name)
-            .unwrap_or_else(|e| panic!("{}", error::render_errors(&e)));
+        let s = reg.system(name).unwrap_or_else(|e| panic!("{}", e));
         assert!(!s.node.gpus.is_empty());
         for g in &s.node.gpus {
             assert!(g.socket < s.node.sockets.len());

@@ -48,10 +48,8 @@ pub struct ProbeArgs {
 }
 
 pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
-    let reg = Registry::with_user_paths(&a.user).map_err(|e| anyhow::anyhow!(render(&e)))?;
-    let sys = reg
-        .system(&a.system)
-        .map_err(|e| anyhow::anyhow!(render(&e)))?;
+    let reg = Registry::with_user_paths(&a.user)?;
+    let sys = reg.system(&a.system)?;
     let kind = match a.kind {
         Kind::H2d => ProbeKind::H2d,
         Kind::D2h => ProbeKind::D2h,
@@ -83,11 +81,4 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
     }
     print!("{}", table.to_text());
     Ok(())
-}
-
-fn render(errs: &[memwall_models::ProfileError]) -> String {
-    errs.iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -5,7 +5,6 @@
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
 use memwall_models::perf::HwRates;
-use memwall_models::error::render_errors as render;
 use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
@@ -92,7 +91,7 @@ fn system(reg: &Registry, name: &str) -> anyhow::Result<SystemSpec> {
     reg.system(name).map_err(|e| {
         anyhow!(
             "{}\n  hint: `memwall profiles list` shows the system profiles",
-            render(&e)
+            e
         )
     })
 }
@@ -130,7 +129,7 @@ fn source_rates(
     let spec = reg.gpu(&gpu).map_err(|e| {
         anyhow!(
             "{}\n  hint: `memwall profiles list` shows the GPU profiles",
-            render(&e)
+            e
         )
     })?;
     match default_system_for_gpu(&spec.name) {
@@ -156,7 +155,7 @@ fn pct(num: u64, den: u64) -> String {
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
-    let reg = Registry::with_user_paths(&a.user).map_err(|e| anyhow!(render(&e)))?;
+    let reg = Registry::with_user_paths(&a.user)?;
     let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
     let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
     let target = target_system(&reg, &a, &source, source_sys)?;
@@ -209,7 +208,7 @@ fn target_system(
         ),
     };
     if let Some(n) = &a.network {
-        let nic = reg.nic(n).map_err(|e| anyhow!(render(&e)))?;
+        let nic = reg.nic(n)?;
         if target.node.nic.is_none() {
             bail!(
                 "system `{}` has no NICs to swap: pick a system with scale-out NICs",
@@ -220,7 +219,7 @@ fn target_system(
         target.name = format!("{}+{n}", target.name);
     }
     if let Some(l) = &a.host_link {
-        let link = reg.link(l).map_err(|e| anyhow!(render(&e)))?;
+        let link = reg.link(l)?;
         target.node.gpu.host_link = link.clone();
         for gi in &mut target.node.gpus {
             gi.host_link = link.clone();

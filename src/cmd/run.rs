@@ -38,18 +38,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if let Some(seed) = a.seed {
         s.seed = seed;
     }
-    let reg = if a.profiles.is_empty() {
-        Registry::embedded()
-    } else {
-        Registry::with_user_paths(&a.profiles)
-    }
-    .map_err(|e| {
-        anyhow::anyhow!(e
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let reg = Registry::with_user_paths(&a.profiles)?;
     let models = ModelRegistry::with_user_paths(&a.models)?;
     let r = run_scenario(&s, &reg, &models)?;
     print!("{}", summary_text(&r));

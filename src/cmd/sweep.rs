@@ -47,13 +47,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
     let spec = SweepSpec::load(&a.file)?;
     let mut paths = spec.profiles.clone();
     paths.extend(a.user.iter().cloned());
-    let reg = Registry::with_user_paths(&paths).map_err(|e| {
-        anyhow!(e
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let reg = Registry::with_user_paths(&paths)?;
     let models = ModelRegistry::with_user_paths(&a.models)?;
     let owned = memwall_sweep::runners::all(&reg, &models);
     let runners: Vec<&dyn memwall_sweep::CellRunner> = owned.iter().map(|r| r.as_ref()).collect();

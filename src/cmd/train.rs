@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use memwall_llm::ModelRegistry;
-use memwall_models::error::render_errors as render;
 use memwall_models::Registry;
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_reports::plots::{Gantt, GanttOptions, Plot};
@@ -79,7 +78,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = config(&args)?;
     let systems = system_names(&args, &cfg)?;
     // Resolve everything before writing anything.
-    let reg = Registry::with_user_paths(&args.user).map_err(|e| anyhow::anyhow!(render(&e)))?;
+    let reg = Registry::with_user_paths(&args.user)?;
     let models = ModelRegistry::with_user_paths(&args.models)?;
     let plans = systems
         .iter()

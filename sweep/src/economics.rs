@@ -2,9 +2,10 @@
 //! per watt, and the Pareto frontier of throughput against cost among the cells whose
 //! exposed latency stays under the user's limit.
 //!
-//! memwall ships no prices (hardware.md has none). A system's `[economics]` table gives
-//! them with their provenance, and a user economics file overrides them per system
-//! without copying the whole profile (see `examples/economics/prices.toml`):
+//! memwall ships no prices (the hardware research behind docs/sources.md has none). A
+//! system's `[economics]` table gives them with their provenance, and a user economics
+//! file overrides them per system without copying the whole profile (see
+//! `examples/economics/prices.toml`):
 //!
 //! ```toml
 //! [hgx-h200]

@@ -2,14 +2,14 @@
 //! (rayon), save each as it finishes, and write the outputs once all are there.
 
 use crate::economics;
-use crate::outputs;
+use crate::outputs::{self, OutputsError};
 use crate::plan::{expand, line_for_key, CellScenario, Plan, PLAN_FORMAT};
 use crate::runner::{CellOutput, CellRunner};
 use crate::shard::Shard;
 use crate::spec::{SweepError, SweepSpec};
 use crate::store;
 use memwall_models::Registry;
-use memwall_reports::output::write_atomic;
+use memwall_reports::output::{write_atomic, OutputError};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -17,37 +17,76 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Why a sweep stopped.
-#[derive(Debug)]
+///
+/// No variant has an error `source`: each message already includes its cause.
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The sweep file (or a cell's scenario) is wrong: nothing ran.
-    Spec(SweepError),
+    #[error(transparent)]
+    Spec(#[from] SweepError),
     /// Some cells failed; the others are saved. `(cell index, message)`.
+    #[error("{}", failed_cells(.0))]
     Cells(Vec<(usize, String)>),
-    /// Writing or reading the sweep folder failed.
-    Io(String),
+    /// A file of the sweep folder could not be written.
+    #[error(transparent)]
+    Write(#[from] OutputError),
+    /// The outputs could not be written.
+    #[error(transparent)]
+    Outputs(#[from] OutputsError),
+    /// A file could not be read.
+    #[error("cannot read {}: {err}{hint}", .path.display())]
+    Read {
+        path: PathBuf,
+        err: std::io::Error,
+        hint: &'static str,
+    },
+    /// `plan.json` is not a sweep plan.
+    #[error("{} is not a sweep plan: {err}", .path.display())]
+    NotAPlan {
+        path: PathBuf,
+        err: serde_json::Error,
+    },
+    /// The output folder holds another sweep.
+    #[error("{} holds sweep {old:?}, not {new:?}: choose another --out folder", .dir.display())]
+    OtherSweep {
+        dir: PathBuf,
+        old: String,
+        new: String,
+    },
+    /// Merging folders of different sweeps.
+    #[error("{} and {} hold different sweeps (their plan.json differ): merge shards of one sweep file", .first.display(), .other.display())]
+    DifferentSweeps { first: PathBuf, other: PathBuf },
+    /// Cells without a result when the outputs are due.
+    #[error("{}", missing_cells(.missing, *.total))]
+    Missing { missing: Vec<usize>, total: usize },
+    /// `merge` without folders.
+    #[error("merge: give at least one sweep folder")]
+    NoFolders,
+    /// The worker pool could not start.
+    #[error("cannot start {threads} threads: {err}")]
+    Threads {
+        threads: usize,
+        err: rayon::ThreadPoolBuildError,
+    },
 }
 
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EngineError::Spec(e) => e.fmt(f),
-            EngineError::Cells(v) => {
-                write!(f, "{} cell(s) failed (finished cells are saved):", v.len())?;
-                for (i, m) in v.iter().take(10) {
-                    write!(f, "\n  cell {i}: {m}")?;
-                }
-                Ok(())
-            }
-            EngineError::Io(m) => f.write_str(m),
-        }
+fn failed_cells(v: &[(usize, String)]) -> String {
+    let mut s = format!("{} cell(s) failed (finished cells are saved):", v.len());
+    for (i, m) in v.iter().take(10) {
+        s.push_str(&format!("\n  cell {i}: {m}"));
     }
+    s
 }
-impl std::error::Error for EngineError {}
 
-impl From<SweepError> for EngineError {
-    fn from(e: SweepError) -> Self {
-        EngineError::Spec(e)
-    }
+fn missing_cells(missing: &[usize], total: usize) -> String {
+    let list: Vec<String> = missing.iter().take(12).map(|i| i.to_string()).collect();
+    format!(
+        "{} of {} cells have no result yet (cells {}{}): run the missing shards (or the sweep again) first",
+        missing.len(),
+        total,
+        list.join(", "),
+        if missing.len() > 12 { ", ..." } else { "" }
+    )
 }
 
 /// A sweep ready to run: its plan and every cell's scenario, all checked.
@@ -64,28 +103,66 @@ pub fn prepare(
     runners: &[&dyn CellRunner],
     reg: &Registry,
 ) -> Result<(Prepared, usize), SweepError> {
-    let ri = runners
+    let ri = find_runner(spec, runners)?;
+    let runner = runners[ri];
+    let cells = expand(spec, runner)?;
+    check_cells(spec, runner, reg, &cells)?;
+    let (overrides, over_file) = match &spec.economics {
+        Some(p) => (
+            economics::load_overrides(p, reg)?,
+            p.file_name()
+                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+        ),
+        None => (BTreeMap::new(), String::new()),
+    };
+    let econ = economics::resolve_all(
+        reg,
+        cells.iter().filter_map(|c| c.cell.system.as_deref()),
+        &overrides,
+        &over_file,
+    );
+    let plan = Plan {
+        format: PLAN_FORMAT.into(),
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        runner: runner.name().into(),
+        runner_version: runner.version().into(),
+        axes: spec.axes.iter().map(|a| a.key.clone()).collect(),
+        cells: cells.iter().map(|c| c.cell.clone()).collect(),
+        report: spec.report.clone(),
+        economics: econ,
+    };
+    Ok((Prepared { plan, cells }, ri))
+}
+
+/// The index of the runner the sweep names.
+fn find_runner(spec: &SweepSpec, runners: &[&dyn CellRunner]) -> Result<usize, SweepError> {
+    runners
         .iter()
         .position(|r| r.name() == spec.runner)
         .ok_or_else(|| {
+            let names: Vec<&str> = runners.iter().map(|r| r.name()).collect();
             SweepError::new(
                 &spec.file,
                 Some(spec.runner_line),
                 format!(
                     "runner {:?} is not known; runners: {}",
                     spec.runner,
-                    runners
-                        .iter()
-                        .map(|r| r.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    names.join(", ")
                 ),
             )
-        })?;
-    let runner = runners[ri];
-    let cells = expand(spec, runner)?;
+        })
+}
+
+/// Every cell's system exists and the runner accepts every cell's scenario.
+fn check_cells(
+    spec: &SweepSpec,
+    runner: &dyn CellRunner,
+    reg: &Registry,
+    cells: &[CellScenario],
+) -> Result<(), SweepError> {
     let systems = reg.names_of(memwall_models::PartKind::System);
-    for c in &cells {
+    for c in cells {
         if let Some(v) = c.scenario.get("system") {
             let name = v.as_str().unwrap_or("");
             if !systems.contains(&name) {
@@ -113,32 +190,7 @@ pub fn prepare(
             )
         })?;
     }
-    let (overrides, over_file) = match &spec.economics {
-        Some(p) => (
-            economics::load_overrides(p, reg)?,
-            p.file_name()
-                .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
-        ),
-        None => (BTreeMap::new(), String::new()),
-    };
-    let econ = economics::resolve_all(
-        reg,
-        cells.iter().filter_map(|c| c.cell.system.as_deref()),
-        &overrides,
-        &over_file,
-    );
-    let plan = Plan {
-        format: PLAN_FORMAT.into(),
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        runner: runner.name().into(),
-        runner_version: runner.version().into(),
-        axes: spec.axes.iter().map(|a| a.key.clone()).collect(),
-        cells: cells.iter().map(|c| c.cell.clone()).collect(),
-        report: spec.report.clone(),
-        economics: econ,
-    };
-    Ok((Prepared { plan, cells }, ri))
+    Ok(())
 }
 
 fn describe(spec: &SweepSpec, params: &[String]) -> String {
@@ -184,20 +236,18 @@ pub struct RunSummary {
 pub fn write_plan(dir: &Path, plan: &Plan) -> Result<(), EngineError> {
     let mut bytes = serde_json::to_vec_pretty(plan).expect("plan serialises");
     bytes.push(b'\n');
-    write_atomic(&dir.join("plan.json"), &bytes).map_err(|e| EngineError::Io(e.to_string()))
+    Ok(write_atomic(&dir.join("plan.json"), &bytes)?)
 }
 
 /// Read `plan.json` from `dir`.
 pub fn read_plan(dir: &Path) -> Result<Plan, EngineError> {
     let p = dir.join("plan.json");
-    let bytes = std::fs::read(&p).map_err(|e| {
-        EngineError::Io(format!(
-            "cannot read {}: {e} (is this a sweep output folder?)",
-            p.display()
-        ))
+    let bytes = std::fs::read(&p).map_err(|err| EngineError::Read {
+        path: p.clone(),
+        err,
+        hint: " (is this a sweep output folder?)",
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| EngineError::Io(format!("{} is not a sweep plan: {e}", p.display())))
+    serde_json::from_slice(&bytes).map_err(|err| EngineError::NotAPlan { path: p, err })
 }
 
 /// Run (or resume) a prepared sweep with `runner`.
@@ -210,12 +260,11 @@ pub fn run(
     let dir = &opts.out;
     if let Ok(old) = read_plan(dir) {
         if old.name != prep.plan.name {
-            return Err(EngineError::Io(format!(
-                "{} holds sweep {:?}, not {:?}: choose another --out folder",
-                dir.display(),
-                old.name,
-                prep.plan.name
-            )));
+            return Err(EngineError::OtherSweep {
+                dir: dir.clone(),
+                old: old.name,
+                new: prep.plan.name.clone(),
+            });
         }
     }
     write_plan(dir, &prep.plan)?;
@@ -230,7 +279,7 @@ pub fn run(
         .filter(|c| store::load(dir, &c.cell.id, Some(&c.canonical)).is_none())
         .collect();
     let reused = owned.len() - todo.len();
-    let remaining_after = match opts.max_cells {
+    let remaining = match opts.max_cells {
         Some(k) if k < todo.len() => {
             let r = todo.len() - k;
             todo.truncate(k);
@@ -238,6 +287,38 @@ pub fn run(
         }
         _ => 0,
     };
+    run_cells(&todo, runner, opts, reused)?;
+    let mut summary = RunSummary {
+        total_cells: prep.cells.len(),
+        owned_cells: owned.len(),
+        reused,
+        ran: todo.len(),
+        remaining,
+        outputs: Vec::new(),
+        wall: Duration::ZERO,
+    };
+    if remaining == 0 {
+        match opts.shard {
+            None => {
+                let results = collect(&prep.plan, std::slice::from_ref(dir))?;
+                summary.outputs = outputs::write_all(dir, &prep.plan, &results)?;
+            }
+            Some(s) => write_shard_marker(dir, s, &prep.plan, &owned)?,
+        }
+    }
+    summary.wall = t0.elapsed();
+    Ok(summary)
+}
+
+/// Runs `todo` in parallel, saving each cell as it finishes; fails listing the cells
+/// that failed (the others stay saved).
+fn run_cells(
+    todo: &[&CellScenario],
+    runner: &dyn CellRunner,
+    opts: &RunOptions,
+    reused: usize,
+) -> Result<(), EngineError> {
+    let dir = &opts.out;
     let bar = progress_bar(opts.progress, todo.len() as u64, reused);
     let work = || -> Vec<(usize, String)> {
         todo.par_iter()
@@ -254,47 +335,35 @@ pub fn run(
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build()
-            .map_err(|e| EngineError::Io(format!("cannot start {n} threads: {e}")))?
+            .map_err(|err| EngineError::Threads { threads: n, err })?
             .install(work),
         None => work(),
     };
     bar.finish_and_clear();
     failed.sort_by_key(|f| f.0);
-    if !failed.is_empty() {
-        return Err(EngineError::Cells(failed));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Cells(failed))
     }
-    let mut summary = RunSummary {
-        total_cells: prep.cells.len(),
-        owned_cells: owned.len(),
-        reused,
-        ran: todo.len(),
-        remaining: remaining_after,
-        outputs: Vec::new(),
-        wall: Duration::ZERO,
-    };
-    if remaining_after == 0 {
-        match opts.shard {
-            None => {
-                let results = collect(&prep.plan, &[dir.clone()])?;
-                summary.outputs =
-                    outputs::write_all(dir, &prep.plan, &results).map_err(EngineError::Io)?;
-            }
-            Some(s) => {
-                let marker = serde_json::json!({
-                    "shard": s.to_string(),
-                    "plan": prep.plan.fingerprint(),
-                    "cells": owned.iter().map(|c| c.cell.index).collect::<Vec<_>>(),
-                });
-                let p = dir
-                    .join("shards")
-                    .join(format!("shard-{}-of-{}.json", s.index, s.count));
-                write_atomic(&p, format!("{marker}\n").as_bytes())
-                    .map_err(|e| EngineError::Io(e.to_string()))?;
-            }
-        }
-    }
-    summary.wall = t0.elapsed();
-    Ok(summary)
+}
+
+/// `shards/shard-I-of-N.json`: which cells of which plan this shard finished.
+fn write_shard_marker(
+    dir: &Path,
+    s: Shard,
+    plan: &Plan,
+    owned: &[&CellScenario],
+) -> Result<(), EngineError> {
+    let marker = serde_json::json!({
+        "shard": s.to_string(),
+        "plan": plan.fingerprint(),
+        "cells": owned.iter().map(|c| c.cell.index).collect::<Vec<_>>(),
+    });
+    let p = dir
+        .join("shards")
+        .join(format!("shard-{}-of-{}.json", s.index, s.count));
+    Ok(write_atomic(&p, format!("{marker}\n").as_bytes())?)
 }
 
 /// Every cell's output, read from the first of `dirs` that holds it; fails listing the
@@ -309,14 +378,10 @@ pub fn collect(plan: &Plan, dirs: &[PathBuf]) -> Result<Vec<CellOutput>, EngineE
         }
     }
     if !missing.is_empty() {
-        let list: Vec<String> = missing.iter().take(12).map(|i| i.to_string()).collect();
-        return Err(EngineError::Io(format!(
-            "{} of {} cells have no result yet (cells {}{}): run the missing shards (or the sweep again) first",
-            missing.len(),
-            plan.cells.len(),
-            list.join(", "),
-            if missing.len() > 12 { ", ..." } else { "" }
-        )));
+        return Err(EngineError::Missing {
+            missing,
+            total: plan.cells.len(),
+        });
     }
     Ok(out)
 }
@@ -325,19 +390,16 @@ pub fn collect(plan: &Plan, dirs: &[PathBuf]) -> Result<Vec<CellOutput>, EngineE
 /// cell files (so `out` resumes like any sweep folder) and write the outputs exactly as
 /// an unsharded run does.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    let first = dirs
-        .first()
-        .ok_or_else(|| EngineError::Io("merge: give at least one sweep folder".into()))?;
+    let first = dirs.first().ok_or(EngineError::NoFolders)?;
     let plan = read_plan(first)?;
     let fp = plan.fingerprint();
     for d in &dirs[1..] {
         let p = read_plan(d)?;
         if p.fingerprint() != fp {
-            return Err(EngineError::Io(format!(
-                "{} and {} hold different sweeps (their plan.json differ): merge shards of one sweep file",
-                first.display(),
-                d.display()
-            )));
+            return Err(EngineError::DifferentSweeps {
+                first: first.clone(),
+                other: d.clone(),
+            });
         }
     }
     let results = collect(&plan, dirs)?;
@@ -352,11 +414,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, EngineError> 
             .map(|d| store::cell_path(d, &c.id))
             .find(|p| p.exists())
             .expect("collected above");
-        let bytes = std::fs::read(&src)
-            .map_err(|e| EngineError::Io(format!("cannot read {}: {e}", src.display())))?;
-        write_atomic(&dst, &bytes).map_err(|e| EngineError::Io(e.to_string()))?;
+        let bytes = std::fs::read(&src).map_err(|err| EngineError::Read {
+            path: src.clone(),
+            err,
+            hint: "",
+        })?;
+        write_atomic(&dst, &bytes)?;
     }
-    outputs::write_all(out, &plan, &results).map_err(EngineError::Io)
+    Ok(outputs::write_all(out, &plan, &results)?)
 }
 
 fn progress_bar(want: bool, n: u64, reused: usize) -> indicatif::ProgressBar {

@@ -13,9 +13,9 @@
 use crate::economics::{cell_cost, derived_metrics, within_limit};
 use crate::plan::Plan;
 use crate::runner::{CellOutput, Metric};
-use crate::spec::CostBasis;
-use memwall_reports::output::{csv_bytes, write_atomic};
-use memwall_reports::plots::{pareto_frontier, Axis};
+use crate::spec::{ChartSpec, CostBasis};
+use memwall_reports::output::{csv_bytes, write_atomic, OutputError};
+use memwall_reports::plots::{pareto_frontier, Axis, PlotError};
 use memwall_reports::plots::{
     BarGroup, BarSegment, Cdf, CdfSeries, HiddenExposedBars, ParetoPlot, ParetoPoint, Plot, Series,
     SweepChart,
@@ -245,32 +245,61 @@ pub fn summary_md(plan: &Plan, out: &[CellOutput], plots: &[String]) -> String {
         plan.runner,
         plan.runner_version
     );
-    // Table: key columns only.
-    let tput = &plan.report.throughput;
-    let exposed = &plan.report.exposed;
-    let shown: Vec<usize> = if plan.cells.len() <= 40 {
-        (0..plan.cells.len()).collect()
-    } else {
-        let mut by_t: Vec<usize> = (0..plan.cells.len()).collect();
-        by_t.sort_by(|&a, &b| {
-            let t = |i: usize| out[i].metric(tput).map_or(f64::NEG_INFINITY, |m| m.value);
-            t(b).total_cmp(&t(a)).then(a.cmp(&b))
-        });
-        let mut v: Vec<usize> = by_t.into_iter().take(15).collect();
-        v.extend(front.iter().copied());
-        v.sort();
-        v.dedup();
-        v
-    };
-    let cost_name = match plan.report.cost {
+    cell_table(&mut s, plan, out, &metrics, &front);
+    limit_section(&mut s, plan, out);
+    frontier_section(&mut s, plan, out, &front);
+    economics_section(&mut s, plan);
+    if !plots.is_empty() {
+        s.push_str("Plots:\n\n");
+        for p in plots {
+            let _ = writeln!(s, "- [{p}]({p})");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The name of the cost metric the report ranks by.
+fn cost_name(plan: &Plan) -> &'static str {
+    match plan.report.cost {
         CostBasis::Hourly => "hourly_cost",
         CostBasis::Purchase => "purchase_cost",
-    };
+    }
+}
+
+/// The cells the summary table shows: all of up to 40, else the 15 highest-throughput
+/// ones and the frontier.
+fn shown_cells(plan: &Plan, out: &[CellOutput], front: &[usize]) -> Vec<usize> {
+    if plan.cells.len() <= 40 {
+        return (0..plan.cells.len()).collect();
+    }
+    let tput = &plan.report.throughput;
+    let mut by_t: Vec<usize> = (0..plan.cells.len()).collect();
+    by_t.sort_by(|&a, &b| {
+        let t = |i: usize| out[i].metric(tput).map_or(f64::NEG_INFINITY, |m| m.value);
+        t(b).total_cmp(&t(a)).then(a.cmp(&b))
+    });
+    let mut v: Vec<usize> = by_t.into_iter().take(15).collect();
+    v.extend(front.iter().copied());
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The table of key columns, one row per shown cell.
+fn cell_table(
+    s: &mut String,
+    plan: &Plan,
+    out: &[CellOutput],
+    metrics: &[Vec<Metric>],
+    front: &[usize],
+) {
+    let shown = shown_cells(plan, out, front);
     let cols = [
-        tput.as_str(),
-        exposed.as_str(),
+        plan.report.throughput.as_str(),
+        plan.report.exposed.as_str(),
         "throughput_penalty",
-        cost_name,
+        cost_name(plan),
         "tokens_per_usd",
         "throughput_per_watt",
     ];
@@ -319,65 +348,74 @@ pub fn summary_md(plan: &Plan, out: &[CellOutput], plots: &[String]) -> String {
         );
     }
     s.push('\n');
+}
+
+/// How many cells stay under the exposed-latency limit, if one was set.
+fn limit_section(s: &mut String, plan: &Plan, out: &[CellOutput]) {
     match plan.report.exposed_limit_us {
         Some(l) => {
             let ok = out.iter().filter(|o| within_limit(plan, o)).count();
             let _ = writeln!(
                 s,
-                "Exposed limit: `{exposed}` <= {l} us; {ok} of {} cells stay under it.\n",
+                "Exposed limit: `{}` <= {l} us; {ok} of {} cells stay under it.\n",
+                plan.report.exposed,
                 plan.cells.len()
             );
         }
         None => s.push_str("No exposed-latency limit was set (`report.exposed_limit`).\n\n"),
     }
+}
+
+/// The Pareto frontier, cheapest first.
+fn frontier_section(s: &mut String, plan: &Plan, out: &[CellOutput], front: &[usize]) {
     if front.is_empty() {
         s.push_str("No Pareto frontier: no cell has both a known cost and a throughput within the limit (supply prices with `economics = \"...\"`).\n\n");
-    } else {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "Pareto frontier (throughput against {}, cheapest first):\n",
+        cost_name(plan)
+    );
+    for &i in front {
+        let c = &plan.cells[i];
+        let cost = cell_cost(plan, c, &out[i]).map_or(0.0, |x| x.0);
+        let t = out[i]
+            .metric(&plan.report.throughput)
+            .map_or(0.0, |m| m.value);
         let _ = writeln!(
             s,
-            "Pareto frontier (throughput against {cost_name}, cheapest first):\n"
+            "- cell {i} ({}): {} tokens/s at {}",
+            describe(plan, i),
+            sig(t),
+            sig(cost)
         );
-        for &i in &front {
-            let c = &plan.cells[i];
-            let cost = cell_cost(plan, c, &out[i]).map_or(0.0, |x| x.0);
-            let t = out[i].metric(tput).map_or(0.0, |m| m.value);
-            let _ = writeln!(
-                s,
-                "- cell {i} ({}): {} tokens/s at {}",
-                describe(plan, i),
-                sig(t),
-                sig(cost)
-            );
-        }
-        s.push('\n');
     }
-    if !plan.economics.is_empty() {
-        s.push_str("Economics per node and where each figure comes from:\n\n");
-        for (sys, e) in &plan.economics {
-            let f = |x: &Option<crate::economics::Sourced>, u: &str| {
-                x.as_ref().map_or("unknown".to_string(), |v| {
-                    format!("{} {u} [{}]", sig(v.value), v.source)
-                })
-            };
-            let _ = writeln!(
-                s,
-                "- `{sys}`: purchase {}; hourly {}; power {}; rack units {}",
-                f(&e.purchase_usd, "USD"),
-                f(&e.hourly_usd, "USD/h"),
-                f(&e.power_w, "W"),
-                f(&e.rack_units, "RU")
-            );
-        }
-        s.push('\n');
+    s.push('\n');
+}
+
+/// Economics per node with the source of each figure.
+fn economics_section(s: &mut String, plan: &Plan) {
+    if plan.economics.is_empty() {
+        return;
     }
-    if !plots.is_empty() {
-        s.push_str("Plots:\n\n");
-        for p in plots {
-            let _ = writeln!(s, "- [{p}]({p})");
-        }
-        s.push('\n');
+    s.push_str("Economics per node and where each figure comes from:\n\n");
+    for (sys, e) in &plan.economics {
+        let f = |x: &Option<crate::economics::Sourced>, u: &str| {
+            x.as_ref().map_or("unknown".to_string(), |v| {
+                format!("{} {u} [{}]", sig(v.value), v.source)
+            })
+        };
+        let _ = writeln!(
+            s,
+            "- `{sys}`: purchase {}; hourly {}; power {}; rack units {}",
+            f(&e.purchase_usd, "USD"),
+            f(&e.hourly_usd, "USD/h"),
+            f(&e.power_w, "W"),
+            f(&e.rack_units, "RU")
+        );
     }
-    s
+    s.push('\n');
 }
 
 fn describe(plan: &Plan, i: usize) -> String {
@@ -399,151 +437,200 @@ fn sig(v: f64) -> String {
     format!("{v:.dec$}")
 }
 
+/// One of the plots a sweep draws.
+enum SweepPlot {
+    Chart(SweepChart),
+    Pareto(ParetoPlot),
+    Bars(HiddenExposedBars),
+    Cdf(Cdf),
+}
+
+impl SweepPlot {
+    /// Draw and write `<stem>.png` and `<stem>.svg`.
+    fn write(&self, stem: &Path) -> Result<(), PlotError> {
+        match self {
+            SweepPlot::Chart(p) => p.write(stem),
+            SweepPlot::Pareto(p) => p.write(stem),
+            SweepPlot::Bars(p) => p.write(stem),
+            SweepPlot::Cdf(p) => p.write(stem),
+        }
+        .map(|_| ())
+    }
+}
+
 /// The plots of a sweep: (file stem, plot).
-fn plots(
-    plan: &Plan,
-    out: &[CellOutput],
-) -> Vec<(String, Box<dyn FnOnce(&Path) -> Result<(), String>>)> {
-    let mut v: Vec<(String, Box<dyn FnOnce(&Path) -> Result<(), String>>)> = Vec::new();
+fn plots(plan: &Plan, out: &[CellOutput]) -> Vec<(String, SweepPlot)> {
     let metrics = all_metrics(plan, out);
+    let mut v: Vec<(String, SweepPlot)> = Vec::new();
     for (k, ch) in plan.report.charts.iter().enumerate() {
-        let xi = plan.axes.iter().position(|a| a == &ch.x);
-        let si = ch
-            .series
-            .as_ref()
-            .and_then(|s| plan.axes.iter().position(|a| a == s));
-        let Some(xi) = xi else { continue };
-        let mut unit = String::new();
-        let mut series: Vec<Series> = Vec::new();
-        for (c, ms) in plan.cells.iter().zip(&metrics) {
-            let Some(m) = ms.iter().find(|m| m.name == ch.y) else {
-                continue;
-            };
-            let Ok(x) = c.params[xi].parse::<f64>() else {
-                continue;
-            };
-            unit = m.unit.clone();
-            // One line per series value and per value of the other axes.
-            let name: String = plan
-                .axes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != xi && Some(*i) != si)
-                .map(|(i, a)| format!("{a}={}", c.params[i]))
-                .chain(si.map(|i| c.params[i].clone()))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let name = if name.is_empty() { ch.y.clone() } else { name };
-            match series.iter_mut().find(|s| s.name == name) {
-                Some(s) => s.points.push((x, m.value)),
-                None => series.push(Series {
-                    name,
-                    points: vec![(x, m.value)],
-                }),
-            }
+        if let Some(chart) = sweep_chart(plan, &metrics, ch) {
+            let stem = format!("chart-{}-{}", k + 1, unit_slug(&ch.y));
+            v.push((stem, SweepPlot::Chart(chart)));
         }
-        if series.is_empty() {
-            continue;
-        }
-        let chart = SweepChart {
-            title: ch
-                .title
-                .clone()
-                .unwrap_or_else(|| format!("{} against {}", ch.y, ch.x)),
-            x: Axis::new(ch.x.clone(), "as swept"),
-            y: Axis::new(ch.y.clone(), unit),
-            series,
-            log_x: ch.log_x,
-        };
-        v.push((
-            format!("chart-{}-{}", k + 1, unit_slug(&ch.y)),
-            Box::new(move |p: &Path| chart.write(p).map(|_| ()).map_err(|e| e.to_string())),
-        ));
     }
-    let (pts, _) = pareto_points(plan, out);
-    if !pts.is_empty() {
-        let (cost_axis, unit) = match plan.report.cost {
-            CostBasis::Hourly => ("cost", "USD/hour"),
-            CostBasis::Purchase => ("purchase cost", "USD"),
-        };
-        let title = match plan.report.exposed_limit_us {
-            Some(l) => format!(
-                "throughput against cost ({} <= {l} us)",
-                plan.report.exposed
-            ),
-            None => "throughput against cost".to_string(),
-        };
-        let p = ParetoPlot {
-            title,
-            cost: Axis::new(cost_axis, unit),
-            throughput: Axis::new(plan.report.throughput.clone(), "tokens/s"),
-            points: pts,
-        };
-        v.push((
-            "pareto".into(),
-            Box::new(move |path: &Path| p.write(path).map(|_| ()).map_err(|e| e.to_string())),
-        ));
+    if let Some(p) = pareto_plot(plan, out) {
+        v.push(("pareto".into(), SweepPlot::Pareto(p)));
     }
-    let with_cats = out.iter().filter(|o| !o.categories.is_empty()).count();
-    if with_cats > 0 && plan.cells.len() <= MAX_BAR_GROUPS {
-        let groups = plan
-            .cells
-            .iter()
-            .zip(out)
-            .map(|(c, o)| BarGroup {
-                label: c.params.join(" "),
-                segments: o
-                    .categories
-                    .iter()
-                    .map(|s| BarSegment {
-                        category: s.category.clone(),
-                        hidden_s: s.hidden_us / 1e6,
-                        exposed_s: s.exposed_us / 1e6,
-                    })
-                    .collect(),
-            })
-            .collect();
-        let b = HiddenExposedBars {
-            title: "hidden and exposed latency per category".into(),
-            group_axis: plan.axes.join(" / "),
-            groups,
-        };
-        v.push((
-            "hidden-exposed".into(),
-            Box::new(move |p: &Path| b.write(p).map(|_| ()).map_err(|e| e.to_string())),
-        ));
+    if let Some(b) = hidden_exposed_bars(plan, out) {
+        v.push(("hidden-exposed".into(), SweepPlot::Bars(b)));
     }
-    let with_steps = out.iter().filter(|o| !o.step_exposed_us.is_empty()).count();
-    if with_steps > 0 && plan.cells.len() <= MAX_CDF_SERIES {
-        let series = plan
-            .cells
-            .iter()
-            .zip(out)
-            .filter(|(_, o)| !o.step_exposed_us.is_empty())
-            .map(|(c, o)| CdfSeries {
-                name: c.params.join(" "),
-                values_s: o.step_exposed_us.iter().map(|u| u / 1e6).collect(),
-            })
-            .collect();
-        let c = Cdf {
-            title: "exposed latency per step".into(),
-            quantity: "exposed latency per step".into(),
-            series,
-        };
-        v.push((
-            "exposed-cdf".into(),
-            Box::new(move |p: &Path| c.write(p).map(|_| ()).map_err(|e| e.to_string())),
-        ));
+    if let Some(c) = exposed_cdf(plan, out) {
+        v.push(("exposed-cdf".into(), SweepPlot::Cdf(c)));
     }
     v
 }
 
+/// A configured chart: `y` against axis `x`, one line per value of the series axis
+/// and of the other axes; `None` when no cell has a numeric `x` and a `y`.
+fn sweep_chart(plan: &Plan, metrics: &[Vec<Metric>], ch: &ChartSpec) -> Option<SweepChart> {
+    let xi = plan.axes.iter().position(|a| a == &ch.x)?;
+    let si = ch
+        .series
+        .as_ref()
+        .and_then(|s| plan.axes.iter().position(|a| a == s));
+    let mut unit = String::new();
+    let mut series: Vec<Series> = Vec::new();
+    for (c, ms) in plan.cells.iter().zip(metrics) {
+        let Some(m) = ms.iter().find(|m| m.name == ch.y) else {
+            continue;
+        };
+        let Ok(x) = c.params[xi].parse::<f64>() else {
+            continue;
+        };
+        unit = m.unit.clone();
+        // One line per series value and per value of the other axes.
+        let name: String = plan
+            .axes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != xi && Some(*i) != si)
+            .map(|(i, a)| format!("{a}={}", c.params[i]))
+            .chain(si.map(|i| c.params[i].clone()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let name = if name.is_empty() { ch.y.clone() } else { name };
+        match series.iter_mut().find(|s| s.name == name) {
+            Some(s) => s.points.push((x, m.value)),
+            None => series.push(Series {
+                name,
+                points: vec![(x, m.value)],
+            }),
+        }
+    }
+    if series.is_empty() {
+        return None;
+    }
+    Some(SweepChart {
+        title: ch
+            .title
+            .clone()
+            .unwrap_or_else(|| format!("{} against {}", ch.y, ch.x)),
+        x: Axis::new(ch.x.clone(), "as swept"),
+        y: Axis::new(ch.y.clone(), unit),
+        series,
+        log_x: ch.log_x,
+    })
+}
+
+/// Throughput against cost for every cell with a known cost.
+fn pareto_plot(plan: &Plan, out: &[CellOutput]) -> Option<ParetoPlot> {
+    let (pts, _) = pareto_points(plan, out);
+    if pts.is_empty() {
+        return None;
+    }
+    let (cost_axis, unit) = match plan.report.cost {
+        CostBasis::Hourly => ("cost", "USD/hour"),
+        CostBasis::Purchase => ("purchase cost", "USD"),
+    };
+    let title = match plan.report.exposed_limit_us {
+        Some(l) => format!(
+            "throughput against cost ({} <= {l} us)",
+            plan.report.exposed
+        ),
+        None => "throughput against cost".to_string(),
+    };
+    Some(ParetoPlot {
+        title,
+        cost: Axis::new(cost_axis, unit),
+        throughput: Axis::new(plan.report.throughput.clone(), "tokens/s"),
+        points: pts,
+    })
+}
+
+/// Hidden and exposed latency per category, one bar group per cell (small sweeps).
+fn hidden_exposed_bars(plan: &Plan, out: &[CellOutput]) -> Option<HiddenExposedBars> {
+    let with_cats = out.iter().filter(|o| !o.categories.is_empty()).count();
+    if with_cats == 0 || plan.cells.len() > MAX_BAR_GROUPS {
+        return None;
+    }
+    let groups = plan
+        .cells
+        .iter()
+        .zip(out)
+        .map(|(c, o)| BarGroup {
+            label: c.params.join(" "),
+            segments: o
+                .categories
+                .iter()
+                .map(|s| BarSegment {
+                    category: s.category.clone(),
+                    hidden_s: s.hidden_us / 1e6,
+                    exposed_s: s.exposed_us / 1e6,
+                })
+                .collect(),
+        })
+        .collect();
+    Some(HiddenExposedBars {
+        title: "hidden and exposed latency per category".into(),
+        group_axis: plan.axes.join(" / "),
+        groups,
+    })
+}
+
+/// The CDF of per-step exposed latency, one line per cell (small sweeps).
+fn exposed_cdf(plan: &Plan, out: &[CellOutput]) -> Option<Cdf> {
+    let with_steps = out.iter().filter(|o| !o.step_exposed_us.is_empty()).count();
+    if with_steps == 0 || plan.cells.len() > MAX_CDF_SERIES {
+        return None;
+    }
+    let series = plan
+        .cells
+        .iter()
+        .zip(out)
+        .filter(|(_, o)| !o.step_exposed_us.is_empty())
+        .map(|(c, o)| CdfSeries {
+            name: c.params.join(" "),
+            values_s: o.step_exposed_us.iter().map(|u| u / 1e6).collect(),
+        })
+        .collect();
+    Some(Cdf {
+        title: "exposed latency per step".into(),
+        quantity: "exposed latency per step".into(),
+        series,
+    })
+}
+
+/// Why the outputs could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputsError {
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] OutputError),
+    /// A plot could not be drawn or written.
+    #[error("plot {stem}: {source}")]
+    Plot { stem: String, source: PlotError },
+}
+
 /// Write every output into `dir`; returns the paths written.
-pub fn write_all(dir: &Path, plan: &Plan, out: &[CellOutput]) -> Result<Vec<PathBuf>, String> {
+pub fn write_all(
+    dir: &Path,
+    plan: &Plan,
+    out: &[CellOutput],
+) -> Result<Vec<PathBuf>, OutputsError> {
     let mut written = Vec::new();
-    let mut put = |name: &str, bytes: &[u8]| -> Result<(), String> {
+    let mut put = |name: &str, bytes: &[u8]| -> Result<(), OutputsError> {
         let p = dir.join(name);
-        write_atomic(&p, bytes).map_err(|e| e.to_string())?;
+        write_atomic(&p, bytes)?;
         written.push(p);
         Ok(())
     };
@@ -551,9 +638,12 @@ pub fn write_all(dir: &Path, plan: &Plan, out: &[CellOutput]) -> Result<Vec<Path
     put("cells.csv", &wide_csv(plan, out))?;
     put("summary.json", summary_json(plan, out).as_bytes())?;
     let mut names = Vec::new();
-    for (stem, draw) in plots(plan, out) {
+    for (stem, plot) in plots(plan, out) {
         let p = dir.join("plots").join(&stem);
-        draw(&p).map_err(|e| format!("plot {stem}: {e}"))?;
+        plot.write(&p).map_err(|source| OutputsError::Plot {
+            stem: stem.clone(),
+            source,
+        })?;
         for ext in ["png", "svg"] {
             names.push(format!("plots/{stem}.{ext}"));
             written.push(p.with_extension(ext));
@@ -561,7 +651,7 @@ pub fn write_all(dir: &Path, plan: &Plan, out: &[CellOutput]) -> Result<Vec<Path
     }
     let md = summary_md(plan, out, &names);
     let p = dir.join("summary.md");
-    write_atomic(&p, md.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&p, md.as_bytes())?;
     written.push(p);
     Ok(written)
 }

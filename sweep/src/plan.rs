@@ -154,56 +154,13 @@ pub struct CellScenario {
 /// Expand the sweep into cells in grid order: zip groups and lone axes are dimensions,
 /// the first one outermost.
 pub fn expand(spec: &SweepSpec, runner: &dyn CellRunner) -> Result<Vec<CellScenario>, SweepError> {
-    // Dimensions: lists of axis indices walked together.
-    let mut dims: Vec<Vec<usize>> = Vec::new();
-    for (i, a) in spec.axes.iter().enumerate() {
-        match &a.zip {
-            Some(z) => {
-                if let Some(d) = dims
-                    .iter_mut()
-                    .find(|d| spec.axes[d[0]].zip.as_deref() == Some(z))
-                {
-                    d.push(i);
-                } else {
-                    dims.push(vec![i]);
-                }
-            }
-            None => dims.push(vec![i]),
-        }
-    }
+    let dims = dimensions(spec);
     let lens: Vec<usize> = dims.iter().map(|d| spec.axes[d[0]].values.len()).collect();
     let total: usize = lens.iter().product();
     let mut out = Vec::with_capacity(total);
     let mut pos = vec![0usize; dims.len()];
     for index in 0..total {
-        let mut scenario = spec.base.clone();
-        let mut params = vec![String::new(); spec.axes.len()];
-        for (d, axes) in dims.iter().enumerate() {
-            for &ai in axes {
-                let a = &spec.axes[ai];
-                let v = a.values[pos[d]].clone();
-                params[ai] = display(&v);
-                set_path(&mut scenario, &a.path(), v).map_err(|m| {
-                    SweepError::new(&spec.file, Some(a.line), format!("axis {:?}: {m}", a.key))
-                })?;
-            }
-        }
-        let mut canon = format!("{}\n{}\n", runner.name(), runner.version());
-        canonical_table(&scenario, &mut canon);
-        let system = scenario
-            .get("system")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        out.push(CellScenario {
-            cell: Cell {
-                index,
-                id: hash_hex(&canon),
-                params,
-                system,
-            },
-            scenario,
-            canonical: canon,
-        });
+        out.push(cell_at(spec, runner, &dims, &pos, index)?);
         // Odometer: last dimension fastest.
         for d in (0..dims.len()).rev() {
             pos[d] += 1;
@@ -213,9 +170,70 @@ pub fn expand(spec: &SweepSpec, runner: &dyn CellRunner) -> Result<Vec<CellScena
             pos[d] = 0;
         }
     }
-    // Two cells with the same scenario would share a result file: a sweep-file mistake.
+    check_distinct(spec, &out)?;
+    Ok(out)
+}
+
+/// The grid's dimensions: lists of axis indices walked together (a zip group, or one
+/// lone axis), in the order their first axis appears.
+fn dimensions(spec: &SweepSpec) -> Vec<Vec<usize>> {
+    let mut dims: Vec<Vec<usize>> = Vec::new();
+    for (i, a) in spec.axes.iter().enumerate() {
+        let group = a.zip.as_deref().and_then(|z| {
+            dims.iter_mut()
+                .find(|d| spec.axes[d[0]].zip.as_deref() == Some(z))
+        });
+        match group {
+            Some(d) => d.push(i),
+            None => dims.push(vec![i]),
+        }
+    }
+    dims
+}
+
+/// Cell `index`: the base scenario with every axis set to its value at grid position
+/// `pos`, and the id that hashes it.
+fn cell_at(
+    spec: &SweepSpec,
+    runner: &dyn CellRunner,
+    dims: &[Vec<usize>],
+    pos: &[usize],
+    index: usize,
+) -> Result<CellScenario, SweepError> {
+    let mut scenario = spec.base.clone();
+    let mut params = vec![String::new(); spec.axes.len()];
+    for (d, axes) in dims.iter().enumerate() {
+        for &ai in axes {
+            let a = &spec.axes[ai];
+            let v = a.values[pos[d]].clone();
+            params[ai] = display(&v);
+            set_path(&mut scenario, &a.path(), v).map_err(|m| {
+                SweepError::new(&spec.file, Some(a.line), format!("axis {:?}: {m}", a.key))
+            })?;
+        }
+    }
+    let mut canon = format!("{}\n{}\n", runner.name(), runner.version());
+    canonical_table(&scenario, &mut canon);
+    let system = scenario
+        .get("system")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    Ok(CellScenario {
+        cell: Cell {
+            index,
+            id: hash_hex(&canon),
+            params,
+            system,
+        },
+        scenario,
+        canonical: canon,
+    })
+}
+
+/// Two cells with the same scenario would share a result file: a sweep-file mistake.
+fn check_distinct(spec: &SweepSpec, cells: &[CellScenario]) -> Result<(), SweepError> {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for c in &out {
+    for c in cells {
         if let Some(first) = seen.insert(&c.cell.id, c.cell.index) {
             let line = spec.axes.first().map(|a| a.line);
             return Err(SweepError::new(
@@ -228,7 +246,7 @@ pub fn expand(spec: &SweepSpec, runner: &dyn CellRunner) -> Result<Vec<CellScena
             ));
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The line of the sweep file a key path belongs to: the axis that sets it (or a table

@@ -26,7 +26,8 @@ impl Metric {
     }
 }
 
-/// Latency of one op category over a cell's run, split as DESIGN.md §3 defines.
+/// Latency of one op category over a cell's run, split as DESIGN.md §3 defines (summarised in docs/sources.md; implemented in
+/// `memwall_sim::attribute`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CategorySplit {
     pub category: String,

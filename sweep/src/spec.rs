@@ -25,12 +25,12 @@
 //! [`crate::plan`] before any cell runs, and every error names the file and line.
 
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// A sweep-file error: file, line (1-based, when known), what is wrong and how to fix it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {message}", location(file, *line))]
 pub struct SweepError {
     pub file: PathBuf,
     pub line: Option<usize>,
@@ -47,15 +47,13 @@ impl SweepError {
     }
 }
 
-impl fmt::Display for SweepError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "{}:{}: {}", self.file.display(), l, self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
-        }
+/// `file:line`, or `file` when the line is not known.
+fn location(file: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", file.display()),
+        None => file.display().to_string(),
     }
 }
-impl std::error::Error for SweepError {}
 
 /// 1-based line of byte offset `at` in `text`.
 pub fn line_of(text: &str, at: usize) -> usize {
@@ -237,85 +235,9 @@ impl SweepSpec {
             ));
         }
         let runner_line = at(sw.runner.span());
-        let mut base = toml::Table::new();
-        let mut base_line = sweep_line;
-        if let Some(s) = &sw.scenario {
-            let p = dir.join(s.get_ref());
-            base_line = at(s.span());
-            let t = std::fs::read_to_string(&p).map_err(|e| {
-                SweepError::new(
-                    path,
-                    Some(base_line),
-                    format!("cannot read scenario {}: {e}", p.display()),
-                )
-            })?;
-            base = t.parse::<toml::Table>().map_err(|e| {
-                let line = e.span().map(|s| line_of(&t, s.start));
-                SweepError::new(&p, line, e.message().trim().to_string())
-            })?;
-        }
-        if let Some(b) = &raw.base {
-            base_line = at(b.span());
-            merge_tables(&mut base, b.get_ref());
-        }
-        let mut axes = Vec::new();
-        for a in raw.axis {
-            let a = a.into_inner();
-            let line = at(a.key.span());
-            let key = a.key.into_inner();
-            if key.is_empty() || key.split('.').any(|p| p.trim().is_empty()) {
-                return Err(SweepError::new(
-                    path,
-                    Some(line),
-                    format!("axis key {key:?} is not a key path: write e.g. \"engram.placement\""),
-                ));
-            }
-            if let Some(prev) = axes.iter().find(|x: &&Axis| x.key == key) {
-                return Err(SweepError::new(
-                    path,
-                    Some(line),
-                    format!(
-                        "axis {key:?} is swept twice (first on line {}): merge the values into one axis",
-                        prev.line
-                    ),
-                ));
-            }
-            let vline = at(a.values.span());
-            let values = a.values.into_inner();
-            if values.is_empty() {
-                return Err(SweepError::new(
-                    path,
-                    Some(vline),
-                    format!("axis {key:?} has no values: give at least one, or remove the axis"),
-                ));
-            }
-            axes.push(Axis {
-                key,
-                values,
-                zip: a.zip,
-                line,
-            });
-        }
-        // Zip groups: equal lengths.
-        for (i, a) in axes.iter().enumerate() {
-            let Some(z) = &a.zip else { continue };
-            if let Some(first) = axes[..i].iter().find(|b| b.zip.as_ref() == Some(z)) {
-                if first.values.len() != a.values.len() {
-                    return Err(SweepError::new(
-                        path,
-                        Some(a.line),
-                        format!(
-                            "axis {:?} has {} values but {:?} (line {}) in zip group {z:?} has {}: zipped axes walk together and need equal lengths",
-                            a.key,
-                            a.values.len(),
-                            first.key,
-                            first.line,
-                            first.values.len()
-                        ),
-                    ));
-                }
-            }
-        }
+        let (base, base_line) = base_scenario(path, text, &dir, &sw, raw.base, sweep_line)?;
+        let axes = parse_axes(path, text, raw.axis)?;
+        check_zips(path, &axes)?;
         let profiles = sw.profiles.iter().map(|p| dir.join(p.get_ref())).collect();
         let economics = sw.economics.as_ref().map(|p| dir.join(p.get_ref()));
         let report = parse_report(path, text, raw.report, &axes)?;
@@ -336,6 +258,143 @@ impl SweepSpec {
     }
 }
 
+/// The base scenario (the `scenario` file with `[base]` merged over it) and the line
+/// that errors about it point at.
+fn base_scenario(
+    path: &Path,
+    text: &str,
+    dir: &Path,
+    sw: &RawSweep,
+    inline: Option<Spanned<toml::Table>>,
+    sweep_line: usize,
+) -> Result<(toml::Table, usize), SweepError> {
+    let mut base = toml::Table::new();
+    let mut base_line = sweep_line;
+    if let Some(s) = &sw.scenario {
+        let p = dir.join(s.get_ref());
+        base_line = line_of(text, s.span().start);
+        let t = std::fs::read_to_string(&p).map_err(|e| {
+            SweepError::new(
+                path,
+                Some(base_line),
+                format!("cannot read scenario {}: {e}", p.display()),
+            )
+        })?;
+        base = t.parse::<toml::Table>().map_err(|e| {
+            let line = e.span().map(|s| line_of(&t, s.start));
+            SweepError::new(&p, line, e.message().trim().to_string())
+        })?;
+    }
+    if let Some(b) = &inline {
+        base_line = line_of(text, b.span().start);
+        merge_tables(&mut base, b.get_ref());
+    }
+    Ok((base, base_line))
+}
+
+/// The `[[axis]]` tables: key paths, each swept once, each with values.
+fn parse_axes(
+    path: &Path,
+    text: &str,
+    raw: Vec<Spanned<RawAxis>>,
+) -> Result<Vec<Axis>, SweepError> {
+    let mut axes: Vec<Axis> = Vec::new();
+    for a in raw {
+        let a = a.into_inner();
+        let line = line_of(text, a.key.span().start);
+        let key = a.key.into_inner();
+        if key.is_empty() || key.split('.').any(|p| p.trim().is_empty()) {
+            return Err(SweepError::new(
+                path,
+                Some(line),
+                format!("axis key {key:?} is not a key path: write e.g. \"engram.placement\""),
+            ));
+        }
+        if let Some(prev) = axes.iter().find(|x| x.key == key) {
+            return Err(SweepError::new(
+                path,
+                Some(line),
+                format!(
+                    "axis {key:?} is swept twice (first on line {}): merge the values into one axis",
+                    prev.line
+                ),
+            ));
+        }
+        let vline = line_of(text, a.values.span().start);
+        let values = a.values.into_inner();
+        if values.is_empty() {
+            return Err(SweepError::new(
+                path,
+                Some(vline),
+                format!("axis {key:?} has no values: give at least one, or remove the axis"),
+            ));
+        }
+        axes.push(Axis {
+            key,
+            values,
+            zip: a.zip,
+            line,
+        });
+    }
+    Ok(axes)
+}
+
+/// Axes of one zip group have equal lengths.
+fn check_zips(path: &Path, axes: &[Axis]) -> Result<(), SweepError> {
+    for (i, a) in axes.iter().enumerate() {
+        let Some(z) = &a.zip else { continue };
+        if let Some(first) = axes[..i].iter().find(|b| b.zip.as_ref() == Some(z)) {
+            if first.values.len() != a.values.len() {
+                return Err(SweepError::new(
+                    path,
+                    Some(a.line),
+                    format!(
+                        "axis {:?} has {} values but {:?} (line {}) in zip group {z:?} has {}: zipped axes walk together and need equal lengths",
+                        a.key,
+                        a.values.len(),
+                        first.key,
+                        first.line,
+                        first.values.len()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One `[[report.chart]]`: its `x` and `series` must be swept keys.
+fn parse_chart(
+    path: &Path,
+    text: &str,
+    c: Spanned<RawChart>,
+    axes: &[Axis],
+) -> Result<ChartSpec, SweepError> {
+    let line = line_of(text, c.span().start);
+    let c = c.into_inner();
+    for k in std::iter::once(&c.x).chain(c.series.as_ref()) {
+        if !axes.iter().any(|a| &a.key == k) {
+            let keys: Vec<&str> = axes.iter().map(|a| a.key.as_str()).collect();
+            return Err(SweepError::new(
+                path,
+                Some(line),
+                format!(
+                    "chart axis {k:?} is not a swept key; swept keys: {}",
+                    keys.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(ChartSpec {
+        x: c.x,
+        y: c.y,
+        series: c.series,
+        log_x: c.log_x,
+        title: c.title,
+    })
+}
+
+/// The `[report]` table, with defaults for what it leaves out.
 fn parse_report(
     path: &Path,
     text: &str,
@@ -379,33 +438,11 @@ fn parse_report(
             }
         },
     };
-    let mut charts = Vec::new();
-    for c in raw.chart {
-        let line = line_of(text, c.span().start);
-        let c = c.into_inner();
-        for k in std::iter::once(&c.x).chain(c.series.as_ref()) {
-            if !axes.iter().any(|a| &a.key == k) {
-                return Err(SweepError::new(
-                    path,
-                    Some(line),
-                    format!(
-                        "chart axis {k:?} is not a swept key; swept keys: {}",
-                        axes.iter()
-                            .map(|a| a.key.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
-            }
-        }
-        charts.push(ChartSpec {
-            x: c.x,
-            y: c.y,
-            series: c.series,
-            log_x: c.log_x,
-            title: c.title,
-        });
-    }
+    let charts = raw
+        .chart
+        .into_iter()
+        .map(|c| parse_chart(path, text, c, axes))
+        .collect::<Result<_, _>>()?;
     Ok(ReportSpec {
         throughput: raw.throughput.unwrap_or_else(|| "throughput".into()),
         exposed: raw.exposed.unwrap_or_else(|| "exposed_p99".into()),

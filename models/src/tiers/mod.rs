@@ -194,7 +194,7 @@ pub enum TierError {
         hint: String,
     },
     #[error("{0}")]
-    Profile(String),
+    Profile(crate::ProfileErrors),
     #[error("{0}")]
     Wiring(#[from] WiringError),
     #[error("{0}")]

@@ -81,9 +81,7 @@ impl TierSpec for NvmeConfig {
             return Ok(());
         }
         let name = self.drive_profile.as_deref().unwrap_or(DEFAULT_DRIVE);
-        let d = reg.nvme(name).map_err(|e| {
-            TierError::Profile(e.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("\n"))
-        })?;
+        let d = reg.nvme(name).map_err(TierError::Profile)?;
         sys.node.drive = Some(d);
         let nsw = sys.node.switches.len().max(1);
         for sw in sys.node.switches.iter_mut() {

@@ -58,10 +58,10 @@ impl CostModel {
             _ => gpu.compute.bf16,
         }
         .ok_or_else(|| {
-            ScenarioError::Profiles(format!(
-                "GPU profile {} has no compute rate for {:?}",
-                gpu.name, model.weight_dtype
-            ))
+            ScenarioError::NoComputeRate {
+                gpu: gpu.name.clone(),
+                dtype: format!("{:?}", model.weight_dtype),
+            }
         })?;
         let mut keys: Vec<(LayerKind, u64)> = Vec::new();
         let mut class_of = Vec::new();

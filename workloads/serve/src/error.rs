@@ -51,7 +51,10 @@ pub enum ScenarioError {
     },
     /// The system's profiles.
     #[error("{0}")]
-    Profiles(String),
+    Profiles(#[from] memwall_models::ProfileErrors),
+    /// The GPU has no rate for the model's weight type.
+    #[error("GPU profile {gpu} has no compute rate for {dtype}\nhint: add it to the GPU profile's [compute] table (with --profiles)")]
+    NoComputeRate { gpu: String, dtype: String },
     #[error("wiring {system}: {message}")]
     Wiring { system: String, message: String },
     #[error("{0}")]

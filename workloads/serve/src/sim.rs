@@ -134,15 +134,6 @@ pub(crate) struct ServeSim<'a> {
     totals: Totals,
 }
 
-fn profile_errors(e: Vec<memwall_models::ProfileError>) -> ScenarioError {
-    ScenarioError::Profiles(
-        e.iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-}
-
 fn percentile(v: &mut [u64], p: f64) -> Ps {
     if v.is_empty() {
         return Ps::ZERO;
@@ -272,7 +263,7 @@ impl<'a> ServeSim<'a> {
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
-        let mut sys = reg.system(&s.system).map_err(profile_errors)?;
+        let mut sys = reg.system(&s.system)?;
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,

@@ -54,8 +54,7 @@ pub use plan::{
 };
 
 use memwall_kineto::KinetoError;
-use memwall_models::error::render_errors;
-use memwall_models::ProfileError;
+use memwall_models::ProfileErrors;
 use memwall_sim::{FlowError, SimError};
 use thiserror::Error;
 
@@ -105,10 +104,10 @@ pub enum TrainError {
     #[error("simulation: some ops never ran (a dependency cycle)")]
     NeverRan,
     /// The system or reference GPU is not in the registry (or a profile does not load).
-    #[error("hardware profile: {}", render_errors(.0))]
-    Profiles(Vec<ProfileError>),
-    #[error("hardware profile: [reference] gpu: {}", render_errors(.0))]
-    ReferenceGpu(Vec<ProfileError>),
+    #[error("hardware profile: {0}")]
+    Profiles(ProfileErrors),
+    #[error("hardware profile: [reference] gpu: {0}")]
+    ReferenceGpu(ProfileErrors),
     /// A profile without a number the training model needs.
     #[error("hardware profile: {what} `{name}`: {missing}")]
     Incomplete {

@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use clap::Args;
 use memwall_models::Registry;
 use memwall_llm::ModelRegistry;
-use memwall_sweep::{RunOptions, Shard, SweepSpec};
+use memwall_sweep::{SweepOptions, Shard, SweepSpec};
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -70,7 +70,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("out").join(&spec.name));
-    let opts = RunOptions {
+    let opts = SweepOptions {
         out: out.clone(),
         threads: a.threads,
         shard,

@@ -6,7 +6,7 @@
 
 use memwall_models::Registry;
 use memwall_sweep::runners::engram_fetch::EngramFetch;
-use memwall_sweep::{prepare, run, CellRunner, RunOptions, SweepSpec};
+use memwall_sweep::{prepare, run, CellRunner, SweepOptions, SweepSpec};
 use std::path::Path;
 
 const SWEEP: &str = r#"
@@ -58,7 +58,7 @@ fn main() {
         let s = run(
             &prep,
             &r,
-            &RunOptions {
+            &SweepOptions {
                 out: out.clone(),
                 threads: Some(threads),
                 ..Default::default()

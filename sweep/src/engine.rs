@@ -204,7 +204,7 @@ fn describe(spec: &SweepSpec, params: &[String]) -> String {
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
-pub struct RunOptions {
+pub struct SweepOptions {
     pub out: PathBuf,
     /// Worker threads (default: rayon's, the number of CPUs).
     pub threads: Option<usize>,
@@ -254,7 +254,7 @@ pub fn read_plan(dir: &Path) -> Result<Plan, EngineError> {
 pub fn run(
     prep: &Prepared,
     runner: &dyn CellRunner,
-    opts: &RunOptions,
+    opts: &SweepOptions,
 ) -> Result<RunSummary, EngineError> {
     let t0 = Instant::now();
     let dir = &opts.out;
@@ -315,7 +315,7 @@ pub fn run(
 fn run_cells(
     todo: &[&CellScenario],
     runner: &dyn CellRunner,
-    opts: &RunOptions,
+    opts: &SweepOptions,
     reused: usize,
 ) -> Result<(), EngineError> {
     let dir = &opts.out;

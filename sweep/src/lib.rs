@@ -13,7 +13,7 @@
 //! A runner that squares `x`, swept over a 2-cell grid:
 //!
 //! ```
-//! use memwall_sweep::{CellOutput, CellRunner, CheckError, Metric, RunOptions, SweepSpec};
+//! use memwall_sweep::{CellOutput, CellRunner, CheckError, Metric, SweepOptions, SweepSpec};
 //!
 //! struct Square;
 //! impl CellRunner for Square {
@@ -46,7 +46,7 @@
 //! assert_eq!((prep.cells.len(), i), (2, 0));
 //!
 //! let out = std::env::temp_dir().join(format!("memwall-doc-sweep-{}", std::process::id()));
-//! let opts = RunOptions { out: out.clone(), threads: Some(1), ..Default::default() };
+//! let opts = SweepOptions { out: out.clone(), threads: Some(1), ..Default::default() };
 //! let summary = memwall_sweep::run(&prep, &Square, &opts)?;
 //! assert_eq!((summary.ran, summary.reused), (2, 0));
 //! let cells = std::fs::read_to_string(out.join("cells.csv"))?;
@@ -69,7 +69,7 @@ pub mod shard;
 pub mod spec;
 pub mod store;
 
-pub use engine::{merge, prepare, run, EngineError, Prepared, RunOptions, RunSummary};
+pub use engine::{merge, prepare, run, EngineError, Prepared, SweepOptions, RunSummary};
 pub use runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
 pub use shard::Shard;
 pub use spec::{SweepError, SweepSpec};

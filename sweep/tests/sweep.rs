@@ -5,7 +5,7 @@
 use memwall_models::Registry;
 use memwall_sweep::runners::engram_fetch::EngramFetch;
 use memwall_sweep::{
-    merge, prepare, run, CellOutput, CellRunner, CheckError, RunOptions, Shard, SweepSpec,
+    merge, prepare, run, CellOutput, CellRunner, CheckError, SweepOptions, Shard, SweepSpec,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,7 +123,7 @@ fn go(
     run(
         &prep,
         r,
-        &RunOptions {
+        &SweepOptions {
             out: out.to_path_buf(),
             threads: Some(threads),
             shard,

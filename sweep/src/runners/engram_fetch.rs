@@ -28,9 +28,10 @@ use memwall_serve::fetch_bench::{FetchBench, FetchBenchRun};
 use memwall_sim::Ps;
 use serde::Deserialize;
 
+/// One `engram-fetch` cell, as a sweep file writes it.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct Scenario {
+pub struct FetchCell {
     pub system: String,
     pub steps: u32,
     #[serde(default)]
@@ -76,7 +77,7 @@ pub struct EngramFetch {
     pub registry: Registry,
 }
 
-fn system(reg: &Registry, sc: &Scenario) -> Result<SystemSpec, CheckError> {
+fn system(reg: &Registry, sc: &FetchCell) -> Result<SystemSpec, CheckError> {
     reg.system(&sc.system).map_err(|e| {
         CheckError::at(
             "system",
@@ -88,7 +89,7 @@ fn system(reg: &Registry, sc: &Scenario) -> Result<SystemSpec, CheckError> {
     })
 }
 
-fn check_counts(sc: &Scenario) -> Result<(), CheckError> {
+fn check_counts(sc: &FetchCell) -> Result<(), CheckError> {
     for (k, v) in [
         ("steps", sc.steps as u64),
         ("model.layers", sc.model.layers as u64),
@@ -111,7 +112,7 @@ fn check_counts(sc: &Scenario) -> Result<(), CheckError> {
 
 impl EngramFetch {
     fn parse(&self, t: &toml::Table) -> Result<FetchBench, CheckError> {
-        let sc: Scenario = serde_path_to_error::deserialize(toml::Value::Table(t.clone()))
+        let sc: FetchCell = serde_path_to_error::deserialize(toml::Value::Table(t.clone()))
             .map_err(|e| {
                 // The path ends at the offending key (an unknown field included).
                 let key = e.path().to_string();

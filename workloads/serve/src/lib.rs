@@ -4,6 +4,37 @@
 //! throughput penalty against the same run without Engram. The entry point is
 //! [`run_scenario`]; [`fetch_bench`] is the small fetch-behind-compute simulation the
 //! `engram-fetch` sweep runner calls.
+//!
+//! It knows nothing of the CLI, of files it is not given (a scenario names its request
+//! CSV, corpus and tokenizer), or of how a fetch tier moves bytes (the tier does).
+//!
+//! ```
+//! use memwall_llm::ModelRegistry;
+//! use memwall_models::Registry;
+//! use memwall_serve::{run_scenario, Scenario};
+//!
+//! let s = Scenario::from_toml_str("doc.toml", r#"
+//!     system = "deepseek-h800-node"
+//!     model = "deepseek-v4.1-flash"
+//!     [workload]
+//!     kind = "synthetic"
+//!     requests = 16
+//!     prompt_tokens = [64, 128]
+//!     output_tokens = [8, 16]
+//!     [engine]
+//!     expert_parallel = 8
+//!     [engram]
+//!     layout = "v41-flash"
+//!     placement = "host-zero-copy"
+//! "#).unwrap();
+//! let r = run_scenario(&s, &Registry::embedded().unwrap(), &ModelRegistry::builtin()).unwrap();
+//! assert_eq!(r.placement.as_deref(), Some("host-zero-copy"));
+//! // Every Engram fetch's latency is either hidden behind compute or exposed.
+//! for l in &r.with_engram.layers {
+//!     assert_eq!(l.hidden + l.exposed, l.latency);
+//! }
+//! assert!(r.penalty.unwrap() >= 0.0);
+//! ```
 
 // ScenarioError is large by design (file, line, field, value, message, hint); errors are rare.
 #![allow(clippy::result_large_err)]

@@ -1,6 +1,6 @@
 //! Engram's tokenizer compression: a surjective map from raw tokenizer ids to canonical
 //! ids, built from a real Hugging Face `tokenizer.json` (reference: `CompressedTokenizer`
-//! in deepseek-ai/Engram `engram_demo_v1.py`; rules in `engram_v41_spec.md` §2).
+//! in deepseek-ai/Engram `engram_demo_v1.py`; rules in engram_v41_spec.md §2).
 //!
 //! Why it matters beyond compression: the size of the compressed vocabulary seeds the bound
 //! of every hash multiplier, so a map that is one id off changes every row id. The map is

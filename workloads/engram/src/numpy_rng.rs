@@ -6,7 +6,8 @@
 //! Why: Engram's per-layer hash multipliers are *defined* as draws from this generator
 //! (`default_rng(seed + 10007 * layer_id)`), so any other generator, or hard-coded values,
 //! would silently break for a config that nobody tabulated.
-//! The algorithm in words is Appendix A of `shared/research/engram_v41_spec.md`.
+//! The algorithm in words is Appendix A of the V4.1 row-id spec (engram_v41_spec.md §A,
+//! summarised in docs/sources.md).
 
 const INIT_A: u32 = 0x43b0_d7e5;
 const MULT_A: u32 = 0x931e_8875;

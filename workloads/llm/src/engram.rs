@@ -1,5 +1,5 @@
-//! Compute hook for an Engram conditional-memory module (arXiv 2601.07372; research/
-//! engram.md §1.7-1.8, v4.md §4.2), given its dimensions as numbers. Lookup traffic and
+//! Compute hook for an Engram conditional-memory module (arXiv 2601.07372;
+//! engram.md §1.7, §1.8; v4.md §4.2), given its dimensions as numbers. Lookup traffic and
 //! placement live elsewhere (Engram traces, models/); this is the per-token math only.
 
 use serde::Serialize;

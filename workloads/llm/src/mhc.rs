@@ -1,6 +1,6 @@
 //! mHC (manifold-constrained hyper-connections) accounting, from the mHC paper
-//! (arXiv 2512.24880 §3.2 Table 2, §4.3) as worked through in research/mhc_dualpipe.md
-//! §2.3-2.4 and §2.7. Per token, per residual *site* (a transformer block has two:
+//! (arXiv 2512.24880 §3.2 Table 2, §4.3) as worked through in mhc_dualpipe.md
+//! §2.3, §2.4, §2.7. Per token, per residual *site* (a transformer block has two:
 //! attention and FFN), forward pass, excluding the internal I/O of the layer function F.
 
 use serde::Serialize;
@@ -142,7 +142,7 @@ pub fn activation_memory(
     let bytes = |elements: u128| (elements * bits).div_ceil(8);
     // `extra`: elements over a plain pre-norm residual, which stores each site's C-wide
     // input. With block recompute the F outputs stand in for the next sites' inputs, so
-    // the increase is the wider block input: (n-1)C per block (research notes §2.4).
+    // the increase is the wider block input: (n-1)C per block (mhc_dualpipe.md §2.4).
     let (resident, transient, extra) = match policy {
         RecomputePolicy::None => ((n + 1) * c * s, 0u128, n * c * s),
         RecomputePolicy::BlockRecompute { sites_per_block } => {

@@ -251,7 +251,7 @@ fn invalid_combinations_are_refused_with_the_rule() {
 }
 
 /// README bubble formulas, checked with the list scheduler in the equal-cost case
-/// F = B_input = W (B = 2F), where the research notes found them exact. Costs are in
+/// F = B_input = W (B = 2F), where mhc_dualpipe.md §8 found them exact. Costs are in
 /// half units so that F&B = 2.5 is integral. "Bubble" = makespan - busy, max over ranks.
 #[test]
 fn readme_bubble_formulas_equal_cost_case() {

@@ -1,5 +1,5 @@
 //! Per-phase durations of a DeepSeek training profile (Kineto / Chrome-trace JSON, e.g.
-//! deepseek-ai/profile-data `train.json`; research/traces.md §1.1), read through the
+//! deepseek-ai/profile-data `train.json`; traces.md §1.1), read through the
 //! Kineto importer ([`memwall_kineto`]).
 //!
 //! The importer links each GPU kernel to its launch call and gives it the CPU

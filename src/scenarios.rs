@@ -11,12 +11,19 @@ mod embedded {
 /// The scenario `memwall run` serves without an argument.
 pub const DEFAULT: &str = "default";
 
-/// Shipped scenario names (file stems), sorted.
+/// Shipped scenario names (file stems), sorted; sweep files (a `[sweep]` table) are not
+/// scenarios.
 pub fn names() -> Vec<&'static str> {
     embedded::EMBEDDED
         .iter()
+        .filter(|(_, text)| !is_sweep(text))
         .map(|(file, _)| file.trim_end_matches(".toml"))
         .collect()
+}
+
+fn is_sweep(text: &str) -> bool {
+    text.parse::<toml::Table>()
+        .is_ok_and(|t| t.contains_key("sweep"))
 }
 
 /// A scenario file, or else a shipped scenario by name.
@@ -27,6 +34,9 @@ pub fn load(arg: &str) -> anyhow::Result<Scenario> {
     }
     let file = format!("{arg}.toml");
     match embedded::EMBEDDED.iter().find(|(f, _)| *f == file) {
+        Some((_, text)) if is_sweep(text) => anyhow::bail!(
+            "{arg}: a shipped sweep, not a scenario\nhint: memwall sweep scenarios/{file}"
+        ),
         Some((_, text)) => Ok(shipped(&file, text)?),
         None => anyhow::bail!(
             "{arg}: no such scenario file, and no shipped scenario of that name\nhint: shipped scenarios: {}; or give the path to a scenario TOML",

@@ -82,6 +82,11 @@ fn shipped_scenarios_run_by_name_from_any_folder() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no-such-scenario") && err.contains("engram-paper-h800"), "{err}");
+    assert!(!err.contains("study-v41-flash-engram"), "a sweep is not a scenario: {err}");
+    let out = memwall(&d, &["run", "study-v41-flash-engram"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("memwall sweep scenarios/study-v41-flash-engram.toml"), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -1,7 +1,7 @@
 //! The shipped scenarios (`scenarios/*.toml`, embedded by `build.rs` through
 //! tools/build/embed.rs), so that `memwall run NAME` works from any folder.
 
-use memwall_serve::{Scenario, ScenarioError};
+use memwall_serve::Scenario;
 use std::path::Path;
 
 mod embedded {
@@ -37,7 +37,7 @@ pub fn load(arg: &str) -> anyhow::Result<Scenario> {
         Some((_, text)) if is_sweep(text) => anyhow::bail!(
             "{arg}: a shipped sweep, not a scenario\nhint: memwall sweep scenarios/{file}"
         ),
-        Some((_, text)) => Ok(shipped(&file, text)?),
+        Some((_, text)) => shipped(&file, text),
         None => anyhow::bail!(
             "{arg}: no such scenario file, and no shipped scenario of that name\nhint: shipped scenarios: {}; or give the path to a scenario TOML",
             names().join(", ")
@@ -45,6 +45,6 @@ pub fn load(arg: &str) -> anyhow::Result<Scenario> {
     }
 }
 
-fn shipped(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-    Scenario::from_toml_str(&format!("<embedded scenarios/{file}>"), text)
+fn shipped(file: &str, text: &str) -> anyhow::Result<Scenario> {
+    Ok(Scenario::from_toml_str(&format!("<embedded scenarios/{file}>"), text)?)
 }

@@ -228,8 +228,11 @@ fn forget_keeps_memory_flat() {
     assert_eq!(ex.now(), Ps(3000));
 }
 
-/// A random flow set: (start delay, path, bytes), on random-capacity resources.
-fn flow_set() -> impl Strategy<Value = (Vec<u64>, Vec<(u64, Vec<usize>, u64, Option<u64>)>)> {
+/// One random flow: (start delay, path of resource indices, bytes, rate cap).
+type RandomFlow = (u64, Vec<usize>, u64, Option<u64>);
+
+/// A random flow set: resource capacities and flows on them.
+fn flow_set() -> impl Strategy<Value = (Vec<u64>, Vec<RandomFlow>)> {
     prop::collection::vec(1_000u64..100_000_000_000, 1..6).prop_flat_map(|caps| {
         let n = caps.len();
         let flow = (

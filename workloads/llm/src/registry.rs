@@ -186,7 +186,7 @@ mod tests {
         let by_name = reg.resolve("qwen3-4b-dense", None).unwrap();
         let by_path = reg.resolve("mine.toml", Some(&d)).unwrap();
         assert_eq!(by_name, by_path);
-        let user = ModelRegistry::with_user_paths(&[d.clone()]).unwrap();
+        let user = ModelRegistry::with_user_paths(std::slice::from_ref(&d)).unwrap();
         assert_eq!(user.resolve("mine", None).unwrap(), by_name);
         assert!(user.origin("mine").unwrap().ends_with("mine.toml"));
         assert_eq!(reg.user_fingerprint(), None);

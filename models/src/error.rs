@@ -275,3 +275,8 @@ pub fn did_you_mean<'a>(
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
+
+/// `:LINE` when the line is known, else nothing: for messages `FILE:LINE: ...`.
+pub fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!(":{l}")).unwrap_or_default()
+}

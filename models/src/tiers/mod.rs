@@ -19,6 +19,7 @@ pub mod nvme;
 
 pub use cache::RowCache;
 
+use crate::error::at_line;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -160,10 +161,6 @@ impl FieldSource {
             hint: hint.to_string(),
         }
     }
-}
-
-fn at_line(line: &Option<usize>) -> String {
-    line.map(|l| format!(":{l}")).unwrap_or_default()
 }
 
 /// What can go wrong configuring, attaching or running a tier.

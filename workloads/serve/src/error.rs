@@ -1,10 +1,7 @@
 //! Serving errors: each names where it happened (file, line, field) and how to fix it.
 
+use memwall_models::error::at_line;
 use memwall_models::tiers::TierError;
-
-fn at_line(line: &Option<usize>) -> String {
-    line.map(|l| format!(":{l}")).unwrap_or_default()
-}
 
 /// What can go wrong reading or running a scenario.
 #[derive(Debug, thiserror::Error)]

@@ -34,9 +34,7 @@ impl CellRunner for Counting {
 
 fn runner() -> Counting {
     Counting {
-        inner: EngramFetch {
-            registry: Registry::embedded().unwrap(),
-        },
+        inner: EngramFetch::new(Registry::embedded().unwrap(), &None),
         runs: AtomicUsize::new(0),
     }
 }

@@ -74,7 +74,18 @@ fn default_row() -> u64 {
 
 /// The runner; holds the profile registry it resolves systems from.
 pub struct EngramFetch {
-    pub registry: Registry,
+    registry: Registry,
+    /// `2`, plus the user data's digest when there is any (`super::versioned`).
+    version: String,
+}
+
+impl EngramFetch {
+    /// The runner over `registry`; `user` is the digest of the user's data, if any.
+    pub fn new(registry: Registry, user: &Option<String>) -> Self {
+        // 2: fetches go through the tiers (`hbm` now counts the gather's reads and writes).
+        let version = super::versioned("2", user);
+        EngramFetch { registry, version }
+    }
 }
 
 fn system(reg: &Registry, sc: &FetchCell) -> Result<SystemSpec, CheckError> {
@@ -185,8 +196,7 @@ impl CellRunner for EngramFetch {
         "engram-fetch"
     }
     fn version(&self) -> &str {
-        // 2: fetches go through the tiers (`hbm` now counts the gather's reads and writes).
-        "2"
+        &self.version
     }
     fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
         self.parse(t).map(|_| ())
@@ -263,9 +273,7 @@ mod tests {
     }
 
     fn runner() -> EngramFetch {
-        EngramFetch {
-            registry: Registry::embedded().unwrap(),
-        }
+        EngramFetch::new(Registry::embedded().unwrap(), &None)
     }
 
     #[test]

@@ -10,21 +10,16 @@ use memwall_serve::{run_scenario_with, RunOptions as ServeOptions, Scenario};
 pub struct ServingScenario {
     registry: Registry,
     models: ModelRegistry,
-    /// `serving-1`, plus the user models' fingerprint when there are any, so that cached
-    /// cells computed under other models are never reused.
+    /// `serving-1`, plus the user data's digest when there is any (`super::versioned`).
     version: String,
 }
 
 impl ServingScenario {
-    pub fn new(registry: Registry, models: ModelRegistry) -> Self {
-        let version = match models.user_fingerprint() {
-            Some(f) => format!("serving-1+models-{f}"),
-            None => "serving-1".to_string(),
-        };
+    pub fn new(registry: Registry, models: ModelRegistry, user: &Option<String>) -> Self {
         ServingScenario {
             registry,
             models,
-            version,
+            version: super::versioned("serving-1", user),
         }
     }
 }

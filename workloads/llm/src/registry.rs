@@ -77,19 +77,13 @@ impl ModelRegistry {
         Ok(())
     }
 
-    /// A digest of the user's models (names and texts, not paths), or `None` when there
-    /// are none: what a cached result computed under these models must be keyed on.
-    pub fn user_fingerprint(&self) -> Option<String> {
-        // FNV-1a, 64 bits: stable across runs, machines and Rust versions.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut any = false;
-        for (name, e) in self.entries.iter().filter(|(_, e)| e.user) {
-            any = true;
-            for b in name.bytes().chain([0]).chain(e.text.bytes()).chain([0]) {
-                h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-        any.then(|| format!("{h:016x}"))
+    /// The user's models: (name, TOML text), by name. What a result cached under these
+    /// models must be keyed on.
+    pub fn user_models(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.user)
+            .map(|(n, e)| (n.as_str(), e.text.as_str()))
     }
 
     /// Known names, sorted.
@@ -189,9 +183,8 @@ mod tests {
         let user = ModelRegistry::with_user_paths(std::slice::from_ref(&d)).unwrap();
         assert_eq!(user.resolve("mine", None).unwrap(), by_name);
         assert!(user.origin("mine").unwrap().ends_with("mine.toml"));
-        assert_eq!(reg.user_fingerprint(), None);
-        let fp = user.user_fingerprint().unwrap();
-        assert_eq!(fp, ModelRegistry::with_user_paths(&[d]).unwrap().user_fingerprint().unwrap());
+        assert_eq!(reg.user_models().count(), 0);
+        assert_eq!(user.user_models().map(|(n, _)| n).collect::<Vec<_>>(), ["mine"]);
     }
 
     #[test]

@@ -46,5 +46,8 @@ pub fn load(arg: &str) -> anyhow::Result<Scenario> {
 }
 
 fn shipped(file: &str, text: &str) -> anyhow::Result<Scenario> {
-    Ok(Scenario::from_toml_str(&format!("<embedded scenarios/{file}>"), text)?)
+    Ok(Scenario::from_toml_str(
+        &format!("<embedded scenarios/{file}>"),
+        text,
+    )?)
 }

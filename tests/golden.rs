@@ -42,7 +42,13 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "run-default",
-        args: &["run", "--csv", "{out}/run.csv", "--steps-csv", "{out}/steps.csv"],
+        args: &[
+            "run",
+            "--csv",
+            "{out}/run.csv",
+            "--steps-csv",
+            "{out}/steps.csv",
+        ],
         files: &["run.csv", "steps.csv"],
         shared: false,
     },
@@ -67,7 +73,9 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "train-mhc4-b200",
-        args: &["train", "--mhc", "4", "--system", "hgx-b200", "--out", "{out}"],
+        args: &[
+            "train", "--mhc", "4", "--system", "hgx-b200", "--out", "{out}",
+        ],
         files: &["ranks.csv", "categories.csv", "timeline.csv"],
         shared: false,
     },
@@ -112,31 +120,66 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "probe-h2d",
-        args: &["probe", "--system", "dgx-h100", "h2d", "--csv", "{out}/probe.csv"],
+        args: &[
+            "probe",
+            "--system",
+            "dgx-h100",
+            "h2d",
+            "--csv",
+            "{out}/probe.csv",
+        ],
         files: &["probe.csv"],
         shared: false,
     },
     Case {
         name: "probe-gather",
-        args: &["probe", "--system", "hgx-h200", "gather", "--csv", "{out}/probe.csv"],
+        args: &[
+            "probe",
+            "--system",
+            "hgx-h200",
+            "gather",
+            "--csv",
+            "{out}/probe.csv",
+        ],
         files: &["probe.csv"],
         shared: false,
     },
     Case {
         name: "probe-nvme",
-        args: &["probe", "--system", "dgx-h100", "nvme", "--csv", "{out}/probe.csv"],
+        args: &[
+            "probe",
+            "--system",
+            "dgx-h100",
+            "nvme",
+            "--csv",
+            "{out}/probe.csv",
+        ],
         files: &["probe.csv"],
         shared: false,
     },
     Case {
         name: "probe-d2d",
-        args: &["probe", "--system", "gb200-nvl72", "d2d", "--csv", "{out}/probe.csv"],
+        args: &[
+            "probe",
+            "--system",
+            "gb200-nvl72",
+            "d2d",
+            "--csv",
+            "{out}/probe.csv",
+        ],
         files: &["probe.csv"],
         shared: false,
     },
     Case {
         name: "probe-hbm",
-        args: &["probe", "--system", "hgx-b200", "hbm", "--csv", "{out}/probe.csv"],
+        args: &[
+            "probe",
+            "--system",
+            "hgx-b200",
+            "hbm",
+            "--csv",
+            "{out}/probe.csv",
+        ],
         files: &["probe.csv"],
         shared: false,
     },
@@ -204,7 +247,11 @@ fn check(dir: &Path, name: &str, got: &[u8], hash_only: bool, bless: bool) -> Op
 }
 
 fn run_case(case: &Case, bless: bool) -> Vec<String> {
-    let out = std::env::temp_dir().join(format!("memwall-golden-{}-{}", std::process::id(), case.name));
+    let out = std::env::temp_dir().join(format!(
+        "memwall-golden-{}-{}",
+        std::process::id(),
+        case.name
+    ));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
     let outs = out.to_str().unwrap();
@@ -232,7 +279,9 @@ fn run_case(case: &Case, bless: bool) -> Vec<String> {
         bad.extend(check(&dir, f, &got, case.shared, bless));
     }
     let _ = std::fs::remove_dir_all(&out);
-    bad.into_iter().map(|m| format!("{}: {m}", case.name)).collect()
+    bad.into_iter()
+        .map(|m| format!("{}: {m}", case.name))
+        .collect()
 }
 
 #[test]
@@ -253,11 +302,19 @@ fn outputs_stay_byte_identical() {
         let halves: Vec<_> = [0, 1]
             .map(|k| {
                 let mine: Vec<&Case> = runnable.iter().skip(k).step_by(2).copied().collect();
-                scope.spawn(move || mine.iter().flat_map(|c| run_case(c, bless)).collect::<Vec<_>>())
+                scope.spawn(move || {
+                    mine.iter()
+                        .flat_map(|c| run_case(c, bless))
+                        .collect::<Vec<_>>()
+                })
             })
             .into_iter()
             .collect();
         halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    assert!(bad.is_empty(), "golden outputs changed:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "golden outputs changed:\n{}",
+        bad.join("\n")
+    );
 }

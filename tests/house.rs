@@ -35,10 +35,20 @@ fn workspace() -> Vec<Package> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(root())
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let pkgs = meta["packages"].as_array().unwrap();
     pkgs.iter()
@@ -71,15 +81,23 @@ fn dependency_arrows_only_point_down() {
         for (dep, kind) in deps {
             if let Some(&theirs) = layer.get(dep.as_str()) {
                 if theirs >= mine {
-                    bad.push(format!("{name} (layer {mine}) -> {dep} (layer {theirs}, {kind})"));
+                    bad.push(format!(
+                        "{name} (layer {mine}) -> {dep} (layer {theirs}, {kind})"
+                    ));
                 }
             }
             if dep == "tokenizers" && name != "memwall-engram" {
-                bad.push(format!("{name} depends on tokenizers: only memwall-engram may"));
+                bad.push(format!(
+                    "{name} depends on tokenizers: only memwall-engram may"
+                ));
             }
         }
     }
-    assert!(bad.is_empty(), "upward or forbidden edges:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "upward or forbidden edges:\n{}",
+        bad.join("\n")
+    );
 }
 
 /// Lengths of the functions in one Rust source, skipping `#[cfg(test)]` items: (line, name,
@@ -175,7 +193,9 @@ fn code_chars(line: &str) -> Vec<char> {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.filter_map(Result::ok) {
         let p = e.path();
         if p.is_dir() {
@@ -210,7 +230,11 @@ fn no_function_is_longer_than_the_limit() {
         .filter(|(n, _)| *n > MAX_FN_LINES)
         .map(|(n, at)| format!("{n} lines: {at}"))
         .collect();
-    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]

@@ -43,7 +43,11 @@ fn run_ok(dir: &Path, args: &[&str]) -> (String, String) {
     all.extend(args);
     all.extend(["--csv", csv.to_str().unwrap()]);
     let out = memwall(dir, &all);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&csv).unwrap();
     std::fs::remove_file(&csv).unwrap();
     (String::from_utf8(out.stdout).unwrap(), text)
@@ -62,7 +66,10 @@ fn a_model_file_at_another_path_gives_the_same_output_as_the_shipped_name() {
     .unwrap();
     // Run from another folder: the path is taken from the scenario's folder.
     let shipped = run_ok(&d, &[]);
-    let by_path = run_ok(&root(), &[d.join("scenarios/by-path.toml").to_str().unwrap()]);
+    let by_path = run_ok(
+        &root(),
+        &[d.join("scenarios/by-path.toml").to_str().unwrap()],
+    );
     assert_eq!(shipped, by_path);
 
     // --models adds a name; the same model under it gives the same output.
@@ -81,12 +88,21 @@ fn shipped_scenarios_run_by_name_from_any_folder() {
     let out = memwall(&d, &["run", "no-such-scenario"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no-such-scenario") && err.contains("engram-paper-h800"), "{err}");
-    assert!(!err.contains("study-v41-flash-engram"), "a sweep is not a scenario: {err}");
+    assert!(
+        err.contains("no-such-scenario") && err.contains("engram-paper-h800"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("study-v41-flash-engram"),
+        "a sweep is not a scenario: {err}"
+    );
     let out = memwall(&d, &["run", "study-v41-flash-engram"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("memwall sweep scenarios/study-v41-flash-engram.toml"), "{err}");
+    assert!(
+        err.contains("memwall sweep scenarios/study-v41-flash-engram.toml"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -94,20 +110,30 @@ fn shipped_scenarios_run_by_name_from_any_folder() {
 fn a_malformed_model_file_is_named_with_line_field_and_hint() {
     let d = tmp("bad");
     let bad = shipped_model_text().replace("num_layers = 40", "num_layers = \"forty\"");
-    assert_ne!(bad, shipped_model_text(), "the shipped file changed: update this test");
+    assert_ne!(
+        bad,
+        shipped_model_text(),
+        "the shipped file changed: update this test"
+    );
     std::fs::write(d.join("broken.toml"), bad).unwrap();
     std::fs::write(d.join("s.toml"), default_with_model("broken.toml")).unwrap();
     let out = memwall(&d, &["run", "s.toml", "--csv", "out.csv"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("broken.toml:"), "{err}");
-    assert!(err.contains("field `num_layers`") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("field `num_layers`") && err.contains("hint:"),
+        "{err}"
+    );
     assert!(!d.join("out.csv").exists(), "no output after an error");
 
     // The same file through --models fails at start-up, naming it.
     let out = memwall(&d, &["run", "--models", "broken.toml"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("broken.toml:") && err.contains("num_layers"), "{err}");
+    assert!(
+        err.contains("broken.toml:") && err.contains("num_layers"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -12,12 +12,23 @@ fn root() -> PathBuf {
 fn sweep(dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_memwall"))
         .current_dir(dir)
-        .args(["sweep", "s.toml", "--out", "out", "--threads", "1", "--quiet"])
+        .args([
+            "sweep",
+            "s.toml",
+            "--out",
+            "out",
+            "--threads",
+            "1",
+            "--quiet",
+        ])
         .output()
         .expect("run memwall");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
-    err.lines().find(|l| l.contains("reused")).unwrap_or_default().to_string()
+    err.lines()
+        .find(|l| l.contains("reused"))
+        .unwrap_or_default()
+        .to_string()
 }
 
 const SWEEP: &str = r#"
@@ -46,9 +57,13 @@ fn cached_cells_are_not_reused_after_a_user_profile_changes() {
     let d = std::env::temp_dir().join(format!("memwall-sweep-cli-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    let shipped = std::fs::read_to_string(root().join("hw-profiles/systems/hgx-h200.toml")).unwrap();
+    let shipped =
+        std::fs::read_to_string(root().join("hw-profiles/systems/hgx-h200.toml")).unwrap();
     let mine = shipped.replacen("name = \"hgx-h200\"", "name = \"my-h200\"", 1);
-    assert_ne!(mine, shipped, "the shipped profile changed: update this test");
+    assert_ne!(
+        mine, shipped,
+        "the shipped profile changed: update this test"
+    );
     std::fs::write(d.join("my-h200.toml"), &mine).unwrap();
     std::fs::write(d.join("s.toml"), SWEEP).unwrap();
 

@@ -1,7 +1,7 @@
 //! Summary table, tidy CSV and Chrome-trace export on a small hand-built timeline.
 
-use memwall_sim::attribute;
 use memwall_reports::chrome_trace::*;
+use memwall_sim::attribute;
 use memwall_sim::*;
 
 /// gpu: compute 0-10 us, waits for an Engram fetch (copy stream, 2-14 us, 1 MiB), compute

@@ -4,17 +4,17 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use memwall_kineto::import_file;
 use memwall_models::perf::HwRates;
 use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
+use memwall_replay::{
+    default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert, LaunchMode, MhcWiden,
+    ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
+};
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_sim::Ps;
-use memwall_kineto::import_file;
-use memwall_replay::{
-    default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert,
-    LaunchMode, MhcWiden, ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
-};
 use std::path::PathBuf;
 
 #[derive(Copy, Clone, ValueEnum)]

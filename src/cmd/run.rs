@@ -2,12 +2,12 @@
 //! print where the Engram latency went. With no argument it runs the shipped `default`
 //! (DeepSeek-V4.1-Flash on the H800 node, both Engram tables in pinned host DRAM).
 
+use crate::scenarios;
 use anyhow::Context;
 use clap::Args;
+use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 use memwall_reports::output::write_atomic;
-use crate::scenarios;
-use memwall_llm::ModelRegistry;
 use memwall_serve::{run_scenario, step_csv, summary_csv, summary_text};
 use std::path::PathBuf;
 

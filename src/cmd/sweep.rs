@@ -3,9 +3,9 @@
 
 use anyhow::anyhow;
 use clap::Args;
-use memwall_models::Registry;
 use memwall_llm::ModelRegistry;
-use memwall_sweep::{SweepOptions, Shard, SweepSpec};
+use memwall_models::Registry;
+use memwall_sweep::{Shard, SweepOptions, SweepSpec};
 use std::path::PathBuf;
 
 #[derive(Args)]

@@ -69,7 +69,7 @@ pub mod shard;
 pub mod spec;
 pub mod store;
 
-pub use engine::{merge, prepare, run, EngineError, Prepared, SweepOptions, RunSummary};
+pub use engine::{merge, prepare, run, EngineError, Prepared, RunSummary, SweepOptions};
 pub use runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
 pub use shard::Shard;
 pub use spec::{SweepError, SweepSpec};

@@ -5,7 +5,7 @@
 use memwall_models::Registry;
 use memwall_sweep::runners::engram_fetch::EngramFetch;
 use memwall_sweep::{
-    merge, prepare, run, CellOutput, CellRunner, CheckError, SweepOptions, Shard, SweepSpec,
+    merge, prepare, run, CellOutput, CellRunner, CheckError, Shard, SweepOptions, SweepSpec,
 };
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

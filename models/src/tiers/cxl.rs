@@ -4,9 +4,7 @@
 use memwall_sim::{Ps, ResourceId, Work};
 use serde::Deserialize;
 
-use super::{
-    Attach, FetchCx, FetchRequest, FetchTier, Fetched, FieldSource, TierError, TierSpec,
-};
+use super::{Attach, FetchCx, FetchRequest, FetchTier, Fetched, FieldSource, TierError, TierSpec};
 use crate::gather::zero_copy_gather;
 use crate::units::{parse_byte_rate, parse_time_ps};
 
@@ -72,6 +70,8 @@ impl FetchTier for Cxl {
                 f.path[0] = self.pool;
             }
         }
-        Ok(Fetched::one(cx.add_fetch(g.work, req.after.iter().copied())?))
+        Ok(Fetched::one(
+            cx.add_fetch(g.work, req.after.iter().copied())?,
+        ))
     }
 }

@@ -4,9 +4,7 @@
 use memwall_sim::{OpKind, Ps, StreamId, Work, PS_PER_SEC};
 use serde::Deserialize;
 
-use super::{
-    Attach, FetchCx, FetchRequest, FetchTier, Fetched, FieldSource, TierError, TierSpec,
-};
+use super::{Attach, FetchCx, FetchRequest, FetchTier, Fetched, FieldSource, TierError, TierSpec};
 use crate::units::{parse_byte_rate, parse_time_ps};
 
 /// CPU gather rate and per-row cost (estimates unless measured).

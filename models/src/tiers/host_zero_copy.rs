@@ -31,6 +31,8 @@ impl FetchTier for HostZeroCopy {
             req.row_bytes,
             req.rows.len(),
         )?;
-        Ok(Fetched::one(cx.add_fetch(g.work, req.after.iter().copied())?))
+        Ok(Fetched::one(
+            cx.add_fetch(g.work, req.after.iter().copied())?,
+        ))
     }
 }

@@ -76,11 +76,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 
 /// Every name a user may write, aliases included, for hints.
 pub fn known_names() -> String {
-    TIERS
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
+    TIERS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
 impl TierConfig {
@@ -94,7 +90,10 @@ impl TierConfig {
     /// Parses a tier from the keys of its table (`placement` and the tier's own fields);
     /// `src` says where they came from for errors.
     pub fn from_table(t: toml::Table, src: &FieldSource) -> Result<TierConfig, TierError> {
-        let placement = t.get("placement").and_then(|v| v.as_str()).map(str::to_string);
+        let placement = t
+            .get("placement")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
         TierConfig::deserialize(toml::Value::Table(t)).map_err(|e| {
             let message = e.to_string().lines().next().unwrap_or("").to_string();
             let field = message.split('`').nth(1).unwrap_or("placement").to_string();
@@ -166,7 +165,10 @@ impl FieldSource {
 /// What can go wrong configuring, attaching or running a tier.
 #[derive(Debug, thiserror::Error)]
 pub enum TierError {
-    #[error("{origin}{}: field `{field}` = {value:?}: {message}\nhint: {hint}", at_line(line))]
+    #[error(
+        "{origin}{}: field `{field}` = {value:?}: {message}\nhint: {hint}",
+        at_line(line)
+    )]
     Quantity {
         origin: String,
         line: Option<usize>,

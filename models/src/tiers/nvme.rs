@@ -152,7 +152,8 @@ impl Nvme {
         self.missed.clear();
         match self.dram_cache.as_mut() {
             Some(dc) => {
-                self.missed.extend(ids.iter().copied().filter(|&r| !dc.access(r)));
+                self.missed
+                    .extend(ids.iter().copied().filter(|&r| !dc.access(r)));
                 self.stats.cache_hits += (ids.len() - self.missed.len()) as u64;
                 self.stats.cache_lookups += ids.len() as u64;
             }

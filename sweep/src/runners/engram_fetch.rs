@@ -132,8 +132,8 @@ impl EngramFetch {
                 CheckError::at(key.clone(), format!("{key}: {inner}"))
             })?;
         let sys = system(&self.registry, &sc)?;
-        let compute = memwall_models::units::parse_time_ps(&sc.model.compute_per_layer)
-            .map_err(|e| {
+        let compute =
+            memwall_models::units::parse_time_ps(&sc.model.compute_per_layer).map_err(|e| {
                 CheckError::at(
                     "model.compute_per_layer",
                     format!("model.compute_per_layer: {e} (write e.g. \"60 us\")"),

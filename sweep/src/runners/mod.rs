@@ -13,7 +13,11 @@ use memwall_models::Registry;
 pub fn all(reg: &Registry, models: &ModelRegistry) -> Vec<Box<dyn CellRunner>> {
     let user = user_data_fingerprint(reg, models);
     vec![
-        Box::new(scenario::ServingScenario::new(reg.clone(), models.clone(), &user)),
+        Box::new(scenario::ServingScenario::new(
+            reg.clone(),
+            models.clone(),
+            &user,
+        )),
         Box::new(engram_fetch::EngramFetch::new(reg.clone(), &user)),
     ]
 }

@@ -55,7 +55,8 @@ impl CellRunner for ServingScenario {
     fn run(&self, t: &toml::Table) -> Result<CellOutput, String> {
         let s = self.parse(t).map_err(|e| e.message)?;
         let opt = ServeOptions { step_rows: false };
-        let r = run_scenario_with(&s, &self.registry, &self.models, opt).map_err(|e| e.to_string())?;
+        let r =
+            run_scenario_with(&s, &self.registry, &self.models, opt).map_err(|e| e.to_string())?;
         let w = &r.with_engram;
         let us = |p: memwall_sim::Ps| p.as_us_f64();
         let mut m = vec![

@@ -6,9 +6,7 @@ use std::hint::black_box;
 use std::io::Cursor;
 use std::time::Instant;
 
-use memwall_engram::trace::{
-    RowsRecord, RowsRecordRef, TraceHeader, TraceReader, TraceWriter,
-};
+use memwall_engram::trace::{RowsRecord, RowsRecordRef, TraceHeader, TraceReader, TraceWriter};
 use memwall_engram::{EngramHasher, EngramLayout, NgramHistory};
 
 fn best_of<F: FnMut() -> f64>(n: usize, mut f: F) -> f64 {

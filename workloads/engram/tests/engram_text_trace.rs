@@ -69,7 +69,8 @@ fn shakespeare_text_trace() {
         },
         add_bos: true,
     };
-    let (s, _) = write_text_trace_file("v41-flash", &tok, std::slice::from_ref(&play), &opts, &out).unwrap();
+    let (s, _) =
+        write_text_trace_file("v41-flash", &tok, std::slice::from_ref(&play), &opts, &out).unwrap();
     assert!(s.tokens > 20_000, "{s:?}");
     let mut r = TraceReader::open(&out).unwrap();
     r.header()

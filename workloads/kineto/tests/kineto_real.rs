@@ -130,7 +130,8 @@ fn deepseek_v3_train_h800() {
     let path = if path.exists() {
         path
     } else {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/deepseek-v3-train-h800.json")
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/data/deepseek-v3-train-h800.json")
     };
     if !path.exists() {
         if std::env::var("CI").as_deref() == Ok("true") {

@@ -43,28 +43,51 @@ pub(crate) fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> ModelE
     let problem = e.message().trim().to_string();
     let key = e.span().map(|r| key_at(text, r.start)).unwrap_or_default();
     let (field, hint) = if problem.starts_with("unknown field") {
-        let expected = problem.split_once(", expected").map_or("", |(_, x)| x.trim());
+        let expected = problem
+            .split_once(", expected")
+            .map_or("", |(_, x)| x.trim());
         let field = backticked(&problem).unwrap_or(&key).to_string();
         let hint = format!("remove it or fix its spelling; expected {expected}");
         let problem = format!("unknown field `{field}`");
         return located(file, (line, col), field, problem, hint);
     } else if problem.starts_with("missing field") {
         let field = backticked(&problem).unwrap_or("").to_string();
-        (field.clone(), format!("add `{field} = ...` (see workloads/llm/configs/ for complete examples)"))
+        (
+            field.clone(),
+            format!("add `{field} = ...` (see workloads/llm/configs/ for complete examples)"),
+        )
     } else {
-        (key, "compare with a shipped config in workloads/llm/configs/".to_string())
+        (
+            key,
+            "compare with a shipped config in workloads/llm/configs/".to_string(),
+        )
     };
     located(file, (line, col), field, problem, hint)
 }
 
-fn located(file: &str, at: (usize, usize), field: String, problem: String, hint: String) -> ModelError {
+fn located(
+    file: &str,
+    at: (usize, usize),
+    field: String,
+    problem: String,
+    hint: String,
+) -> ModelError {
     let (line, col) = at;
-    ModelError::File(Box::new(Located { file: file.to_string(), line, col, field, problem, hint }))
+    ModelError::File(Box::new(Located {
+        file: file.to_string(),
+        line,
+        col,
+        field,
+        problem,
+        hint,
+    }))
 }
 
 /// The key written at (or just before) a byte offset: `key = value` on that line.
 fn key_at(text: &str, offset: usize) -> String {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = &text[start..];
     let line = line.lines().next().unwrap_or("");
     match line.split_once('=') {
@@ -106,30 +129,52 @@ mod tests {
     use crate::{builtin_models, ModelConfig};
 
     fn qwen() -> &'static str {
-        builtin_models().find(|(n, _)| *n == "qwen3-4b-dense").unwrap().1
+        builtin_models()
+            .find(|(n, _)| *n == "qwen3-4b-dense")
+            .unwrap()
+            .1
     }
 
     #[test]
     fn errors_name_file_line_field_and_hint() {
         let bad = qwen().replace("num_layers = 36", "num_layerz = 36");
-        let e = ModelConfig::from_toml_str("m.toml", &bad).unwrap_err().to_string();
+        let e = ModelConfig::from_toml_str("m.toml", &bad)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("m.toml:8:"), "{e}");
         assert!(e.contains("num_layerz") && e.contains("hint:"), "{e}");
 
         let bad = qwen().replace("num_layers = 36", "num_layers = \"many\"");
-        let e = ModelConfig::from_toml_str("m.toml", &bad).unwrap_err().to_string();
-        assert!(e.starts_with("m.toml:8:") && e.contains("num_layers"), "{e}");
+        let e = ModelConfig::from_toml_str("m.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.toml:8:") && e.contains("num_layers"),
+            "{e}"
+        );
 
         let bad = qwen().replace("num_layers = 36", "num_layers = 0");
-        let e = ModelConfig::from_toml_str("m.toml", &bad).unwrap_err().to_string();
-        assert!(e.starts_with("m.toml:8:") && e.contains("`num_layers`"), "{e}");
+        let e = ModelConfig::from_toml_str("m.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.toml:8:") && e.contains("`num_layers`"),
+            "{e}"
+        );
         assert!(e.contains("hint:"), "{e}");
 
         let bad = qwen().replace("num_layers = 36\n", "");
-        let e = ModelConfig::from_toml_str("m.toml", &bad).unwrap_err().to_string();
-        assert!(e.contains("num_layers") && e.contains("add `num_layers"), "{e}");
+        let e = ModelConfig::from_toml_str("m.toml", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("num_layers") && e.contains("add `num_layers"),
+            "{e}"
+        );
 
-        let e = ModelConfig::from_toml_str("m.toml", "name = [").unwrap_err().to_string();
+        let e = ModelConfig::from_toml_str("m.toml", "name = [")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("m.toml:1:"), "{e}");
     }
 }

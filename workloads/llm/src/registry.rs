@@ -46,7 +46,14 @@ impl ModelRegistry {
             .map(|(name, text)| {
                 let origin = format!("embedded:workloads/llm/configs/{name}.toml");
                 let text = text.to_string();
-                (name.to_string(), Entry { origin, text, user: false })
+                (
+                    name.to_string(),
+                    Entry {
+                        origin,
+                        text,
+                        user: false,
+                    },
+                )
             })
             .collect();
         ModelRegistry { entries }
@@ -73,7 +80,14 @@ impl ModelRegistry {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.entries.insert(name, Entry { origin, text, user: true });
+        self.entries.insert(
+            name,
+            Entry {
+                origin,
+                text,
+                user: true,
+            },
+        );
         Ok(())
     }
 
@@ -99,7 +113,11 @@ impl ModelRegistry {
     /// A model by name, or by path to a model file (`*.toml`, or anything with a `/`);
     /// a relative path is taken from `base` (the folder of the file that names it) when
     /// it is not found from the working directory.
-    pub fn resolve(&self, name_or_path: &str, base: Option<&Path>) -> Result<ModelConfig, ModelError> {
+    pub fn resolve(
+        &self,
+        name_or_path: &str,
+        base: Option<&Path>,
+    ) -> Result<ModelConfig, ModelError> {
         if let Some(e) = self.entries.get(name_or_path) {
             return ModelConfig::from_toml_str(&e.origin, &e.text);
         }
@@ -108,7 +126,10 @@ impl ModelRegistry {
             let text = read(&file)?;
             return ModelConfig::from_toml_str(&file.display().to_string(), &text);
         }
-        Err(ModelError::Unknown(name_or_path.to_string(), self.names().join(", ")))
+        Err(ModelError::Unknown(
+            name_or_path.to_string(),
+            self.names().join(", "),
+        ))
     }
 }
 
@@ -175,7 +196,9 @@ mod tests {
     fn a_copy_at_another_path_is_the_same_model() {
         let reg = ModelRegistry::builtin();
         let d = tmp("copy");
-        let (_, text) = builtin_models().find(|(n, _)| *n == "qwen3-4b-dense").unwrap();
+        let (_, text) = builtin_models()
+            .find(|(n, _)| *n == "qwen3-4b-dense")
+            .unwrap();
         std::fs::write(d.join("mine.toml"), text).unwrap();
         let by_name = reg.resolve("qwen3-4b-dense", None).unwrap();
         let by_path = reg.resolve("mine.toml", Some(&d)).unwrap();
@@ -184,17 +207,25 @@ mod tests {
         assert_eq!(user.resolve("mine", None).unwrap(), by_name);
         assert!(user.origin("mine").unwrap().ends_with("mine.toml"));
         assert_eq!(reg.user_models().count(), 0);
-        assert_eq!(user.user_models().map(|(n, _)| n).collect::<Vec<_>>(), ["mine"]);
+        assert_eq!(
+            user.user_models().map(|(n, _)| n).collect::<Vec<_>>(),
+            ["mine"]
+        );
     }
 
     #[test]
     fn a_user_file_overrides_the_shipped_one_of_its_name() {
         let d = tmp("override");
-        let (_, text) = builtin_models().find(|(n, _)| *n == "qwen3-4b-dense").unwrap();
+        let (_, text) = builtin_models()
+            .find(|(n, _)| *n == "qwen3-4b-dense")
+            .unwrap();
         let changed = text.replace("vocab_size = 151936", "vocab_size = 151000");
         std::fs::write(d.join("qwen3-4b-dense.toml"), changed).unwrap();
         let user = ModelRegistry::with_user_paths(&[d]).unwrap();
-        assert_eq!(user.resolve("qwen3-4b-dense", None).unwrap().vocab_size, 151000);
+        assert_eq!(
+            user.resolve("qwen3-4b-dense", None).unwrap().vocab_size,
+            151000
+        );
     }
 
     #[test]

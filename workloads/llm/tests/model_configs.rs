@@ -1,8 +1,8 @@
 //! Model configs and derived quantities against hand-computed values from the notes.
 
 use memwall_llm::{
-    builtin, engram::EngramDims, mhc, Dtype, LayerKind, ModelConfig, ModelError, Pass, StepShape,
-    builtin_models,
+    builtin, builtin_models, engram::EngramDims, mhc, Dtype, LayerKind, ModelConfig, ModelError,
+    Pass, StepShape,
 };
 
 fn within(got: u64, want: f64, rel: f64) -> bool {

@@ -8,10 +8,10 @@ use super::HOST_GAP_MIN_NS;
 use super::{EngramInsert, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
 use memwall_kineto::{GpuOp, OpClass, TraceGraph};
 use memwall_models::node::NodeModel;
+use memwall_models::perf::HwRates;
 use memwall_models::tiers::{
     Attach, FetchCategories, FetchCx, FetchRequest, FetchTier, FieldSource, Rows,
 };
-use memwall_models::perf::HwRates;
 use memwall_sim::{
     CategoryId, Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
     PS_PER_SEC,
@@ -236,7 +236,10 @@ fn engram_lookup(
         categories: FetchCategories::default(),
         at: (0, 0),
     };
-    Ok(tier.fetch(&mut cx, &req).map_err(|e| ReplayError::EngramLookup(Box::new(e)))?.last)
+    Ok(tier
+        .fetch(&mut cx, &req)
+        .map_err(|e| ReplayError::EngramLookup(Box::new(e)))?
+        .last)
 }
 
 /// Replays `g` on `opts.target`.
@@ -686,7 +689,15 @@ impl<'a> GraphBuilder<'a> {
             .into_iter()
             .collect();
         let (stream, gpu) = (self.streams.engram[&dev], self.gpu_of[&dev]);
-        let q = engram_lookup(&mut self.ex, &self.nm, en.tier.as_mut(), en.insert, stream, gpu, after)?;
+        let q = engram_lookup(
+            &mut self.ex,
+            &self.nm,
+            en.tier.as_mut(),
+            en.insert,
+            stream,
+            gpu,
+            after,
+        )?;
         // A tier may add several ops (reads, then the copy): none is a trace op.
         self.origin.resize(self.ex.next_op_id().0 as usize, None);
         self.added.engram_lookups += 1;

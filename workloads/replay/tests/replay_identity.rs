@@ -4,10 +4,10 @@
 //! The DeepSeek trace is read from `../shared/data/` (unlicensed: never committed); when
 //! it is absent the test prints a notice and passes, unless `CI=true`, where it fails.
 
+use memwall_kineto::{import_file, TraceGraph};
 use memwall_models::perf::HwRates;
 use memwall_models::tiers::TierConfig;
 use memwall_models::Registry;
-use memwall_kineto::{import_file, TraceGraph};
 use memwall_replay::*;
 use std::path::PathBuf;
 

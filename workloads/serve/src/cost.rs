@@ -57,11 +57,9 @@ impl CostModel {
             Dtype::Fp8 => gpu.compute.fp8.or(gpu.compute.bf16),
             _ => gpu.compute.bf16,
         }
-        .ok_or_else(|| {
-            ScenarioError::NoComputeRate {
-                gpu: gpu.name.clone(),
-                dtype: format!("{:?}", model.weight_dtype),
-            }
+        .ok_or_else(|| ScenarioError::NoComputeRate {
+            gpu: gpu.name.clone(),
+            dtype: format!("{:?}", model.weight_dtype),
         })?;
         let mut keys: Vec<(LayerKind, u64)> = Vec::new();
         let mut class_of = Vec::new();
@@ -167,8 +165,7 @@ impl CostModel {
                             Pass::Prefill {
                                 tokens: (w.ctx + w.new) as u64,
                             },
-                        )
-                        ?
+                        )?
                         .total_flops();
                     let start = if w.ctx == 0 {
                         0
@@ -179,8 +176,7 @@ impl CostModel {
                                 Pass::Prefill {
                                     tokens: w.ctx as u64,
                                 },
-                            )
-                            ?
+                            )?
                             .total_flops()
                     };
                     end.saturating_sub(start)
@@ -191,22 +187,18 @@ impl CostModel {
                             Pass::Decode {
                                 context_len: w.ctx as u64,
                             },
-                        )
-                        ?
+                        )?
                         .total_flops()
                 };
                 flops += f as u128;
-                let b = self
-                    .model
-                    .layer_hbm_bytes(
-                        c.rep,
-                        &StepShape {
-                            sequences: 1,
-                            new_tokens_per_sequence: w.new as u64,
-                            context_len: w.ctx as u64,
-                        },
-                    )
-                    ?;
+                let b = self.model.layer_hbm_bytes(
+                    c.rep,
+                    &StepShape {
+                        sequences: 1,
+                        new_tokens_per_sequence: w.new as u64,
+                        context_len: w.ctx as u64,
+                    },
+                )?;
                 bytes += (b.residual_bytes + b.kv_read_bytes + b.kv_write_bytes) as u128;
             }
             let t = ps_for(flops, self.flop_rate).max(ps_for(bytes, self.hbm_bw));

@@ -14,7 +14,10 @@ pub enum ScenarioError {
         message: String,
     },
     /// A quantity field that does not parse.
-    #[error("{origin}{}: field `{field}` = {value:?}: {message}\nhint: {hint}", at_line(line))]
+    #[error(
+        "{origin}{}: field `{field}` = {value:?}: {message}\nhint: {hint}",
+        at_line(line)
+    )]
     Field {
         origin: String,
         line: Option<usize>,

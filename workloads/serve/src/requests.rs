@@ -95,8 +95,9 @@ pub fn azure_csv(
             message: format!(
                 "header {header:?} lacks TIMESTAMP, ContextTokens and GeneratedTokens"
             ),
-            hint: "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
-                .into(),
+            hint:
+                "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
+                    .into(),
         });
     };
     let mut out = Vec::new();
@@ -144,8 +145,9 @@ pub fn azure_csv(
             origin: origin.to_string(),
             line: None,
             message: "no requests in the CSV".into(),
-            hint: "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
-                .into(),
+            hint:
+                "the Azure LLM inference trace layout is `TIMESTAMP,ContextTokens,GeneratedTokens`"
+                    .into(),
         });
     }
     Ok(out)

@@ -9,8 +9,8 @@ use memwall_models::tiers::{FieldSource, TierConfig};
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::error::ScenarioError;
 use crate::error::invalid;
+pub use crate::error::ScenarioError;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -312,7 +312,10 @@ impl Scenario {
 
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            invalid(&path.display().to_string(), format!("cannot read scenario: {e}"))
+            invalid(
+                &path.display().to_string(),
+                format!("cannot read scenario: {e}"),
+            )
         })?;
         Self::from_toml_str(&path.display().to_string(), &text)
     }

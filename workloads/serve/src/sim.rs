@@ -5,10 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use memwall_llm::ModelConfig;
 use memwall_models::node::NodeModel;
 use memwall_models::tiers::{FetchCategories, FetchCx, FetchRequest, FetchTier, RowCache, Rows};
 use memwall_models::units::{parse_bytes, parse_time_ps};
-use memwall_llm::ModelConfig;
 use memwall_models::{Registry, SystemSpec};
 use memwall_sim::attribution::{attribute, Attribution, CategoryTotals};
 use memwall_sim::{
@@ -273,11 +273,9 @@ impl<'a> ServeSim<'a> {
             g.tier.spec().adjust_system(&mut sys, reg, &g.tier_source)?;
         }
         let mut ex = Executor::new(FlowNet::new());
-        let node = NodeModel::build(&sys.node, &mut ex, "").map_err(|e| {
-            ScenarioError::Wiring {
-                system: s.system.clone(),
-                message: e.to_string(),
-            }
+        let node = NodeModel::build(&sys.node, &mut ex, "").map_err(|e| ScenarioError::Wiring {
+            system: s.system.clone(),
+            message: e.to_string(),
         })?;
         let replicas = replicas(s, &node)?;
         let e = &s.engine;
@@ -350,8 +348,12 @@ impl<'a> ServeSim<'a> {
         match next {
             None => Ok(false),
             Some(t) if t > self.now => {
-                let w = OpSpec::new(self.barrier_stream, self.cats.step, Work::Delay(t - self.now))
-                    .after(self.prev);
+                let w = OpSpec::new(
+                    self.barrier_stream,
+                    self.cats.step,
+                    Work::Delay(t - self.now),
+                )
+                .after(self.prev);
                 let id = self.ex.add_op(w)?;
                 self.ex.run_until_done(id)?;
                 self.now = self.ex.timeline().get(id).map_or(t, |r| r.end);
@@ -522,14 +524,22 @@ impl<'a> ServeSim<'a> {
         let nrows = if hashed {
             self.rowbuf.len() as u64
         } else {
-            g.tokens * self.engram.as_ref().map_or(0, |e| e.setup.dims.rows_per_token)
+            g.tokens
+                * self
+                    .engram
+                    .as_ref()
+                    .map_or(0, |e| e.setup.dims.rows_per_token)
         };
         // Prefetch issues the step's Engram layers in order of urgency, as one side
         // stream would: layer k's reads after layer k-1's reads (for NVMe: after its
         // drive reads, not its H2D copy). Without this order a FIFO drive serves one
         // GPU's layer-14 pages before another GPU's layer-1 pages (docs: prefetch).
         let after: Vec<OpId> = if prefetch {
-            g.hash.or(self.prev).into_iter().chain(g.prev_reads.drain(..)).collect()
+            g.hash
+                .or(self.prev)
+                .into_iter()
+                .chain(g.prev_reads.drain(..))
+                .collect()
         } else {
             g.prev_reads.clear();
             vec![seg_op]
@@ -550,9 +560,12 @@ impl<'a> ServeSim<'a> {
             r?
         };
         let e = self.engram.as_ref().expect("engram");
-        let et = self
-            .cost
-            .engram_time(&e.setup.dims, g.tokens, e.spec.kernels, self.plans[gi].prefill)?;
+        let et = self.cost.engram_time(
+            &e.setup.dims,
+            g.tokens,
+            e.spec.kernels,
+            self.plans[gi].prefill,
+        )?;
         let ec = self.add(
             OpSpec::new(compute, self.cats.engram_compute, Work::Delay(et))
                 .after([seg_op, fin])
@@ -623,7 +636,15 @@ impl<'a> ServeSim<'a> {
             };
             let end = ((w.ctx + w.new) as usize).min(t.len());
             let st0 = (w.ctx as usize).min(end);
-            hash_rows(&h.hasher, h.max_ngram, li, t, st0, end - st0, &mut self.rowbuf)?;
+            hash_rows(
+                &h.hasher,
+                h.max_ngram,
+                li,
+                t,
+                st0,
+                end - st0,
+                &mut self.rowbuf,
+            )?;
         }
         let off = h.offsets[li];
         for r in self.rowbuf.iter_mut() {
@@ -689,16 +710,21 @@ impl<'a> EngramRun<'a> {
         cost: &CostModel,
     ) -> Result<EngramRun<'a>, ScenarioError> {
         let row_bytes = setup.dims.row_bytes.max(1);
-        let tier = spec.tier.spec().attach(&mut memwall_models::tiers::Attach {
-            ex,
-            node,
-            gpus: replicas,
-            row_bytes,
-            system: &s.system,
-            src: &spec.tier_source,
-        })?;
-        let hash_step = Ps(s.quantity("engram.hash_per_step", &spec.hash_per_step, parse_time_ps)?);
-        let hash_tok = Ps(s.quantity("engram.hash_per_token", &spec.hash_per_token, parse_time_ps)?);
+        let tier = spec
+            .tier
+            .spec()
+            .attach(&mut memwall_models::tiers::Attach {
+                ex,
+                node,
+                gpus: replicas,
+                row_bytes,
+                system: &s.system,
+                src: &spec.tier_source,
+            })?;
+        let hash_step =
+            Ps(s.quantity("engram.hash_per_step", &spec.hash_per_step, parse_time_ps)?);
+        let hash_tok =
+            Ps(s.quantity("engram.hash_per_token", &spec.hash_per_token, parse_time_ps)?);
         let mut hbm_caches = Vec::new();
         if let Some(h) = &spec.hbm_cache {
             let bytes = s.quantity("engram.hbm_cache.size", &h.size, parse_bytes)?;

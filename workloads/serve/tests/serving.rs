@@ -93,12 +93,25 @@ fn same_seed_same_csv_bytes() {
 fn tier_fields_belong_to_their_tier() {
     // A tier's field under another placement is an error naming the line and the field.
     let text = "system = \"deepseek-h800-node\"\nmodel = \"deepseek-v4.1-flash\"\n[workload]\nkind = \"synthetic\"\nrequests = 1\nprompt_tokens = [1, 2]\noutput_tokens = [1, 2]\n[engram]\nlayout = \"v41-flash\"\nplacement = \"host-zero-copy\"\ndrives = 2\n";
-    let e = Scenario::from_toml_str("t.toml", text).unwrap_err().to_string();
-    assert!(e.contains("t.toml:11") && e.contains("unknown field `drives`"), "{e}");
+    let e = Scenario::from_toml_str("t.toml", text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.toml:11") && e.contains("unknown field `drives`"),
+        "{e}"
+    );
     // A tier quantity that does not parse names file, line and field.
-    let text = text.replace("host-zero-copy\"\ndrives = 2", "cxl\"\ncxl_bandwidth = \"fast\"");
-    let e = Scenario::from_toml_str("t.toml", &text).unwrap_err().to_string();
-    assert!(e.contains("t.toml:11") && e.contains("engram.cxl_bandwidth"), "{e}");
+    let text = text.replace(
+        "host-zero-copy\"\ndrives = 2",
+        "cxl\"\ncxl_bandwidth = \"fast\"",
+    );
+    let e = Scenario::from_toml_str("t.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.toml:11") && e.contains("engram.cxl_bandwidth"),
+        "{e}"
+    );
     // Old spellings stay aliases; outputs print the TOML name.
     let s = small("host-dram", "");
     assert_eq!(s.engram.as_ref().unwrap().tier.name(), "host-zero-copy");
@@ -124,8 +137,8 @@ fn every_placement_runs_and_accounts() {
             "[engram.hbm_cache]\npolicy = \"lfu\"\nsize = \"256 MiB\"",
         ),
     ] {
-        let r =
-            run_scenario(&small(p, extra), &reg(), &ModelRegistry::builtin()).unwrap_or_else(|e| panic!("{p} {extra}: {e}"));
+        let r = run_scenario(&small(p, extra), &reg(), &ModelRegistry::builtin())
+            .unwrap_or_else(|e| panic!("{p} {extra}: {e}"));
         let st = &r.with_engram;
         assert_eq!(st.requests, 24, "{p}");
         assert!(r.penalty.is_some());
@@ -213,7 +226,12 @@ fn no_prefetch_exposes_at_least_as_much_as_prefetch() {
             "nvme"
         };
         let a = run_scenario(&small(p, extra), &reg(), &ModelRegistry::builtin()).unwrap();
-        let b = run_scenario(&small(p, &format!("{extra}\nprefetch = false")), &reg(), &ModelRegistry::builtin()).unwrap();
+        let b = run_scenario(
+            &small(p, &format!("{extra}\nprefetch = false")),
+            &reg(),
+            &ModelRegistry::builtin(),
+        )
+        .unwrap();
         let (ea, eb) = (layer_exposed(&a), layer_exposed(&b));
         println!(
             "{p} {extra}: prefetch {ea:?} {:.1} tok/s; no prefetch {eb:?} {:.1} tok/s",
@@ -285,13 +303,17 @@ fn corpus_with_the_wrong_tokenizer_is_a_clear_error() {
         return;
     };
     let s = with_text(&small("host-zero-copy", ""), &tok, &corpus);
-    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap_err().to_string();
+    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("[text] tokenizer") && e.contains("98627"), "{e}");
     let s = with_text(
         &small("host-zero-copy", ""),
         std::path::Path::new("/nonexistent/tokenizer.json"),
         &corpus,
     );
-    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap_err().to_string();
+    let e = run_scenario(&s, &reg(), &ModelRegistry::builtin())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fetch-inputs"), "{e}");
 }

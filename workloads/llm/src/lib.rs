@@ -31,7 +31,7 @@ pub use config::{
 };
 pub use derived::{expected_distinct_experts, HbmBytes, LayerFlops, LayerKind, Pass, StepShape};
 pub use located::Located;
-pub use registry::{builtin_models, ModelRegistry};
+pub use registry::{builtin_models, looks_like_path, ModelRegistry};
 
 use thiserror::Error;
 

@@ -133,7 +133,9 @@ impl ModelRegistry {
     }
 }
 
-fn looks_like_path(s: &str) -> bool {
+/// Whether a config reference names a file rather than a shipped config: it ends in
+/// `.toml` or has a path separator. The one rule for models and training configs.
+pub fn looks_like_path(s: &str) -> bool {
     s.ends_with(".toml") || s.contains('/') || s.contains('\\')
 }
 

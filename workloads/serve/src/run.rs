@@ -170,24 +170,31 @@ fn load_requests(s: &Scenario) -> Result<Vec<Request>, ScenarioError> {
 /// The scenario's model: a known name, or a path to a model file (relative to the
 /// scenario's folder when not found from the working directory).
 fn resolve_model(s: &Scenario, models: &ModelRegistry) -> Result<ModelConfig, ScenarioError> {
-    let base = std::path::Path::new(&s.origin)
-        .parent()
-        .filter(|_| !s.origin.starts_with('<'));
     models
-        .resolve(&s.model, base)
+        .resolve(&s.model, scenario_dir(s))
         .map_err(|error| ScenarioError::ModelConfig {
             origin: s.origin.clone(),
             error,
         })
 }
 
+/// The folder of the scenario file; none for an embedded or in-memory scenario
+/// (`<...>` origins).
+fn scenario_dir(s: &Scenario) -> Option<&std::path::Path> {
+    std::path::Path::new(&s.origin)
+        .parent()
+        .filter(|_| !s.origin.starts_with('<'))
+}
+
+/// A path the scenario names: as given when absolute or found from the working
+/// directory, else relative to the scenario's folder.
 pub(crate) fn resolve(s: &Scenario, p: &str) -> std::path::PathBuf {
     let pb = std::path::PathBuf::from(p);
     if pb.is_absolute() || pb.exists() {
         return pb;
     }
-    match std::path::Path::new(&s.origin).parent() {
-        Some(d) if !s.origin.starts_with('<') => d.join(pb),
-        _ => pb,
+    match scenario_dir(s) {
+        Some(d) => d.join(pb),
+        None => pb,
     }
 }

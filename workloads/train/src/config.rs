@@ -134,9 +134,7 @@ impl TrainConfig {
     pub fn resolve(name_or_path: &str) -> Result<TrainConfig, TrainError> {
         let path = Path::new(name_or_path);
         let is_builtin = builtin_configs().any(|(n, _)| n == name_or_path);
-        if !is_builtin
-            && (path.exists() || name_or_path.ends_with(".toml") || name_or_path.contains('/'))
-        {
+        if !is_builtin && (path.exists() || memwall_llm::looks_like_path(name_or_path)) {
             return TrainConfig::load(path);
         }
         TrainConfig::builtin(name_or_path)

@@ -6,7 +6,7 @@
 //! Rates are the *achievable* figures of the profiles (measured, or peak x efficiency),
 //! never the peaks (DESIGN.md §2, summarised in docs/sources.md).
 
-use crate::spec::{GpuSpec, SystemSpec};
+use crate::spec::{GpuSpec, KernelSpec, SystemSpec};
 use memwall_sim::PS_PER_SEC;
 
 /// Share of a GPU's compute resource (capacity [`PS_PER_SEC`], "picoseconds of the whole
@@ -24,17 +24,63 @@ pub fn sm_hold(sms: u32, total: Option<u32>) -> u64 {
 /// Number format a compute-bound kernel runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dtype {
+    /// BF16 or FP16 (the same tensor-core rate on every profiled part).
     Bf16,
     Fp8,
     Fp4,
+    /// FP32 inputs on TF32 tensor cores.
+    Tf32,
+    /// FP32 on CUDA cores / vector units.
+    Fp32,
 }
 
 impl Dtype {
+    pub const ALL: [Dtype; 5] = [
+        Dtype::Fp32,
+        Dtype::Tf32,
+        Dtype::Bf16,
+        Dtype::Fp8,
+        Dtype::Fp4,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Dtype::Bf16 => "bf16",
             Dtype::Fp8 => "fp8",
             Dtype::Fp4 => "fp4",
+            Dtype::Tf32 => "tf32",
+            Dtype::Fp32 => "fp32",
+        }
+    }
+
+    /// The dtype named `s` (`fp16` and `half` are BF16-class).
+    pub fn parse(s: &str) -> Option<Dtype> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "bf16" | "fp16" | "half" | "bfloat16" | "float16" => Dtype::Bf16,
+            "fp8" | "e4m3" | "e5m2" => Dtype::Fp8,
+            "fp4" | "nvfp4" | "mxfp4" => Dtype::Fp4,
+            "tf32" => Dtype::Tf32,
+            "fp32" | "float" | "float32" => Dtype::Fp32,
+            _ => return None,
+        })
+    }
+
+    /// Bytes per element of an input operand (FP4 rounds up to one byte per two values
+    /// in [`Dtype::operand_bytes`]).
+    pub fn operand_bytes(self, elements: u128) -> u128 {
+        match self {
+            Dtype::Fp32 | Dtype::Tf32 => elements * 4,
+            Dtype::Bf16 => elements * 2,
+            Dtype::Fp8 => elements,
+            Dtype::Fp4 => elements.div_ceil(2),
+        }
+    }
+
+    /// Bytes per element of a GEMM's output: FP32 for FP32 inputs, BF16 otherwise.
+    pub fn output_bytes(self, elements: u128) -> u128 {
+        match self {
+            Dtype::Fp32 | Dtype::Tf32 => elements * 4,
+            _ => elements * 2,
         }
     }
 }
@@ -48,6 +94,8 @@ pub struct HwRates {
     pub bf16: Option<u64>,
     pub fp8: Option<u64>,
     pub fp4: Option<u64>,
+    pub tf32: Option<u64>,
+    pub fp32: Option<u64>,
     /// HBM, bytes/s.
     pub hbm: u64,
     /// Host link, host to device and device to host, bytes/s.
@@ -61,6 +109,9 @@ pub struct HwRates {
     /// Scale-out bandwidth per GPU (all NICs the GPU uses), bytes/s, and latency.
     pub nic: Option<u64>,
     pub nic_latency_ps: u64,
+    /// Per-kernel terms of the op cost model, and the CPU launch cost per kernel.
+    pub kernels: KernelSpec,
+    pub kernel_launch_ps: u64,
 }
 
 impl HwRates {
@@ -73,6 +124,8 @@ impl HwRates {
             bf16: g.compute.bf16.map(|r| r.achievable),
             fp8: g.compute.fp8.map(|r| r.achievable),
             fp4: g.compute.fp4.map(|r| r.achievable),
+            tf32: g.compute.tf32.map(|r| r.achievable),
+            fp32: g.compute.fp32.map(|r| r.achievable),
             hbm: g.hbm_bandwidth.achievable,
             h2d: g.host_link.bandwidth.achievable,
             d2h: g.host_link.reverse_achievable,
@@ -81,6 +134,8 @@ impl HwRates {
             nvlink_domain: if g.scale_up_link.is_some() { 8 } else { 1 },
             nic: None,
             nic_latency_ps: 0,
+            kernels: g.kernels,
+            kernel_launch_ps: g.kernel_launch_ps,
         }
     }
 
@@ -118,17 +173,30 @@ impl HwRates {
         sm_hold(sms, self.sms)
     }
 
-    /// Achievable FLOP/s for `d`, and the dtype actually used: a GPU without that
-    /// format (A100 has no FP8) falls back to BF16.
-    pub fn flops(&self, d: Dtype) -> Option<(u64, Dtype)> {
-        let want = match d {
+    /// The profile's own achievable FLOP/s for `d`, if it has that format.
+    pub fn rate_of(&self, d: Dtype) -> Option<u64> {
+        match d {
             Dtype::Bf16 => self.bf16,
             Dtype::Fp8 => self.fp8,
             Dtype::Fp4 => self.fp4,
+            Dtype::Tf32 => self.tf32,
+            Dtype::Fp32 => self.fp32,
+        }
+        .filter(|&v| v > 0)
+    }
+
+    /// Achievable FLOP/s for `d`, and the dtype actually used: a GPU without a narrow
+    /// format (A100 has no FP8) runs it as BF16; without TF32, FP32 GEMMs run on the FP32
+    /// units; FP32 has no fallback.
+    pub fn flops(&self, d: Dtype) -> Option<(u64, Dtype)> {
+        let fallback = match d {
+            Dtype::Bf16 | Dtype::Fp32 => None,
+            Dtype::Fp8 | Dtype::Fp4 => Some(Dtype::Bf16),
+            Dtype::Tf32 => Some(Dtype::Fp32),
         };
-        match want {
-            Some(v) if v > 0 => Some((v, d)),
-            _ => self.bf16.filter(|&v| v > 0).map(|v| (v, Dtype::Bf16)),
+        match self.rate_of(d) {
+            Some(v) => Some((v, d)),
+            None => fallback.and_then(|f| self.rate_of(f).map(|v| (v, f))),
         }
     }
 }
@@ -255,6 +323,8 @@ mod tests {
             bf16: Some(10),
             fp8: None,
             fp4: None,
+            tf32: None,
+            fp32: None,
             hbm: 1,
             h2d: 1,
             d2h: 1,
@@ -263,6 +333,15 @@ mod tests {
             nvlink_domain: 8,
             nic: Some(25),
             nic_latency_ps: 7,
+            kernels: KernelSpec {
+                floor_ps: 0,
+                tile_m: 1,
+                tile_n: 1,
+                tile_min: 1,
+                graph_launch_ps: 0,
+                given: false,
+            },
+            kernel_launch_ps: 0,
         };
         assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
         assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);

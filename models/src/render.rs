@@ -273,6 +273,8 @@ fn gpu_view(n: &NodeSpec, out: &mut String) {
         ("bf16", g.compute.bf16),
         ("fp8", g.compute.fp8),
         ("fp4", g.compute.fp4),
+        ("tf32", g.compute.tf32),
+        ("fp32", g.compute.fp32),
     ] {
         if let Some(r) = r {
             let _ = writeln!(
@@ -282,6 +284,18 @@ fn gpu_view(n: &NodeSpec, out: &mut String) {
                 format_flop_rate(r.peak)
             );
         }
+    }
+    let k = &g.kernels;
+    if k.given {
+        let _ = writeln!(
+            out,
+            "    kernels: floor {}, GEMM tile {}x{} (small GEMMs down to {}), graph launch {}",
+            format_time_ps(k.floor_ps),
+            k.tile_m,
+            k.tile_n,
+            k.tile_min,
+            format_time_ps(k.graph_launch_ps)
+        );
     }
 }
 

@@ -97,6 +97,25 @@ pub struct GpuProfile {
     /// Name of a `link` part: the scale-up link (NVLink), per GPU.
     #[serde(default)]
     pub scale_up_link: Option<String>,
+    /// What the op cost model needs beyond rates: kernel floor, GEMM tile, graph launch.
+    #[serde(default)]
+    pub kernels: Option<GpuKernels>,
+}
+
+/// `[kernels]` of a GPU profile: the op cost model's per-kernel terms.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GpuKernels {
+    /// Shortest time a kernel occupies the GPU's timeline (a tiny kernel's recorded
+    /// duration): no kernel takes less, whatever its work.
+    pub floor: Tagged<Picos>,
+    /// Output tile (rows, columns) of the GEMM library's kernels for large GEMMs; smaller
+    /// GEMMs use the next power of two at or above their size, at least `gemm_tile_min`.
+    pub gemm_tile_m: Tagged<Count>,
+    pub gemm_tile_n: Tagged<Count>,
+    pub gemm_tile_min: Tagged<Count>,
+    /// CPU cost of launching one captured graph (`cudaGraphLaunch`).
+    pub graph_launch: Tagged<Picos>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -119,6 +138,12 @@ pub struct GpuCompute {
     pub fp8: Option<PeakAchievable<FlopRate>>,
     #[serde(default)]
     pub fp4: Option<PeakAchievable<FlopRate>>,
+    /// TF32 tensor-core rate (FP32 GEMMs where the framework allows TF32).
+    #[serde(default)]
+    pub tf32: Option<PeakAchievable<FlopRate>>,
+    /// Plain FP32 (CUDA cores / vector units): FP32 GEMMs without TF32.
+    #[serde(default)]
+    pub fp32: Option<PeakAchievable<FlopRate>>,
 }
 
 /// `kind = "host"`: one CPU socket type and its DRAM.

@@ -32,6 +32,7 @@ pub struct GpuSpec {
     pub compute: ComputeSpec,
     pub host_link: LinkSpec,
     pub scale_up_link: Option<LinkSpec>,
+    pub kernels: KernelSpec,
 }
 
 /// Dense FLOP/s per data type.
@@ -40,6 +41,22 @@ pub struct ComputeSpec {
     pub bf16: Option<Rate>,
     pub fp8: Option<Rate>,
     pub fp4: Option<Rate>,
+    pub tf32: Option<Rate>,
+    pub fp32: Option<Rate>,
+}
+
+/// The op cost model's per-kernel terms (`[kernels]` of the GPU profile). A profile
+/// without the table gets no floor and no tile quantisation (tiles of 1 x 1), and a graph
+/// launch priced like a kernel launch: nothing is invented for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelSpec {
+    pub floor_ps: u64,
+    pub tile_m: u32,
+    pub tile_n: u32,
+    pub tile_min: u32,
+    pub graph_launch_ps: u64,
+    /// The profile has a `[kernels]` table.
+    pub given: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,8 @@ use crate::spec::*;
 
 /// HBM capacity above this is absurd for one GPU.
 const MAX_HBM_BYTES: u64 = 100_000_000_000_000;
+/// A kernel floor or graph launch above this is a unit mistake.
+const MAX_KERNEL_TERM_PS: u64 = 1_000_000_000;
 /// DRAM above this per socket is absurd.
 pub(super) const MAX_DRAM_BYTES: u64 = 100_000_000_000_000;
 
@@ -409,6 +411,8 @@ impl<'a> Resolver<'a> {
             bf16: self.flops(&p(&["compute", "bf16"]), &g.compute.bf16),
             fp8: self.flops(&p(&["compute", "fp8"]), &g.compute.fp8),
             fp4: self.flops(&p(&["compute", "fp4"]), &g.compute.fp4),
+            tf32: self.flops(&p(&["compute", "tf32"]), &g.compute.tf32),
+            fp32: self.flops(&p(&["compute", "fp32"]), &g.compute.fp32),
         };
         if compute.bf16.is_none() && compute.fp8.is_none() && compute.fp4.is_none() {
             self.err(
@@ -460,7 +464,45 @@ impl<'a> Resolver<'a> {
             compute,
             host_link: host_link?,
             scale_up_link,
+            kernels: self.kernels(g),
         })
+    }
+
+    /// `[kernels]`: tiles between 1 and 1,024, a floor under 1 ms.
+    fn kernels(&mut self, g: &GpuProfile) -> KernelSpec {
+        let Some(k) = &g.kernels else {
+            return KernelSpec {
+                floor_ps: 0,
+                tile_m: 1,
+                tile_n: 1,
+                tile_min: 1,
+                graph_launch_ps: g.kernel_launch.value.0,
+                given: false,
+            };
+        };
+        let path = |f: &str| p(&["kernels", f]);
+        let tile_m = to_u32(self.count(&path("gemm_tile_m"), &k.gemm_tile_m, 1, 1024));
+        let tile_n = to_u32(self.count(&path("gemm_tile_n"), &k.gemm_tile_n, 1, 1024));
+        let tile_min = to_u32(self.count(&path("gemm_tile_min"), &k.gemm_tile_min, 1, 1024));
+        self.tagged(&path("floor"), &k.floor);
+        self.tagged(&path("graph_launch"), &k.graph_launch);
+        for (f, t) in [("floor", &k.floor), ("graph_launch", &k.graph_launch)] {
+            if t.value.0 > MAX_KERNEL_TERM_PS {
+                self.err(
+                    &p(&["kernels", f, "value"]),
+                    format!("absurd value {}: above 1 ms", t.value),
+                    Some("a kernel floor or launch cost is microseconds, e.g. \"2 us\"".into()),
+                );
+            }
+        }
+        KernelSpec {
+            floor_ps: k.floor.value.0,
+            tile_m,
+            tile_n,
+            tile_min: tile_min.min(tile_m).min(tile_n),
+            graph_launch_ps: k.graph_launch.value.0,
+            given: true,
+        }
     }
 
     pub(super) fn host(&mut self, h: &HostProfile) -> Option<HostSpec> {

@@ -45,6 +45,7 @@ fn query(r: &HwRates, x: u64) -> u64 {
             } else {
                 Phase::Prefill
             },
+            causal: x & 1 == 1,
             dtype: Dtype::Bf16,
         }
         .time(r)

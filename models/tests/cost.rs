@@ -104,6 +104,7 @@ fn attention_prefill_is_compute_bound_and_decode_reads_the_cache() {
         head_dim: 128,
         v_head_dim: 128,
         phase: Phase::Prefill,
+        causal: true,
         dtype: Dtype::Bf16,
     };
     let t = pre.time(&r).unwrap();

@@ -25,17 +25,20 @@ pub struct Attention {
     pub head_dim: u64,
     pub v_head_dim: u64,
     pub phase: Phase,
+    /// Causal mask: each query sees the keys up to its own position.
+    pub causal: bool,
     pub dtype: Dtype,
 }
 
 impl Attention {
-    /// Keys each query attends to on average: all of them in decode; under the causal
-    /// mask of a prefill whose queries are the last `q_len` positions, `kv - (q - 1)/2`.
+    /// Keys each query attends to on average: all of them without a mask; under the
+    /// causal mask, with the queries the last `q_len` positions, `kv - (q - 1)/2`.
     fn keys_per_query(&self) -> u128 {
         let (q, kv) = (self.q_len as u128, self.kv_len.max(self.q_len) as u128);
-        match self.phase {
-            Phase::Decode => kv,
-            Phase::Prefill => kv - (q - 1) / 2,
+        if self.causal {
+            kv - (q - 1) / 2
+        } else {
+            kv
         }
     }
 

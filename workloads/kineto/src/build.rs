@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::classify;
 use super::error::{ErrorKind, KinetoError};
 use super::model::*;
-use super::parse::{CommArgs, GpuCat, Id, RawFlow, RawGpu, RawSpan, RawSync, RawTrace};
+use super::parse::{CommArgs, GpuCat, Id, RawCpuOp, RawFlow, RawGpu, RawSpan, RawSync, RawTrace};
 
 /// An op counts as held by another stream only if it started this much later than it was
 /// ready (launched and its stream free) — rule I2.
@@ -114,6 +114,7 @@ pub(crate) fn build(raw: RawTrace, source: &str) -> Result<TraceGraph, KinetoErr
         launches: Launches::new(&cpu_calls),
         anns: &anns,
         clock: &clock,
+        shapes: shapes_by_external_id(raw.cpu_ops),
     };
     let ops = ctx.ops(gpu, &mut phases, &mut stats)?;
     stats.gpu_ops = ops.len();
@@ -375,6 +376,31 @@ struct OpContext<'a> {
     launches: Launches<'a>,
     anns: &'a Annotations,
     clock: &'a Clock<'a>,
+    shapes: HashMap<i64, Box<OpShape>>,
+}
+
+/// Each external id's recorded shapes: where several framework ops share an id (an op
+/// and the ops it calls), the shortest, i.e. the innermost, which launched the kernels.
+fn shapes_by_external_id(cpu_ops: Vec<RawCpuOp>) -> HashMap<i64, Box<OpShape>> {
+    let mut best: HashMap<i64, RawCpuOp> = HashMap::new();
+    for op in cpu_ops {
+        match best.get(&op.external_id) {
+            Some(b) if (b.dur, b.name) <= (op.dur, op.name) => {}
+            _ => {
+                best.insert(op.external_id, op);
+            }
+        }
+    }
+    best.into_iter()
+        .map(|(ext, op)| {
+            let shape = OpShape {
+                op: op.name,
+                inputs: op.dims,
+                types: op.types,
+            };
+            (ext, Box::new(shape))
+        })
+        .collect()
 }
 
 impl OpContext<'_> {
@@ -415,6 +441,7 @@ impl OpContext<'_> {
                 block: g.block,
                 graph_id: g.graph_id,
                 comm,
+                shape: g.external_id.and_then(|e| self.shapes.get(&e)).cloned(),
             });
         }
         Ok(ops)

@@ -205,6 +205,19 @@ pub struct Launch {
     pub graph: bool,
 }
 
+/// The framework op (a PyTorch `cpu_op`) that launched a GPU op, with the shapes the
+/// profiler recorded (`record_shapes=True`), joined on the external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpShape {
+    /// Op name id (in [`TraceGraph::names`]), e.g. `aten::addmm`.
+    pub op: NameId,
+    /// `Input Dims`: per argument, the dims of each tensor it holds (none for a scalar,
+    /// several for a tensor list).
+    pub inputs: Vec<Vec<Vec<u64>>>,
+    /// `Input type`: per argument, e.g. `c10::BFloat16`, `float`, `Scalar`.
+    pub types: Vec<String>,
+}
+
 /// One GPU op (kernel, memcpy, memset) on one stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuOp {
@@ -226,6 +239,8 @@ pub struct GpuOp {
     pub block: Option<[u32; 3]>,
     pub graph_id: Option<i64>,
     pub comm: Option<Box<CommMeta>>,
+    /// The launching framework op and its shapes, where the trace recorded them.
+    pub shape: Option<Box<OpShape>>,
 }
 
 impl GpuOp {

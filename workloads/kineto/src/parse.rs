@@ -114,6 +114,16 @@ pub(crate) struct RawSpan {
     pub flow_key: Option<u32>,
 }
 
+/// A framework op's recorded shapes, keyed by the external id its kernels carry.
+#[derive(Debug, Clone)]
+pub(crate) struct RawCpuOp {
+    pub external_id: i64,
+    pub name: u32,
+    pub dur: i64,
+    pub dims: Vec<Vec<Vec<u64>>>,
+    pub types: Vec<String>,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct RawFlow {
     /// Interned (pid, tid) of the flow's end point (see `RawTrace::flow_key`).
@@ -136,6 +146,7 @@ pub(crate) struct RawTrace {
     pub gpu_annotations: Vec<RawSpan>,
     pub cpu_annotations: Vec<RawSpan>,
     pub cpu_calls: Vec<RawSpan>,
+    pub cpu_ops: Vec<RawCpuOp>,
     pub flow_starts: Vec<RawFlow>,
     pub flow_ends: Vec<RawFlow>,
     pub base_time_ns: Option<i64>,
@@ -441,6 +452,8 @@ enum Cat {
     Sync,
     GpuAnnotation,
     UserAnnotation,
+    /// A framework op (`cpu_op`): kept only for its recorded shapes.
+    CpuOp,
     Runtime,
     Driver,
     LaunchFlow,
@@ -455,6 +468,7 @@ fn parse_cat(s: &str) -> Cat {
         "cuda_sync" => Cat::Sync,
         "gpu_user_annotation" => Cat::GpuAnnotation,
         "user_annotation" => Cat::UserAnnotation,
+        "cpu_op" => Cat::CpuOp,
         "cuda_runtime" | "Runtime" => Cat::Runtime,
         "cuda_driver" | "Driver" => Cat::Driver,
         "ac2g" | "async_gpu" | "async" => Cat::LaunchFlow,
@@ -690,6 +704,8 @@ struct Args {
     wait_on_stream: Option<i64>,
     wait_on_record_corr: Option<i64>,
     wait_on_event_id: Option<i64>,
+    input_dims: Option<Vec<Vec<Vec<u64>>>>,
+    input_types: Option<Vec<String>>,
 }
 
 struct ArgsVisitor;
@@ -736,6 +752,8 @@ enum ArgKey {
     WaitStream,
     WaitCorr,
     WaitEvent,
+    InputDims,
+    InputType,
     Other,
 }
 
@@ -764,12 +782,44 @@ impl ArgKey {
             "wait_on_stream" => K::WaitStream,
             "wait_on_cuda_event_record_corr_id" => K::WaitCorr,
             "wait_on_cuda_event_id" => K::WaitEvent,
+            "Input Dims" => K::InputDims,
+            "Input type" => K::InputType,
             _ => K::Other,
         }
     }
 }
 
 /// An integer value, loosely (see [`LooseInt`]).
+/// `Input Dims` of a `cpu_op`: per argument, the dims of each tensor it holds (a tensor
+/// argument holds one, a tensor list several, a scalar none). `None` when any dim is not a
+/// non-negative integer: a shape is used whole or not at all.
+fn input_dims(v: serde_json::Value) -> Option<Vec<Vec<Vec<u64>>>> {
+    let tensor = |t: &serde_json::Value| -> Option<Vec<u64>> {
+        t.as_array()?.iter().map(|d| d.as_u64()).collect()
+    };
+    v.as_array()?
+        .iter()
+        .map(|arg| {
+            let items = arg.as_array()?;
+            if items.iter().all(|i| i.is_array()) && !items.is_empty() {
+                items.iter().map(tensor).collect()
+            } else if items.is_empty() {
+                Some(Vec::new())
+            } else {
+                Some(vec![tensor(arg)?])
+            }
+        })
+        .collect()
+}
+
+/// `Input type` of a `cpu_op`: one type name per argument.
+fn input_types(v: serde_json::Value) -> Option<Vec<String>> {
+    v.as_array()?
+        .iter()
+        .map(|t| t.as_str().map(str::to_string))
+        .collect()
+}
+
 fn int_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<i64>, A::Error> {
     Ok(map.next_value::<LooseInt>()?.0)
 }
@@ -814,6 +864,8 @@ impl Args {
             K::WaitStream => self.wait_on_stream = int_value(map)?,
             K::WaitCorr => self.wait_on_record_corr = int_value(map)?,
             K::WaitEvent => self.wait_on_event_id = int_value(map)?,
+            K::InputDims => self.input_dims = input_dims(map.next_value()?),
+            K::InputType => self.input_types = input_types(map.next_value()?),
             K::Other => {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -1054,6 +1106,7 @@ impl Complete<'_> {
             Cat::Sync => self.sync(out),
             Cat::GpuAnnotation => self.gpu_annotation(out),
             Cat::UserAnnotation | Cat::Runtime | Cat::Driver => self.cpu_span(cat, out),
+            Cat::CpuOp => self.cpu_op(out),
             Cat::Unknown | Cat::Other | Cat::LaunchFlow => out.stats.skipped_complete += 1,
         }
     }
@@ -1114,6 +1167,25 @@ impl Complete<'_> {
             correlation: None,
             flow_key: None,
         });
+    }
+
+    /// A framework op with recorded shapes and an external id (what its kernels carry);
+    /// others are skipped.
+    fn cpu_op(self, out: &mut RawTrace) {
+        let a = self.a;
+        match (a.external_id, a.input_dims) {
+            (Some(external_id), Some(dims)) => {
+                let name = out.intern(self.name);
+                out.cpu_ops.push(RawCpuOp {
+                    external_id,
+                    name,
+                    dur: self.dur,
+                    dims,
+                    types: a.input_types.unwrap_or_default(),
+                });
+            }
+            _ => out.stats.skipped_complete += 1,
+        }
     }
 
     /// A user annotation or a runtime / driver call, on its CPU thread.

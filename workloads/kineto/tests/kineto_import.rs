@@ -91,7 +91,15 @@ fn handmade_meta_stats_and_recorded_dependency() {
     assert_eq!(g.stats.raw.ignored_phase, 2);
     assert_eq!(g.stats.raw.metadata, 1);
     assert_eq!(g.stats.raw.no_phase, 1);
-    assert_eq!(g.stats.raw.skipped_complete, 2);
+    // the cpu_op with recorded shapes is kept (for the GEMM it launched), not skipped
+    assert_eq!(g.stats.raw.skipped_complete, 1);
+    let gemm = op_named(&g, "sm90_xmma_gemm");
+    let shape = gemm
+        .shape
+        .as_deref()
+        .expect("the launching aten::mm's shapes");
+    assert_eq!(g.name(shape.op), "aten::mm");
+    assert_eq!(shape.inputs, vec![vec![vec![4, 4]], vec![vec![4, 4]]]);
     assert_eq!(g.syncs.len(), 1);
     assert_eq!(g.gpu_annotations.len(), 1);
     // cuda_sync "Stream Wait Event": stream 27 waits for the event recorded (corr 104)

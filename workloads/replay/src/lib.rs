@@ -52,6 +52,7 @@
 mod build;
 pub mod metrics;
 pub mod retime;
+pub mod shapes;
 pub mod transform;
 
 pub use build::{replay, ReplayOutput, ScalingRow};

@@ -1,12 +1,18 @@
-//! Re-timing one recorded op on another GPU: the ratio of the relevant achievable rate
-//! on the source to that on the target (docs/replay.md §2 has the table).
+//! Re-timing one recorded op on another GPU (docs/replay.md §2 has the table). A kernel
+//! whose shapes the trace recorded is priced by the op cost model on both GPUs and scaled
+//! by the ratio of the two predictions, so a memory-bound GEMM scales with HBM and a tiny
+//! kernel with the floors. Any other kernel scales by the ratio of the relevant
+//! achievable rate, and never falls under the target's kernel floor.
 
+use super::shapes::op_work;
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
 use memwall_models::perf::{collective_time_ps, Algorithm, Collective, Dtype, HwRates};
 
 /// Which rate an op's duration scales with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scaling {
+    /// The op cost model on the recorded shapes (`gemm`, `attention`, `memory`).
+    Shape(&'static str),
     /// FLOP rate of a dtype (GEMM, attention).
     Flops(Dtype),
     /// HBM bandwidth (elementwise, normalisation, reduction, memset, D2D copy).
@@ -27,6 +33,7 @@ pub enum Scaling {
 impl Scaling {
     pub fn label(self) -> String {
         match self {
+            Scaling::Shape(k) => format!("cost-model-{k}"),
             Scaling::Flops(d) => format!("flops-{}", d.label()),
             Scaling::Hbm => "hbm".into(),
             Scaling::HostH2d => "host-h2d".into(),
@@ -89,6 +96,55 @@ impl Factor {
     }
 }
 
+/// A kernel: by the cost model on its shapes where recorded, else by the rate ratio of its
+/// class, never under the target's floor.
+fn kernel_factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates) -> Factor {
+    if let Some(w) = op_work(g, op) {
+        if let (Ok(s), Ok(t)) = (w.time(src), w.time(tgt)) {
+            if s.ps > 0 && t.ps > 0 {
+                return Factor {
+                    scaling: Scaling::Shape(w.label()),
+                    num: t.ps as u128,
+                    den: s.ps as u128,
+                };
+            }
+        }
+    }
+    let by_rate = match op.class {
+        OpClass::Gemm | OpClass::Attention => {
+            let d = kernel_dtype(g.op_name(op));
+            match (src.flops(d), tgt.flops(d)) {
+                (Some((s, sd)), Some((t, _))) => {
+                    Factor::ratio(Scaling::Flops(sd), Some(s), Some(t))
+                }
+                _ => Factor::one(Scaling::Unchanged),
+            }
+        }
+        _ => Factor::ratio(Scaling::Hbm, Some(src.hbm), Some(tgt.hbm)),
+    };
+    floored(
+        by_rate,
+        (op.dur_ns.max(0) as u64).saturating_mul(1000),
+        tgt.kernels.floor_ps,
+    )
+}
+
+/// `f`, or where it would make a kernel of `dur_ps` faster than the target's `floor`,
+/// the factor that lands it on the floor; a kernel recorded under the floor keeps its
+/// recorded time (the floor never slows one down, so a replay on the source hardware
+/// stays the identity).
+fn floored(f: Factor, dur_ps: u64, floor: u64) -> Factor {
+    let floor = floor.min(dur_ps);
+    if f.scaling == Scaling::Unchanged || dur_ps == 0 || f.apply(dur_ps) >= floor {
+        return f;
+    }
+    Factor {
+        scaling: f.scaling,
+        num: floor as u128,
+        den: dur_ps as u128,
+    }
+}
+
 fn collective_of(c: CommCategory) -> Option<Collective> {
     Some(match c {
         CommCategory::AllReduce => Collective::AllReduce,
@@ -123,18 +179,12 @@ pub fn comm_bytes_and_group(op: &GpuOp) -> Option<(u64, u32)> {
 /// (mHC); it only applies where the message size is known.
 pub fn factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates, bytes_mult: u64) -> Factor {
     match op.class {
-        OpClass::Gemm | OpClass::Attention => {
-            let d = kernel_dtype(g.op_name(op));
-            match (src.flops(d), tgt.flops(d)) {
-                (Some((s, sd)), Some((t, _))) => {
-                    Factor::ratio(Scaling::Flops(sd), Some(s), Some(t))
-                }
-                _ => Factor::one(Scaling::Unchanged),
-            }
-        }
-        OpClass::Elementwise | OpClass::Normalization | OpClass::Reduction | OpClass::Memset => {
-            Factor::ratio(Scaling::Hbm, Some(src.hbm), Some(tgt.hbm))
-        }
+        OpClass::Gemm
+        | OpClass::Attention
+        | OpClass::Elementwise
+        | OpClass::Normalization
+        | OpClass::Reduction
+        | OpClass::Memset => kernel_factor(g, op, src, tgt),
         OpClass::Copy(dir) => match dir {
             CopyDir::HostToDevice => Factor::ratio(Scaling::HostH2d, Some(src.h2d), Some(tgt.h2d)),
             CopyDir::DeviceToHost => Factor::ratio(Scaling::HostD2h, Some(src.d2h), Some(tgt.d2h)),

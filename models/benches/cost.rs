@@ -19,8 +19,8 @@ fn xorshift(x: &mut u64) -> u64 {
 /// One query of the mix, chosen by `x`; returns the predicted picoseconds.
 fn query(r: &HwRates, x: u64) -> u64 {
     let m = 1 + x % 16_384;
-    let n = 128 << (x >> 20) % 7;
-    let k = 256 << (x >> 24) % 6;
+    let n = 128 << ((x >> 20) % 7);
+    let k = 256 << ((x >> 24) % 6);
     let dtype = [Dtype::Bf16, Dtype::Fp8, Dtype::Tf32, Dtype::Fp32][(x >> 30) as usize % 4];
     match (x >> 40) % 4 {
         0 | 1 => Gemm {

@@ -1,7 +1,8 @@
-//! Elementwise, normalisation and reduction kernels: HBM-bound, with the GPU's floor.
+//! Elementwise, normalisation and reduction kernels: HBM-bound, with the GPU's floor;
+//! and kernels known only by their totals.
 
-use super::{finish, OpTime};
-use crate::perf::HwRates;
+use super::{finish, ps_for, rate, CostError, OpTime};
+use crate::perf::{Dtype, HwRates};
 
 /// A kernel that moves `bytes` through HBM (read plus written) and whose arithmetic
 /// hides behind that traffic.
@@ -13,5 +14,23 @@ pub struct MemoryOp {
 impl MemoryOp {
     pub fn time(&self, r: &HwRates) -> OpTime {
         finish(r, 0, 0, self.bytes, None)
+    }
+}
+
+/// A kernel known only by its totals (a fused attention over a batch of sequences of
+/// mixed lengths, where no single shape describes it): `flops` at the dtype's rate
+/// against `bytes` of HBM traffic, with the floor; no tile or wave terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roofline {
+    pub flops: u128,
+    pub bytes: u128,
+    pub dtype: Dtype,
+}
+
+impl Roofline {
+    pub fn time(&self, r: &HwRates) -> Result<OpTime, CostError> {
+        let (per_sec, used) = rate(r, self.dtype)?;
+        let compute = ps_for(self.flops, per_sec);
+        Ok(finish(r, compute, self.flops, self.bytes, Some(used)))
     }
 }

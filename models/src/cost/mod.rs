@@ -20,7 +20,7 @@ pub mod memory;
 
 pub use attention::{Attention, Phase};
 pub use gemm::{Gemm, GroupedGemm};
-pub use memory::MemoryOp;
+pub use memory::{MemoryOp, Roofline};
 
 use crate::perf::{Dtype, HwRates};
 use memwall_sim::PS_PER_SEC;

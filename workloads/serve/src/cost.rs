@@ -1,15 +1,20 @@
-//! Per-layer compute time by roofline on the GPU profile: FLOPs at the achievable rate
-//! against HBM bytes at the achievable bandwidth, whichever is longer, plus kernel launch
-//! overhead. Dense backbones and MoE (active experts only; expert weights split over the
-//! expert-parallel group, touched experts from the whole node's tokens), and the Engram
-//! module's own compute (projections, gating, short conv).
+//! Per-layer compute time from the op cost model (`memwall_models::cost`, docs/op-cost.md)
+//! on the GPU profile: each layer is its kernels, each priced on its own shape: the
+//! attention projections and the FFN as GEMMs over the step's tokens (MoE: the routed
+//! experts as one grouped GEMM over the experts this GPU touches, the shared experts and
+//! router as a GEMM), the attention core as one fused kernel over the step's sequences,
+//! and the residual, norm and activation kernels as memory-bound kernels, none faster
+//! than the GPU's kernel floor; plus the CPU launch overhead. The Engram module's own
+//! compute (projections, gating, short conv) and the output head likewise.
 
+use memwall_models::cost::{Gemm, GroupedGemm, OpTime, Roofline};
+use memwall_models::perf::{Dtype as CostDtype, HwRates};
 use memwall_models::GpuSpec;
-use memwall_sim::{Ps, PS_PER_SEC};
+use memwall_sim::Ps;
 
 use memwall_llm::engram::EngramDims;
 use memwall_llm::{expected_distinct_experts, LayerKind, Pass, StepShape};
-use memwall_llm::{Attention, Dtype, ModelConfig};
+use memwall_llm::{Attention, Dtype, LayerFlops, ModelConfig};
 
 use super::batcher::SeqWork;
 use super::error::ScenarioError;
@@ -18,17 +23,22 @@ use super::error::ScenarioError;
 #[derive(Debug, Clone)]
 struct LayerClass {
     rep: u32,
-    dense_bytes: u64,
     routed: u64,
 }
+
+/// GEMM kernels a layer launches besides its memory-bound ones: the attention
+/// projections, the FFN, the fused attention core.
+const LAYER_GEMMS_AND_ATTENTION: u64 = 3;
 
 #[derive(Debug, Clone)]
 pub struct CostModel {
     pub model: ModelConfig,
     class_of: Vec<usize>,
     classes: Vec<LayerClass>,
-    flop_rate: u64,
-    hbm_bw: u64,
+    rates: HwRates,
+    /// GEMM dtypes of the dense weights and of the routed experts.
+    dtype: CostDtype,
+    expert_dtype: CostDtype,
     launch: Ps,
     pub kernels_per_layer: u64,
     pub cuda_graph_decode: bool,
@@ -37,8 +47,22 @@ pub struct CostModel {
     lm_head_bytes: u64,
 }
 
-fn ps_for(amount: u128, per_sec: u64) -> u128 {
-    (amount * PS_PER_SEC as u128).div_ceil(per_sec.max(1) as u128)
+/// One layer's work in one step, summed over the step's sequences.
+#[derive(Debug, Clone, Copy, Default)]
+struct StepWork {
+    tokens: u64,
+    flops: LayerFlops,
+    kv_bytes: u128,
+    residual_bytes: u128,
+}
+
+fn add_flops(a: &mut LayerFlops, b: &LayerFlops, sign_sub: Option<&LayerFlops>) {
+    let sub = sign_sub.copied().unwrap_or_default();
+    a.attention_projection_flops += b.attention_projection_flops - sub.attention_projection_flops;
+    a.attention_core_flops += b.attention_core_flops - sub.attention_core_flops;
+    a.indexer_flops += b.indexer_flops - sub.indexer_flops;
+    a.mlp_flops += b.mlp_flops - sub.mlp_flops;
+    a.mhc_flops += b.mhc_flops - sub.mhc_flops;
 }
 
 impl CostModel {
@@ -50,17 +74,15 @@ impl CostModel {
         cuda_graph_decode: bool,
         efficiency: f64,
     ) -> Result<Self, ScenarioError> {
-        // One engine-wide factor on the achievable rates (the engine's kernels reach this
-        // share of them); 1.0 = the profile's achievable figures.
-        let eff = |x: u64| ((x as f64) * efficiency).max(1.0) as u64;
-        let rate = match model.weight_dtype {
-            Dtype::Fp8 => gpu.compute.fp8.or(gpu.compute.bf16),
-            _ => gpu.compute.bf16,
+        let dtype = cost_dtype(model.weight_dtype);
+        let expert_dtype = cost_dtype(model.expert_weight_dtype.unwrap_or(model.weight_dtype));
+        let rates = what_if_rates(HwRates::from_gpu(gpu), efficiency);
+        if rates.flops(dtype).is_none() {
+            return Err(ScenarioError::NoComputeRate {
+                gpu: gpu.name.clone(),
+                dtype: format!("{:?}", model.weight_dtype),
+            });
         }
-        .ok_or_else(|| ScenarioError::NoComputeRate {
-            gpu: gpu.name.clone(),
-            dtype: format!("{:?}", model.weight_dtype),
-        })?;
         let mut keys: Vec<(LayerKind, u64)> = Vec::new();
         let mut class_of = Vec::new();
         let mut classes = Vec::new();
@@ -75,12 +97,8 @@ impl CostModel {
                 Some(c) => c,
                 None => {
                     keys.push(key);
-                    let (dense_bytes, routed) = model.layer_weight_bytes(l)?;
-                    classes.push(LayerClass {
-                        rep: l,
-                        dense_bytes,
-                        routed,
-                    });
+                    let (_, routed) = model.layer_weight_bytes(l)?;
+                    classes.push(LayerClass { rep: l, routed });
                     keys.len() - 1
                 }
             };
@@ -93,8 +111,9 @@ impl CostModel {
         Ok(CostModel {
             class_of,
             classes,
-            flop_rate: eff(rate.achievable),
-            hbm_bw: eff(gpu.hbm_bandwidth.achievable),
+            rates,
+            dtype,
+            expert_dtype,
             launch: Ps(gpu.kernel_launch_ps),
             kernels_per_layer,
             cuda_graph_decode,
@@ -144,67 +163,143 @@ impl CostModel {
             Ps(self.launch.0 * self.kernels_per_layer)
         };
         for c in &self.classes {
-            let mut flops: u128 = 0;
-            let mut bytes: u128 = c.dense_bytes as u128;
-            if c.routed > 0 {
-                if let Some(m) = &self.model.mlp.moe {
-                    let touched = expected_distinct_experts(
-                        m.num_routed_experts,
-                        m.experts_per_token,
-                        node_tokens,
-                    );
-                    bytes += touched as u128 * self.expert_bytes as u128 / self.ep as u128;
-                }
-            }
-            for w in work {
-                let f = if prefill {
-                    let end = self
-                        .model
-                        .layer_forward_flops(
-                            c.rep,
-                            Pass::Prefill {
-                                tokens: (w.ctx + w.new) as u64,
-                            },
-                        )?
-                        .total_flops();
-                    let start = if w.ctx == 0 {
-                        0
-                    } else {
-                        self.model
-                            .layer_forward_flops(
-                                c.rep,
-                                Pass::Prefill {
-                                    tokens: w.ctx as u64,
-                                },
-                            )?
-                            .total_flops()
-                    };
-                    end.saturating_sub(start)
-                } else {
-                    self.model
-                        .layer_forward_flops(
-                            c.rep,
-                            Pass::Decode {
-                                context_len: w.ctx as u64,
-                            },
-                        )?
-                        .total_flops()
-                };
-                flops += f as u128;
-                let b = self.model.layer_hbm_bytes(
-                    c.rep,
-                    &StepShape {
-                        sequences: 1,
-                        new_tokens_per_sequence: w.new as u64,
-                        context_len: w.ctx as u64,
-                    },
-                )?;
-                bytes += (b.residual_bytes + b.kv_read_bytes + b.kv_write_bytes) as u128;
-            }
-            let t = ps_for(flops, self.flop_rate).max(ps_for(bytes, self.hbm_bw));
-            out.push(Ps(t.min(u64::MAX as u128) as u64) + per_layer_launch);
+            let step = self.step_work(c.rep, work, prefill)?;
+            out.push(self.layer_time(c, &step, node_tokens)? + per_layer_launch);
         }
         Ok(())
+    }
+
+    /// One layer's FLOPs and bytes for the step's sequences.
+    fn step_work(
+        &self,
+        rep: u32,
+        work: &[SeqWork],
+        prefill: bool,
+    ) -> Result<StepWork, ScenarioError> {
+        let mut s = StepWork::default();
+        for w in work {
+            if prefill {
+                let pass = |tokens: u32| Pass::Prefill {
+                    tokens: tokens as u64,
+                };
+                let end = self.model.layer_forward_flops(rep, pass(w.ctx + w.new))?;
+                let start = match w.ctx {
+                    0 => None,
+                    ctx => Some(self.model.layer_forward_flops(rep, pass(ctx))?),
+                };
+                add_flops(&mut s.flops, &end, start.as_ref());
+            } else {
+                let pass = Pass::Decode {
+                    context_len: w.ctx as u64,
+                };
+                add_flops(
+                    &mut s.flops,
+                    &self.model.layer_forward_flops(rep, pass)?,
+                    None,
+                );
+            }
+            let b = self.model.layer_hbm_bytes(
+                rep,
+                &StepShape {
+                    sequences: 1,
+                    new_tokens_per_sequence: w.new as u64,
+                    context_len: w.ctx as u64,
+                },
+            )?;
+            s.tokens += w.new as u64;
+            s.kv_bytes += (b.kv_read_bytes + b.kv_write_bytes) as u128;
+            s.residual_bytes += b.residual_bytes as u128;
+        }
+        Ok(s)
+    }
+
+    fn op(
+        &self,
+        t: Result<OpTime, memwall_models::cost::CostError>,
+    ) -> Result<u128, ScenarioError> {
+        t.map(|t| t.ps as u128).map_err(|e| ScenarioError::Cost {
+            gpu: self.rates.name.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// A GEMM of the step's `tokens` rows by a `hidden x (params / hidden)` weight.
+    fn weight_gemm(&self, tokens: u64, params: u128) -> Result<u128, ScenarioError> {
+        let k = self.model.hidden_size.max(1);
+        let n = (params / k as u128).max(1).min(u64::MAX as u128) as u64;
+        self.op(Gemm {
+            m: tokens,
+            n,
+            k,
+            batch: 1,
+            dtype: self.dtype,
+        }
+        .time(&self.rates))
+    }
+
+    /// The FFN: dense, or shared experts and router as a GEMM plus the routed experts
+    /// this GPU touches as one grouped GEMM (weights split over the EP group).
+    fn ffn_time(
+        &self,
+        c: &LayerClass,
+        tokens: u64,
+        node_tokens: u64,
+    ) -> Result<u128, ScenarioError> {
+        let (_, active) = self.model.mlp_params(c.rep)?;
+        let moe = self.model.mlp.moe.as_ref().filter(|_| c.routed > 0);
+        let Some(m) = moe else {
+            return self.weight_gemm(tokens, active as u128);
+        };
+        let h = self.model.hidden_size;
+        let expert = 3 * h as u128 * m.expert_ffn_size as u128;
+        let dense = (active as u128).saturating_sub(expert * m.experts_per_token as u128);
+        let touched =
+            expected_distinct_experts(m.num_routed_experts, m.experts_per_token, node_tokens);
+        let local = touched.div_ceil(self.ep).max(1);
+        let routed = GroupedGemm::routed(
+            tokens.saturating_mul(m.experts_per_token),
+            local,
+            1.0,
+            3 * m.expert_ffn_size,
+            h,
+            self.expert_dtype,
+        );
+        Ok(self.weight_gemm(tokens, dense)? + self.op(routed.time(&self.rates))?)
+    }
+
+    /// One layer of a step: its GEMMs, its fused attention core, and its memory-bound
+    /// kernels (residual, norms, activation, mHC mixing), each at least the floor.
+    fn layer_time(
+        &self,
+        c: &LayerClass,
+        s: &StepWork,
+        node_tokens: u64,
+    ) -> Result<Ps, ScenarioError> {
+        if s.tokens == 0 {
+            return Ok(Ps::ZERO);
+        }
+        let f = &s.flops;
+        let proj = self.weight_gemm(s.tokens, self.model.attention_params() as u128)?;
+        let ffn = self.ffn_time(c, s.tokens, node_tokens)?;
+        let core = Roofline {
+            flops: (f.attention_core_flops + f.indexer_flops) as u128,
+            bytes: s.kv_bytes,
+            dtype: CostDtype::Bf16,
+        };
+        let core = self.op(core.time(&self.rates))?;
+        let mixing = Roofline {
+            flops: f.mhc_flops as u128,
+            bytes: s.residual_bytes,
+            dtype: CostDtype::Bf16,
+        };
+        let memory_kernels = self
+            .kernels_per_layer
+            .saturating_sub(LAYER_GEMMS_AND_ATTENTION)
+            .max(1);
+        let floors = memory_kernels as u128 * self.rates.kernels.floor_ps as u128;
+        let memory = self.op(mixing.time(&self.rates))?.max(floors);
+        let t = proj + ffn + core + memory;
+        Ok(Ps(t.min(u64::MAX as u128) as u64))
     }
 
     /// Time of layers `range` given the class times.
@@ -217,20 +312,27 @@ impl CostModel {
     }
 
     /// The output head for `sampled` tokens, plus one launch per step.
-    pub fn head_time(&self, sampled: u64, prefill: bool) -> Ps {
-        let flops =
-            2 * self.model.vocab_size as u128 * self.model.hidden_size as u128 * sampled as u128;
-        let t = ps_for(flops, self.flop_rate).max(ps_for(self.lm_head_bytes as u128, self.hbm_bw));
+    pub fn head_time(&self, sampled: u64, prefill: bool) -> Result<Ps, ScenarioError> {
+        let (n, k) = (self.model.vocab_size, self.model.hidden_size);
+        let gemm = Gemm {
+            m: sampled.max(1),
+            n,
+            k,
+            batch: 1,
+            dtype: CostDtype::Bf16,
+        };
+        let t = self.op(gemm.time(&self.rates))?;
         let launches = if !prefill && self.cuda_graph_decode {
             1
         } else {
             2
         };
-        Ps(t as u64) + Ps(self.launch.0 * launches)
+        Ok(Ps(t.min(u64::MAX as u128) as u64) + Ps(self.launch.0 * launches))
     }
 
     /// The Engram module of one layer for `tokens` tokens: projections, gating and conv
-    /// by roofline (reading the gathered rows and the projection weights from HBM).
+    /// as one kernel of their totals (reading the gathered rows and the projection
+    /// weights from HBM).
     pub fn engram_time(
         &self,
         dims: &EngramDims,
@@ -238,7 +340,7 @@ impl CostModel {
         kernels: u64,
         prefill: bool,
     ) -> Result<Ps, ScenarioError> {
-        let f = dims.forward_flops_per_token()?.total_flops() as u128 * tokens as u128;
+        let flops = dims.forward_flops_per_token()?.total_flops() as u128 * tokens as u128;
         let bytes = dims.gathered_bytes_per_token() as u128 * tokens as u128
             + self.model.weight_dtype.bytes_for(dims.projection_params()) as u128
             + 2 * self
@@ -246,12 +348,47 @@ impl CostModel {
                 .activation_dtype
                 .bytes_for(dims.hidden * dims.hc_mult.max(1)) as u128
                 * tokens as u128;
-        let t = ps_for(f, self.flop_rate).max(ps_for(bytes, self.hbm_bw));
+        let t = self.op(Roofline {
+            flops,
+            bytes,
+            dtype: CostDtype::Bf16,
+        }
+        .time(&self.rates))?;
         let launch = if !prefill && self.cuda_graph_decode {
             0
         } else {
             kernels
         };
-        Ok(Ps(t as u64) + Ps(self.launch.0 * launch))
+        Ok(Ps(t.min(u64::MAX as u128) as u64) + Ps(self.launch.0 * launch))
     }
+}
+
+/// The cost model's dtype for a weight type (FP16 runs at the BF16 rate).
+fn cost_dtype(d: Dtype) -> CostDtype {
+    match d {
+        Dtype::Fp32 => CostDtype::Fp32,
+        Dtype::Bf16 | Dtype::Fp16 => CostDtype::Bf16,
+        Dtype::Fp8 => CostDtype::Fp8,
+        Dtype::Fp4 => CostDtype::Fp4,
+    }
+}
+
+/// The profile's rates, scaled by a what-if `efficiency` (`[engine] compute_efficiency`,
+/// 1.0 = as profiled): FLOP rates and HBM bandwidth only.
+fn what_if_rates(mut r: HwRates, efficiency: f64) -> HwRates {
+    if efficiency == 1.0 {
+        return r;
+    }
+    let scale = |x: u64| ((x as f64) * efficiency).max(1.0) as u64;
+    for v in [
+        &mut r.bf16,
+        &mut r.fp8,
+        &mut r.fp4,
+        &mut r.tf32,
+        &mut r.fp32,
+    ] {
+        *v = v.map(scale);
+    }
+    r.hbm = scale(r.hbm);
+    r
 }

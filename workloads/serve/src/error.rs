@@ -55,6 +55,9 @@ pub enum ScenarioError {
     /// The GPU has no rate for the model's weight type.
     #[error("GPU profile {gpu} has no compute rate for {dtype}\nhint: add it to the GPU profile's [compute] table (with --profiles)")]
     NoComputeRate { gpu: String, dtype: String },
+    /// The op cost model cannot price a kernel on this GPU.
+    #[error("pricing a kernel on {gpu}: {message}")]
+    Cost { gpu: String, message: String },
     #[error("wiring {system}: {message}")]
     Wiring { system: String, message: String },
     #[error("{0}")]

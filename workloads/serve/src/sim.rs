@@ -459,7 +459,7 @@ impl<'a> ServeSim<'a> {
         }
         let (su, nl) = (self.step as u32, self.cost.num_layers());
         let seg = self.cost.range_time(&self.class_t, g.layer_at..nl)
-            + self.cost.head_time(sampled, prefill);
+            + self.cost.head_time(sampled, prefill)?;
         let compute = self.gpus[gi].compute;
         let fin = self.add(
             OpSpec::new(compute, self.cats.compute, Work::Delay(seg))

@@ -38,6 +38,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod error;
+pub mod fabric;
 pub mod gather;
 pub mod node;
 pub mod perf;

@@ -34,7 +34,7 @@ use crate::spec::{ClusterSpec, GpuInstance, HostPath, LinkSpec, NodeSpec, System
 use memwall_sim::{FlowError, FlowNet, Ps, ResourceId};
 
 /// Why a cluster cannot be wired, or a route not found.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum FabricError {
     #[error("system `{0}` has no [cluster]: pick a cluster profile (e.g. deepseek-h800-cluster) or add a [cluster] table")]
     NoCluster(String),

@@ -565,7 +565,7 @@ impl ClusterFabric {
         if relay != dst {
             let hop = self.nvlink_route(relay, dst)?;
             r.resources.extend(hop.resources);
-            r.latency = r.latency + hop.latency;
+            r.latency += hop.latency;
         }
         Ok(r)
     }

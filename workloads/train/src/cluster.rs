@@ -90,12 +90,12 @@ impl Layout {
         let domain = f.gpus_per_node * f.nodes_per_domain;
         let ep = s.ep as usize;
         let bad = |why: String| Err(TrainError::Config(format!("ep = {}: {why}", s.ep)));
-        if ep == 0 || s.experts as usize % ep != 0 {
+        if ep == 0 || !(s.experts as usize).is_multiple_of(ep) {
             return bad(format!("must divide the {} routed experts", s.experts));
         }
-        let (domain, per_group) = if ep <= domain && domain % ep == 0 {
+        let (domain, per_group) = if ep <= domain && domain.is_multiple_of(ep) {
             (ep, 1)
-        } else if ep % domain == 0 {
+        } else if ep.is_multiple_of(domain) {
             (domain, ep / domain)
         } else {
             return bad(format!(

@@ -128,7 +128,9 @@ struct SwitchWires {
     socket: usize,
 }
 
-/// The whole cluster in one flow network.
+/// The whole cluster in one flow network. Routes are resource ids, so they stay valid
+/// when the network moves into an executor (`Executor::new(std::mem::take(&mut
+/// fabric.net))`) for a workload that runs ops on every GPU.
 #[derive(Debug, Clone)]
 pub struct ClusterFabric {
     pub net: FlowNet,

@@ -164,3 +164,62 @@ fn a_cluster_too_big_for_two_layers_is_refused() {
         Err(FabricError::NoCluster(_))
     ));
 }
+
+#[test]
+fn fabric_profiles_are_checked() {
+    let shipped = include_str!("../../../hw-profiles/networks/ib-ndr-mpft.toml");
+    let all_up = shipped.replace(
+        "leaf_uplinks = { value = 32,",
+        "leaf_uplinks = { value = 64,",
+    );
+    let e = crate::validate_text("mine.toml", &all_up)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("leaf_uplinks") && e.contains("no leaf port for the NICs"),
+        "{e}"
+    );
+    let no_planes: String = shipped
+        .lines()
+        .filter(|l| !l.starts_with("planes"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let e = crate::validate_text("mine.toml", &no_planes)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs `planes`"), "{e}");
+    let bad = shipped.replace("multi-plane-fat-tree", "torus");
+    assert!(crate::validate_text("mine.toml", &bad).is_err());
+    assert!(crate::validate_text("mine.toml", shipped).is_ok());
+}
+
+#[test]
+fn routes_drive_executor_ops_once_the_network_moves_into_one() {
+    use memwall_sim::{Executor, FlowSpec, OpKind, OpSpec, Work};
+    let mut f = h800(2, None);
+    let route = f.route(0, 9).unwrap();
+    let mut ex = Executor::new(std::mem::take(&mut f.net));
+    let stream = ex.add_stream("gpu0.comm", true, false);
+    let cat = ex.category("ep", OpKind::Communication);
+    let bytes = 400_000_000;
+    let flows = vec![FlowSpec {
+        path: route.resources.clone(),
+        bytes,
+        rate_cap: None,
+    }];
+    let op = ex
+        .add_op(OpSpec::new(
+            stream,
+            cat,
+            Work::Transfer {
+                latency: route.latency,
+                flows,
+            },
+        ))
+        .unwrap();
+    ex.run().unwrap();
+    let rec = ex.timeline().records.iter().find(|r| r.id == op).unwrap();
+    // The NIC (40 GB/s) binds; NVLink forwarding runs alongside in the fluid model.
+    let wire = (bytes as u128 * 1_000_000_000_000).div_ceil(40_000_000_000) as u64;
+    assert_eq!(rec.end - rec.start, Ps(2_800_000 + 3_330_000 + wire));
+}

@@ -140,15 +140,23 @@ struct Counts {
     nvlink: Vec<u64>,
 }
 
+/// Buffers reused from token to token: the group's domains in draw order, the drawn
+/// experts, and their distinct target GPUs.
+#[derive(Default)]
+struct Scratch {
+    doms: Vec<usize>,
+    experts: Vec<usize>,
+    targets: Vec<(usize, usize)>,
+}
+
 /// Routes one token of the GPU at (`j`, `pos`) of its group: adds to `c`.
 fn route_token(
     rng: &mut ChaCha8Rng,
     l: &Layout,
     s: &EpSetup,
-    j: usize,
-    pos: usize,
+    (j, pos): (usize, usize),
     c: &mut Counts,
-    scratch: &mut Vec<usize>,
+    scratch: &mut Scratch,
 ) {
     let m = l.per_group;
     let limit = if s.node_limit == 0 {
@@ -156,7 +164,13 @@ fn route_token(
     } else {
         (s.node_limit as usize).min(m)
     };
-    let mut doms: Vec<usize> = (0..m).collect();
+    let Scratch {
+        doms,
+        experts,
+        targets,
+    } = scratch;
+    doms.clear();
+    doms.extend(0..m);
     for i in 0..limit {
         let r = rng.gen_range(i..m);
         doms.swap(i, r);
@@ -164,28 +178,26 @@ fn route_token(
     let per_gpu = s.experts as usize / (m * l.domain);
     let pool = limit * l.domain * per_gpu;
     let k = (s.k as usize).min(pool);
-    scratch.clear();
-    while scratch.len() < k {
+    experts.clear();
+    while experts.len() < k {
         let e = rng.gen_range(0..pool);
-        if !scratch.contains(&e) {
-            scratch.push(e);
+        if !experts.contains(&e) {
+            experts.push(e);
         }
     }
     // Distinct target GPUs as (domain, position), each once.
-    let mut targets: Vec<(usize, usize)> = scratch
-        .iter()
-        .map(|&e| {
-            (
-                doms[e / (l.domain * per_gpu)],
-                (e % (l.domain * per_gpu)) / per_gpu,
-            )
-        })
-        .collect();
+    targets.clear();
+    targets.extend(experts.iter().map(|&e| {
+        (
+            doms[e / (l.domain * per_gpu)],
+            (e % (l.domain * per_gpu)) / per_gpu,
+        )
+    }));
     targets.sort_unstable();
     targets.dedup();
     let src = j * l.domain + pos;
     let mut last = usize::MAX;
-    for &(d, t) in &targets {
+    for &(d, t) in targets.iter() {
         // The GPU that forwards over NVLink: the sender in its own domain, else the
         // relay at the sender's position in `d`.
         if d != j && d != last {
@@ -204,7 +216,7 @@ pub fn route_tokens(f: &ClusterFabric, s: &EpSetup) -> Result<EpTraffic, TrainEr
     let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
     let mut out = EpTraffic::default();
     let n = l.per_group * l.domain;
-    let mut scratch = Vec::with_capacity(s.k as usize);
+    let mut scratch = Scratch::default();
     for g in 0..l.groups {
         let mut c = Counts {
             fabric: vec![0; n * l.per_group],
@@ -213,7 +225,7 @@ pub fn route_tokens(f: &ClusterFabric, s: &EpSetup) -> Result<EpTraffic, TrainEr
         for j in 0..l.per_group {
             for pos in 0..l.domain {
                 for _ in 0..s.tokens {
-                    route_token(&mut rng, &l, s, j, pos, &mut c, &mut scratch);
+                    route_token(&mut rng, &l, s, (j, pos), &mut c, &mut scratch);
                 }
             }
         }

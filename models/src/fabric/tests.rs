@@ -223,3 +223,19 @@ fn routes_drive_executor_ops_once_the_network_moves_into_one() {
     let wire = (bytes as u128 * 1_000_000_000_000).div_ceil(40_000_000_000) as u64;
     assert_eq!(rec.end - rec.start, Ps(2_800_000 + 3_330_000 + wire));
 }
+
+#[test]
+fn a_rail_optimised_fabric_joins_rails_through_the_spines() {
+    let sys = Registry::embedded().unwrap().system("gb300-nvl72").unwrap();
+    let f = ClusterFabric::build(&sys, None, 1_000_000).unwrap();
+    assert_eq!(f.cluster.fabric.topology, FabricTopology::RailOptimised);
+    // 18 trays of 4 GPUs: one scalable unit, one leaf per rail.
+    assert_eq!(f.leaves, 4);
+    use ResClass::*;
+    // Same rail, other tray: one leaf. Other rail: up to the spines and down.
+    let same = f.rdma_route(0, 4).unwrap();
+    assert!(!classes(&f, &same).contains(&LeafUp));
+    let other = f.rdma_route(0, 5).unwrap();
+    assert!(classes(&f, &other).contains(&LeafUp) && classes(&f, &other).contains(&LeafDown));
+    assert_eq!(other.latency.0, f.cluster.fabric.latency_cross_leaf_ps);
+}

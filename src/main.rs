@@ -18,6 +18,9 @@ enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
     /// Simulate one pipeline-parallel training step (DualPipe, EP all-to-all, mHC).
     Train(cmd::train::TrainArgs),
+    /// One MoE layer's expert all-to-all with every GPU of a cluster as its own rank,
+    /// per-pair flows over the wired fabric, beside the aggregate model.
+    Fabric(cmd::fabric::FabricArgs),
     /// List, show and validate hardware profiles.
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
@@ -39,6 +42,7 @@ fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Train(a) => cmd::train::run(a),
+        Command::Fabric(a) => cmd::fabric::run(a),
         Command::Profiles(a) => cmd::profiles::run(a),
         Command::Probe(a) => cmd::probe::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),

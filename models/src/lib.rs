@@ -39,6 +39,7 @@
 
 pub mod cost;
 pub mod error;
+pub mod fabric;
 pub mod gather;
 pub mod node;
 pub mod perf;

@@ -308,6 +308,37 @@ pub struct FabricProfile {
     pub tiers: Tagged<Count>,
     #[serde(default)]
     pub planes: Option<Tagged<Count>>,
+    /// How NICs attach to leaves: `fat-tree`, `multi-plane-fat-tree` or `rail-optimised`.
+    pub topology: FabricTopology,
+    /// One switch port (leaf or spine), per direction.
+    pub port_bandwidth: PeakAchievable<ByteRate>,
+    /// Ports of each leaf that go up to the spines (the rest face the NICs): half the
+    /// radix is non-blocking, fewer is oversubscribed.
+    pub leaf_uplinks: Tagged<Count>,
+}
+
+/// How the NICs of the nodes attach to the leaf switches of a fabric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FabricTopology {
+    /// One fabric; the NICs fill the leaves in order (node by node).
+    FatTree,
+    /// `planes` separate fat-trees; NIC `k` of every node is on plane `k % planes`
+    /// (DeepSeek's MPFT, R16 §5.1): traffic between planes is forwarded inside a node.
+    MultiPlaneFatTree,
+    /// One fabric whose leaves are per rail: NIC `k` of the nodes of one scalable unit
+    /// share a leaf, the spines join the rails (DGX SuperPOD).
+    RailOptimised,
+}
+
+impl FabricTopology {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FabricTopology::FatTree => "fat-tree",
+            FabricTopology::MultiPlaneFatTree => "multi-plane-fat-tree",
+            FabricTopology::RailOptimised => "rail-optimised",
+        }
+    }
 }
 
 /// `kind = "system"`: parts wired into a node, and nodes into a cluster.

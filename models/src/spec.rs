@@ -168,6 +168,11 @@ pub struct FabricSpec {
     pub switch_radix: u32,
     pub tiers: u32,
     pub planes: Option<u32>,
+    pub topology: crate::schema::FabricTopology,
+    /// One switch port, per direction, bytes per second.
+    pub port_bandwidth: Rate,
+    /// Leaf ports facing the spines; `switch_radix - leaf_uplinks` face the NICs.
+    pub leaf_uplinks: u32,
 }
 
 /// A whole system: one node type, optionally a cluster of them.

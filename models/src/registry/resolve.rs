@@ -606,6 +606,25 @@ impl<'a> Resolver<'a> {
             .planes
             .as_ref()
             .map(|t| to_u32(self.count(&p(&["planes"]), t, 1, 64)));
+        let port_bandwidth = self.rate(&p(&["port_bandwidth"]), &f.port_bandwidth, |q| q.0);
+        let uplinks = self.count(&p(&["leaf_uplinks"]), &f.leaf_uplinks, 1, 4096);
+        if uplinks >= radix {
+            self.err(
+                &p(&["leaf_uplinks", "value"]),
+                format!("{uplinks} uplinks leave no leaf port for the NICs (radix {radix})"),
+                Some("non-blocking is half the radix; fewer uplinks oversubscribe".to_string()),
+            );
+        }
+        if f.topology == FabricTopology::MultiPlaneFatTree && f.planes.is_none() {
+            self.err(
+                &p(&["topology"]),
+                "a multi-plane fat-tree needs `planes`",
+                Some(
+                    "e.g. planes = { value = 8, basis = \"spec\", source = \"R16 §5.1\" }"
+                        .to_string(),
+                ),
+            );
+        }
         Some(FabricSpec {
             name: f.name.clone(),
             description: f.description.clone(),
@@ -615,6 +634,9 @@ impl<'a> Resolver<'a> {
             switch_radix: to_u32(radix),
             tiers: to_u32(tiers),
             planes,
+            topology: f.topology,
+            port_bandwidth,
+            leaf_uplinks: to_u32(uplinks),
         })
     }
 }

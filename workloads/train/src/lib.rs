@@ -40,6 +40,7 @@
 
 pub mod a2a;
 mod build;
+pub mod cluster;
 pub mod config;
 pub mod hw;
 mod plan;
@@ -120,6 +121,8 @@ pub enum TrainError {
          one NVLink domain) needs a scale-out link; add `node.nic` to the profile"
     )]
     NoNic { system: String },
+    #[error("fabric: {0}")]
+    Fabric(#[from] memwall_models::fabric::FabricError),
     #[error("trace: {0}")]
     TraceImport(#[from] KinetoError),
     /// A trace that is not a one-GPU DeepSeek chunk-pair profile.

@@ -2,7 +2,8 @@
 //! on the source to that on the target (docs/replay.md §2 has the table).
 
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
-use memwall_models::perf::{collective_time_ps, Algorithm, Collective, Dtype, HwRates};
+use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
+use memwall_models::perf::{Dtype, HwRates};
 
 /// Which rate an op's duration scales with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

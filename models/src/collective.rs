@@ -19,7 +19,7 @@
 //! message for broadcast, reduce and send/recv).
 
 use crate::perf::HwRates;
-use crate::spec::{CollectiveSpec, ProtocolSet, ProtocolSpec, SystemSpec};
+use crate::spec::{CollectiveSpec, NvlsSpec, ProtocolSet, ProtocolSpec, SystemSpec};
 use crate::units::apply_fraction;
 
 /// A collective, as far as its cost is concerned.
@@ -449,7 +449,17 @@ fn nvls(f: &Fabric, p: Protocol, bytes: u64) -> Option<(u64, u64)> {
     if f.ranks < s.min_ranks {
         return None;
     }
-    let ops = s.channels.saturating_mul(f.ranks as u64);
+    let per_round = nvls_round_bytes(s, f.ranks, bytes);
+    let overhead = (bytes as u128 * s.chunk_overhead_ps as u128).div_ceil(per_round as u128);
+    let wire = wire_ps(bytes, 1, 1, s.bandwidth) as u128 + overhead;
+    Some((s.latency_ps, wire.min(u64::MAX as u128) as u64))
+}
+
+/// Bytes one round of NVLS chunks moves for a `bytes` all-reduce on `ranks` ranks:
+/// channels x ranks chunks, the chunk shrunk for smaller messages by the schedule (a
+/// step applies when `bytes` is below rounds x channels x ranks x the chunk so far).
+pub fn nvls_round_bytes(s: &NvlsSpec, ranks: u32, bytes: u64) -> u64 {
+    let ops = s.channels.saturating_mul(ranks as u64);
     let mut chunk = s.max_chunk;
     for &(rounds, smaller) in &s.chunk_schedule {
         let limit = (rounds as u128) * (ops as u128) * (chunk as u128);
@@ -457,10 +467,7 @@ fn nvls(f: &Fabric, p: Protocol, bytes: u64) -> Option<(u64, u64)> {
             chunk = smaller;
         }
     }
-    let per_round = ops.saturating_mul(chunk).max(1);
-    let overhead = (bytes as u128 * s.chunk_overhead_ps as u128).div_ceil(per_round as u128);
-    let wire = wire_ps(bytes, 1, 1, s.bandwidth) as u128 + overhead;
-    Some((s.latency_ps, wire.min(u64::MAX as u128) as u64))
+    ops.saturating_mul(chunk).max(1)
 }
 
 /// All-to-all and send/recv as point-to-point copies: one step of latency; an

@@ -52,7 +52,13 @@ fn nvbandwidth_override_feeds_probe() {
     let last = csv.lines().last().unwrap();
     let bw: f64 = last.split(',').nth(2).unwrap().parse().unwrap();
     assert!((39.0..=40.0).contains(&bw), "{last}");
-    let (ok, _, stderr) = memwall(&["calibrate", "--system", "dgx-h100", "--out", out.to_str().unwrap()]);
+    let (ok, _, stderr) = memwall(&[
+        "calibrate",
+        "--system",
+        "dgx-h100",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!ok && stderr.contains("nothing to calibrate"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -145,7 +145,9 @@ pub enum CollectiveError {
         nodes: u32,
         per_node: u32,
     },
-    #[error("{system}: {alg} {proto} cannot run {coll} on {ranks} ranks here (available: {available})")]
+    #[error(
+        "{system}: {alg} {proto} cannot run {coll} on {ranks} ranks here (available: {available})"
+    )]
     NotAvailable {
         system: String,
         coll: &'static str,
@@ -395,7 +397,11 @@ fn cost(f: &Fabric, c: Collective, alg: Algorithm, p: Protocol, bytes: u64) -> O
 }
 
 /// The protocol on both hops and the bus bandwidth of the slower.
-fn hops(f: &Fabric, alg: Algorithm, p: Protocol) -> Option<(ProtocolSpec, Option<ProtocolSpec>, u64)> {
+fn hops(
+    f: &Fabric,
+    alg: Algorithm,
+    p: Protocol,
+) -> Option<(ProtocolSpec, Option<ProtocolSpec>, u64)> {
     let pi = f.intra.protocol(alg, p)?;
     let mut bus = f.intra.bus_bandwidth(&pi);
     let pn = match &f.inter {
@@ -476,7 +482,10 @@ pub fn nvls_round_bytes(s: &NvlsSpec, ranks: u32, bytes: u64) -> u64 {
 fn direct(f: &Fabric, c: Collective, p: Protocol, bytes: u64) -> Option<(u64, u64)> {
     let pi = f.intra.protocol(Algorithm::Direct, p)?;
     let n = f.ranks as u64;
-    let (mut lat, intra_bw) = (pi.base_latency_ps + pi.step_latency_ps, f.intra.bus_bandwidth(&pi));
+    let (mut lat, intra_bw) = (
+        pi.base_latency_ps + pi.step_latency_ps,
+        f.intra.bus_bandwidth(&pi),
+    );
     let wire = match (c, &f.inter) {
         (Collective::SendRecv, None) => wire_ps(bytes, 1, 1, intra_bw),
         (Collective::SendRecv, Some(h)) => {

@@ -405,9 +405,17 @@ pub fn collective_table(
         ]);
     }
     let over = path.map_or("", |p| p.label());
+    let how = match (q.algorithm, q.protocol) {
+        (None, None) => "NCCL algorithm and protocol with the least time".to_string(),
+        (a, p) => format!(
+            "forced {} {}, the fastest of the rest",
+            a.map_or("any algorithm", |a| a.label()),
+            p.map_or("any protocol", |p| p.label())
+        ),
+    };
     Ok(ProbeTable {
         title: format!(
-            "{}: {} over {} ranks ({over}), NCCL algorithm and protocol with the least time",
+            "{}: {} over {} ranks ({over}), {how}",
             system.name,
             q.collective.label(),
             q.ranks

@@ -44,7 +44,10 @@ fn dgx_h100_all_reduce_within_15_percent_of_azure_nvls() {
             pick.protocol.label(),
             pick.busbw() / 1e9
         );
-        assert!(err.abs() <= 15.0, "{bytes} B: model {t_model:.1} us vs {t_measured:.1} us");
+        assert!(
+            err.abs() <= 15.0,
+            "{bytes} B: model {t_model:.1} us vs {t_measured:.1} us"
+        );
         assert_eq!(nvls.path, PathKind::Nvlink);
     }
     println!("worst |time error| {worst:.1}%");
@@ -56,7 +59,10 @@ fn picks_nvls_for_large_all_reduce_and_ring_for_all_gather() {
     let big = predict(&sys, Collective::AllReduce, 1 << 30, 8, None, None).unwrap();
     assert_eq!(big.algorithm, Algorithm::Nvls);
     let ag = predict(&sys, Collective::AllGather, 1 << 30, 8, None, None).unwrap();
-    assert_eq!((ag.algorithm, ag.protocol), (Algorithm::Ring, Protocol::Simple));
+    assert_eq!(
+        (ag.algorithm, ag.protocol),
+        (Algorithm::Ring, Protocol::Simple)
+    );
     // Ring Simple busbw tends to the 370 GB/s the maintainer states (R50).
     let bus = ag.busbw() / 1e9;
     assert!((360.0..371.0).contains(&bus), "{bus}");
@@ -78,7 +84,12 @@ fn beyond_one_node_the_network_is_the_bottleneck() {
     let one = predict(&sys, Collective::AllReduce, 1 << 30, 8, None, None).unwrap();
     let two = predict(&sys, Collective::AllReduce, 1 << 30, 16, None, None).unwrap();
     assert_eq!(two.path, PathKind::Network);
-    assert!(two.time_ps > 5 * one.time_ps, "{} vs {}", two.time_ps, one.time_ps);
+    assert!(
+        two.time_ps > 5 * one.time_ps,
+        "{} vs {}",
+        two.time_ps,
+        one.time_ps
+    );
     // Bus bandwidth cannot beat the 8 NICs' 40 GB/s each per GPU.
     assert!(two.busbw() <= 40e9 * 1.0001, "{}", two.busbw());
     let a2a = predict(&sys, Collective::AllToAll, 1 << 30, 16, None, None).unwrap();
@@ -98,10 +109,68 @@ fn time_never_falls_as_bytes_grow() {
         for ranks in [2, 8, 16] {
             let mut last = 0;
             for shift in 0..34 {
-                let t = predict(&sys, c, 1u64 << shift, ranks, None, None).unwrap().time_ps;
+                let t = predict(&sys, c, 1u64 << shift, ranks, None, None)
+                    .unwrap()
+                    .time_ps;
                 assert!(t >= last, "{c:?} {ranks} ranks at 2^{shift} B");
                 last = t;
             }
         }
     }
+}
+
+/// An 8-GPU box without NVLink (a user profile: the H100 part with no scale-up link).
+fn pcie_box() -> memwall_models::SystemSpec {
+    let dir = std::env::temp_dir().join(format!("memwall-pcie-box-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gpu = include_str!("../../hw-profiles/gpus/h100-sxm.toml")
+        .replace("name = \"h100-sxm\"", "name = \"h100-no-nvlink\"")
+        .replace("scale_up_link = \"nvlink4\"\n", "");
+    let sys = include_str!("../../hw-profiles/systems/dgx-h100.toml")
+        .replace("name = \"dgx-h100\"", "name = \"pcie-box\"")
+        .replace("gpu = \"h100-sxm\"", "gpu = \"h100-no-nvlink\"")
+        .replace(
+            "nvlink_domain = { value = 8,",
+            "nvlink_domain = { value = 1,",
+        );
+    std::fs::write(dir.join("gpu.toml"), gpu).unwrap();
+    std::fs::write(dir.join("sys.toml"), sys).unwrap();
+    let reg = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let s = reg.system("pcie-box").unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    s
+}
+
+#[test]
+fn gpus_without_nvlink_go_through_the_host() {
+    let sys = pcie_box();
+    let small = predict(&sys, Collective::AllReduce, 1024, 8, None, None).unwrap();
+    assert_eq!(small.path, PathKind::PcieHost);
+    // 14 ring steps, each at least the 17 us of a hop through the host (hardware.md §4).
+    assert!(small.latency_ps >= 14 * 17_000_000, "{}", small.latency_ps);
+    let big = predict(&sys, Collective::AllReduce, 1 << 30, 8, None, None).unwrap();
+    assert!(
+        big.busbw() <= 37e9 * 1.0001 && big.busbw() > 30e9,
+        "{}",
+        big.busbw()
+    );
+    // No NVLS without NVLink; LL128 is not run over PCIe.
+    assert!(predict(
+        &sys,
+        Collective::AllReduce,
+        1 << 30,
+        8,
+        Some(Algorithm::Nvls),
+        None
+    )
+    .is_err());
+    assert!(predict(
+        &sys,
+        Collective::AllReduce,
+        1 << 30,
+        8,
+        None,
+        Some(Protocol::Ll128)
+    )
+    .is_err());
 }

@@ -78,7 +78,8 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     if out.is_empty() {
         anyhow::bail!("nothing to calibrate: give --nccl-tests, --nvbandwidth or --fio files whose tests apply to {}", sys.name);
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     println!("{}: fit error per class", sys.name);
     for r in &reports {
         println!("  {}", r.line());

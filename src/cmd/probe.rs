@@ -7,8 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use memwall_models::collective::{Algorithm, Collective, Protocol};
 use memwall_models::probe::{
-    collective_sizes, collective_table, probe, CollectiveProbe, ProbeKind, ProbeOptions,
-    ProbeTable,
+    collective_sizes, collective_table, probe, CollectiveProbe, ProbeKind, ProbeOptions, ProbeTable,
 };
 use memwall_models::{Registry, SystemSpec};
 use std::path::PathBuf;
@@ -141,7 +140,12 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
 }
 
 /// The transfer and storage probes, run on the wired node.
-fn memory(sys: &SystemSpec, kind: ProbeKind, a: &ProbeArgs, row_bytes: u64) -> anyhow::Result<ProbeTable> {
+fn memory(
+    sys: &SystemSpec,
+    kind: ProbeKind,
+    a: &ProbeArgs,
+    row_bytes: u64,
+) -> anyhow::Result<ProbeTable> {
     let opts = ProbeOptions {
         gpu: a.gpu,
         socket: a.socket,

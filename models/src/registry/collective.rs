@@ -4,7 +4,9 @@
 use super::resolve::{p, to_u32, with, Resolver};
 use crate::error::Seg;
 use crate::quantity::Basis;
-use crate::schema::{ChunkStepProfile, CollectiveProfile, NvlsProfile, ProtocolProfile, ProtocolSetProfile};
+use crate::schema::{
+    ChunkStepProfile, CollectiveProfile, NvlsProfile, ProtocolProfile, ProtocolSetProfile,
+};
 use crate::spec::{CollectiveSpec, NvlsSpec, PeerPathSpec, ProtocolSet, ProtocolSpec};
 
 impl Resolver<'_> {
@@ -17,7 +19,10 @@ impl Resolver<'_> {
             .tree
             .as_ref()
             .map(|t| self.protocol_set(&with(&base, &["tree"]), t));
-        let nvls = c.nvls.as_ref().map(|n| self.nvls(&with(&base, &["nvls"]), n));
+        let nvls = c
+            .nvls
+            .as_ref()
+            .map(|n| self.nvls(&with(&base, &["nvls"]), n));
         let peer = c.peer.as_ref().map(|pp| {
             let path = with(&base, &["peer"]);
             self.tagged(&with(&path, &["bandwidth"]), &pp.bandwidth);
@@ -96,7 +101,11 @@ impl Resolver<'_> {
             self.err(&with(at, &["source"]), "empty source", None);
         }
         if step.basis == Basis::Estimate && step.note.is_none() {
-            self.err(&with(at, &["note"]), "an estimate needs a note saying why", None);
+            self.err(
+                &with(at, &["note"]),
+                "an estimate needs a note saying why",
+                None,
+            );
         }
         if step.chunk.0 == 0 || step.chunk.0 >= prev || step.rounds == 0 {
             self.err(

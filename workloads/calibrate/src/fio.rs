@@ -38,7 +38,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Job>, CalibrateError> {
     })?;
     let global = v.get("global options").cloned().unwrap_or(Value::Null);
     let jobs = v.get("jobs").and_then(Value::as_array).ok_or_else(|| {
-        CalibrateError::input(file, "no \"jobs\" array", "run fio with --output-format=json")
+        CalibrateError::input(
+            file,
+            "no \"jobs\" array",
+            "run fio with --output-format=json",
+        )
     })?;
     let mut out = Vec::new();
     for j in jobs {
@@ -47,7 +51,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Job>, CalibrateError> {
         let lat = read.get("lat_ns").map_or(0.0, |l| num(l, "mean"));
         out.push(Job {
             rw: opt(j, &global, "rw").unwrap_or("read").to_string(),
-            iodepth: opt(j, &global, "iodepth").and_then(|s| s.parse().ok()).unwrap_or(1),
+            iodepth: opt(j, &global, "iodepth")
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1),
             bw_bytes: num(&read, "bw_bytes"),
             iops: num(&read, "iops"),
             lat_ns: lat,
@@ -55,7 +61,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Job>, CalibrateError> {
     }
     out.retain(|j| j.bw_bytes > 0.0);
     if out.is_empty() {
-        return Err(CalibrateError::input(file, "no job read anything", "calibrate from read jobs (rw=read or rw=randread)"));
+        return Err(CalibrateError::input(
+            file,
+            "no job read anything",
+            "calibrate from read jobs (rw=read or rw=randread)",
+        ));
     }
     Ok(out)
 }
@@ -69,9 +79,17 @@ pub fn calibrate(
     out: &mut Overrides,
 ) -> Result<Vec<FitReport>, CalibrateError> {
     let drive = sys.node.drive.as_ref().ok_or_else(|| {
-        CalibrateError::input(file, format!("{} has no drive to calibrate", sys.name), "pick a system with NVMe drives")
+        CalibrateError::input(
+            file,
+            format!("{} has no drive to calibrate", sys.name),
+            "pick a system with NVMe drives",
+        )
     })?;
-    let seq: Vec<f64> = jobs.iter().filter(|j| j.rw == "read").map(|j| j.bw_bytes).collect();
+    let seq: Vec<f64> = jobs
+        .iter()
+        .filter(|j| j.rw == "read")
+        .map(|j| j.bw_bytes)
+        .collect();
     let rand = |qd1: bool| -> Vec<&Job> {
         jobs.iter()
             .filter(|j| j.rw == "randread" && (j.iodepth <= 1) == qd1)

@@ -79,7 +79,9 @@ fn bad_row(file: &str, i: usize, what: &str) -> CalibrateError {
         file: file.to_string(),
         line: i + 1,
         message: format!("result row: {what}"),
-        hint: "rows are: size count type redop root time algbw busbw #wrong time algbw busbw #wrong".into(),
+        hint:
+            "rows are: size count type redop root time algbw busbw #wrong time algbw busbw #wrong"
+                .into(),
     }
 }
 
@@ -92,6 +94,9 @@ fn link_of(sys: &SystemSpec, path: PathKind) -> Option<&LinkSpec> {
     }
 }
 
+/// An algorithm and protocol: the rows the model runs the same way are fitted together.
+type Class = (Algorithm, Protocol);
+
 /// Fits `run` (a collective `c` on `sys`) and writes the fitted numbers into `out`.
 pub fn calibrate(
     reg: &Registry,
@@ -102,7 +107,7 @@ pub fn calibrate(
     file: &str,
     out: &mut Overrides,
 ) -> Result<Vec<FitReport>, CalibrateError> {
-    let mut classes: Vec<((Algorithm, Protocol), Vec<(Row, Prediction)>)> = Vec::new();
+    let mut classes: Vec<(Class, Vec<(Row, Prediction)>)> = Vec::new();
     for row in &run.rows {
         let p = predict(sys, c, row.bytes, ranks, None, None)?;
         let key = (p.algorithm, p.protocol);
@@ -117,7 +122,9 @@ pub fn calibrate(
         let link = link_of(sys, path).ok_or_else(|| {
             CalibrateError::input(
                 file,
-                format!("{ranks} ranks span nodes: calibrating network collectives is not supported"),
+                format!(
+                    "{ranks} ranks span nodes: calibrating network collectives is not supported"
+                ),
                 "run nccl-tests inside one node (or NVLink domain) to calibrate its links",
             )
         })?;
@@ -182,10 +189,16 @@ fn fit_nvls(
             }
         }
     };
-    let model: Vec<f64> = xs.iter().map(|x| c[0] + c[1] * x[1] + c[2] * x[2]).collect();
+    let model: Vec<f64> = xs
+        .iter()
+        .map(|x| c[0] + c[1] * x[1] + c[2] * x[2])
+        .collect();
     let rep = report(
         "all-reduce nvls Simple".into(),
-        format!("{}: collective.nvls latency, bandwidth, chunk_overhead", link.name),
+        format!(
+            "{}: collective.nvls latency, bandwidth, chunk_overhead",
+            link.name
+        ),
         &model,
         &ys,
     );
@@ -225,7 +238,12 @@ fn fit_protocol(
     out: &mut Overrides,
 ) -> Result<Vec<FitReport>, CalibrateError> {
     let ys = measured_ps(pts);
-    let class = format!("{} {} {}", pts[0].1.collective.label(), alg.label(), proto.label());
+    let class = format!(
+        "{} {} {}",
+        pts[0].1.collective.label(),
+        alg.label(),
+        proto.label()
+    );
     let set = link.collective.as_ref().and_then(|c| match alg {
         Algorithm::Tree => c.tree.as_ref(),
         _ => Some(&c.ring),
@@ -247,19 +265,34 @@ fn fit_protocol(
     let scale = k0 / c[1];
     let model: Vec<f64> = xs.iter().map(|x| c[0] + c[1] * x[1]).collect();
     let base_ps = spec.base_latency_ps as f64 + (c[0] - p0.latency_ps as f64);
-    let alg_key = if alg == Algorithm::Tree { "tree" } else { "ring" };
+    let alg_key = if alg == Algorithm::Tree {
+        "tree"
+    } else {
+        "ring"
+    };
     let proto_key = ["ll", "ll128", "simple"][proto as usize];
     let bw = protocol_hop_bandwidth(link);
     let uncapped = memwall_models::units::apply_fraction(bw, spec.efficiency_ppm);
     let capped = spec.max_bus_bandwidth.filter(|&m| m <= uncapped);
-    let target_field = if capped.is_some() { "max_bus_bandwidth" } else { "efficiency" };
+    let target_field = if capped.is_some() {
+        "max_bus_bandwidth"
+    } else {
+        "efficiency"
+    };
     let rep = report(
         class,
-        format!("{}: collective.{alg_key}.{proto_key} base_latency, {target_field}", link.name),
+        format!(
+            "{}: collective.{alg_key}.{proto_key} base_latency, {target_field}",
+            link.name
+        ),
         &model,
         &ys,
     );
-    let note = format!("fitted to {} sizes; max error {:.2}%", ys.len(), rep.max_error_pct);
+    let note = format!(
+        "fitted to {} sizes; max error {:.2}%",
+        ys.len(),
+        rep.max_error_pct
+    );
     let path = |f: &'static str| ["collective", alg_key, proto_key, f];
     let base = time_value(base_ps.max(0.0).round() as u64);
     out.set(reg, &link.name, &path("base_latency"), base, file, &note)?;

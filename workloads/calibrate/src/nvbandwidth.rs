@@ -35,7 +35,9 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Test>, CalibrateError> {
             });
             continue;
         }
-        let Some(cur) = tests.last_mut() else { continue };
+        let Some(cur) = tests.last_mut() else {
+            continue;
+        };
         let tok: Vec<&str> = t.split_whitespace().collect();
         // A matrix row: a row index, then numbers or N/A (the header row has no N/A
         // and only integers, and comes first; rows have decimals).
@@ -97,8 +99,19 @@ pub fn calibrate(
         let Some(part) = part else { continue };
         let mean = t.values.iter().sum::<f64>() / t.values.len() as f64;
         let (max, rms) = errors(&vec![mean; t.values.len()], &t.values);
-        let note = format!("mean of {} nvbandwidth {} figures; spread {max:.2}%", t.values.len(), t.name);
-        out.set(reg, part, field, rate_value((mean * 1e9).round() as u64), file, &note)?;
+        let note = format!(
+            "mean of {} nvbandwidth {} figures; spread {max:.2}%",
+            t.values.len(),
+            t.name
+        );
+        out.set(
+            reg,
+            part,
+            field,
+            rate_value((mean * 1e9).round() as u64),
+            file,
+            &note,
+        )?;
         if field[0] == "bandwidth" {
             out.remove(reg, part, &["bandwidth", "efficiency"])?;
         }

@@ -26,13 +26,14 @@ impl Overrides {
                     part: part.to_string(),
                     message: "no such profile to override".into(),
                 })?;
-                let doc = entry
-                    .text
-                    .parse::<DocumentMut>()
-                    .map_err(|e| CalibrateError::Profile {
-                        part: part.to_string(),
-                        message: format!("profile text does not parse: {e}"),
-                    })?;
+                let doc =
+                    entry
+                        .text
+                        .parse::<DocumentMut>()
+                        .map_err(|e| CalibrateError::Profile {
+                            part: part.to_string(),
+                            message: format!("profile text does not parse: {e}"),
+                        })?;
                 Ok(v.insert(doc))
             }
         }
@@ -69,7 +70,12 @@ impl Overrides {
 
     /// Removes `path` of `part` (a field the calibrated one replaces, as `efficiency`
     /// when `achievable` is written).
-    pub fn remove(&mut self, reg: &Registry, part: &str, path: &[&str]) -> Result<(), CalibrateError> {
+    pub fn remove(
+        &mut self,
+        reg: &Registry,
+        part: &str,
+        path: &[&str],
+    ) -> Result<(), CalibrateError> {
         let doc = self.doc(reg, part)?;
         let Some((last, parents)) = path.split_last() else {
             return Ok(());

@@ -49,7 +49,16 @@ fn nccl_tests_all_reduce_round_trip() {
     assert_eq!(run.ranks, Some(8));
     assert_eq!(run.rows.len(), 24);
     let mut out = Overrides::new();
-    let reps = nccl_tests::calibrate(&reg, &sys, Collective::AllReduce, &run, 8, "ar.txt", &mut out).unwrap();
+    let reps = nccl_tests::calibrate(
+        &reg,
+        &sys,
+        Collective::AllReduce,
+        &run,
+        8,
+        "ar.txt",
+        &mut out,
+    )
+    .unwrap();
     let classes: Vec<&str> = reps.iter().map(|r| r.class.as_str()).collect();
     assert_eq!(classes, ["all-reduce ring LL", "all-reduce nvls Simple"]);
     for r in &reps {
@@ -57,18 +66,51 @@ fn nccl_tests_all_reduce_round_trip() {
     }
     let dir = write_overrides(&out, "nccl");
     let cal = Registry::with_user_paths(&[dir.clone()]).unwrap();
-    let before = sys.node.nvlink.as_ref().unwrap().link.collective.clone().unwrap();
+    let before = sys
+        .node
+        .nvlink
+        .as_ref()
+        .unwrap()
+        .link
+        .collective
+        .clone()
+        .unwrap();
     let csys = cal.system("dgx-h100").unwrap();
-    let after = csys.node.nvlink.as_ref().unwrap().link.collective.clone().unwrap();
+    let after = csys
+        .node
+        .nvlink
+        .as_ref()
+        .unwrap()
+        .link
+        .collective
+        .clone()
+        .unwrap();
     let (n0, n1) = (before.nvls.unwrap(), after.nvls.unwrap());
-    assert!(close(n1.latency_ps, n0.latency_ps, 0.01), "{} vs {}", n1.latency_ps, n0.latency_ps);
-    assert!(close(n1.bandwidth, n0.bandwidth, 0.01), "{} vs {}", n1.bandwidth, n0.bandwidth);
+    assert!(
+        close(n1.latency_ps, n0.latency_ps, 0.01),
+        "{} vs {}",
+        n1.latency_ps,
+        n0.latency_ps
+    );
+    assert!(
+        close(n1.bandwidth, n0.bandwidth, 0.01),
+        "{} vs {}",
+        n1.bandwidth,
+        n0.bandwidth
+    );
     assert!(close(n1.chunk_overhead_ps, n0.chunk_overhead_ps, 0.02));
     let (l0, l1) = (before.ring.0[0].unwrap(), after.ring.0[0].unwrap());
     assert!(close(l1.base_latency_ps, l0.base_latency_ps, 0.01));
-    assert!(close(l1.max_bus_bandwidth.unwrap(), l0.max_bus_bandwidth.unwrap(), 0.01));
+    assert!(close(
+        l1.max_bus_bandwidth.unwrap(),
+        l0.max_bus_bandwidth.unwrap(),
+        0.01
+    ));
     let text = std::fs::read_to_string(dir.join("nvlink4.toml")).unwrap();
-    assert!(text.contains("basis = \"calibrated\", source = \"ar.txt\""), "{text}");
+    assert!(
+        text.contains("basis = \"calibrated\", source = \"ar.txt\""),
+        "{text}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -83,12 +125,22 @@ fn nvbandwidth_round_trip_and_spread() {
     let reps = nvbandwidth::calibrate(&reg, &sys, &tests, "nvb.txt", &mut out).unwrap();
     assert_eq!(reps.len(), 2);
     // 51 against 50 and 52: 2% at most.
-    assert!((reps[0].max_error_pct - 2.0).abs() < 1e-9, "{}", reps[0].line());
+    assert!(
+        (reps[0].max_error_pct - 2.0).abs() < 1e-9,
+        "{}",
+        reps[0].line()
+    );
     let dir = write_overrides(&out, "nvb");
     let cal = Registry::with_user_paths(&[dir.clone()]).unwrap();
     let csys = cal.system("dgx-h100").unwrap();
-    assert_eq!(csys.node.gpus[0].host_link.bandwidth.achievable, 51_000_000_000);
-    assert_eq!(csys.node.nvlink.unwrap().link.bandwidth.achievable, 380_000_000_000);
+    assert_eq!(
+        csys.node.gpus[0].host_link.bandwidth.achievable,
+        51_000_000_000
+    );
+    assert_eq!(
+        csys.node.nvlink.unwrap().link.bandwidth.achievable,
+        380_000_000_000
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

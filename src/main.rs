@@ -33,6 +33,8 @@ enum Command {
     Replay(cmd::replay::ReplayArgs),
     /// Serve a scenario (default: DeepSeek-V4.1-Flash, Engram in host DRAM, H800 node).
     Run(cmd::run::RunArgs),
+    /// Fit profile overrides from your own nccl-tests, nvbandwidth and fio output.
+    Calibrate(cmd::calibrate::CalibrateArgs),
     /// Engram access traces: from text, or to CSV.
     #[command(subcommand)]
     Trace(cmd::trace::TraceCmd),
@@ -50,6 +52,7 @@ fn main() {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Trace(a) => cmd::trace::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {}", render(&e));

@@ -171,6 +171,19 @@ const CASES: &[Case] = &[
         shared: false,
     },
     Case {
+        name: "probe-allreduce",
+        args: &[
+            "probe",
+            "--system",
+            "dgx-h100",
+            "allreduce",
+            "--csv",
+            "{out}/probe.csv",
+        ],
+        files: &["probe.csv"],
+        shared: false,
+    },
+    Case {
         name: "probe-hbm",
         args: &[
             "probe",

@@ -17,6 +17,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("memwall-serve", 3),
     ("memwall-train", 3),
     ("memwall-replay", 3),
+    ("memwall-calibrate", 3),
     ("memwall-sweep", 4),
     ("memwall", 5),
 ];

@@ -1,6 +1,5 @@
 //! How fast is X on this hardware: the achievable rates that re-timing a recorded
-//! kernel on another GPU divides by, and an alpha-beta cost model of collectives over
-//! the scale-up (NVLink) or scale-out (NIC) link.
+//! kernel on another GPU divides by. Collectives are costed in [`crate::collective`].
 //!
 //! Everything here is pure arithmetic on resolved specs: no simulation, no traces.
 //! Rates are the *achievable* figures of the profiles (measured, or peak x efficiency),
@@ -201,122 +200,12 @@ impl HwRates {
     }
 }
 
-/// A collective, as far as its cost is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Collective {
-    AllReduce,
-    AllGather,
-    ReduceScatter,
-    Reduce,
-    Broadcast,
-    AllToAll,
-    SendRecv,
-}
-
-/// NCCL algorithm (from the kernel name: `_RING_`, `_TREE_`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Algorithm {
-    Ring,
-    Tree,
-}
-
-/// One link's cost parameters: per-direction bandwidth (bytes/s) and per-step latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkCost {
-    pub bandwidth: u64,
-    pub latency_ps: u64,
-}
-
-impl HwRates {
-    /// The link a collective over `group` GPUs crosses: NVLink when the group fits in
-    /// the NVLink domain, else the NIC (the scale-out link is the bottleneck of a
-    /// hierarchical collective). `None` when the GPU has neither.
-    pub fn collective_link(&self, group: u32) -> Option<LinkCost> {
-        match (self.nvlink, self.nic) {
-            (Some(bw), _) if group <= self.nvlink_domain => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nvlink_latency_ps,
-            }),
-            (_, Some(bw)) => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nic_latency_ps,
-            }),
-            (Some(bw), None) => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nvlink_latency_ps,
-            }),
-            (None, None) => None,
-        }
-    }
-}
-
-fn log2_ceil(n: u64) -> u64 {
-    64 - (n.max(1) - 1).leading_zeros() as u64
-}
-
-/// Alpha-beta time of a collective of `bytes` (the full buffer: the reduced buffer for
-/// all-reduce, the gathered output for all-gather, the input for reduce-scatter and
-/// all-to-all, the message for broadcast and send/recv) over `n` ranks on `link`:
-///
-/// | collective | ring | tree |
-/// |---|---|---|
-/// | all-reduce | 2(n-1) a + 2(n-1)/n B/bw | 2 log2(n) a + 2 B/bw |
-/// | all-gather, reduce-scatter, all-to-all | (n-1) a + (n-1)/n B/bw | same |
-/// | broadcast, reduce | (n-1) a + B/bw (pipelined) | log2(n) a + B/bw |
-/// | send/recv | a + B/bw | same |
-///
-/// `n <= 1` costs nothing. Picoseconds, rounded up; saturates instead of overflowing.
-pub fn collective_time_ps(
-    c: Collective,
-    alg: Algorithm,
-    bytes: u64,
-    n: u32,
-    link: LinkCost,
-) -> u64 {
-    let n = n as u64;
-    if n <= 1 && c != Collective::SendRecv {
-        return 0;
-    }
-    let (steps, num, den) = match (c, alg) {
-        (Collective::AllReduce, Algorithm::Ring) => (2 * (n - 1), 2 * (n - 1), n),
-        (Collective::AllReduce, Algorithm::Tree) => (2 * log2_ceil(n), 2, 1),
-        (Collective::AllGather | Collective::ReduceScatter | Collective::AllToAll, _) => {
-            (n - 1, n - 1, n)
-        }
-        (Collective::Broadcast | Collective::Reduce, Algorithm::Ring) => (n - 1, 1, 1),
-        (Collective::Broadcast | Collective::Reduce, Algorithm::Tree) => (log2_ceil(n), 1, 1),
-        (Collective::SendRecv, _) => (1, 1, 1),
-    };
-    let bw = link.bandwidth.max(1) as u128;
-    let wire = (bytes as u128 * num as u128 * 1_000_000_000_000).div_ceil(den as u128 * bw);
-    let total = steps as u128 * link.latency_ps as u128 + wire;
-    total.min(u64::MAX as u128) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const L: LinkCost = LinkCost {
-        bandwidth: 100_000_000_000,
-        latency_ps: 1_000_000,
-    };
-
     #[test]
-    fn ring_all_reduce_formula() {
-        // 8 ranks, 800 MB: 14 steps of 1 us + 2*7/8*800e6/100e9 s = 14 ms.
-        let t = collective_time_ps(Collective::AllReduce, Algorithm::Ring, 800_000_000, 8, L);
-        assert_eq!(t, 14_000_000 + 14_000_000_000);
-        assert_eq!(
-            collective_time_ps(Collective::AllReduce, Algorithm::Ring, 1, 1, L),
-            0
-        );
-        let tree = collective_time_ps(Collective::AllReduce, Algorithm::Tree, 800_000_000, 8, L);
-        assert_eq!(tree, 6_000_000 + 16_000_000_000);
-    }
-
-    #[test]
-    fn link_choice_and_dtype_fallback() {
+    fn dtype_fallback_and_sm_hold() {
         let r = HwRates {
             name: "x".into(),
             sms: Some(100),
@@ -343,8 +232,6 @@ mod tests {
             },
             kernel_launch_ps: 0,
         };
-        assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
-        assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);
         assert_eq!(r.flops(Dtype::Fp8), Some((10, Dtype::Bf16)));
         assert_eq!(r.sm_hold(20), PS_PER_SEC / 5);
         assert_eq!(sm_hold(200, Some(100)), PS_PER_SEC);

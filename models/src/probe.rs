@@ -359,3 +359,78 @@ fn nvme_row(node: &NodeSpec, page: u64, qd: u32) -> Result<Vec<String>, WiringEr
         format!("{:.1}", mean_lat),
     ])
 }
+
+/// What a collective probe asks: sizes (bytes), ranks, and optionally a forced
+/// algorithm and protocol (as `NCCL_ALGO` / `NCCL_PROTO`).
+#[derive(Clone, Debug)]
+pub struct CollectiveProbe {
+    pub collective: crate::collective::Collective,
+    pub sizes: Vec<u64>,
+    pub ranks: u32,
+    pub algorithm: Option<crate::collective::Algorithm>,
+    pub protocol: Option<crate::collective::Protocol>,
+}
+
+/// nccl-tests' default sweep here: 1 KiB to 8 GiB, doubling.
+pub fn collective_sizes() -> Vec<u64> {
+    (10..=33).map(|s| 1u64 << s).collect()
+}
+
+/// A collective by size on `system`, as nccl-tests reports it: time, algorithm and bus
+/// bandwidth, and the algorithm and protocol the model picked ([`crate::collective`]).
+pub fn collective_table(
+    system: &SystemSpec,
+    q: &CollectiveProbe,
+) -> Result<ProbeTable, crate::collective::CollectiveError> {
+    let mut rows = Vec::new();
+    let mut path = None;
+    for &bytes in &q.sizes {
+        let p = crate::collective::predict(
+            system,
+            q.collective,
+            bytes,
+            q.ranks,
+            q.algorithm,
+            q.protocol,
+        )?;
+        path = Some(p.path);
+        rows.push(vec![
+            bytes.to_string(),
+            format!("{:.3}", p.time_ps as f64 / 1e6),
+            format!("{:.2}", p.algbw() / 1e9),
+            format!("{:.2}", p.busbw() / 1e9),
+            p.algorithm.label().to_string(),
+            p.protocol.label().to_string(),
+            format!("{:.3}", p.latency_ps as f64 / 1e6),
+        ]);
+    }
+    let over = path.map_or("", |p| p.label());
+    let how = match (q.algorithm, q.protocol) {
+        (None, None) => "NCCL algorithm and protocol with the least time".to_string(),
+        (a, p) => format!(
+            "forced {} {}, the fastest of the rest",
+            a.map_or("any algorithm", |a| a.label()),
+            p.map_or("any protocol", |p| p.label())
+        ),
+    };
+    Ok(ProbeTable {
+        title: format!(
+            "{}: {} over {} ranks ({over}), {how}",
+            system.name,
+            q.collective.label(),
+            q.ranks
+        ),
+        columns: [
+            "bytes",
+            "time_us",
+            "algbw_GB_per_s",
+            "busbw_GB_per_s",
+            "algorithm",
+            "protocol",
+            "latency_us",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}

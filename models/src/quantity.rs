@@ -238,6 +238,8 @@ pub enum Basis {
     Derived,
     /// Supplied by the user (placeholders, site-specific figures).
     User,
+    /// Fitted to measurements (`memwall calibrate`, or a fit the note describes).
+    Calibrated,
 }
 
 impl fmt::Display for Basis {
@@ -249,6 +251,7 @@ impl fmt::Display for Basis {
             Basis::Estimate => "estimate",
             Basis::Derived => "derived",
             Basis::User => "user",
+            Basis::Calibrated => "calibrated",
         })
     }
 }

@@ -231,6 +231,101 @@ pub struct LinkProfile {
     /// Required when `type = "pcie"`.
     #[serde(default)]
     pub pcie: Option<PcieDetails>,
+    /// How collectives run over this link (NCCL protocols, NVLS, the peer path).
+    #[serde(default)]
+    pub collective: Option<CollectiveProfile>,
+}
+
+/// `[collective]` of a link or NIC: the cost of NCCL's algorithms and protocols over
+/// it (docs/collectives.md). Absent: collectives over it fall back to one protocol at
+/// the link's own bandwidth and latency.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectiveProfile {
+    /// Ring algorithm, per protocol.
+    pub ring: ProtocolSetProfile,
+    /// Tree algorithm (all-reduce), per protocol; absent: no tree.
+    #[serde(default)]
+    pub tree: Option<ProtocolSetProfile>,
+    /// NVLink SHARP all-reduce, where the switch behind this link has it.
+    #[serde(default)]
+    pub nvls: Option<NvlsProfile>,
+    /// GPU to GPU through the host bridge (PCIe links of GPUs without NVLink).
+    #[serde(default)]
+    pub peer: Option<PeerPathProfile>,
+}
+
+/// One algorithm's cost under NCCL's three protocols.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolSetProfile {
+    pub ll: ProtocolProfile,
+    /// Absent where NCCL does not enable LL128 (it does only over NVLink).
+    #[serde(default)]
+    pub ll128: Option<ProtocolProfile>,
+    pub simple: ProtocolProfile,
+}
+
+/// Latency and bandwidth of one algorithm under one protocol.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolProfile {
+    /// Fixed cost per collective.
+    pub base_latency: Tagged<Picos>,
+    /// Cost per algorithm step (ring hop, tree level).
+    pub step_latency: Tagged<Picos>,
+    /// Bus bandwidth as a fraction of the link's achievable bandwidth.
+    pub efficiency: Tagged<Ppm>,
+    /// Ceiling on the bus bandwidth.
+    #[serde(default)]
+    pub max_bus_bandwidth: Option<Tagged<ByteRate>>,
+}
+
+/// NVLink SHARP (NVLS) all-reduce: the switch reduces; data moves in chunks whose size
+/// NCCL picks by message size, and each round of chunks costs a fixed overhead.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NvlsProfile {
+    /// Fixed cost per all-reduce.
+    pub latency: Tagged<Picos>,
+    /// Algorithm bandwidth with no per-chunk overhead.
+    pub bandwidth: Tagged<ByteRate>,
+    /// Overhead of one round of chunks (all concurrent operations moving one chunk).
+    pub chunk_overhead: Tagged<Picos>,
+    /// NVLS channels; each pulls from every rank (head) of the domain, so
+    /// channels x ranks chunks are in flight at once.
+    pub channels: Tagged<Count>,
+    /// Chunk size for large messages.
+    pub max_chunk: Tagged<Bytes>,
+    /// Smaller chunks for smaller messages, largest first.
+    #[serde(default)]
+    pub chunk_schedule: Vec<ChunkStepProfile>,
+    /// Fewest ranks NVLS runs on.
+    pub min_ranks: Tagged<Count>,
+}
+
+/// `chunk` bytes once the message is below `rounds` x channels x ranks x the chunk size
+/// in force before this step.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkStepProfile {
+    pub rounds: u64,
+    pub chunk: Bytes,
+    pub basis: Basis,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// GPU-to-GPU copies through the host bridge (peer-to-peer, or staged through host
+/// memory where the GPU has no P2P).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerPathProfile {
+    /// Per direction.
+    pub bandwidth: Tagged<ByteRate>,
+    /// Latency of one step (a copy to the next GPU).
+    pub latency: Tagged<Picos>,
 }
 
 /// PCIe transaction-layer parameters, so small scattered reads cost what they cost.
@@ -264,6 +359,9 @@ pub struct NicProfile {
     pub host_link: String,
     #[serde(default)]
     pub ports: Option<Tagged<Count>>,
+    /// How collectives run across nodes over this NIC.
+    #[serde(default)]
+    pub collective: Option<CollectiveProfile>,
 }
 
 /// `kind = "nvme"`: an SSD.

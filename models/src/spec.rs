@@ -71,6 +71,51 @@ pub struct LinkSpec {
     /// Endpoints sharing the physical link (1 unless stated).
     pub shared_by: u32,
     pub pcie: Option<PcieSpec>,
+    /// How collectives run over this link; `None`: one protocol at the link's figures.
+    pub collective: Option<CollectiveSpec>,
+}
+
+/// Resolved `[collective]` of a link or NIC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectiveSpec {
+    pub ring: ProtocolSet,
+    pub tree: Option<ProtocolSet>,
+    pub nvls: Option<NvlsSpec>,
+    pub peer: Option<PeerPathSpec>,
+}
+
+/// One algorithm under NCCL's protocols, indexed LL, LL128, Simple; `None` where the
+/// protocol does not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolSet(pub [Option<ProtocolSpec>; 3]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolSpec {
+    pub base_latency_ps: u64,
+    pub step_latency_ps: u64,
+    pub efficiency_ppm: u32,
+    /// Bus bandwidth ceiling, bytes per second.
+    pub max_bus_bandwidth: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NvlsSpec {
+    pub latency_ps: u64,
+    /// Algorithm bandwidth without chunk overhead, bytes per second.
+    pub bandwidth: u64,
+    pub chunk_overhead_ps: u64,
+    /// NVLS channels (chunks in flight: channels x ranks).
+    pub channels: u64,
+    pub max_chunk: u64,
+    /// `(rounds, chunk)`, largest chunk first.
+    pub chunk_schedule: Vec<(u64, u64)>,
+    pub min_ranks: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerPathSpec {
+    pub bandwidth: u64,
+    pub latency_ps: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +178,7 @@ pub struct NicSpec {
     pub latency_ps: u64,
     pub host_link: LinkSpec,
     pub ports: Option<u32>,
+    pub collective: Option<CollectiveSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

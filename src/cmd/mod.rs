@@ -1,5 +1,6 @@
 //! One module per subcommand: each has a clap `Args` struct and a `run` function.
 
+pub mod calibrate;
 pub mod fabric;
 pub mod merge;
 pub mod probe;

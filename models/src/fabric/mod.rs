@@ -22,7 +22,7 @@
 //! multi-plane fat-tree (DeepSeek's MPFT, R16 §5.1) puts NIC `k` of every node on plane
 //! `k % planes`, each plane its own two-layer fat-tree, so traffic between planes is
 //! forwarded inside the destination node over NVLink (as DeepEP and NCCL's PXN do); a
-//! rail-optimised fabric (R48) gives each rail of a scalable unit of
+//! rail-optimised fabric (R52) gives each rail of a scalable unit of
 //! `radix - leaf_uplinks` nodes its own leaf, with the spines shared by every rail.
 
 mod run;

@@ -4,6 +4,7 @@
 //! `parse` reads one file; `resolve` checks one part's numbers and follows its
 //! references; `system` and `node` resolve a system into its node topology.
 
+mod collective;
 mod node;
 mod parse;
 mod resolve;

@@ -319,6 +319,7 @@ impl<'a> Resolver<'a> {
             None => 1,
         };
         let pcie = self.pcie(l);
+        let collective = self.collective(&l.collective);
         Some(LinkSpec {
             name: l.name.clone(),
             link_type: l.link_type,
@@ -327,6 +328,7 @@ impl<'a> Resolver<'a> {
             latency_ps: l.latency.value.0,
             shared_by: to_u32(shared_by),
             pcie,
+            collective,
         })
     }
 
@@ -554,6 +556,7 @@ impl<'a> Resolver<'a> {
             .as_ref()
             .map(|t| to_u32(self.count(&p(&["ports"]), t, 1, 64)));
         let host_link = self.link_ref(&p(&["host_link"]), &n.host_link, &[LinkType::Pcie])?;
+        let collective = self.collective(&n.collective);
         Some(NicSpec {
             name: n.name.clone(),
             description: n.description.clone(),
@@ -561,6 +564,7 @@ impl<'a> Resolver<'a> {
             latency_ps: n.latency.value.0,
             host_link,
             ports,
+            collective,
         })
     }
 

@@ -6,7 +6,8 @@
 
 use super::shapes::op_work;
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
-use memwall_models::perf::{collective_time_ps, Algorithm, Collective, Dtype, HwRates};
+use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
+use memwall_models::perf::{Dtype, HwRates};
 
 /// Which rate an op's duration scales with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

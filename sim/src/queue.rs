@@ -6,33 +6,37 @@
 //! events with equal time and key.
 
 use crate::time::Ps;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 struct Entry<E> {
-    /// `time << 64 | key`: one comparison orders by time, then key
-    tk: u128,
+    time: u64,
+    key: u64,
     seq: u64,
     event: E,
 }
 
-impl<E> Entry<E> {
-    fn before(&self, o: &Self) -> bool {
-        (self.tk, self.seq) < (o.tk, o.seq)
+impl<E> PartialEq for Entry<E> {
+    fn eq(&self, o: &Self) -> bool {
+        (self.time, self.key, self.seq) == (o.time, o.key, o.seq)
     }
-    fn time(&self) -> u64 {
-        (self.tk >> 64) as u64
+}
+impl<E> Eq for Entry<E> {}
+impl<E> PartialOrd for Entry<E> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<E> Ord for Entry<E> {
+    // Reversed: BinaryHeap is a max-heap, we want the earliest event on top.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.time, o.key, o.seq).cmp(&(self.time, self.key, self.seq))
     }
 }
 
 /// A min-queue of timed events with a defined order for simultaneous events.
-///
-/// A binary heap in a `Vec`. A pop moves the last entry to the root and leaves it there
-/// unsorted (`stale_root`): the next schedule puts that entry back at the end and sifts
-/// the new one down from the root, so a pop followed by a schedule (the common step of a
-/// simulation) costs one sift instead of two.
 pub struct EventQueue<E> {
-    heap: Vec<Entry<E>>,
-    /// the root holds the former last entry and has not been sifted down yet
-    stale_root: bool,
+    heap: BinaryHeap<Entry<E>>,
     seq: u64,
     now: Ps,
     popped: u64,
@@ -46,13 +50,17 @@ impl<E> Default for EventQueue<E> {
 
 impl<E> EventQueue<E> {
     pub fn new() -> Self {
-        Self::with_capacity(0)
+        EventQueue {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            now: Ps::ZERO,
+            popped: 0,
+        }
     }
 
     pub fn with_capacity(n: usize) -> Self {
         EventQueue {
-            heap: Vec::with_capacity(n),
-            stale_root: false,
+            heap: BinaryHeap::with_capacity(n),
             seq: 0,
             now: Ps::ZERO,
             popped: 0,
@@ -87,93 +95,33 @@ impl<E> EventQueue<E> {
         );
         let time = time.max(self.now);
         self.seq += 1;
-        let e = Entry {
-            tk: (time.0 as u128) << 64 | key as u128,
+        self.heap.push(Entry {
+            time: time.0,
+            key,
             seq: self.seq,
             event,
-        };
-        if self.stale_root {
-            // The root came from the end: put it back there (the heap is then valid
-            // below the root) and sift the new entry down from the root.
-            self.stale_root = false;
-            let moved = std::mem::replace(&mut self.heap[0], e);
-            self.heap.push(moved);
-            self.sift_down(0);
-        } else {
-            self.heap.push(e);
-            self.sift_up(self.heap.len() - 1);
-        }
+        });
     }
 
     pub fn peek_time(&self) -> Option<Ps> {
-        let first = self.heap.first()?;
-        if !self.stale_root {
-            return Some(Ps(first.time()));
-        }
-        // Only the root is out of place: the least entry is it or one of its children.
-        let mut best = first;
-        for c in self.heap[1..].iter().take(2) {
-            if c.before(best) {
-                best = c;
-            }
-        }
-        Some(Ps(best.time()))
+        self.heap.peek().map(|e| Ps(e.time))
     }
 
     /// Pop the next event and advance `now` to its time.
     pub fn pop(&mut self) -> Option<(Ps, E)> {
-        if self.stale_root {
-            self.stale_root = false;
-            self.sift_down(0);
-        }
-        if self.heap.is_empty() {
-            return None;
-        }
-        let e = self.heap.swap_remove(0);
-        self.stale_root = !self.heap.is_empty();
-        self.now = Ps(e.time());
+        let e = self.heap.pop()?;
+        self.now = Ps(e.time);
         self.popped += 1;
         Some((self.now, e.event))
     }
 
     /// Pop the next event only if it is at exactly `time`.
     pub fn pop_at(&mut self, time: Ps) -> Option<E> {
-        if self.peek_time() == Some(time) {
+        if self.heap.peek().map(|e| e.time) == Some(time.0) {
             self.pop().map(|(_, e)| e)
         } else {
             None
         }
-    }
-
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let p = (i - 1) / 2;
-            if !self.heap[i].before(&self.heap[p]) {
-                break;
-            }
-            self.heap.swap(i, p);
-            i = p;
-        }
-    }
-
-    /// Move the entry at `i` down to the bottom along the lesser children, then back up
-    /// to its place (fewer comparisons than stopping early: it usually belongs low).
-    fn sift_down(&mut self, mut i: usize) {
-        let n = self.heap.len();
-        loop {
-            let l = 2 * i + 1;
-            if l >= n {
-                break;
-            }
-            let c = if l + 1 < n && self.heap[l + 1].before(&self.heap[l]) {
-                l + 1
-            } else {
-                l
-            };
-            self.heap.swap(i, c);
-            i = c;
-        }
-        self.sift_up(i);
     }
 }
 

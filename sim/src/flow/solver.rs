@@ -234,10 +234,12 @@ impl FlowNet {
                 self.deadline(s, id);
             }
             Kind::Cap => {
+                // At the cap's own position: a flow a clean resource replayed before it
+                // reads frozen by position.
+                s.point = Some(ev.pos);
                 if self.is_frozen(s, id) {
                     return;
                 }
-                s.point = Some(ev.pos);
                 let cap = self.flows[id as usize].cap;
                 self.freeze(s, id, cap, CAP);
             }
@@ -359,14 +361,22 @@ impl FlowNet {
         self.resources[r as usize].flows = flows;
     }
 
-    /// Clean `b` reaches its old position: its flows freeze at their old rates.
+    /// Clean `b` reaches its old position: its flows freeze at their old rates, which
+    /// the dirty resources they cross count now. Nothing else changes, and from here on
+    /// `is_frozen` sees them frozen by position, so they are not marked.
     fn replay(&mut self, s: &mut Solver, b: u32) {
         let flows = std::mem::take(&mut self.resources[b as usize].flows);
         for &f in &flows {
             let fl = &self.flows[f as usize];
-            if fl.fill.bottleneck == b && fl.fill.frozen != s.epoch {
-                let rate = fl.rate;
-                self.freeze(s, f, rate, b);
+            if fl.fill.bottleneck != b || fl.fill.frozen == s.epoch {
+                continue;
+            }
+            for &q in &fl.path {
+                let fill = &mut self.resources[q as usize].fill;
+                if fill.dirty == s.epoch && !fill.picked {
+                    fill.rem = fill.rem.saturating_sub(fl.rate);
+                    fill.n -= 1;
+                }
             }
         }
         self.resources[b as usize].flows = flows;
@@ -398,7 +408,9 @@ impl FlowNet {
         fl.fill.new_rate = rate;
         fl.fill.new_bottleneck = by;
         let changed = fl.fill.bottleneck != by || fl.rate != rate;
-        s.frozen.push(f);
+        if changed {
+            s.frozen.push(f);
+        }
         for k in 0..self.flows[f as usize].path.len() {
             let q = self.flows[f as usize].path[k];
             let fill = &mut self.resources[q as usize].fill;
@@ -414,7 +426,7 @@ impl FlowNet {
         }
     }
 
-    /// Store the new positions and bottlenecks, and give changed flows their new rates.
+    /// Store the new bottlenecks, and give changed flows their new rates.
     fn commit(&mut self, s: &mut Solver) {
         for &r in &s.dirty {
             let fill = &mut self.resources[r as usize].fill;

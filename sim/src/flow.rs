@@ -351,7 +351,7 @@ impl FlowNet {
             return;
         }
         let dt = (now - f.last) as u128;
-        f.remaining = f.remaining.saturating_sub(f.rate.saturating_mul(dt));
+        f.remaining = f.remaining.saturating_sub(mul_sat(f.rate, dt));
         f.last = now;
         f.rate = rate;
         let finish = finish_time(now, f.remaining, rate);
@@ -383,7 +383,7 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
     };
     // Fix the estimate so that t is the least value with rate * t >= remaining.
     let mut fixes = 0;
-    while rate.saturating_mul(t) < remaining {
+    while mul_sat(rate, t) < remaining {
         t += 1;
         fixes += 1;
         if fixes > 4 {
@@ -391,7 +391,7 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
             break;
         }
     }
-    while t > 0 && rate.saturating_mul(t - 1) >= remaining {
+    while t > 0 && mul_sat(rate, t - 1) >= remaining {
         t -= 1;
         fixes += 1;
         if fixes > 8 {
@@ -400,6 +400,16 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
         }
     }
     now.saturating_add(u64::try_from(t).unwrap_or(u64::MAX))
+}
+
+/// `a * b`, saturating; one 64-bit multiply when both fit in 64 bits (the common case:
+/// rates below 2^64 units, times below 2^64 ps), with no overflow check.
+fn mul_sat(a: u128, b: u128) -> u128 {
+    if (a | b) >> 64 == 0 {
+        (a as u64 as u128) * (b as u64 as u128)
+    } else {
+        a.saturating_mul(b)
+    }
 }
 
 /// `x` as f64, rounded (two u64 conversions: cheaper than the u128 one; the caller

@@ -75,11 +75,15 @@ impl Default for FlowFill {
 
 /// A point in the fill order: share `rem / n`, then `tie`: class (caps before resources
 /// at an equal share), id, and sub (a pick before its deadline).
+///
+/// `kind` rides along for the heap (it fits in the padding: 32 bytes in all) and takes
+/// no part in comparing positions.
 #[derive(Clone, Copy, Debug)]
 struct Pos {
     rem: u128,
     n: u32,
     tie: u64,
+    kind: Kind,
 }
 
 impl Pos {
@@ -88,7 +92,11 @@ impl Pos {
             rem,
             n,
             tie: class << 40 | (id as u64) << 1 | sub,
+            kind: Kind::Pick,
         }
+    }
+    fn with(self, kind: Kind) -> Pos {
+        Pos { kind, ..self }
     }
     fn id(&self) -> u32 {
         (self.tie >> 1) as u32
@@ -123,11 +131,16 @@ enum Kind {
     Cap,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Event {
-    pos: Pos,
-    kind: Kind,
+/// A sweep event: a position and what happens there.
+#[derive(Clone, Copy, Debug)]
+struct Event(Pos);
+const _: () = assert!(std::mem::size_of::<Event>() == 32);
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
 }
+impl Eq for Event {}
 impl PartialOrd for Event {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
@@ -136,9 +149,9 @@ impl PartialOrd for Event {
 impl Ord for Event {
     fn cmp(&self, o: &Self) -> Ordering {
         // Pick and Replay of one resource never coexist live; order them anyway.
-        self.pos
-            .cmp(&o.pos)
-            .then((self.kind as u8).cmp(&(o.kind as u8)))
+        self.0
+            .cmp(&o.0)
+            .then((self.0.kind as u8).cmp(&(o.0.kind as u8)))
     }
 }
 
@@ -200,43 +213,41 @@ impl FlowNet {
     }
 
     fn process(&mut self, s: &mut Solver, ev: Event) {
-        let id = ev.pos.id();
-        match ev.kind {
+        let id = ev.0.id();
+        match ev.0.kind {
             Kind::Pick => {
                 let r = &self.resources[id as usize].fill;
                 if r.picked || r.n == 0 {
                     return;
                 }
-                if (r.rem, r.n) != (ev.pos.rem, ev.pos.n) {
+                if (r.rem, r.n) != (ev.0.rem, ev.0.n) {
                     // Flows froze since the push, which only raised the share: queue
                     // the resource again at its current share.
-                    s.heap.push(Reverse(Event {
-                        pos: res_pos(r.rem, r.n, id),
-                        kind: Kind::Pick,
-                    }));
+                    s.heap
+                        .push(Reverse(Event(res_pos(r.rem, r.n, id).with(Kind::Pick))));
                     return;
                 }
-                s.point = Some(ev.pos);
+                s.point = Some(ev.0);
                 self.pick(s, id);
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {
                     return; // dirtied since: it is filled again instead
                 }
-                s.point = Some(ev.pos);
+                s.point = Some(ev.0);
                 self.replay(s, id);
             }
             Kind::Deadline => {
                 if self.resources[id as usize].fill.picked {
                     return;
                 }
-                s.point = Some(ev.pos);
+                s.point = Some(ev.0);
                 self.deadline(s, id);
             }
             Kind::Cap => {
                 // At the cap's own position: a flow a clean resource replayed before it
                 // reads frozen by position.
-                s.point = Some(ev.pos);
+                s.point = Some(ev.0);
                 if self.is_frozen(s, id) {
                     return;
                 }
@@ -307,16 +318,11 @@ impl FlowNet {
         s.dirty.push(r);
         if deadline && fill.pick_n > 0 {
             let pos = Pos::new(fill.pick_rem, fill.pick_n, 1, r, 1);
-            s.heap.push(Reverse(Event {
-                pos,
-                kind: Kind::Deadline,
-            }));
+            s.heap.push(Reverse(Event(pos.with(Kind::Deadline))));
         }
         if n > 0 {
-            s.heap.push(Reverse(Event {
-                pos: res_pos(rem, n, r),
-                kind: Kind::Pick,
-            }));
+            s.heap
+                .push(Reverse(Event(res_pos(rem, n, r).with(Kind::Pick))));
         }
     }
 
@@ -326,10 +332,8 @@ impl FlowNet {
         let fl = &mut self.flows[f as usize];
         if fl.cap != u128::MAX && fl.fill.cap_event != s.epoch {
             fl.fill.cap_event = s.epoch;
-            s.heap.push(Reverse(Event {
-                pos: cap_pos(fl.cap, f),
-                kind: Kind::Cap,
-            }));
+            s.heap
+                .push(Reverse(Event(cap_pos(fl.cap, f).with(Kind::Cap))));
         }
         let b = fl.fill.bottleneck;
         if b == NONE || b == CAP || b == r {
@@ -338,10 +342,9 @@ impl FlowNet {
         let bf = &mut self.resources[b as usize].fill;
         if bf.dirty != s.epoch && bf.replay != s.epoch {
             bf.replay = s.epoch;
-            s.heap.push(Reverse(Event {
-                pos: res_pos(bf.pick_rem, bf.pick_n, b),
-                kind: Kind::Replay,
-            }));
+            s.heap.push(Reverse(Event(
+                res_pos(bf.pick_rem, bf.pick_n, b).with(Kind::Replay),
+            )));
         }
     }
 

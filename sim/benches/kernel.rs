@@ -1,10 +1,12 @@
-//! Kernel throughput, measured on one core (`cargo bench -p memwall-sim --bench kernel`).
+//! Kernel throughput, measured on one core (`cargo bench -p memwall-sim --bench kernel`;
+//! `-- --quick` runs a tenth; `-- churn` or `-- flows` runs one part).
 //!
 //! (a) Event-queue churn: the classic "hold" model — a queue of pending events where each
-//!     pop schedules one new event a pseudo-random time ahead.
+//!     pop schedules one new event a pseudo-random time ahead. `sim/benches/run.sh` runs
+//!     the same model in SimPy (`simpy_churn.py`) and prints the ratio.
 //! (b) Flow contention: 1 M flows over 64 links (one or two hops each, arriving over
-//!     time) run through the executor, with max-min fair rates recomputed on every start
-//!     and end.
+//!     time, about 256 in flight) run through the executor, with max-min fair rates
+//!     brought up to date on every start and end.
 
 use memwall_sim::*;
 use std::time::Instant;
@@ -100,19 +102,29 @@ fn flows(total: u64, links: usize) -> (f64, u64, f64, Ps) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let part = |name: &str| {
+        let picked = args.iter().any(|a| a == "churn" || a == "flows");
+        !picked || args.iter().any(|a| a == name)
+    };
     let scale = if quick { 10 } else { 1 };
-    for pending in [1_000usize, 100_000] {
-        let rate = churn(pending, 50_000_000 / scale);
+    if part("churn") {
+        for pending in [1_000usize, 100_000] {
+            let rate = churn(pending, 50_000_000 / scale);
+            println!(
+                "event-queue churn, {pending} pending: {:.1} M events/s",
+                rate / 1e6
+            );
+        }
+    }
+    if part("flows") {
+        let (rate, ev, secs, end) = flows(1_000_000 / scale, 64);
         println!(
-            "event-queue churn, {pending} pending: {:.1} M events/s",
-            rate / 1e6
+            "flow contention, {} flows over 64 links: {:.2} M events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
+            1_000_000 / scale,
+            rate / 1e6,
+            (1_000_000 / scale) as f64 / secs
         );
     }
-    let (rate, ev, secs, end) = flows(1_000_000 / scale, 64);
-    println!(
-        "1M flows over 64 links: {:.2} M events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
-        rate / 1e6,
-        (1_000_000 / scale) as f64 / secs
-    );
 }

@@ -424,10 +424,11 @@ impl Executor {
         let rec = &mut self.timeline.records[i];
         rec.start = now;
         rec.blocker = blocker;
-        for &(r, amt) in &self.ops[i].spec.holds.clone() {
+        for k in 0..self.ops[i].spec.holds.len() {
+            let (r, amt) = self.ops[i].spec.holds[k];
             self.net.hold(r, amt)?;
         }
-        match self.ops[i].spec.work.clone() {
+        match self.ops[i].spec.work {
             Work::Delay(d) => {
                 let t = now.checked_add(d)?;
                 self.q.schedule(t, id, Event::Timer(id));
@@ -475,9 +476,8 @@ impl Executor {
         let i = self.slot(id).expect("live op");
         match &self.ops[i].spec.work {
             Work::Transfer { flows, .. } => {
-                let flows = flows.clone();
                 let mut n = 0;
-                for f in &flows {
+                for f in flows {
                     if f.bytes > 0 {
                         self.net.start(&f.path, f.bytes, f.rate_cap, id)?;
                         n += 1;
@@ -499,7 +499,8 @@ impl Executor {
         self.ops[i].done = true;
         self.unfinished -= 1;
         self.timeline.records[i].end = now;
-        for &(r, amt) in &self.ops[i].spec.holds.clone() {
+        for k in 0..self.ops[i].spec.holds.len() {
+            let (r, amt) = self.ops[i].spec.holds[k];
             self.net.release(r, amt)?;
         }
         let stream = self.ops[i].spec.stream;

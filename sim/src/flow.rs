@@ -1,11 +1,20 @@
 //! Bandwidth resources shared max-min fairly among the flows that cross them.
 //!
 //! A flow moves a number of bytes over a path of one or more resources (links, DRAM
-//! channels, switch uplinks). Whenever a flow starts or ends, every active flow gets its
-//! max-min fair rate (progressive filling): the most contended resource is saturated
-//! first, its flows are frozen at its fair share, and the rest share what is left.
-//! A flow may carry its own rate cap (one DMA engine, one SM-limited kernel), and an op
-//! may *hold* part of a resource's capacity (a communication kernel occupying SMs).
+//! channels, switch uplinks). Every active flow gets its max-min fair rate (progressive
+//! filling): the most contended resource is saturated first, its flows are frozen at its
+//! fair share, and the rest share what is left. A flow may carry its own rate cap (one
+//! DMA engine, one SM-limited kernel), and an op may *hold* part of a resource's capacity
+//! (a communication kernel occupying SMs).
+//!
+//! # Incremental
+//! When flows start or end, or a hold changes, only the rates that can change are
+//! recomputed ([`solver`]): the progressive filling is replayed from the previous
+//! solution, and only the resources whose inputs changed (and, transitively, those whose
+//! flows then change rate) are filled again. Remaining work is settled lazily: a flow
+//! keeps the time its rate was last set and the work left then. The result is the same,
+//! to the unit, as filling every active flow from scratch (property-tested against the
+//! full recompute kept in `flow/reference.rs`).
 //!
 //! # Exact arithmetic
 //! Work is kept in `u128` units of `bytes * 1e12 * SCALE` and rates in
@@ -14,6 +23,12 @@
 //! every divisor of SCALE). So the closed forms hold to the picosecond: one flow of `b`
 //! bytes on a link of capacity `c` takes `ceil(b * 1e12 / c)` ps; `n` equal flows take
 //! `ceil(n * b * 1e12 / c)`.
+
+mod completions;
+mod solver;
+
+#[cfg(test)]
+mod reference;
 
 use crate::time::{Ps, PS_PER_SEC};
 
@@ -37,17 +52,17 @@ struct Resource {
     held: u128,
     /// active flows crossing this resource
     flows: Vec<u32>,
-    // scratch for progressive filling
-    remaining: u128,
-    unfrozen: u32,
     /// total bytes that have crossed this resource (for reports)
     bytes_done: u128,
+    /// the solver's state for this resource
+    fill: solver::ResFill,
 }
 
 #[derive(Clone, Debug)]
 struct Flow {
-    path: Vec<ResourceId>,
-    /// remaining work, bytes * 1e12 * SCALE
+    /// resource indices, sorted and deduplicated
+    path: Vec<u32>,
+    /// remaining work at time `last`, bytes * 1e12 * SCALE
     remaining: u128,
     /// current rate, bytes/s * SCALE
     rate: u128,
@@ -59,8 +74,9 @@ struct Flow {
     last: u64,
     /// predicted finish time (ps) at the current rate; u64::MAX when stalled
     finish: u64,
-    frozen: bool,
     live: bool,
+    /// the solver's state for this flow
+    fill: solver::FlowFill,
 }
 
 /// A flow that finished, returned by [`FlowNet::advance`].
@@ -77,11 +93,16 @@ pub struct FlowNet {
     resources: Vec<Resource>,
     flows: Vec<Flow>,
     free: Vec<u32>,
-    active: Vec<u32>,
-    /// active flows with their own rate cap
-    capped: Vec<u32>,
+    active: usize,
+    /// predicted completions of the flows with a rate
+    completions: completions::Completions,
+    /// resources whose flows or holds changed since the last settle
+    changed: Vec<u32>,
+    solver: solver::Solver,
     now: Ps,
-    dirty: bool,
+    /// test only: fill every flow from scratch with the reference solver
+    #[cfg(test)]
+    full_recompute: bool,
 }
 
 /// Errors from the flow network: a bad path or capacity is a modelling error.
@@ -130,9 +151,8 @@ impl FlowNet {
             cap: capacity as u128 * SCALE,
             held: 0,
             flows: Vec::new(),
-            remaining: 0,
-            unfrozen: 0,
             bytes_done: 0,
+            fill: solver::ResFill::default(),
         });
         Ok(ResourceId(self.resources.len() as u32 - 1))
     }
@@ -152,7 +172,7 @@ impl FlowNet {
         self.resources[r.0 as usize].bytes_done
     }
     pub fn active_flows(&self) -> usize {
-        self.active.len()
+        self.active
     }
     pub fn now(&self) -> Ps {
         self.now
@@ -184,38 +204,44 @@ impl FlowNet {
         let remaining = (bytes as u128)
             .checked_mul(PS_PER_SEC as u128 * SCALE)
             .ok_or(FlowError::TooLarge(bytes))?;
-        let mut p = path.to_vec();
-        p.sort_unstable();
-        p.dedup();
-        let flow = Flow {
-            path: p,
-            remaining,
-            rate: 0,
-            cap: rate_cap
-                .map(|c| c.max(1) as u128 * SCALE)
-                .unwrap_or(u128::MAX),
-            bytes,
-            owner,
-            last: self.now.0,
-            finish: u64::MAX,
-            frozen: false,
-            live: true,
+        let id = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.flows.push(Flow {
+                    path: Vec::new(),
+                    remaining: 0,
+                    rate: 0,
+                    cap: u128::MAX,
+                    bytes: 0,
+                    owner: 0,
+                    last: 0,
+                    finish: u64::MAX,
+                    live: false,
+                    fill: solver::FlowFill::default(),
+                });
+                self.flows.len() as u32 - 1
+            }
         };
-        let id = if let Some(i) = self.free.pop() {
-            self.flows[i as usize] = flow;
-            i
-        } else {
-            self.flows.push(flow);
-            self.flows.len() as u32 - 1
-        };
-        for r in &self.flows[id as usize].path {
-            self.resources[r.0 as usize].flows.push(id);
+        let f = &mut self.flows[id as usize];
+        // Reuse the slot's path buffer: no allocation once the slots are warm.
+        f.path.clear();
+        f.path.extend(path.iter().map(|r| r.0));
+        f.path.sort_unstable();
+        f.path.dedup();
+        f.remaining = remaining;
+        f.rate = 0;
+        f.cap = rate_cap.map_or(u128::MAX, |c| c.max(1) as u128 * SCALE);
+        f.bytes = bytes;
+        f.owner = owner;
+        f.last = self.now.0;
+        f.finish = u64::MAX;
+        f.live = true;
+        f.fill = solver::FlowFill::default();
+        for &r in &f.path {
+            self.resources[r as usize].flows.push(id);
+            self.changed.push(r);
         }
-        self.active.push(id);
-        if rate_cap.is_some() {
-            self.capped.push(id);
-        }
-        self.dirty = true;
+        self.active += 1;
         Ok(FlowId(id))
     }
 
@@ -225,7 +251,7 @@ impl FlowNet {
     pub fn hold(&mut self, r: ResourceId, amount: u64) -> Result<(), FlowError> {
         self.check_path(&[r])?;
         self.resources[r.0 as usize].held += amount as u128 * SCALE;
-        self.dirty = true;
+        self.changed.push(r.0);
         Ok(())
     }
 
@@ -233,7 +259,7 @@ impl FlowNet {
         self.check_path(&[r])?;
         let res = &mut self.resources[r.0 as usize];
         res.held = res.held.saturating_sub(amount as u128 * SCALE);
-        self.dirty = true;
+        self.changed.push(r.0);
         Ok(())
     }
 
@@ -255,152 +281,87 @@ impl FlowNet {
     pub fn advance(&mut self, t: Ps, out: &mut Vec<Finished>) {
         debug_assert!(t >= self.now);
         self.now = t;
-        let mut i = 0;
-        while i < self.active.len() {
-            let id = self.active[i];
-            if self.flows[id as usize].finish > t.0 {
-                i += 1;
-                continue;
+        while let Some((finish, id)) = self.completions.peek() {
+            if finish > t.0 {
+                break;
             }
-            let f = &mut self.flows[id as usize];
-            f.remaining = 0;
-            f.live = false;
-            out.push(Finished {
-                flow: FlowId(id),
-                owner: f.owner,
-                bytes: f.bytes,
-            });
-            let bytes = f.bytes as u128;
-            let capped = f.cap != u128::MAX;
-            let path = std::mem::take(&mut f.path);
-            for r in &path {
-                let res = &mut self.resources[r.0 as usize];
-                res.bytes_done += bytes;
-                if let Some(pos) = res.flows.iter().position(|&x| x == id) {
-                    res.flows.swap_remove(pos);
-                }
-            }
-            self.flows[id as usize].path = path;
-            self.active.swap_remove(i);
-            if capped {
-                if let Some(pos) = self.capped.iter().position(|&x| x == id) {
-                    self.capped.swap_remove(pos);
-                }
-            }
-            self.free.push(id);
-            self.dirty = true;
+            self.end_flow(id, out);
         }
+    }
+
+    fn end_flow(&mut self, id: u32, out: &mut Vec<Finished>) {
+        let f = &mut self.flows[id as usize];
+        f.remaining = 0;
+        f.live = false;
+        self.completions.remove(id);
+        out.push(Finished {
+            flow: FlowId(id),
+            owner: f.owner,
+            bytes: f.bytes,
+        });
+        let bytes = f.bytes as u128;
+        for &r in &f.path {
+            let res = &mut self.resources[r as usize];
+            res.bytes_done += bytes;
+            if let Some(pos) = res.flows.iter().position(|&x| x == id) {
+                res.flows.swap_remove(pos);
+            }
+            self.changed.push(r);
+        }
+        self.active -= 1;
+        self.free.push(id);
     }
 
     /// Recompute max-min fair rates if any flow or hold changed since the last call, and
     /// return the time at which the next flow will finish (None when idle).
     pub fn settle(&mut self) -> Option<Ps> {
-        if self.dirty {
-            self.recompute();
-            self.dirty = false;
+        if !self.changed.is_empty() {
+            self.refill();
         }
         self.next_completion()
     }
 
+    #[cfg(not(test))]
+    fn refill(&mut self) {
+        self.refill_incremental();
+    }
+
+    #[cfg(test)]
+    fn refill(&mut self) {
+        if self.full_recompute {
+            self.changed.clear();
+            for (id, rate) in reference::rates(self) {
+                self.set_rate(id, rate);
+            }
+        } else {
+            self.refill_incremental();
+        }
+    }
+
     fn next_completion(&self) -> Option<Ps> {
-        self.active
-            .iter()
-            .map(|&id| self.flows[id as usize].finish)
-            .min()
-            .map(Ps)
+        self.completions.peek().map(|(finish, _)| Ps(finish))
     }
 
-    /// Progressive filling. Deterministic and independent of flow insertion order: ties
-    /// between equally contended resources are broken by resource id, and every flow on
-    /// a resource is treated alike.
-    fn recompute(&mut self) {
-        // Which resources take part.
-        let mut touched: Vec<u32> = Vec::new();
-        for &id in &self.active {
-            let f = &mut self.flows[id as usize];
-            f.frozen = false;
-            for r in &f.path {
-                let res = &mut self.resources[r.0 as usize];
-                if res.unfrozen == 0 {
-                    touched.push(r.0);
-                    res.remaining = usable(res);
-                }
-                res.unfrozen += 1;
-            }
-        }
-        touched.sort_unstable();
-        let mut left = self.active.len();
-        // Flows whose own cap is below every share are frozen at their cap first; we fold
-        // that into the loop by treating each capped flow as a candidate bottleneck.
-        while left > 0 {
-            // The most contended resource: least fair share remaining/unfrozen, compared
-            // by cross-multiplication (no u128 division in the scan).
-            let mut best: Option<(u128, u128, u32)> = None;
-            for &r in &touched {
-                let res = &self.resources[r as usize];
-                if res.unfrozen == 0 {
-                    continue;
-                }
-                let (rem, n) = (res.remaining, res.unfrozen as u128);
-                if best.is_none_or(|(brem, bn, _)| rem.saturating_mul(bn) < brem.saturating_mul(n))
-                {
-                    best = Some((rem, n, r));
-                }
-            }
-            let best_share = best.map_or(u128::MAX, |(rem, n, _)| rem / n);
-            let best_r = best.map(|(_, _, r)| r);
-            // A capped flow below that share is its own bottleneck.
-            let mut capped: Vec<u32> = Vec::new();
-            for &id in &self.capped {
-                let f = &self.flows[id as usize];
-                if !f.frozen && f.cap < best_share {
-                    capped.push(id);
-                }
-            }
-            if !capped.is_empty() {
-                for id in capped {
-                    let cap = self.flows[id as usize].cap;
-                    self.freeze(id, cap);
-                    left -= 1;
-                }
-                continue;
-            }
-            let Some(r) = best_r else { break };
-            let ids: Vec<u32> = self.resources[r as usize]
-                .flows
-                .iter()
-                .copied()
-                .filter(|&id| !self.flows[id as usize].frozen)
-                .collect();
-            for id in ids {
-                self.freeze(id, best_share);
-                left -= 1;
-            }
-        }
-        for &r in &touched {
-            let res = &mut self.resources[r as usize];
-            res.unfrozen = 0;
-            res.remaining = 0;
-        }
-    }
-
-    fn freeze(&mut self, id: u32, rate: u128) {
+    /// Give a flow a new rate: bring its remaining work up to date at the old rate, then
+    /// predict its finish at the new one. Nothing changes when the rate does not.
+    fn set_rate(&mut self, id: u32, rate: u128) {
         let now = self.now.0;
         let f = &mut self.flows[id as usize];
-        f.frozen = true;
-        if f.rate != rate || f.finish == u64::MAX {
-            // Bring the remaining work up to date at the old rate, then predict the
-            // finish at the new one.
-            let dt = (now - f.last) as u128;
-            f.remaining = f.remaining.saturating_sub(f.rate.saturating_mul(dt));
-            f.last = now;
-            f.rate = rate;
-            f.finish = finish_time(now, f.remaining, rate);
+        if f.rate == rate && f.finish != u64::MAX {
+            return;
         }
-        for r in &f.path {
-            let res = &mut self.resources[r.0 as usize];
-            res.remaining = res.remaining.saturating_sub(rate);
-            res.unfrozen -= 1;
+        let dt = (now - f.last) as u128;
+        f.remaining = f.remaining.saturating_sub(mul_sat(f.rate, dt));
+        f.last = now;
+        f.rate = rate;
+        let finish = finish_time(now, f.remaining, rate);
+        if finish != f.finish {
+            f.finish = finish;
+            if finish == u64::MAX {
+                self.completions.remove(id);
+            } else {
+                self.completions.set(id, finish);
+            }
         }
     }
 }
@@ -414,7 +375,7 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
     if rate == 0 {
         return u64::MAX;
     }
-    let est = (remaining as f64 / rate as f64).ceil();
+    let est = (approx_f64(remaining) / approx_f64(rate)).ceil();
     let mut t: u128 = if est.is_finite() && est < 1.8e19 {
         est as u128
     } else {
@@ -422,7 +383,7 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
     };
     // Fix the estimate so that t is the least value with rate * t >= remaining.
     let mut fixes = 0;
-    while rate.saturating_mul(t) < remaining {
+    while mul_sat(rate, t) < remaining {
         t += 1;
         fixes += 1;
         if fixes > 4 {
@@ -430,7 +391,7 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
             break;
         }
     }
-    while t > 0 && rate.saturating_mul(t - 1) >= remaining {
+    while t > 0 && mul_sat(rate, t - 1) >= remaining {
         t -= 1;
         fixes += 1;
         if fixes > 8 {
@@ -439,6 +400,22 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
         }
     }
     now.saturating_add(u64::try_from(t).unwrap_or(u64::MAX))
+}
+
+/// `a * b`, saturating; one 64-bit multiply when both fit in 64 bits (the common case:
+/// rates below 2^64 units, times below 2^64 ps), with no overflow check.
+fn mul_sat(a: u128, b: u128) -> u128 {
+    if (a | b) >> 64 == 0 {
+        (a as u64 as u128) * (b as u64 as u128)
+    } else {
+        a.saturating_mul(b)
+    }
+}
+
+/// `x` as f64, rounded (two u64 conversions: cheaper than the u128 one; the caller
+/// corrects the estimate exactly).
+fn approx_f64(x: u128) -> f64 {
+    ((x >> 64) as u64 as f64) * 18_446_744_073_709_551_616.0 + (x as u64 as f64)
 }
 
 fn usable(res: &Resource) -> u128 {

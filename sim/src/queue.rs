@@ -141,4 +141,32 @@ mod tests {
         assert_eq!(q.now(), Ps(10));
         assert_eq!(q.events_processed(), 4);
     }
+
+    proptest::proptest! {
+        /// Any interleaving of schedules, peeks and pops yields events in
+        /// (time, key, insertion) order, like a sorted list.
+        #[test]
+        fn pops_in_time_key_insertion_order(
+            ops in proptest::collection::vec((0u64..40, 0u64..4, 0u8..3), 1..300)
+        ) {
+            let mut q = EventQueue::new();
+            let mut model: Vec<(u64, u64, u64)> = Vec::new();
+            let mut seq = 0;
+            for (dt, key, op) in ops {
+                if op == 0 && !model.is_empty() {
+                    model.sort_unstable();
+                    let want = model.remove(0);
+                    proptest::prop_assert_eq!(q.peek_time(), Some(Ps(want.0)));
+                    let (t, e) = q.pop().unwrap();
+                    proptest::prop_assert_eq!((t.0, e), (want.0, want.2));
+                } else {
+                    seq += 1;
+                    let t = q.now().0 + dt;
+                    q.schedule(Ps(t), key, seq);
+                    model.push((t, key, seq));
+                }
+                proptest::prop_assert_eq!(q.len(), model.len());
+            }
+        }
+    }
 }

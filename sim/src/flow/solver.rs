@@ -1,0 +1,452 @@
+//! Incremental progressive filling.
+//!
+//! Progressive filling picks resources in order of their fair share `remaining / n`
+//! (the least first, ties to the lower id): each pick freezes the resource's unfrozen
+//! flows at `floor(remaining / n)`; a capped flow is frozen at its cap as soon as the cap
+//! is below the share of the resource about to be picked. Shares never decrease along
+//! the way, so the fill is a Dijkstra-like sweep over *positions* `(share, class, id)`.
+//!
+//! The previous fill is kept: each resource's share when it was picked (its position)
+//! and each flow's rate and bottleneck (the resource or cap that froze it). After a
+//! change, a sweep replays the fill in position order but only touches:
+//! - *dirty* resources: those whose flows or holds changed, and those crossed by a flow
+//!   whose rate or bottleneck came out different. A dirty resource is filled again from
+//!   its current counters; it is dirtied before its old position is reached, so a clean
+//!   resource behaves exactly as in the previous fill;
+//! - *replays* of clean resources whose flows also cross a dirty one: their flows freeze
+//!   at their old rate at the old position, which updates the dirty counters;
+//! - *deadlines*: a dirty resource not yet picked at its old position leaves its old
+//!   flows unfrozen past that point, so the resources they cross become dirty.
+//!
+//! A resource picked again with the same share and flows dirties nothing further: the
+//! change stops spreading where rates stop changing. The result equals the full fill
+//! unit for unit (`reference.rs` holds the full fill; the property test compares).
+
+use super::{usable, FlowNet};
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+/// A flow's bottleneck before any fill.
+const NONE: u32 = u32::MAX;
+/// A flow frozen at its own cap.
+const CAP: u32 = u32::MAX - 1;
+
+/// Per-resource fill state.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ResFill {
+    /// share `pick_rem / pick_n` when last picked; `pick_n == 0`: not picked
+    pick_rem: u128,
+    pick_n: u32,
+    /// sweep epoch in which the resource is dirty
+    dirty: u32,
+    /// sweep epoch in which a replay was scheduled
+    replay: u32,
+    /// picked in the current sweep
+    picked: bool,
+    /// counters of the current sweep: capacity left and unfrozen flows
+    rem: u128,
+    n: u32,
+}
+
+/// Per-flow fill state.
+#[derive(Clone, Debug)]
+pub(super) struct FlowFill {
+    /// what froze the flow in the last fill: a resource index, CAP or NONE
+    bottleneck: u32,
+    /// sweep epoch in which the flow was frozen
+    frozen: u32,
+    /// sweep epoch in which a cap event was scheduled
+    cap_event: u32,
+    new_rate: u128,
+    new_bottleneck: u32,
+}
+
+impl Default for FlowFill {
+    fn default() -> Self {
+        FlowFill {
+            bottleneck: NONE,
+            frozen: 0,
+            cap_event: 0,
+            new_rate: 0,
+            new_bottleneck: NONE,
+        }
+    }
+}
+
+/// A point in the fill order: share `rem / n`, then `tie`: class (caps before resources
+/// at an equal share), id, and sub (a pick before its deadline).
+///
+/// `kind` rides along for the heap (it fits in the padding: 32 bytes in all) and takes
+/// no part in comparing positions.
+#[derive(Clone, Copy, Debug)]
+struct Pos {
+    rem: u128,
+    n: u32,
+    tie: u64,
+    kind: Kind,
+}
+
+impl Pos {
+    fn new(rem: u128, n: u32, class: u64, id: u32, sub: u64) -> Pos {
+        Pos {
+            rem,
+            n,
+            tie: class << 40 | (id as u64) << 1 | sub,
+            kind: Kind::Pick,
+        }
+    }
+    fn with(self, kind: Kind) -> Pos {
+        Pos { kind, ..self }
+    }
+    fn id(&self) -> u32 {
+        (self.tie >> 1) as u32
+    }
+}
+
+impl PartialEq for Pos {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Pos {}
+impl PartialOrd for Pos {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pos {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Shares are below 2^85 and counts below 2^32: the products fit in u128.
+        (self.rem * o.n as u128)
+            .cmp(&(o.rem * self.n as u128))
+            .then(self.tie.cmp(&o.tie))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Pick,
+    Replay,
+    Deadline,
+    Cap,
+}
+
+/// A sweep event: a position and what happens there.
+#[derive(Clone, Copy, Debug)]
+struct Event(Pos);
+const _: () = assert!(std::mem::size_of::<Event>() == 32);
+impl PartialEq for Event {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Pick and Replay of one resource never coexist live; order them anyway.
+        self.0
+            .cmp(&o.0)
+            .then((self.0.kind as u8).cmp(&(o.0.kind as u8)))
+    }
+}
+
+/// Scratch of the sweep, kept between sweeps so that a sweep allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Solver {
+    epoch: u32,
+    heap: BinaryHeap<Reverse<Event>>,
+    dirty: Vec<u32>,
+    frozen: Vec<u32>,
+    /// position being processed; None before the first
+    point: Option<Pos>,
+}
+
+fn res_pos(rem: u128, n: u32, r: u32) -> Pos {
+    Pos::new(rem, n, 1, r, 0)
+}
+
+fn cap_pos(cap: u128, f: u32) -> Pos {
+    // Frozen at its cap iff cap < floor(share), i.e. cap + 1 <= share.
+    Pos::new(cap.saturating_add(1), 1, 0, f, 0)
+}
+
+impl FlowNet {
+    /// Refill after the changes recorded in `self.changed`.
+    pub(super) fn refill_incremental(&mut self) {
+        let mut s = std::mem::take(&mut self.solver);
+        s.epoch = s.epoch.wrapping_add(1);
+        if s.epoch == 0 {
+            self.reset_marks();
+            s.epoch = 1;
+        }
+        s.point = None;
+        let mut changed = std::mem::take(&mut self.changed);
+        for &r in &changed {
+            if self.resources[r as usize].fill.dirty != s.epoch {
+                self.make_dirty(&mut s, r);
+            }
+        }
+        changed.clear();
+        self.changed = changed;
+        while let Some(Reverse(ev)) = s.heap.pop() {
+            self.process(&mut s, ev);
+        }
+        self.commit(&mut s);
+        self.solver = s;
+    }
+
+    /// After 2^32 sweeps the epoch wraps: clear every mark so none reads as current.
+    fn reset_marks(&mut self) {
+        for r in &mut self.resources {
+            r.fill.dirty = 0;
+            r.fill.replay = 0;
+        }
+        for f in &mut self.flows {
+            f.fill.frozen = 0;
+            f.fill.cap_event = 0;
+        }
+    }
+
+    fn process(&mut self, s: &mut Solver, ev: Event) {
+        let id = ev.0.id();
+        match ev.0.kind {
+            Kind::Pick => {
+                let r = &self.resources[id as usize].fill;
+                if r.picked || r.n == 0 {
+                    return;
+                }
+                if (r.rem, r.n) != (ev.0.rem, ev.0.n) {
+                    // Flows froze since the push, which only raised the share: queue
+                    // the resource again at its current share.
+                    s.heap
+                        .push(Reverse(Event(res_pos(r.rem, r.n, id).with(Kind::Pick))));
+                    return;
+                }
+                s.point = Some(ev.0);
+                self.pick(s, id);
+            }
+            Kind::Replay => {
+                if self.resources[id as usize].fill.dirty == s.epoch {
+                    return; // dirtied since: it is filled again instead
+                }
+                s.point = Some(ev.0);
+                self.replay(s, id);
+            }
+            Kind::Deadline => {
+                if self.resources[id as usize].fill.picked {
+                    return;
+                }
+                s.point = Some(ev.0);
+                self.deadline(s, id);
+            }
+            Kind::Cap => {
+                // At the cap's own position: a flow a clean resource replayed before it
+                // reads frozen by position.
+                s.point = Some(ev.0);
+                if self.is_frozen(s, id) {
+                    return;
+                }
+                let cap = self.flows[id as usize].cap;
+                self.freeze(s, id, cap, CAP);
+            }
+        }
+    }
+
+    /// Whether a flow is frozen at the current point of the sweep: frozen in this sweep,
+    /// or frozen by a clean resource (or its cap) whose old position is already passed.
+    fn is_frozen(&self, s: &Solver, f: u32) -> bool {
+        let fl = &self.flows[f as usize];
+        if fl.fill.frozen == s.epoch {
+            return true;
+        }
+        let Some(point) = s.point else { return false };
+        match fl.fill.bottleneck {
+            NONE => false,
+            CAP => cap_pos(fl.cap, f) < point,
+            b => {
+                let r = &self.resources[b as usize].fill;
+                r.dirty != s.epoch && res_pos(r.pick_rem, r.pick_n, b) < point
+            }
+        }
+    }
+
+    /// The rate a frozen flow has at the current point.
+    fn frozen_rate(&self, s: &Solver, f: u32) -> u128 {
+        let fl = &self.flows[f as usize];
+        if fl.fill.frozen == s.epoch {
+            fl.fill.new_rate
+        } else {
+            fl.rate
+        }
+    }
+
+    /// Mark `r` dirty: count its capacity left and unfrozen flows at the current point,
+    /// and schedule what will freeze those flows.
+    fn make_dirty(&mut self, s: &mut Solver, r: u32) {
+        let mut rem = usable(&self.resources[r as usize]);
+        let mut n = 0u32;
+        // A deadline matters only if a flow this resource froze crosses another one.
+        let mut deadline = false;
+        let flows = std::mem::take(&mut self.resources[r as usize].flows);
+        for &f in &flows {
+            if self.is_frozen(s, f) {
+                rem = rem.saturating_sub(self.frozen_rate(s, f));
+            } else {
+                n += 1;
+                let fl = &self.flows[f as usize];
+                deadline |= fl.fill.bottleneck == r && fl.path.len() > 1;
+                self.schedule_freezer(s, f, r);
+            }
+        }
+        self.resources[r as usize].flows = flows;
+        let fill = &mut self.resources[r as usize].fill;
+        debug_assert!(
+            fill.pick_n == 0
+                || s.point
+                    .is_none_or(|p| p < res_pos(fill.pick_rem, fill.pick_n, r)),
+            "resource dirtied after its old position"
+        );
+        fill.dirty = s.epoch;
+        fill.picked = false;
+        fill.rem = rem;
+        fill.n = n;
+        s.dirty.push(r);
+        if deadline && fill.pick_n > 0 {
+            let pos = Pos::new(fill.pick_rem, fill.pick_n, 1, r, 1);
+            s.heap.push(Reverse(Event(pos.with(Kind::Deadline))));
+        }
+        if n > 0 {
+            s.heap
+                .push(Reverse(Event(res_pos(rem, n, r).with(Kind::Pick))));
+        }
+    }
+
+    /// An unfrozen flow crosses dirty `r`: make sure the sweep will see what freezes it
+    /// (its cap, or the replay of the clean resource that froze it last time).
+    fn schedule_freezer(&mut self, s: &mut Solver, f: u32, r: u32) {
+        let fl = &mut self.flows[f as usize];
+        if fl.cap != u128::MAX && fl.fill.cap_event != s.epoch {
+            fl.fill.cap_event = s.epoch;
+            s.heap
+                .push(Reverse(Event(cap_pos(fl.cap, f).with(Kind::Cap))));
+        }
+        let b = fl.fill.bottleneck;
+        if b == NONE || b == CAP || b == r {
+            return;
+        }
+        let bf = &mut self.resources[b as usize].fill;
+        if bf.dirty != s.epoch && bf.replay != s.epoch {
+            bf.replay = s.epoch;
+            s.heap.push(Reverse(Event(
+                res_pos(bf.pick_rem, bf.pick_n, b).with(Kind::Replay),
+            )));
+        }
+    }
+
+    /// Dirty `r` is the least share: freeze its unfrozen flows at `floor(rem / n)`.
+    fn pick(&mut self, s: &mut Solver, r: u32) {
+        let fill = &mut self.resources[r as usize].fill;
+        fill.picked = true;
+        fill.pick_rem = fill.rem;
+        fill.pick_n = fill.n;
+        let share = fill.rem / fill.n as u128;
+        let flows = std::mem::take(&mut self.resources[r as usize].flows);
+        for &f in &flows {
+            if !self.is_frozen(s, f) {
+                self.freeze(s, f, share, r);
+            }
+        }
+        self.resources[r as usize].flows = flows;
+    }
+
+    /// Clean `b` reaches its old position: its flows freeze at their old rates, which
+    /// the dirty resources they cross count now. Nothing else changes, and from here on
+    /// `is_frozen` sees them frozen by position, so they are not marked.
+    fn replay(&mut self, s: &mut Solver, b: u32) {
+        let flows = std::mem::take(&mut self.resources[b as usize].flows);
+        for &f in &flows {
+            let fl = &self.flows[f as usize];
+            if fl.fill.bottleneck != b || fl.fill.frozen == s.epoch {
+                continue;
+            }
+            for &q in &fl.path {
+                let fill = &mut self.resources[q as usize].fill;
+                if fill.dirty == s.epoch && !fill.picked {
+                    fill.rem = fill.rem.saturating_sub(fl.rate);
+                    fill.n -= 1;
+                }
+            }
+        }
+        self.resources[b as usize].flows = flows;
+    }
+
+    /// Dirty `b` was not picked by its old position: its old flows stay unfrozen past
+    /// the point where the resources they cross counted them frozen.
+    fn deadline(&mut self, s: &mut Solver, b: u32) {
+        let flows = std::mem::take(&mut self.resources[b as usize].flows);
+        for &f in &flows {
+            if self.flows[f as usize].fill.bottleneck != b || self.is_frozen(s, f) {
+                continue;
+            }
+            for k in 0..self.flows[f as usize].path.len() {
+                let q = self.flows[f as usize].path[k];
+                if self.resources[q as usize].fill.dirty != s.epoch {
+                    self.make_dirty(s, q);
+                }
+            }
+        }
+        self.resources[b as usize].flows = flows;
+    }
+
+    /// Freeze `f` at `rate` by `by` (a resource or CAP): update the dirty resources it
+    /// crosses, and dirty the others if its rate or bottleneck changed.
+    fn freeze(&mut self, s: &mut Solver, f: u32, rate: u128, by: u32) {
+        let fl = &mut self.flows[f as usize];
+        fl.fill.frozen = s.epoch;
+        fl.fill.new_rate = rate;
+        fl.fill.new_bottleneck = by;
+        let changed = fl.fill.bottleneck != by || fl.rate != rate;
+        if changed {
+            s.frozen.push(f);
+        }
+        for k in 0..self.flows[f as usize].path.len() {
+            let q = self.flows[f as usize].path[k];
+            let fill = &mut self.resources[q as usize].fill;
+            if fill.dirty == s.epoch {
+                if !fill.picked {
+                    // Its queued pick is now early; it is re-queued when popped.
+                    fill.rem = fill.rem.saturating_sub(rate);
+                    fill.n -= 1;
+                }
+            } else if changed {
+                self.make_dirty(s, q);
+            }
+        }
+    }
+
+    /// Store the new bottlenecks, and give changed flows their new rates.
+    fn commit(&mut self, s: &mut Solver) {
+        for &r in &s.dirty {
+            let fill = &mut self.resources[r as usize].fill;
+            if !fill.picked {
+                fill.pick_n = 0;
+                fill.pick_rem = 0;
+            }
+        }
+        s.dirty.clear();
+        let frozen = std::mem::take(&mut s.frozen);
+        for &f in &frozen {
+            let fill = &mut self.flows[f as usize].fill;
+            fill.bottleneck = fill.new_bottleneck;
+            let rate = fill.new_rate;
+            self.set_rate(f, rate);
+        }
+        s.frozen = frozen;
+        s.frozen.clear();
+    }
+}

@@ -597,21 +597,7 @@ mod tests {
 
     #[test]
     fn link_choice() {
-        let r = HwRates {
-            name: "x".into(),
-            sms: Some(100),
-            bf16: Some(10),
-            fp8: None,
-            fp4: None,
-            hbm: 1,
-            h2d: 1,
-            d2h: 1,
-            nvlink: Some(300),
-            nvlink_latency_ps: 5,
-            nvlink_domain: 8,
-            nic: Some(25),
-            nic_latency_ps: 7,
-        };
+        let r = crate::perf::test_rates();
         assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
         assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);
     }

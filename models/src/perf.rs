@@ -200,38 +200,44 @@ impl HwRates {
     }
 }
 
+/// A small made-up GPU for unit tests: 100 SMs, BF16 only, NVLink domain of 8 and a NIC.
+#[cfg(test)]
+pub(crate) fn test_rates() -> HwRates {
+    HwRates {
+        name: "x".into(),
+        sms: Some(100),
+        bf16: Some(10),
+        fp8: None,
+        fp4: None,
+        tf32: None,
+        fp32: None,
+        hbm: 1,
+        h2d: 1,
+        d2h: 1,
+        nvlink: Some(300),
+        nvlink_latency_ps: 5,
+        nvlink_domain: 8,
+        nic: Some(25),
+        nic_latency_ps: 7,
+        kernels: KernelSpec {
+            floor_ps: 0,
+            tile_m: 1,
+            tile_n: 1,
+            tile_min: 1,
+            graph_launch_ps: 0,
+            given: false,
+        },
+        kernel_launch_ps: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn dtype_fallback_and_sm_hold() {
-        let r = HwRates {
-            name: "x".into(),
-            sms: Some(100),
-            bf16: Some(10),
-            fp8: None,
-            fp4: None,
-            tf32: None,
-            fp32: None,
-            hbm: 1,
-            h2d: 1,
-            d2h: 1,
-            nvlink: Some(300),
-            nvlink_latency_ps: 5,
-            nvlink_domain: 8,
-            nic: Some(25),
-            nic_latency_ps: 7,
-            kernels: KernelSpec {
-                floor_ps: 0,
-                tile_m: 1,
-                tile_n: 1,
-                tile_min: 1,
-                graph_launch_ps: 0,
-                given: false,
-            },
-            kernel_launch_ps: 0,
-        };
+        let r = test_rates();
         assert_eq!(r.flops(Dtype::Fp8), Some((10, Dtype::Bf16)));
         assert_eq!(r.sm_hold(20), PS_PER_SEC / 5);
         assert_eq!(sm_hold(200, Some(100)), PS_PER_SEC);

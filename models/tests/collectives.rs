@@ -135,7 +135,7 @@ fn pcie_box() -> memwall_models::SystemSpec {
         );
     std::fs::write(dir.join("gpu.toml"), gpu).unwrap();
     std::fs::write(dir.join("sys.toml"), sys).unwrap();
-    let reg = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let reg = Registry::with_user_paths(std::slice::from_ref(&dir)).unwrap();
     let s = reg.system("pcie-box").unwrap();
     std::fs::remove_dir_all(dir).unwrap();
     s

@@ -65,7 +65,7 @@ fn nccl_tests_all_reduce_round_trip() {
         assert!(r.max_error_pct < 0.5, "{}", r.line());
     }
     let dir = write_overrides(&out, "nccl");
-    let cal = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let cal = Registry::with_user_paths(std::slice::from_ref(&dir)).unwrap();
     let before = sys
         .node
         .nvlink
@@ -131,7 +131,7 @@ fn nvbandwidth_round_trip_and_spread() {
         reps[0].line()
     );
     let dir = write_overrides(&out, "nvb");
-    let cal = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let cal = Registry::with_user_paths(std::slice::from_ref(&dir)).unwrap();
     let csys = cal.system("dgx-h100").unwrap();
     assert_eq!(
         csys.node.gpus[0].host_link.bandwidth.achievable,
@@ -165,7 +165,7 @@ fn fio_round_trip() {
     let reps = fio::calibrate(&reg, &sys, &jobs, "fio.json", &mut out).unwrap();
     assert_eq!(reps.len(), 3);
     let dir = write_overrides(&out, "fio");
-    let cal = Registry::with_user_paths(&[dir.clone()]).unwrap();
+    let cal = Registry::with_user_paths(std::slice::from_ref(&dir)).unwrap();
     let c = cal.system("dgx-h100").unwrap().node.drive.unwrap();
     assert_eq!(c.seq_read, d.seq_read);
     assert_eq!(c.read_latency_qd1_ps, d.read_latency_qd1_ps);

@@ -434,3 +434,35 @@ pub fn collective_table(
         rows,
     })
 }
+
+/// The op cost model's prediction for one op on GPU 0 of `system`, as one table row:
+/// its shape columns, then `time_us`, `tflops` (useful FLOP/s at that time), `bound`
+/// (compute, memory or floor), `dtype` (the rate used after fallback) and `hbm_bytes`.
+pub fn op_table(
+    system: &SystemSpec,
+    op: &crate::cost::Op,
+) -> Result<ProbeTable, crate::cost::CostError> {
+    let r = crate::perf::HwRates::from_system(system);
+    let t = op.time(&r)?;
+    let (shape_cols, shape) = op.shape_columns();
+    let mut columns: Vec<String> = shape_cols.iter().map(|c| c.to_string()).collect();
+    columns.extend(["time_us", "tflops", "bound", "dtype", "hbm_bytes"].map(String::from));
+    let mut row = shape;
+    row.extend([
+        format!("{:.3}", t.ps as f64 / 1e6),
+        format!("{:.1}", t.flop_rate() / 1e12),
+        t.bound.label().to_string(),
+        t.dtype.map_or("-", |d| d.label()).to_string(),
+        t.bytes.to_string(),
+    ]);
+    Ok(ProbeTable {
+        title: format!(
+            "{}: {} on one {} (op cost model, docs/op-cost.md)",
+            system.name,
+            op.label(),
+            system.node.gpu.name
+        ),
+        columns,
+        rows: vec![row],
+    })
+}

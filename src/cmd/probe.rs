@@ -1,13 +1,17 @@
 //! `memwall probe --system NAME <kind>`: simulated nvbandwidth and fio on a profile
 //! (`h2d`, `d2h`, `d2d`, `gather`, `nvme`, `hbm`), and nccl-tests' collectives from the
-//! collective model (`allreduce`, `allgather`, `reducescatter`, `alltoall`). One
-//! subcommand per kind; `--system`, `--csv` and `--profiles` are shared.
+//! collective model (`allreduce`, `allgather`, `reducescatter`, `alltoall`), and one
+//! kernel's time from the op cost model (`gemm`, `attention`). One subcommand per kind;
+//! `--system`, `--csv` and `--profiles` are shared.
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use memwall_models::collective::{Algorithm, Collective, Protocol};
+use memwall_models::cost::{Attention, Gemm, Op, Phase};
+use memwall_models::perf::Dtype;
 use memwall_models::probe::{
-    collective_sizes, collective_table, probe, CollectiveProbe, ProbeKind, ProbeOptions, ProbeTable,
+    collective_sizes, collective_table, op_table, probe, CollectiveProbe, ProbeKind, ProbeOptions,
+    ProbeTable,
 };
 use memwall_models::{Registry, SystemSpec};
 use std::path::PathBuf;
@@ -38,6 +42,71 @@ pub enum Kind {
     Reducescatter(CollectiveArgs),
     /// All-to-all by size (size = each rank's buffer), as alltoall_perf.
     Alltoall(CollectiveArgs),
+    /// One GEMM's time on GPU 0 from the op cost model (tiles, waves, HBM, floor).
+    Gemm(GemmArgs),
+    /// One fused attention kernel's time on GPU 0 from the op cost model.
+    Attention(AttentionArgs),
+}
+
+#[derive(Args)]
+pub struct GemmArgs {
+    /// Rows of A and C (tokens).
+    #[arg(long)]
+    pub m: u64,
+    /// Columns of B and C.
+    #[arg(long)]
+    pub n: u64,
+    /// The reduced dimension.
+    #[arg(long)]
+    pub k: u64,
+    /// Independent products (a batched GEMM).
+    #[arg(long, default_value_t = 1)]
+    pub batch: u64,
+    /// Input dtype: bf16 (or fp16), fp8, fp4, tf32, fp32.
+    #[arg(long, default_value = "bf16", value_parser = parse_dtype)]
+    pub dtype: Dtype,
+}
+
+#[derive(Args)]
+pub struct AttentionArgs {
+    /// Sequences.
+    #[arg(long)]
+    pub batch: u64,
+    /// New query tokens per sequence (1 for decode).
+    #[arg(long)]
+    pub q_len: u64,
+    /// Keys per sequence (cached plus new).
+    #[arg(long)]
+    pub kv_len: u64,
+    /// Query heads.
+    #[arg(long)]
+    pub heads: u64,
+    /// KV heads (= heads for MHA, fewer for GQA/MQA, 1 for absorbed MLA).
+    #[arg(long)]
+    pub kv_heads: u64,
+    /// Query/key head width (MLA absorbed: latent + rope, e.g. 576).
+    #[arg(long)]
+    pub head_dim: u64,
+    /// Value head width (default: head_dim; MLA absorbed: the latent, e.g. 512).
+    #[arg(long)]
+    pub v_head_dim: Option<u64>,
+    /// prefill (causal, query tiles over the SMs) or decode (split-KV, all keys).
+    #[arg(long, value_enum, default_value = "prefill")]
+    pub phase: PhaseArg,
+    /// Input dtype.
+    #[arg(long, default_value = "bf16", value_parser = parse_dtype)]
+    pub dtype: Dtype,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum PhaseArg {
+    Prefill,
+    Decode,
+}
+
+fn parse_dtype(s: &str) -> Result<Dtype, String> {
+    Dtype::parse(s)
+        .ok_or_else(|| format!("unknown dtype {s:?}: one of bf16, fp16, fp8, fp4, tf32, fp32"))
 }
 
 #[derive(Args)]
@@ -119,6 +188,8 @@ pub fn run(a: ProbeArgs) -> anyhow::Result<()> {
         Kind::Gather { row_bytes } => memory(&sys, ProbeKind::Gather, &a, *row_bytes)?,
         Kind::Nvme => memory(&sys, ProbeKind::Nvme, &a, 264)?,
         Kind::Hbm => memory(&sys, ProbeKind::Hbm, &a, 264)?,
+        Kind::Gemm(g) => op_table(&sys, &Op::Gemm(gemm(g)))?,
+        Kind::Attention(t) => op_table(&sys, &Op::Attention(attention(t)))?,
     };
     let csv = memwall_reports::output::csv_bytes(
         &table.columns.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -172,4 +243,33 @@ fn collective(sys: &SystemSpec, c: Collective, a: &CollectiveArgs) -> anyhow::Re
         }),
     };
     Ok(collective_table(sys, &q)?)
+}
+
+fn gemm(a: &GemmArgs) -> Gemm {
+    Gemm {
+        m: a.m,
+        n: a.n,
+        k: a.k,
+        batch: a.batch,
+        dtype: a.dtype,
+    }
+}
+
+fn attention(a: &AttentionArgs) -> Attention {
+    let phase = match a.phase {
+        PhaseArg::Prefill => Phase::Prefill,
+        PhaseArg::Decode => Phase::Decode,
+    };
+    Attention {
+        batch: a.batch,
+        q_len: a.q_len,
+        kv_len: a.kv_len,
+        heads: a.heads,
+        kv_heads: a.kv_heads,
+        head_dim: a.head_dim,
+        v_head_dim: a.v_head_dim.unwrap_or(a.head_dim),
+        phase,
+        causal: phase == Phase::Prefill,
+        dtype: a.dtype,
+    }
 }

@@ -24,6 +24,17 @@ fn tile(dim: u64, max: u32, min: u32) -> u128 {
     }
 }
 
+/// Work units of a GEMM of `tiles` output tiles: with fewer tiles than SMs, the library
+/// splits K (split-K / stream-K) so that every SM gets a share, `floor(SMs / tiles)` parts
+/// per tile; otherwise one unit per tile. (A split that depended on K would let a larger
+/// K run faster; this one cannot.)
+fn split_k(r: &HwRates, tiles: u128) -> u128 {
+    match r.sms {
+        Some(sms) if (sms as u128) > tiles && tiles > 0 => tiles * (sms as u128 / tiles),
+        _ => tiles,
+    }
+}
+
 impl Gemm {
     pub fn time(&self, r: &HwRates) -> Result<OpTime, CostError> {
         let m = at_least_one(self.m, "m")?;
@@ -37,7 +48,7 @@ impl Gemm {
             tile(self.n, ks.tile_n, ks.tile_min),
         );
         let tiles = m.div_ceil(tm) * n.div_ceil(tn) * b;
-        let compute = waves_ps(r, tiles, tiles * 2 * tm * tn * k, rate);
+        let compute = waves_ps(r, split_k(r, tiles), tiles * 2 * tm * tn * k, rate);
         let bytes = b * (self.dtype.operand_bytes(m * k + k * n) + self.dtype.output_bytes(m * n));
         Ok(finish(r, compute, 2 * m * n * k * b, bytes, Some(used)))
     }
@@ -92,7 +103,7 @@ impl GroupedGemm {
             rows += t as u128;
             touched += 1;
         }
-        let compute = waves_ps(r, tiles, work, rate);
+        let compute = waves_ps(r, split_k(r, tiles), work, rate);
         let bytes = self.dtype.operand_bytes(touched * k * n + rows * k)
             + self.dtype.output_bytes(rows * n);
         Ok(finish(r, compute, 2 * rows * n * k, bytes, Some(used)))

@@ -6,7 +6,7 @@
 //!
 //! | op | compute | bytes | file |
 //! |---|---|---|---|
-//! | GEMM (batched) | `2·m·n·k`, tiles of the profile's size (smaller GEMMs: next power of two), waves over the SMs | `A + B` in the dtype, `C` in BF16 (FP32 for FP32) | [`gemm`] |
+//! | GEMM (batched) | `2·m·n·k`, tiles of the profile's size (smaller GEMMs: next power of two), split-K when tiles are fewer than SMs, waves over the SMs | `A + B` in the dtype, `C` in BF16 (FP32 for FP32) | [`gemm`] |
 //! | grouped GEMM (MoE experts) | each expert's rows tiled separately, one wave count for all | every touched expert's weights once, rows in and out | [`gemm`] |
 //! | attention | `2·q·kv·(d + d_v)` per head, causal prefill halves the square; query tiles of `gemm_tile_m` rows per (batch, head), waves over the SMs (decode: split-KV, no waves) | Q, O and the KV cache once | [`attention`] |
 //! | elementwise, norm, reduction | none | what it reads and writes | [`memory`] |
@@ -25,6 +25,67 @@ pub use memory::{MemoryOp, Roofline};
 use crate::perf::{Dtype, HwRates};
 use memwall_sim::PS_PER_SEC;
 use std::fmt;
+
+/// One op of any class, as a user asks about it (`memwall probe gemm|attention`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Gemm(Gemm),
+    Attention(Attention),
+}
+
+impl Op {
+    pub fn time(&self, r: &HwRates) -> Result<OpTime, CostError> {
+        match self {
+            Op::Gemm(g) => g.time(r),
+            Op::Attention(a) => a.time(r),
+        }
+    }
+
+    pub fn label(&self) -> &'static str {
+        match self {
+            Op::Gemm(_) => "GEMM",
+            Op::Attention(a) => match a.phase {
+                Phase::Prefill => "prefill attention",
+                Phase::Decode => "decode attention",
+            },
+        }
+    }
+
+    /// The op's shape as table columns and their values.
+    pub fn shape_columns(&self) -> (Vec<&'static str>, Vec<String>) {
+        match self {
+            Op::Gemm(g) => (
+                vec!["m", "n", "k", "batch"],
+                [g.m, g.n, g.k, g.batch].map(|v| v.to_string()).to_vec(),
+            ),
+            Op::Attention(a) => (
+                vec![
+                    "batch",
+                    "q_len",
+                    "kv_len",
+                    "heads",
+                    "kv_heads",
+                    "head_dim",
+                    "v_head_dim",
+                    "causal",
+                ],
+                [
+                    a.batch,
+                    a.q_len,
+                    a.kv_len,
+                    a.heads,
+                    a.kv_heads,
+                    a.head_dim,
+                    a.v_head_dim,
+                ]
+                .map(|v| v.to_string())
+                .into_iter()
+                .chain([a.causal.to_string()])
+                .collect(),
+            ),
+        }
+    }
+}
 
 /// What decided an op's time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -36,6 +36,7 @@ enum Command {
 }
 
 fn main() {
+    memwall_io::partial::remove_on_signal();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Train(a) => cmd::train::run(a),

@@ -78,6 +78,13 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         progress: !a.quiet,
     };
     let s = memwall_sweep::run(&prep, runners[ri], &opts)?;
+    if let Some(first) = s.damaged.first() {
+        eprintln!(
+            "note: {} cell file(s) failed their checksum (edited or damaged) and were run again, e.g. {}",
+            s.damaged.len(),
+            first.display()
+        );
+    }
     let scope = match shard {
         Some(sh) => format!(" ({} in shard {sh})", s.owned_cells),
         None => String::new(),

@@ -212,7 +212,7 @@ pub fn merge_tables(into: &mut toml::Table, over: &toml::Table) {
 impl SweepSpec {
     /// Read and check a sweep file.
     pub fn load(path: &Path) -> Result<SweepSpec, SweepError> {
-        let text = std::fs::read_to_string(path)
+        let text = memwall_io::input::read_to_string_capped(path)
             .map_err(|e| SweepError::new(path, None, format!("cannot read the sweep file: {e}")))?;
         Self::parse(path, &text)
     }
@@ -273,7 +273,7 @@ fn base_scenario(
     if let Some(s) = &sw.scenario {
         let p = dir.join(s.get_ref());
         base_line = line_of(text, s.span().start);
-        let t = std::fs::read_to_string(&p).map_err(|e| {
+        let t = memwall_io::input::read_to_string_capped(&p).map_err(|e| {
             SweepError::new(
                 path,
                 Some(base_line),

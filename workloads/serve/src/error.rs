@@ -26,6 +26,20 @@ pub enum ScenarioError {
         message: String,
         hint: String,
     },
+    /// A count or size outside its documented range ([`crate::limits::LIMITS`]).
+    #[error(
+        "{origin}{}: field `{field}` = {value} is out of range: {min} to {max}\nhint: e.g. {example} (scenarios/README.md lists every range)",
+        at_line(line)
+    )]
+    Range {
+        origin: String,
+        line: Option<usize>,
+        field: String,
+        value: u64,
+        min: u64,
+        max: u64,
+        example: &'static str,
+    },
     /// A scenario whose values do not fit together (the message carries its hint).
     #[error("{origin}: {message}")]
     Invalid { origin: String, message: String },

@@ -311,7 +311,7 @@ impl Scenario {
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = memwall_io::input::read_to_string_capped(path).map_err(|e| {
             invalid(
                 &path.display().to_string(),
                 format!("cannot read scenario: {e}"),
@@ -339,6 +339,7 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), ScenarioError> {
+        crate::limits::check(self)?;
         self.validate_engine()?;
         self.validate_workload()?;
         if let Some(g) = &self.engram {

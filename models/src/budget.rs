@@ -3,6 +3,8 @@
 //! unless the user forces it (`--force`). The default budget is 2 GiB of memory and one
 //! hour of CPU time; `MEMWALL_MEMORY_BUDGET` (bytes) overrides the memory budget.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 /// About how much memory and time a run takes (upper estimates, from measured costs per
 /// unit of work; see each workload's `estimate`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,8 +22,19 @@ pub const TIME_BUDGET_SECS: f64 = 3600.0;
 /// The environment variable that overrides [`DEFAULT_MEMORY_BUDGET`] (a byte count).
 pub const MEMORY_BUDGET_VAR: &str = "MEMWALL_MEMORY_BUDGET";
 
+/// Set by `--force`: every estimate is within budget.
+static FORCED: AtomicBool = AtomicBool::new(false);
+
+/// Lifts the budget for the rest of the process (the CLI's `--force`).
+pub fn force() {
+    FORCED.store(true, Ordering::Relaxed);
+}
+
 /// The memory budget in force.
 pub fn memory_budget() -> u64 {
+    if FORCED.load(Ordering::Relaxed) {
+        return u64::MAX;
+    }
     std::env::var(MEMORY_BUDGET_VAR)
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
@@ -75,7 +88,8 @@ impl Estimate {
     /// unless `force`. `what` names the input, `hint` says what to lower.
     pub fn check(self, what: &str, force: bool, hint: &str) -> Result<(), BudgetError> {
         let budget = memory_budget();
-        if force || (self.bytes <= budget && self.seconds <= TIME_BUDGET_SECS) {
+        let forced = force || FORCED.load(Ordering::Relaxed);
+        if forced || (self.bytes <= budget && self.seconds <= TIME_BUDGET_SECS) {
             return Ok(());
         }
         Err(BudgetError {

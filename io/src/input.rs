@@ -101,9 +101,45 @@ impl InputError {
     }
 }
 
+/// A TOML parser's message made specific: never empty, and naming the character at fault
+/// (a control character, the end of the file). `offset` is where the parser stopped.
+pub fn toml_message(message: &str, text: &str, offset: Option<usize>) -> String {
+    let message = message.trim();
+    let at = offset.and_then(|o| text.get(o.min(text.len())..));
+    let ch = at.and_then(|rest| rest.chars().next());
+    let detail = match ch {
+        None if offset.is_some() => {
+            Some("the file ends where a value is expected (is it truncated?)".to_string())
+        }
+        Some(c) if c.is_control() && c != '\n' && c != '\t' && c != '\r' => Some(format!(
+            "control character U+{:04X} is not allowed here (write it as \\u{:04X} inside a string)",
+            c as u32, c as u32
+        )),
+        _ => None,
+    };
+    match (message.is_empty(), detail) {
+        (false, Some(d)) => format!("{message}: {d}"),
+        (false, None) => message.to_string(),
+        (true, Some(d)) => d,
+        (true, None) => match ch {
+            Some(c) => format!("unexpected {c:?} here"),
+            None => "not valid TOML".to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_toml_message_is_never_empty() {
+        assert!(toml_message("", "name = ", Some(7)).contains("file ends"));
+        let m = toml_message("invalid basic string", "a = \"x\u{1}\"", Some(6));
+        assert!(m.contains("U+0001"), "{m}");
+        assert_eq!(toml_message("", "a = ]", Some(4)), "unexpected ']' here");
+        assert_eq!(toml_message("bad", "a", None), "bad");
+    }
 
     #[test]
     fn a_device_is_read_only_up_to_the_cap() {

@@ -221,7 +221,11 @@ impl SweepSpec {
     pub fn parse(path: &Path, text: &str) -> Result<SweepSpec, SweepError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
-            SweepError::new(path, line, e.message().trim().to_string())
+            SweepError::new(
+                path,
+                line,
+                memwall_io::input::toml_message(e.message(), text, e.span().map(|s| s.start)),
+            )
         })?;
         let at = |s: std::ops::Range<usize>| line_of(text, s.start);
         let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -282,7 +286,11 @@ fn base_scenario(
         })?;
         base = t.parse::<toml::Table>().map_err(|e| {
             let line = e.span().map(|s| line_of(&t, s.start));
-            SweepError::new(&p, line, e.message().trim().to_string())
+            SweepError::new(
+                &p,
+                line,
+                memwall_io::input::toml_message(e.message(), &t, e.span().map(|s| s.start)),
+            )
         })?;
     }
     if let Some(b) = &inline {

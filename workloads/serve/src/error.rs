@@ -6,12 +6,14 @@ use memwall_models::tiers::TierError;
 /// What can go wrong reading or running a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The TOML does not parse or has an unknown field.
-    #[error("{origin}{}: {message}\nhint: see scenarios/README.md for every field; unknown fields are errors", at_line(line))]
+    /// The TOML does not parse, or a field is unknown or of the wrong type.
+    #[error("{origin}{}{}: {message}\nhint: {hint}", at_line(line), column.map(|c| format!(":{c}")).unwrap_or_default())]
     Parse {
         origin: String,
         line: Option<usize>,
+        column: Option<usize>,
         message: String,
+        hint: &'static str,
     },
     /// A quantity field that does not parse.
     #[error(

@@ -189,8 +189,13 @@ impl<R: Read> TraceReader<R> {
                 format!("record length {len} is implausible (corrupt?)"),
             ));
         }
-        self.payload.resize(len as usize, 0);
-        let got = read_full(&mut self.input, &mut self.payload)?;
+        // Read what is there, growing the buffer as data arrives: a corrupt length on a
+        // short file must not allocate a gigabyte first.
+        self.payload.clear();
+        let got = (&mut self.input)
+            .take(u64::from(len))
+            .read_to_end(&mut self.payload)
+            .map_err(|e| EngramError::trace(at, format!("reading a record: {e}")))?;
         let body = at + RECORD_FRAME_LEN as u64;
         if got < len as usize {
             return Err(EngramError::trace(

@@ -42,7 +42,10 @@ fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
 }
 
 fn texts(paths: Vec<PathBuf>) -> Vec<Vec<u8>> {
-    paths.into_iter().map(|p| std::fs::read(p).unwrap()).collect()
+    paths
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
 }
 
 /// Values a hostile user would type where a number or string goes.
@@ -83,9 +86,10 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8]) -> Vec<u8> {
             // A value replaced by a limit or a wrong type.
             0 | 1 | 2 => {
                 let mut ls: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-                if let Some(i) = (0..8).map(|_| pick(rng)).find(|&i| {
-                    ls.get(i).is_some_and(|l| l.contains('='))
-                }) {
+                if let Some(i) = (0..8)
+                    .map(|_| pick(rng))
+                    .find(|&i| ls.get(i).is_some_and(|l| l.contains('=')))
+                {
                     let k = ls[i].split('=').next().unwrap().to_string();
                     ls[i] = format!("{k}= {}", LIMITS[rng.gen_range(0..LIMITS.len())]);
                 }
@@ -174,7 +178,7 @@ fn text(b: &[u8]) -> String {
 
 fn targets() -> Vec<Target> {
     let r = root();
-    let reg = std::sync::Arc::new(memwall_models::Registry::new());
+    let reg = std::sync::Arc::new(memwall_models::Registry::embedded().unwrap());
     let tmp = std::env::temp_dir().join(format!("memwall-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let price_file = tmp.join("prices.toml");

@@ -52,7 +52,12 @@ fn scenario(dir: &Path, name: &str, from: &str, to: &str) {
 fn counts_out_of_range_stop_at_load() {
     let d = tmp("counts");
     let cases = [
-        ("requests = 256", "requests = 4294967296", "workload.requests", ":13:"),
+        (
+            "requests = 256",
+            "requests = 4294967296",
+            "workload.requests",
+            ":13:",
+        ),
         (
             "kernels_per_layer = 12",
             "kernels_per_layer = 1000000000000",
@@ -64,12 +69,18 @@ fn counts_out_of_range_stop_at_load() {
         let f = format!("s{i}.toml");
         scenario(&d, &f, from, to);
         let e = fails(&d, &["run", &f]);
-        assert!(e.contains(field) && e.contains("out of range") && e.contains(line), "{e}");
+        assert!(
+            e.contains(field) && e.contains("out of range") && e.contains(line),
+            "{e}"
+        );
     }
     let nvme = shipped("scenarios/whatif/h800-nvme-2drives-none.toml");
     for n in ["1000000000000", "100000000"] {
-        std::fs::write(d.join("n.toml"), nvme.replace("drives = 2", &format!("drives = {n}")))
-            .unwrap();
+        std::fs::write(
+            d.join("n.toml"),
+            nvme.replace("drives = 2", &format!("drives = {n}")),
+        )
+        .unwrap();
         let e = fails(&d, &["run", "n.toml"]);
         assert!(e.contains("drives") && e.contains("1 to 256"), "{e}");
     }
@@ -103,7 +114,10 @@ fn outputs_never_overwrite_inputs_or_each_other() {
     assert!(e.contains("would destroy the input"), "{e}");
     assert_eq!(std::fs::read(d.join("s.toml")).unwrap(), before);
     let e = fails(&d, &["run", "s.toml", "--csv", "f", "--steps-csv", "./f"]);
-    assert!(e.contains("--steps-csv") && e.contains("only one of the two"), "{e}");
+    assert!(
+        e.contains("--steps-csv") && e.contains("only one of the two"),
+        "{e}"
+    );
     assert!(!d.join("f").exists());
     let trace = root().join("tests/fixtures/traces/handmade-two-streams.json");
     std::fs::create_dir_all(d.join("D")).unwrap();
@@ -121,8 +135,11 @@ fn trace_with_ts(d: &Path, name: &str, ts: &str) {
     let t = shipped("tests/fixtures/traces/handmade-two-streams.json");
     let from = "\"ts\": 1050, \"dur\": 60";
     assert!(t.contains(from));
-    std::fs::write(d.join(name), t.replace(from, &format!("\"ts\": {ts}, \"dur\": 60")))
-        .unwrap();
+    std::fs::write(
+        d.join(name),
+        t.replace(from, &format!("\"ts\": {ts}, \"dur\": 60")),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -130,7 +147,10 @@ fn bad_trace_times_are_errors_and_leave_no_outputs() {
     let d = tmp("times");
     trace_with_ts(&d, "neg.json", "-5.0");
     let e = fails(&d, &["replay", "neg.json", "--out", "o"]);
-    assert!(e.contains("neg.json") && e.contains("negative timestamp"), "{e}");
+    assert!(
+        e.contains("neg.json") && e.contains("negative timestamp"),
+        "{e}"
+    );
     trace_with_ts(&d, "str.json", "\"123\"");
     let e = fails(&d, &["replay", "str.json", "--out", "o"]);
     assert!(e.contains("is not a number"), "{e}");
@@ -150,7 +170,11 @@ fn nccl_metadata_out_of_range_is_an_error() {
     let t = shipped("tests/fixtures/traces/handmade-two-streams.json");
     for (from, to, what) in [
         ("\"Group size\": 8", "\"Group size\": 0", "Group size"),
-        ("\"In msg nelems\": 1024", "\"In msg nelems\": -4", "In msg nelems"),
+        (
+            "\"In msg nelems\": 1024",
+            "\"In msg nelems\": -4",
+            "In msg nelems",
+        ),
     ] {
         std::fs::write(d.join("t.json"), t.replace(from, to)).unwrap();
         let e = fails(&d, &["replay", "t.json"]);
@@ -162,10 +186,26 @@ fn nccl_metadata_out_of_range_is_an_error() {
 fn scenario_errors_name_file_line_field_and_never_come_empty() {
     let d = tmp("errors");
     let cases = [
-        ("max_num_seqs = 64", "max_num_seqs = \"x\"", "field `engine.max_num_seqs`"),
-        ("system = \"deepseek-h800-node\"", "system = \"nope\"", "s1.toml:8: field `system`"),
-        ("name = \"default-v41-flash-h800-host-dram\"", "name = \"a\u{1}b\"", "U+0001"),
-        ("host_copy = \"per-socket\"", "host_copy = \"per-rack\"", "engram.host_copy"),
+        (
+            "max_num_seqs = 64",
+            "max_num_seqs = \"x\"",
+            "field `engine.max_num_seqs`",
+        ),
+        (
+            "system = \"deepseek-h800-node\"",
+            "system = \"nope\"",
+            "s1.toml:8: field `system`",
+        ),
+        (
+            "name = \"default-v41-flash-h800-host-dram\"",
+            "name = \"a\u{1}b\"",
+            "U+0001",
+        ),
+        (
+            "host_copy = \"per-socket\"",
+            "host_copy = \"per-rack\"",
+            "engram.host_copy",
+        ),
     ];
     for (i, (from, to, want)) in cases.iter().enumerate() {
         let f = format!("s{i}.toml");
@@ -190,7 +230,11 @@ fn one_bad_count_in_a_profile_is_one_error() {
     let t = shipped("hw-profiles/systems/deepseek-h800-node.toml");
     let from = "nic_count = { value = 8,";
     assert!(t.contains(from));
-    std::fs::write(d.join("n.toml"), t.replace(from, "nic_count = { value = 1000000,")).unwrap();
+    std::fs::write(
+        d.join("n.toml"),
+        t.replace(from, "nic_count = { value = 1000000,"),
+    )
+    .unwrap();
     let e = fails(&d, &["profiles", "validate", "n.toml"]);
     assert!(e.contains("1000000 is out of range"), "{e}");
     assert!(e.lines().count() < 50, "{} lines", e.lines().count());
@@ -204,14 +248,22 @@ fn a_free_node_is_not_on_the_pareto_frontier() {
         std::fs::create_dir_all(d.join("examples").join(sub)).unwrap();
         for f in std::fs::read_dir(root().join("examples").join(sub)).unwrap() {
             let f = f.unwrap().path();
-            std::fs::copy(&f, d.join("examples").join(sub).join(f.file_name().unwrap()))
-                .unwrap();
+            std::fs::copy(
+                &f,
+                d.join("examples").join(sub).join(f.file_name().unwrap()),
+            )
+            .unwrap();
         }
     }
     let p = d.join("examples/economics/prices.toml");
-    let t = std::fs::read_to_string(&p).unwrap().replacen("$16/h", "$0/h", 1);
+    let t = std::fs::read_to_string(&p)
+        .unwrap()
+        .replacen("$16/h", "$0/h", 1);
     std::fs::write(&p, t).unwrap();
-    let e = fails(&d, &["sweep", "examples/sweeps/engram-fetch.toml", "--check"]);
+    let e = fails(
+        &d,
+        &["sweep", "examples/sweeps/engram-fetch.toml", "--check"],
+    );
     assert!(e.contains("prices.toml:") && e.contains("above $0"), "{e}");
 }
 
@@ -224,7 +276,9 @@ fn a_huge_sweep_cell_is_refused_before_it_runs() {
     std::fs::write(d.join("examples/sweeps/big.toml"), big).unwrap();
     let e = fails(&d, &["sweep", "examples/sweeps/big.toml", "--out", "o"]);
     assert!(e.contains("model.layers = 1000000 is out of range"), "{e}");
-    let slow = t.replace("layers = 6", "layers = 1024").replace("steps = 8", "steps = 100000");
+    let slow = t
+        .replace("layers = 6", "layers = 1024")
+        .replace("steps = 8", "steps = 100000");
     std::fs::write(d.join("examples/sweeps/slow.toml"), slow).unwrap();
     let e = fails(&d, &["sweep", "examples/sweeps/slow.toml", "--check"]);
     assert!(e.contains("--force"), "{e}");
@@ -237,4 +291,49 @@ fn nvme_placement_needs_drives() {
     std::fs::write(d.join("n.toml"), t.replace("drives = 2\n", "")).unwrap();
     let e = fails(&d, &["run", "n.toml"]);
     assert!(e.contains("no NVMe drives") && e.contains("n.toml"), "{e}");
+}
+
+/// A one-cell engram-fetch sweep in `d/s.toml`.
+fn one_cell_sweep(d: &Path) {
+    let t = "[sweep]\nname = \"one\"\nrunner = \"engram-fetch\"\n[base]\nsystem = \"hgx-h200\"\n\
+             steps = 2\n[base.model]\nlayers = 2\ncompute_per_layer = \"60 us\"\n[base.batch]\n\
+             tokens = 4\n[base.engram]\nplacement = \"host-dram\"\nrows_per_token = 2\n\
+             [[axis]]\nkey = \"engram.prefetch_layers\"\nvalues = [1]\n";
+    std::fs::write(d.join("s.toml"), t).unwrap();
+}
+
+#[test]
+fn a_rerun_removes_stale_partials_and_recomputes_a_tampered_cell() {
+    let d = tmp("resume");
+    one_cell_sweep(&d);
+    let out = memwall(&d, &["sweep", "s.toml", "--out", "o", "--quiet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A partial left by a process that is gone (pid above the kernel's maximum).
+    let stray = d.join("o/sweep.csv.partial-99999999");
+    std::fs::write(&stray, "half").unwrap();
+    let cell = std::fs::read_dir(d.join("o/cells"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read_to_string(&cell).unwrap();
+    let tampered = good.replacen("\"value\": \"", "\"value\": \"9", 1);
+    assert_ne!(tampered, good);
+    std::fs::write(&cell, &tampered).unwrap();
+    let out = memwall(&d, &["sweep", "s.toml", "--out", "o", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("failed their checksum") && err.contains("1 ran"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&cell).unwrap(), good);
+    if Path::new("/proc/self").exists() {
+        assert!(!stray.exists(), "the stale partial is removed");
+    }
 }

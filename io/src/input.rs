@@ -31,9 +31,13 @@ pub fn input_limit() -> u64 {
 pub enum InputError {
     Io(std::io::Error),
     /// The file is (or keeps going) past the cap.
-    TooLarge { limit: u64 },
+    TooLarge {
+        limit: u64,
+    },
     /// Not UTF-8 text.
-    NotText { offset: usize },
+    NotText {
+        offset: usize,
+    },
 }
 
 impl std::fmt::Display for InputError {
@@ -69,7 +73,11 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     if meta.is_file() && meta.len() > limit {
         return Err(InputError::TooLarge { limit });
     }
-    let mut buf = Vec::with_capacity(if meta.is_file() { meta.len() as usize } else { 0 });
+    let mut buf = Vec::with_capacity(if meta.is_file() {
+        meta.len() as usize
+    } else {
+        0
+    });
     f.take(limit + 1)
         .read_to_end(&mut buf)
         .map_err(InputError::Io)?;

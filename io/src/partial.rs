@@ -81,7 +81,10 @@ pub fn remove_stale(dest: &Path) {
     let prefix = format!("{}.partial-", name.to_string_lossy());
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         let gone = proc_fs && !Path::new("/proc").join(pid.to_string()).exists();

@@ -122,7 +122,10 @@ mod tests {
         let e = check_outputs(&ins, &outs).unwrap_err();
         assert_eq!(e.output, "--steps-csv");
         assert!(!e.other_is_input);
-        let ok = [Named::new("--csv", &f), Named::new("--steps-csv", dir.join("g.csv"))];
+        let ok = [
+            Named::new("--csv", &f),
+            Named::new("--steps-csv", dir.join("g.csv")),
+        ];
         assert!(check_outputs(&ins, &ok).is_ok());
         #[cfg(unix)]
         {

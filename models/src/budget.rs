@@ -119,7 +119,11 @@ mod tests {
         assert!(base.check("x", false, "h").is_ok());
         let big = base.plus(1e9, 100.0, 0.0);
         let e = big.check("s.toml", false, "lower requests").unwrap_err();
-        assert!(e.to_string().starts_with("s.toml: this run needs about 93.13 GiB"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("s.toml: this run needs about 93.13 GiB"),
+            "{e}"
+        );
         assert!(e.to_string().contains("--force"));
         assert!(big.check("x", true, "h").is_ok());
         let slow = base.plus(1e9, 0.0, 1e-5);

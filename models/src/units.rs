@@ -495,7 +495,10 @@ fn parse_dollars(kind: QuantityKind, text: &str, per_hour: bool) -> Result<u64, 
         // A free node would give infinite throughput per dollar.
         return Err(err(
             kind,
-            format!("\"{t}\": {} must be above $0 (throughput per dollar would be infinite)", kind.noun()),
+            format!(
+                "\"{t}\": {} must be above $0 (throughput per dollar would be infinite)",
+                kind.noun()
+            ),
         ));
     }
     Ok(v)

@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use memwall_io::paths::{check_outputs, Named};
 use memwall_kineto::import_file;
 use memwall_models::perf::HwRates;
 use memwall_models::tiers::{known_names, TierConfig};
@@ -15,14 +16,15 @@ use memwall_replay::{
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
 use memwall_sim::Ps;
-use memwall_io::paths::{check_outputs, Named};
 use std::path::PathBuf;
 
 #[derive(Copy, Clone, ValueEnum)]
 pub enum Launch {
     /// Where the trace was launch-bound (median launch-to-start below 50 us).
     Auto,
+    /// On every device: each op starts no earlier than its CPU launch allows.
     Always,
+    /// Nowhere: ops start as soon as their stream and dependencies allow.
     Never,
 }
 

@@ -5,11 +5,11 @@
 use crate::scenarios;
 use anyhow::Context;
 use clap::Args;
+use memwall_io::paths::{check_outputs, Named};
 use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 use memwall_reports::output::write_atomic;
 use memwall_serve::{run_scenario, step_csv, summary_csv, summary_text};
-use memwall_io::paths::{check_outputs, Named};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 

@@ -21,8 +21,8 @@
 //! ```
 
 use crate::runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
-use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::budget::Estimate;
+use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
 use memwall_reports::plots::{exposed_per_step_s, percentile};
 use memwall_serve::fetch_bench::{FetchBench, FetchBenchRun};
@@ -109,7 +109,11 @@ const COUNT_LIMITS: [(&str, u64, u64); 6] = [
     ("batch.tokens", 1, 1 << 20),
     ("engram.rows_per_token", 1, 4096),
     ("engram.row_bytes", 1, 1 << 20),
-    ("engram.drives", 0, memwall_models::tiers::nvme::MAX_DRIVES as u64),
+    (
+        "engram.drives",
+        0,
+        memwall_models::tiers::nvme::MAX_DRIVES as u64,
+    ),
 ];
 
 /// Upper figures measured on one core (a 100-step, 64-layer, 8-GPU NVMe cell of 8192
@@ -129,7 +133,11 @@ pub fn estimate(sc: &FetchCell, gpus: usize) -> Estimate {
         bytes: 16 << 20,
         seconds: 0.0,
     }
-    .plus(fetches, BYTES_PER_FETCH, SECS_PER_FETCH + rows_per_fetch * SECS_PER_ROW)
+    .plus(
+        fetches,
+        BYTES_PER_FETCH,
+        SECS_PER_FETCH + rows_per_fetch * SECS_PER_ROW,
+    )
     .plus(rows_per_fetch * gpus as f64, BYTES_PER_ROW, 0.0)
 }
 

@@ -789,9 +789,14 @@ impl CommArgs {
     /// negative element count.
     fn problem(&self) -> Option<String> {
         if let Some(g) = self.group_size.filter(|&g| g < 1) {
-            return Some(format!("NCCL `Group size` = {g}: a group has at least one rank"));
+            return Some(format!(
+                "NCCL `Group size` = {g}: a group has at least one rank"
+            ));
         }
-        let counts = [("In msg nelems", self.in_nelems), ("Out msg nelems", self.out_nelems)];
+        let counts = [
+            ("In msg nelems", self.in_nelems),
+            ("Out msg nelems", self.out_nelems),
+        ];
         counts
             .into_iter()
             .find_map(|(k, v)| v.filter(|&n| n < 0).map(|n| (k, n)))

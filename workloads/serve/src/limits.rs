@@ -37,15 +37,50 @@ pub const TOKENS: u64 = 1 << 20;
 /// Every count and size of a scenario, in the order they are checked.
 pub const LIMITS: &[Limit] = &[
     REQUESTS,
-    limit("workload.max_requests", 1, 10_000_000, "max_requests = 1000"),
-    limit("workload.prompt_tokens", 1, TOKENS, "prompt_tokens = [100, 1024]"),
-    limit("workload.output_tokens", 1, TOKENS, "output_tokens = [100, 256]"),
-    limit("engine.replicas", 0, 1024, "replicas = 0 (every GPU of the node)"),
+    limit(
+        "workload.max_requests",
+        1,
+        10_000_000,
+        "max_requests = 1000",
+    ),
+    limit(
+        "workload.prompt_tokens",
+        1,
+        TOKENS,
+        "prompt_tokens = [100, 1024]",
+    ),
+    limit(
+        "workload.output_tokens",
+        1,
+        TOKENS,
+        "output_tokens = [100, 256]",
+    ),
+    limit(
+        "engine.replicas",
+        0,
+        1024,
+        "replicas = 0 (every GPU of the node)",
+    ),
     limit("engine.expert_parallel", 1, 1024, "expert_parallel = 8"),
     limit("engine.max_num_seqs", 1, 65_536, "max_num_seqs = 256"),
-    limit("engine.max_batched_tokens", 1, 1 << 24, "max_batched_tokens = 16384"),
-    limit("engine.kv_cache_tokens", 1, 1 << 32, "kv_cache_tokens = 1000000"),
-    limit("engine.kernels_per_layer", 0, 10_000, "kernels_per_layer = 8"),
+    limit(
+        "engine.max_batched_tokens",
+        1,
+        1 << 24,
+        "max_batched_tokens = 16384",
+    ),
+    limit(
+        "engine.kv_cache_tokens",
+        1,
+        1 << 32,
+        "kv_cache_tokens = 1000000",
+    ),
+    limit(
+        "engine.kernels_per_layer",
+        0,
+        10_000,
+        "kernels_per_layer = 8",
+    ),
     limit("engram.kernels", 0, 10_000, "kernels = 4"),
     limit("engram.layer_ids", 0, 1023, "layer_ids = [1, 14]"),
     limit("engram.rows_per_token", 1, 4096, "rows_per_token = 32"),
@@ -54,7 +89,12 @@ pub const LIMITS: &[Limit] = &[
     limit("engram.row_dim", 1, 1 << 20, "row_dim = 128"),
     limit("engram.conv_kernel", 0, 64, "conv_kernel = 4"),
     limit("engram.phrases", 1, 1 << 32, "phrases = 1000000"),
-    limit("engram.hbm_cache.warmup_steps", 0, 1_000_000, "warmup_steps = 32"),
+    limit(
+        "engram.hbm_cache.warmup_steps",
+        0,
+        1_000_000,
+        "warmup_steps = 32",
+    ),
 ];
 
 fn find(field: &str) -> &'static Limit {
@@ -171,7 +211,10 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
             requests,
             output_tokens,
             ..
-        } => (*requests as f64, (output_tokens[0] as f64 + output_tokens[1] as f64) / 2.0),
+        } => (
+            *requests as f64,
+            (output_tokens[0] as f64 + output_tokens[1] as f64) / 2.0,
+        ),
         WorkloadSpec::Azure { csv, max_requests } => {
             // A CSV row is at least 20 bytes; the file is read under the input cap.
             let rows = std::fs::metadata(crate::run::resolve(s, csv)).map_or(0, |m| m.len() / 20);
@@ -185,12 +228,20 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
     let per_replica = (requests / replicas).ceil();
     let batch = (s.engine.max_num_seqs as f64).min(per_replica).max(1.0);
     let steps = per_replica * mean_out / batch;
-    let runs = if s.compare_without_engram && s.engram.is_some() { 2.0 } else { 1.0 };
+    let runs = if s.compare_without_engram && s.engram.is_some() {
+        2.0
+    } else {
+        1.0
+    };
     Estimate {
         bytes: BASE_BYTES,
         seconds: 0.0,
     }
-    .plus(requests, BYTES_PER_REQUEST, SECS_PER_TOKEN * mean_out * runs / 2.0)
+    .plus(
+        requests,
+        BYTES_PER_REQUEST,
+        SECS_PER_TOKEN * mean_out * runs / 2.0,
+    )
     .plus(steps, BYTES_PER_STEP, SECS_PER_STEP * replicas * runs / 2.0)
 }
 
@@ -210,7 +261,11 @@ mod tests {
     fn every_limit_is_a_range_and_listed_once() {
         for (i, l) in LIMITS.iter().enumerate() {
             assert!(l.min <= l.max, "{}", l.field);
-            assert!(LIMITS[i + 1..].iter().all(|m| m.field != l.field), "{}", l.field);
+            assert!(
+                LIMITS[i + 1..].iter().all(|m| m.field != l.field),
+                "{}",
+                l.field
+            );
         }
     }
 }

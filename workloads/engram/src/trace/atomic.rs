@@ -57,4 +57,3 @@ impl Write for AtomicFile {
         self.file.as_mut().expect("not committed").flush()
     }
 }
-

@@ -84,7 +84,7 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8]) -> Vec<u8> {
         let pick = |rng: &mut ChaCha8Rng| rng.gen_range(0..lines.len().max(1));
         b = match rng.gen_range(0..10) {
             // A value replaced by a limit or a wrong type.
-            0 | 1 | 2 => {
+            0..=2 => {
                 let mut ls: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
                 if let Some(i) = (0..8)
                     .map(|_| pick(rng))
@@ -153,7 +153,7 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8]) -> Vec<u8> {
             _ => {
                 let at = rng.gen_range(0..=b.len());
                 let mut v = b[..at].to_vec();
-                v.extend(std::iter::repeat(b'9').take(rng.gen_range(1..400)));
+                v.extend(vec![b'9'; rng.gen_range(1..400)]);
                 v.extend_from_slice(&b[at..]);
                 v
             }
@@ -162,6 +162,9 @@ fn mutate(rng: &mut ChaCha8Rng, input: &[u8]) -> Vec<u8> {
     b
 }
 
+/// A parser: `Err(message)` or `Ok`.
+type Parser = Box<dyn Fn(&[u8]) -> Result<(), String>>;
+
 /// A parser under fuzz: a name, seeds, and a function giving `Err(message)` or `Ok`.
 struct Target {
     name: &'static str,
@@ -169,7 +172,7 @@ struct Target {
     /// The file name the parser is told (errors must name it), and whether they must.
     origin: &'static str,
     names_file: bool,
-    parse: Box<dyn Fn(&[u8]) -> Result<(), String>>,
+    parse: Parser,
 }
 
 fn text(b: &[u8]) -> String {
@@ -277,7 +280,7 @@ fn targets() -> Vec<Target> {
             seeds: vec![engram_trace_seed()],
             origin: "",
             names_file: false,
-            parse: Box::new(|b| read_engram_trace(b)),
+            parse: Box::new(read_engram_trace),
         },
         Target {
             name: "kineto",

@@ -17,30 +17,55 @@ struct Cli {
 enum Command {
     // Each subcommand lives in src/cmd/<name>.rs with its own clap Args.
     /// Simulate one pipeline-parallel training step (DualPipe, EP all-to-all, mHC).
+    #[command(
+        after_help = "Examples:\n  memwall train --config deepseek-v3-h800 --schedule dualpipe --out out/train\n  memwall train --config my-train.toml --system hgx-h200 --pp 8 --micro-batches 20 --out out/t"
+    )]
     Train(cmd::train::TrainArgs),
     /// One MoE layer's expert all-to-all with every GPU of a cluster as its own rank,
     /// per-pair flows over the wired fabric, beside the aggregate model.
     Fabric(cmd::fabric::FabricArgs),
     /// List, show and validate hardware profiles.
+    #[command(
+        after_help = "Examples:\n  memwall profiles list\n  memwall profiles show hgx-h200\n  memwall profiles validate my-profiles/"
+    )]
     Profiles(cmd::profiles::ProfilesArgs),
     /// Simulated nvbandwidth / fio on a system profile.
+    #[command(
+        after_help = "Examples:\n  memwall probe h2d --system hgx-h200\n  memwall probe gather --system deepseek-h800-node --row-bytes 264 --csv gather.csv"
+    )]
     Probe(cmd::probe::ProbeArgs),
     /// Run (or resume) a what-if sweep: a grid of scenarios, in parallel, shardable.
+    #[command(
+        after_help = "Examples:\n  memwall sweep examples/sweeps/engram-fetch.toml --out out/fetch --threads 8\n  memwall sweep study.toml --shard 0/4 --out out/shard0   (then: memwall merge out/shard*)"
+    )]
     Sweep(cmd::sweep::SweepArgs),
     /// Merge the output folders of a sharded sweep into one.
+    #[command(
+        after_help = "Examples:\n  memwall merge out/shard0 out/shard1 out/shard2 out/shard3 --out out/study"
+    )]
     Merge(cmd::merge::MergeArgs),
     /// Replay a Kineto / Chrome trace on another hardware profile, with what-ifs.
+    #[command(
+        after_help = "Examples:\n  memwall replay trace.json.gz --system hgx-b200 --out out/replay\n  memwall replay trace.json --engram-anchor attn --engram-placement nvme --out out/r"
+    )]
     Replay(cmd::replay::ReplayArgs),
     /// Serve a scenario (default: DeepSeek-V4.1-Flash, Engram in host DRAM, H800 node).
+    #[command(
+        after_help = "Examples:\n  memwall run\n  memwall run scenarios/whatif/h800-nvme-2drives-cache.toml --csv summary.csv --steps-csv steps.csv\n  memwall run big.toml --force   (past the 2 GiB / 1 hour budget)"
+    )]
     Run(cmd::run::RunArgs),
     /// Fit profile overrides from your own nccl-tests, nvbandwidth and fio output.
     Calibrate(cmd::calibrate::CalibrateArgs),
     /// Engram access traces: from text, or to CSV.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  memwall trace engram --tokenizer tokenizer.json --text corpus.txt --out t.mwet\n  memwall trace csv t.mwet > rows.csv"
+    )]
     Trace(cmd::trace::TraceCmd),
 }
 
 fn main() {
+    memwall_io::partial::remove_on_signal();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Train(a) => cmd::train::run(a),

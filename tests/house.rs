@@ -7,6 +7,7 @@ use std::process::Command;
 
 /// Each workspace crate's layer: a crate may depend only on crates of a lower layer.
 const LAYERS: &[(&str, u32)] = &[
+    ("memwall-io", 0),
     ("memwall-sim", 0),
     ("memwall-models", 1),
     ("memwall-reports", 1),

@@ -37,6 +37,7 @@
 // ProfileError is large by design (file, field, message, hint); errors are rare.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+pub mod budget;
 pub mod collective;
 pub mod cost;
 pub mod error;

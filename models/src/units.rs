@@ -490,7 +490,18 @@ fn parse_dollars(kind: QuantityKind, text: &str, per_hour: bool) -> Result<u64, 
     } else {
         (K.pow(4) * K.pow(2), "$1e12")
     };
-    finish(kind, text, d, mult * K.pow(2), 1, max, max_text, false)
+    let v = finish(kind, text, d, mult * K.pow(2), 1, max, max_text, false)?;
+    if v == 0 {
+        // A free node would give infinite throughput per dollar.
+        return Err(err(
+            kind,
+            format!(
+                "\"{t}\": {} must be above $0 (throughput per dollar would be infinite)",
+                kind.noun()
+            ),
+        ));
+    }
+    Ok(v)
 }
 
 /// A purchase price in micro-dollars: `"$30000"`, `"$3.5M"`.

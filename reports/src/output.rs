@@ -45,21 +45,16 @@ where
             std::fs::create_dir_all(dir).map_err(err)?;
         }
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".partial-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let partial = memwall_io::partial::Partial::new(path);
     let res = (|| {
-        let f = std::fs::File::create(&tmp)?;
+        let f = std::fs::File::create(partial.path())?;
         let mut w = std::io::BufWriter::new(f);
         fill(&mut w)?;
         let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        partial.finish(path)
     })();
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
+    res.map_err(err)?;
     Ok(())
 }
 

@@ -74,11 +74,13 @@ impl Attribution {
         let mut m: BTreeMap<CategoryId, CategoryTotals> = BTreeMap::new();
         for o in &self.ops {
             let t = m.entry(o.category).or_default();
+            // Saturating: a sum over many long ops of an absurd input must not panic.
+            let sat = |a: Ps, b: Ps| Ps(a.0.saturating_add(b.0));
             t.ops += 1;
-            t.bytes += tl.get(o.op).map_or(0, |r| r.bytes);
-            t.latency += o.latency;
-            t.exposed += o.exposed;
-            t.hidden += o.hidden();
+            t.bytes = t.bytes.saturating_add(tl.get(o.op).map_or(0, |r| r.bytes));
+            t.latency = sat(t.latency, o.latency);
+            t.exposed = sat(t.exposed, o.exposed);
+            t.hidden = sat(t.hidden, o.hidden());
         }
         m.into_iter()
             .map(|(c, t)| (tl.category(c).name.clone(), t))

@@ -17,9 +17,13 @@ pub enum ProfilesAction {
     /// List every profile: kind, name, origin, summary.
     List,
     /// Show one profile resolved, with the basis and source of every number.
-    Show { name: String },
+    Show {
+        /// The profile's name (`memwall profiles list` shows them).
+        name: String,
+    },
     /// Check profile files (or folders of them) against the schema and the shipped parts.
     Validate {
+        /// Profile files (TOML) or folders of them.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },

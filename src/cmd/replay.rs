@@ -4,6 +4,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, ValueEnum};
+use memwall_io::paths::{check_outputs, Named};
 use memwall_kineto::import_file;
 use memwall_models::perf::HwRates;
 use memwall_models::tiers::{known_names, TierConfig};
@@ -21,7 +22,9 @@ use std::path::PathBuf;
 pub enum Launch {
     /// Where the trace was launch-bound (median launch-to-start below 50 us).
     Auto,
+    /// On every device: each op starts no earlier than its CPU launch allows.
     Always,
+    /// Nowhere: ops start as soon as their stream and dependencies allow.
     Never,
 }
 
@@ -155,6 +158,7 @@ fn pct(num: u64, den: u64) -> String {
 }
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
+    check_paths(&a)?;
     let reg = Registry::with_user_paths(&a.user)?;
     let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
     let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
@@ -289,12 +293,37 @@ pub fn summary_text(out: &ReplayOutput) -> String {
     s
 }
 
-/// replay.trace.json (recorded and replayed side by side) and the replay-*.csv files.
+/// The files `--out DIR` receives.
+const OUTPUTS: [&str; 5] = [
+    "replay.trace.json",
+    "replay-summary.csv",
+    "replay-comm.csv",
+    "replay-attribution.csv",
+    "replay-scaling.csv",
+];
+
+/// `--out`'s files may not overwrite the trace or the profiles given.
+fn check_paths(a: &ReplayArgs) -> anyhow::Result<()> {
+    let Some(dir) = &a.out else {
+        return Ok(());
+    };
+    let mut inputs = vec![Named::new("TRACE", &a.trace)];
+    inputs.extend(a.user.iter().map(|p| Named::new("--profiles", p)));
+    let outputs: Vec<Named> = OUTPUTS
+        .iter()
+        .map(|f| Named::new("--out", dir.join(f)))
+        .collect();
+    Ok(check_outputs(&inputs, &outputs)?)
+}
+
+/// replay.trace.json (recorded and replayed side by side) and the replay-*.csv files;
+/// every CSV is built before the first file is written.
 fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()> {
     let orig_name = format!("original ({})", out.source);
     let sim_name = format!("replay on {}", out.target);
+    let csvs = csv_outputs(out);
     write_chrome_traces(
-        &dir.join("replay.trace.json"),
+        &dir.join(OUTPUTS[0]),
         &[
             TraceSide {
                 process_name: &orig_name,
@@ -306,50 +335,46 @@ fn write_outputs(out: &ReplayOutput, dir: &std::path::Path) -> anyhow::Result<()
             },
         ],
     )?;
+    for (name, bytes) in OUTPUTS[1..].iter().zip(csvs) {
+        write_atomic(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// The bytes of replay-summary, -comm, -attribution and -scaling.csv, in that order.
+fn csv_outputs(out: &ReplayOutput) -> [Vec<u8>; 4] {
     let mut rows = Vec::new();
     side_rows("original", &out.original_metrics, &mut rows);
     side_rows("replay", &out.metrics, &mut rows);
-    write_atomic(
-        &dir.join("replay-summary.csv"),
-        &csv_bytes(
-            &[
-                "side",
-                "device",
-                "span_ms",
-                "compute_busy_ms",
-                "comm_busy_ms",
-                "comm_hidden_ms",
-                "comm_exposed_ms",
-                "comm_hidden_pct",
-            ],
-            rows,
-        ),
-    )?;
+    let summary = csv_bytes(
+        &[
+            "side",
+            "device",
+            "span_ms",
+            "compute_busy_ms",
+            "comm_busy_ms",
+            "comm_hidden_ms",
+            "comm_exposed_ms",
+            "comm_hidden_pct",
+        ],
+        rows,
+    );
     let mut rows = Vec::new();
     comm_rows("original", &out.original_metrics, &mut rows);
     comm_rows("replay", &out.metrics, &mut rows);
-    write_atomic(
-        &dir.join("replay-comm.csv"),
-        &csv_bytes(
-            &["side", "device", "category", "busy_ms", "exposed_ms"],
-            rows,
-        ),
-    )?;
-    write_atomic(
-        &dir.join("replay-attribution.csv"),
-        &csv_bytes(
-            &["category", "ops", "latency_ms", "hidden_ms", "exposed_ms"],
-            attribution_rows(out),
-        ),
-    )?;
-    write_atomic(
-        &dir.join("replay-scaling.csv"),
-        &csv_bytes(
-            &["class", "scaling", "ops", "source_ms", "target_ms"],
-            scaling_rows(out),
-        ),
-    )?;
-    Ok(())
+    let comm = csv_bytes(
+        &["side", "device", "category", "busy_ms", "exposed_ms"],
+        rows,
+    );
+    let attribution = csv_bytes(
+        &["category", "ops", "latency_ms", "hidden_ms", "exposed_ms"],
+        attribution_rows(out),
+    );
+    let scaling = csv_bytes(
+        &["class", "scaling", "ops", "source_ms", "target_ms"],
+        scaling_rows(out),
+    );
+    [summary, comm, attribution, scaling]
 }
 
 /// Hidden/exposed per category of the replay by blocker attribution (DESIGN.md §3).

@@ -35,6 +35,10 @@ pub struct SweepArgs {
     /// No progress bar (it is drawn only on a terminal anyway).
     #[arg(long)]
     pub quiet: bool,
+    /// Run cells even when their estimate of memory or time is past the budget (2 GiB,
+    /// 1 hour per cell).
+    #[arg(long)]
+    pub force: bool,
     /// Extra model files or folders (add to or override the shipped models by name).
     #[arg(long = "models", value_name = "PATH")]
     pub models: Vec<PathBuf>,
@@ -44,6 +48,9 @@ pub struct SweepArgs {
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
+    if a.force {
+        memwall_models::budget::force();
+    }
     let spec = SweepSpec::load(&a.file)?;
     let mut paths = spec.profiles.clone();
     paths.extend(a.user.iter().cloned());
@@ -78,6 +85,13 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         progress: !a.quiet,
     };
     let s = memwall_sweep::run(&prep, runners[ri], &opts)?;
+    if let Some(first) = s.damaged.first() {
+        eprintln!(
+            "note: {} cell file(s) failed their checksum (edited or damaged) and were run again, e.g. {}",
+            s.damaged.len(),
+            first.display()
+        );
+    }
     let scope = match shard {
         Some(sh) => format!(" ({} in shard {sh})", s.owned_cells),
         None => String::new(),

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use memwall_engram::trace::{export_csv, TraceReader};
 use memwall_engram::{write_text_trace_file, TextTraceOptions};
+use memwall_io::paths::{check_outputs, Named};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -39,12 +40,16 @@ pub struct EngramArgs {
 
 #[derive(Args)]
 pub struct CsvArgs {
+    /// An Engram access trace (`.mwet`, from `memwall trace engram` or tools/memwall_trace.py).
     pub trace: PathBuf,
 }
 
 pub fn run(c: TraceCmd) -> anyhow::Result<()> {
     match c {
         TraceCmd::Engram(a) => {
+            let mut inputs = vec![Named::new("--tokenizer", &a.tokenizer)];
+            inputs.extend(a.text.iter().map(|p| Named::new("--text", p)));
+            check_outputs(&inputs, &[Named::new("--out", &a.out)])?;
             let mut opts = TextTraceOptions::default();
             opts.schedule.prompt_tokens = a.prompt_tokens;
             opts.schedule.decode_tokens = a.decode_tokens;

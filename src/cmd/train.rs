@@ -35,8 +35,10 @@ pub struct TrainArgs {
     /// Schedule: dualpipe, dualpipev, 1f1b, zb1p.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Pipeline-parallel stages (default: the config's).
     #[arg(long)]
     pub pp: Option<u32>,
+    /// Micro-batches per step (default: the config's).
     #[arg(long)]
     pub micro_batches: Option<u32>,
     /// Output folder.

@@ -96,11 +96,15 @@ pub fn load_overrides(
     path: &Path,
     reg: &Registry,
 ) -> Result<BTreeMap<String, EconomicsProfile>, SweepError> {
-    let text = std::fs::read_to_string(path)
+    let text = memwall_io::input::read_to_string_capped(path)
         .map_err(|e| SweepError::new(path, None, format!("cannot read economics file: {e}")))?;
     let m: BTreeMap<String, EconomicsProfile> = toml::from_str(&text).map_err(|e| {
         let line = e.span().map(|s| line_of(&text, s.start));
-        SweepError::new(path, line, e.message().trim().to_string())
+        SweepError::new(
+            path,
+            line,
+            memwall_io::input::toml_message(e.message(), &text, e.span().map(|s| s.start)),
+        )
     })?;
     for name in m.keys() {
         if reg.system(name).is_err() {

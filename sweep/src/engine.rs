@@ -227,6 +227,8 @@ pub struct RunSummary {
     pub ran: usize,
     /// Still missing (a `max_cells` stop).
     pub remaining: usize,
+    /// Cell files found edited or damaged (checksum failed), run again.
+    pub damaged: Vec<PathBuf>,
     /// Outputs written (empty for a shard or an incomplete run).
     pub outputs: Vec<PathBuf>,
     pub wall: Duration,
@@ -273,11 +275,18 @@ pub fn run(
         .iter()
         .filter(|c| opts.shard.is_none_or(|s| s.owns(c.cell.index)))
         .collect();
-    let mut todo: Vec<&CellScenario> = owned
-        .iter()
-        .copied()
-        .filter(|c| store::load(dir, &c.cell.id, Some(&c.canonical)).is_none())
-        .collect();
+    let mut todo: Vec<&CellScenario> = Vec::new();
+    let mut damaged = Vec::new();
+    for &c in &owned {
+        match store::stored(dir, &c.cell.id, Some(&c.canonical)) {
+            store::Stored::Done(_) => {}
+            store::Stored::Absent => todo.push(c),
+            store::Stored::Damaged(p) => {
+                damaged.push(p);
+                todo.push(c);
+            }
+        }
+    }
     let reused = owned.len() - todo.len();
     let remaining = match opts.max_cells {
         Some(k) if k < todo.len() => {
@@ -294,6 +303,7 @@ pub fn run(
         reused,
         ran: todo.len(),
         remaining,
+        damaged,
         outputs: Vec::new(),
         wall: Duration::ZERO,
     };

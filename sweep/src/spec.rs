@@ -212,7 +212,7 @@ pub fn merge_tables(into: &mut toml::Table, over: &toml::Table) {
 impl SweepSpec {
     /// Read and check a sweep file.
     pub fn load(path: &Path) -> Result<SweepSpec, SweepError> {
-        let text = std::fs::read_to_string(path)
+        let text = memwall_io::input::read_to_string_capped(path)
             .map_err(|e| SweepError::new(path, None, format!("cannot read the sweep file: {e}")))?;
         Self::parse(path, &text)
     }
@@ -221,7 +221,11 @@ impl SweepSpec {
     pub fn parse(path: &Path, text: &str) -> Result<SweepSpec, SweepError> {
         let raw: RawFile = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
-            SweepError::new(path, line, e.message().trim().to_string())
+            SweepError::new(
+                path,
+                line,
+                memwall_io::input::toml_message(e.message(), text, e.span().map(|s| s.start)),
+            )
         })?;
         let at = |s: std::ops::Range<usize>| line_of(text, s.start);
         let dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
@@ -273,7 +277,7 @@ fn base_scenario(
     if let Some(s) = &sw.scenario {
         let p = dir.join(s.get_ref());
         base_line = line_of(text, s.span().start);
-        let t = std::fs::read_to_string(&p).map_err(|e| {
+        let t = memwall_io::input::read_to_string_capped(&p).map_err(|e| {
             SweepError::new(
                 path,
                 Some(base_line),
@@ -282,7 +286,11 @@ fn base_scenario(
         })?;
         base = t.parse::<toml::Table>().map_err(|e| {
             let line = e.span().map(|s| line_of(&t, s.start));
-            SweepError::new(&p, line, e.message().trim().to_string())
+            SweepError::new(
+                &p,
+                line,
+                memwall_io::input::toml_message(e.message(), &t, e.span().map(|s| s.start)),
+            )
         })?;
     }
     if let Some(b) = &inline {

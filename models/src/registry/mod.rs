@@ -108,7 +108,7 @@ impl Registry {
         let mut errors = Vec::new();
         for f in files {
             let label = f.display().to_string();
-            match std::fs::read_to_string(&f) {
+            match memwall_io::input::read_to_string_capped(&f) {
                 Ok(text) => {
                     if let Err(e) = self.add_text(&label, &text, false) {
                         errors.push(e);

@@ -87,7 +87,8 @@ fn reword(
 
 /// Turns a toml/serde error into a [`ProfileError`] with a field path and a hint.
 fn convert_de_error(file: &str, text: &str, path: String, e: toml::de::Error) -> ProfileError {
-    let (message, hint) = split_hint(e.message().trim());
+    let message = memwall_io::input::toml_message(e.message(), text, e.span().map(|r| r.start));
+    let (message, hint) = split_hint(&message);
     let field = if path == "." { String::new() } else { path };
     let (field, message, hint) = reword(field, message, hint);
     let (line, column) = match e.span() {

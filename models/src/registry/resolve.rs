@@ -143,6 +143,8 @@ impl<'a> Resolver<'a> {
                 format!("{v} is out of range"),
                 Some(format!("expected a whole number from {min} to {max}")),
             );
+            // Checking goes on with the smallest count: nothing is sized by the bad value.
+            return min;
         }
         v
     }

@@ -24,6 +24,10 @@ use crate::{DriveInstance, Registry, SystemSpec};
 /// chunk follows its own reads (streaming) rather than the whole read.
 pub const NVME_CHUNKS: u32 = 8;
 
+/// The most drives a node is rewired with (`drives`): a 2U server holds 24 to 36 U.2
+/// drives, a JBOF shelf a few dozen more.
+pub const MAX_DRIVES: usize = 256;
+
 /// Drive profile used when `drives` rewires the node without naming one.
 const DEFAULT_DRIVE: &str = "samsung-pm1743";
 
@@ -47,10 +51,10 @@ impl TierSpec for NvmeConfig {
         "nvme"
     }
     fn check(&self, src: &FieldSource) -> Result<(), TierError> {
-        if self.drives == Some(0) {
+        if let Some(n) = self.drives.filter(|n| !(1..=MAX_DRIVES).contains(n)) {
             return Err(src.error(
                 "drives",
-                "drives must be at least 1".into(),
+                format!("drives = {n} is out of range: 1 to {MAX_DRIVES}"),
                 "drives = 8 puts eight drives on the node's switches",
             ));
         }

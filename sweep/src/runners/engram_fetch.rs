@@ -21,6 +21,7 @@
 //! ```
 
 use crate::runner::{CategorySplit, CellOutput, CellRunner, CheckError, Metric};
+use memwall_models::budget::Estimate;
 use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
 use memwall_reports::plots::{exposed_per_step_s, percentile};
@@ -100,16 +101,61 @@ fn system(reg: &Registry, sc: &FetchCell) -> Result<SystemSpec, CheckError> {
     })
 }
 
+/// The range of each count of a cell (docs/sweeps.md, "engram-fetch"): wide enough for
+/// any real model and node, narrow enough that nothing in range overflows.
+const COUNT_LIMITS: [(&str, u64, u64); 6] = [
+    ("steps", 1, 100_000),
+    ("model.layers", 1, 1024),
+    ("batch.tokens", 1, 1 << 20),
+    ("engram.rows_per_token", 1, 4096),
+    ("engram.row_bytes", 1, 1 << 20),
+    (
+        "engram.drives",
+        0,
+        memwall_models::tiers::nvme::MAX_DRIVES as u64,
+    ),
+];
+
+/// Upper figures measured on one core (a 100-step, 64-layer, 8-GPU NVMe cell of 8192
+/// rows per fetch: 65 MB, 152 s): bytes kept per fetch (its ops, flows and records) and
+/// per row id of one fetch in flight, CPU time per fetch and per row read (NVMe pages go
+/// through queue servers one by one).
+const BYTES_PER_FETCH: f64 = 2048.0;
+const BYTES_PER_ROW: f64 = 16.0;
+const SECS_PER_FETCH: f64 = 20e-6;
+const SECS_PER_ROW: f64 = 0.4e-6;
+
+/// About how much memory and time one cell takes on `gpus` GPUs.
+pub fn estimate(sc: &FetchCell, gpus: usize) -> Estimate {
+    let fetches = sc.steps as f64 * sc.model.layers as f64 * gpus as f64;
+    let rows_per_fetch = sc.batch.tokens as f64 * sc.engram.rows_per_token as f64;
+    Estimate {
+        bytes: 16 << 20,
+        seconds: 0.0,
+    }
+    .plus(
+        fetches,
+        BYTES_PER_FETCH,
+        SECS_PER_FETCH + rows_per_fetch * SECS_PER_ROW,
+    )
+    .plus(rows_per_fetch * gpus as f64, BYTES_PER_ROW, 0.0)
+}
+
 fn check_counts(sc: &FetchCell) -> Result<(), CheckError> {
-    for (k, v) in [
-        ("steps", sc.steps as u64),
-        ("model.layers", sc.model.layers as u64),
-        ("batch.tokens", sc.batch.tokens),
-        ("engram.rows_per_token", sc.engram.rows_per_token),
-        ("engram.row_bytes", sc.engram.row_bytes),
-    ] {
-        if v == 0 {
-            return Err(CheckError::at(k, format!("{k} must be at least 1")));
+    let values = [
+        sc.steps as u64,
+        sc.model.layers as u64,
+        sc.batch.tokens,
+        sc.engram.rows_per_token,
+        sc.engram.row_bytes,
+        sc.engram.drives as u64,
+    ];
+    for ((k, min, max), v) in COUNT_LIMITS.into_iter().zip(values) {
+        if !(min..=max).contains(&v) {
+            return Err(CheckError::at(
+                k,
+                format!("{k} = {v} is out of range: {min} to {max}"),
+            ));
         }
     }
     if sc.batch.tokens * sc.engram.rows_per_token > u32::MAX as u64 {
@@ -148,6 +194,13 @@ impl EngramFetch {
             ));
         }
         check_counts(&sc)?;
+        estimate(&sc, gpus)
+            .check(
+                "this cell",
+                false,
+                "lower steps, model.layers, gpus or batch.tokens",
+            )
+            .map_err(|e| CheckError::at("model.layers", e.to_string()))?;
         let e = &sc.engram;
         let mut tier = TierConfig::by_name(&e.placement).ok_or_else(|| {
             CheckError::at(

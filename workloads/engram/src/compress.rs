@@ -205,7 +205,14 @@ pub fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
                 .into(),
         });
     }
-    Tokenizer::from_file(path).map_err(|e| EngramError::Tokenizer {
+    let bytes =
+        memwall_io::input::read_capped(path, memwall_io::input::input_limit()).map_err(|e| {
+            EngramError::Tokenizer {
+                path: path.display().to_string(),
+                msg: e.to_string(),
+            }
+        })?;
+    Tokenizer::from_bytes(bytes).map_err(|e| EngramError::Tokenizer {
         path: path.display().to_string(),
         msg: format!("not a valid tokenizer.json: {e}"),
     })

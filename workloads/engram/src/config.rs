@@ -109,7 +109,8 @@ impl EngramConfig {
 
     /// Reads a user config file.
     pub fn from_toml_file(path: &std::path::Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| EngramError::io(path, e))?;
+        let text =
+            memwall_io::input::read_to_string_capped(path).map_err(|e| EngramError::io(path, e))?;
         Self::from_toml_str(&path.display().to_string(), &text)
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
@@ -22,6 +22,8 @@ use super::synth::{SyntheticSource, SyntheticSpec};
 use super::trace::{AtomicFile, TraceHeader, TraceSummary, TraceWriter};
 
 const BLOCK_BYTES: usize = 1 << 20;
+/// The longest line read from a text file (a device such as /dev/zero has no end of line).
+const MAX_LINE_BYTES: u64 = 16 << 20;
 
 /// Options of a text-driven trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,10 +92,19 @@ impl<'a> TextSource<'a> {
         while self.block.len() < BLOCK_BYTES {
             self.line.clear();
             let n = reader
+                .by_ref()
+                .take(MAX_LINE_BYTES + 1)
                 .read_line(&mut self.line)
                 .map_err(|e| EngramError::io(path.as_path(), e))?;
             if n == 0 {
                 break;
+            }
+            if n as u64 > MAX_LINE_BYTES {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "a line longer than 16 MiB: is it a text file?",
+                );
+                return Err(EngramError::io(path.as_path(), e));
             }
             self.block.push_str(&self.line);
         }

@@ -20,6 +20,8 @@ pub enum ErrorKind {
     NegativeDuration,
     /// A timestamp or duration that is not a decimal number, or overflows 64-bit ns.
     BadTime,
+    /// A value out of its range (an NCCL group of no ranks, a negative element count).
+    BadValue,
     /// A well-formed JSON value of the wrong shape (e.g. `traceEvents` is not an array).
     Shape,
 }
@@ -63,6 +65,9 @@ impl KinetoError {
             }
             ErrorKind::NegativeDuration => "a complete event (`ph: X`) needs `dur` >= 0",
             ErrorKind::BadTime => "`ts` and `dur` are microseconds written as decimal numbers",
+            ErrorKind::BadValue => {
+                "NCCL metadata needs `Group size` >= 1 and `In/Out msg nelems` >= 0: fix or drop the field"
+            }
             ErrorKind::Shape => "expected a Kineto/Chrome trace: an object with `traceEvents` or a bare event array",
         }
     }

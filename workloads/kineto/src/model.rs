@@ -181,12 +181,12 @@ impl CommMeta {
     /// Input message size in bytes (`In msg nelems` x dtype size), where both are known.
     pub fn in_bytes(&self) -> Option<u64> {
         let e = super::classify::dtype_bytes(self.dtype.as_deref()?)?;
-        Some(self.in_nelems? * e)
+        self.in_nelems?.checked_mul(e)
     }
     /// Output message size in bytes.
     pub fn out_bytes(&self) -> Option<u64> {
         let e = super::classify::dtype_bytes(self.dtype.as_deref()?)?;
-        Some(self.out_nelems? * e)
+        self.out_nelems?.checked_mul(e)
     }
 }
 
@@ -245,7 +245,7 @@ pub struct GpuOp {
 
 impl GpuOp {
     pub fn end_ns(&self) -> i64 {
-        self.start_ns + self.dur_ns
+        self.start_ns.saturating_add(self.dur_ns)
     }
 }
 

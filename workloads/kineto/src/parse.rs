@@ -834,6 +834,26 @@ fn string_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<String>, A
     })
 }
 
+impl CommArgs {
+    /// What is wrong with the NCCL metadata, if anything: a group of no ranks, or a
+    /// negative element count.
+    fn problem(&self) -> Option<String> {
+        if let Some(g) = self.group_size.filter(|&g| g < 1) {
+            return Some(format!(
+                "NCCL `Group size` = {g}: a group has at least one rank"
+            ));
+        }
+        let counts = [
+            ("In msg nelems", self.in_nelems),
+            ("Out msg nelems", self.out_nelems),
+        ];
+        counts
+            .into_iter()
+            .find_map(|(k, v)| v.filter(|&n| n < 0).map(|n| (k, n)))
+            .map(|(k, n)| format!("NCCL `{k}` = {n}: an element count is at least 0"))
+    }
+}
+
 impl Args {
     fn comm(&mut self) -> &mut CommArgs {
         self.comm.get_or_insert_with(Default::default)
@@ -890,10 +910,10 @@ impl<'de, 'a> DeserializeSeed<'de> for EventSeed<'a> {
 fn time_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Result<i64, DecimalError>, A::Error> {
     let raw: Box<RawValue> = map.next_value()?;
     let text = raw.get();
-    let text = text
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .unwrap_or(text);
+    if text.starts_with('"') {
+        // A quoted time is a string: Kineto and Chrome write numbers.
+        return Ok(Err(DecimalError::NotANumber(text.to_string())));
+    }
     Ok(micros_text_to_ns(text))
 }
 
@@ -983,6 +1003,10 @@ impl Event {
             Field::Pid => self.pid = Some(map.next_value()?),
             Field::Tid => self.tid = Some(map.next_value()?),
             Field::Ts => match time_value(map)? {
+                Ok(v) if v < 0 => {
+                    let msg = format!("negative timestamp `ts` = {v} ns");
+                    return Err(fail(r, ErrorKind::BadTime, msg));
+                }
                 Ok(v) => self.ts = Some(v),
                 Err(m) => return Err(fail(r, ErrorKind::BadTime, format!("bad `ts`: {m}"))),
             },
@@ -998,7 +1022,11 @@ impl Event {
                 if skip {
                     map.next_value::<IgnoredAny>()?;
                 } else {
-                    self.args = Some(map.next_value()?);
+                    let a: Args = map.next_value()?;
+                    if let Some(msg) = a.comm.as_deref().and_then(CommArgs::problem) {
+                        return Err(fail(r, ErrorKind::BadValue, msg));
+                    }
+                    self.args = Some(a);
                 }
             }
             Field::Bp | Field::Other => {

@@ -40,7 +40,7 @@ fn backticked(msg: &str) -> Option<&str> {
 /// A TOML syntax or schema error, located.
 pub(crate) fn parse_error(file: &str, text: &str, e: &toml::de::Error) -> ModelError {
     let (line, col) = e.span().map_or((1, 1), |r| line_col(text, r.start));
-    let problem = e.message().trim().to_string();
+    let problem = memwall_io::input::toml_message(e.message(), text, e.span().map(|r| r.start));
     let key = e.span().map(|r| key_at(text, r.start)).unwrap_or_default();
     let (field, hint) = if problem.starts_with("unknown field") {
         let expected = problem

@@ -148,7 +148,7 @@ fn relative_to(p: &str, base: Option<&Path>) -> PathBuf {
 }
 
 fn read(file: &Path) -> Result<String, ModelError> {
-    std::fs::read_to_string(file).map_err(|e| ModelError::Io {
+    memwall_io::input::read_to_string_capped(file).map_err(|e| ModelError::Io {
         file: file.display().to_string(),
         problem: e.to_string(),
     })

@@ -242,9 +242,43 @@ fn engram_lookup(
         .last)
 }
 
+/// The longest span of GPU ops replayed: one day (a profile window is seconds; a
+/// timestamp days away from the others is an error in the trace, and simulated times
+/// must stay far from the 213 days that picoseconds hold in 64 bits).
+pub const MAX_SPAN_S: u64 = 86_400;
+
+/// `Err` when the GPU ops span more than [`MAX_SPAN_S`], naming the first and last op.
+fn check_span(g: &TraceGraph) -> Result<(), ReplayError> {
+    let first = g.ops.iter().min_by_key(|o| (o.start_ns, o.id));
+    let last = g.ops.iter().max_by_key(|o| (o.end_ns(), o.id));
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let span = last.end_ns().saturating_sub(first.start_ns);
+    if span <= MAX_SPAN_S as i64 * 1_000_000_000 {
+        return Ok(());
+    }
+    Err(ReplayError::SpanTooLong {
+        trace: g.source.clone(),
+        span_s: span as f64 / 1e9,
+        max_s: MAX_SPAN_S,
+        first: short(g, first),
+        last: short(g, last),
+    })
+}
+
+/// An op as `name (ts T us)`, its name cut to 48 characters.
+fn short(g: &TraceGraph, op: &memwall_kineto::GpuOp) -> String {
+    let name = g.op_name(op);
+    let cut: String = name.chars().take(48).collect();
+    let more = if cut.len() < name.len() { "..." } else { "" };
+    format!("{cut}{more} at ts {} us", op.start_ns / 1000)
+}
+
 /// Replays `g` on `opts.target`.
 pub fn replay(g: &TraceGraph, opts: &ReplayOptions) -> Result<ReplayOutput, ReplayError> {
     let devices = replayed_devices(g, opts)?;
+    check_span(g)?;
     let mut b = GraphBuilder::new(g, opts, &devices)?;
     for i in b.start_order() {
         b.add(i)?;

@@ -109,6 +109,18 @@ pub enum ReplayError {
         system: String,
         gpus: usize,
     },
+    #[error(
+        "the GPU ops span {span_s:.0} s of {trace}, from `{first}` to `{last}`: a profile \
+         window is seconds long, so a timestamp is wrong (a GPU op far before its launch?)\n\
+         hint: fix or drop the op's `ts`; the replay takes traces of up to {max_s} s"
+    )]
+    SpanTooLong {
+        trace: String,
+        span_s: f64,
+        max_s: u64,
+        first: String,
+        last: String,
+    },
     #[error("wiring the target system: {0}")]
     Wiring(WiringError),
     #[error(

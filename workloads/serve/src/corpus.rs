@@ -81,7 +81,7 @@ impl Corpus {
         })?;
         let mut tokens = Vec::new();
         for f in &files {
-            let text = std::fs::read_to_string(f)
+            let text = memwall_io::input::read_to_string_capped(f)
                 .map_err(|e| err(format!("[text] corpus {}: {e}", f.display())))?;
             let mut rest = text.as_str();
             while !rest.is_empty() {

@@ -6,12 +6,14 @@ use memwall_models::tiers::TierError;
 /// What can go wrong reading or running a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The TOML does not parse or has an unknown field.
-    #[error("{origin}{}: {message}\nhint: see scenarios/README.md for every field; unknown fields are errors", at_line(line))]
+    /// The TOML does not parse, or a field is unknown or of the wrong type.
+    #[error("{origin}{}{}: {message}\nhint: {hint}", at_line(line), column.map(|c| format!(":{c}")).unwrap_or_default())]
     Parse {
         origin: String,
         line: Option<usize>,
+        column: Option<usize>,
         message: String,
+        hint: &'static str,
     },
     /// A quantity field that does not parse.
     #[error(
@@ -25,6 +27,20 @@ pub enum ScenarioError {
         value: String,
         message: String,
         hint: String,
+    },
+    /// A count or size outside its documented range ([`crate::limits::LIMITS`]).
+    #[error(
+        "{origin}{}: field `{field}` = {value} is out of range: {min} to {max}\nhint: e.g. {example} (scenarios/README.md lists every range)",
+        at_line(line)
+    )]
+    Range {
+        origin: String,
+        line: Option<usize>,
+        field: String,
+        value: u64,
+        min: u64,
+        max: u64,
+        example: &'static str,
     },
     /// A scenario whose values do not fit together (the message carries its hint).
     #[error("{origin}: {message}")]

@@ -45,6 +45,7 @@ pub mod cost;
 mod engram;
 pub mod error;
 pub mod fetch_bench;
+pub mod limits;
 pub mod report;
 pub mod requests;
 pub mod rows;

@@ -153,7 +153,7 @@ fn load_requests(s: &Scenario) -> Result<Vec<Request>, ScenarioError> {
         } => synthetic(s.seed, *requests, *prompt_tokens, *output_tokens),
         WorkloadSpec::Azure { csv, max_requests } => {
             let path = resolve(s, csv);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = memwall_io::input::read_to_string_capped(&path).map_err(|e| {
                 invalid(
                     &s.origin,
                     format!(

@@ -270,11 +270,59 @@ fn read_tier(origin: &str, text: &str) -> Result<(TierConfig, FieldSource), Scen
 }
 
 fn parse_error(origin: &str, text: &str, e: toml::de::Error) -> ScenarioError {
+    let at = e.span().map(|r| r.start);
+    let mut message = memwall_io::input::toml_message(e.message(), text, at);
+    if let Some(field) = at.and_then(|o| field_at(text, o)) {
+        if !message.starts_with("unknown field") && !message.starts_with("duplicate key") {
+            message = format!("field `{field}`: {message}");
+        }
+    }
+    let hint = if message.starts_with("unknown field") {
+        "see scenarios/README.md for every field; unknown fields are errors"
+    } else if message.starts_with("unknown variant") {
+        "use one of the values listed (scenarios/README.md describes each)"
+    } else if message.starts_with("invalid type") {
+        "see scenarios/README.md for the type of each field (quantities are strings with units, e.g. \"5 us\")"
+    } else {
+        "see scenarios/README.md for the form of a scenario file"
+    };
     ScenarioError::Parse {
         origin: origin.to_string(),
-        line: e.span().map(|r| line_of(text, r.start)),
-        message: e.message().to_string(),
+        line: at.map(|o| line_of(text, o)),
+        column: at.map(|o| column_of(text, o)),
+        message,
+        hint,
     }
+}
+
+/// The dotted path of the `key = value` line holding byte `offset` (its `[table]` header
+/// first), if that line is one.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim();
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let table = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_string(),
+    })
+}
+
+/// 1-based column (in characters) of byte offset `offset` in `text`.
+fn column_of(text: &str, offset: usize) -> usize {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].chars().rev().take_while(|&c| c != '\n').count() + 1
 }
 
 fn default_host_copy() -> HostCopy {
@@ -311,13 +359,30 @@ impl Scenario {
     }
 
     pub fn from_file(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = memwall_io::input::read_to_string_capped(path).map_err(|e| {
             invalid(
                 &path.display().to_string(),
                 format!("cannot read scenario: {e}"),
             )
         })?;
         Self::from_toml_str(&path.display().to_string(), &text)
+    }
+
+    /// A system lookup's error, located at this scenario's `system = ...` line.
+    pub(crate) fn unknown_system(&self, e: memwall_models::ProfileErrors) -> ScenarioError {
+        let line = self
+            .source_text
+            .lines()
+            .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == "system"))
+            .map(|i| i + 1);
+        ScenarioError::Field {
+            origin: self.origin.clone(),
+            line,
+            field: "system".into(),
+            value: self.system.clone(),
+            message: e.to_string().replace("(lookup): ", ""),
+            hint: "memwall profiles list shows every system; add your own with --profiles".into(),
+        }
     }
 
     /// A quantity field, parsed with `parse`, with file/line/field in the error.
@@ -339,6 +404,7 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), ScenarioError> {
+        crate::limits::check(self)?;
         self.validate_engine()?;
         self.validate_workload()?;
         if let Some(g) = &self.engram {

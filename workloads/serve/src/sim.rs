@@ -263,7 +263,7 @@ impl<'a> ServeSim<'a> {
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
-        let mut sys = reg.system(&s.system)?;
+        let mut sys = reg.system(&s.system).map_err(|e| s.unknown_system(e))?;
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,

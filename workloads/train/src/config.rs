@@ -121,7 +121,7 @@ impl TrainConfig {
 
     /// A training config file; relative model paths in it are taken from its folder.
     pub fn load(path: &Path) -> Result<TrainConfig, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io {
+        let text = memwall_io::input::read_to_string_capped(path).map_err(|e| TrainError::Io {
             file: path.display().to_string(),
             problem: e.to_string(),
         })?;

@@ -97,6 +97,12 @@ impl TraceHeader {
         if self.format != FORMAT_NAME {
             return Err(format!("format is `{}`, not `{FORMAT_NAME}`", self.format));
         }
+        if self.time_unit != "ns" {
+            return Err(format!(
+                "time_unit is `{}`: record timestamps are in \"ns\"",
+                self.time_unit
+            ));
+        }
         if self.row_id_bytes != 4 && self.row_id_bytes != 8 {
             return Err(format!("row_id_bytes {} is not 4 or 8", self.row_id_bytes));
         }

@@ -44,6 +44,8 @@ pub struct TraceReader<R: Read> {
     records: u64,
     tokens: u64,
     row_ids: u64,
+    /// The step of the last record read (steps never go back).
+    last_step: Option<u64>,
     finished: bool,
 }
 
@@ -136,6 +138,7 @@ impl<R: Read> TraceReader<R> {
             records: 0,
             tokens: 0,
             row_ids: 0,
+            last_step: None,
             finished: false,
         })
     }
@@ -186,8 +189,13 @@ impl<R: Read> TraceReader<R> {
                 format!("record length {len} is implausible (corrupt?)"),
             ));
         }
-        self.payload.resize(len as usize, 0);
-        let got = read_full(&mut self.input, &mut self.payload)?;
+        // Read what is there, growing the buffer as data arrives: a corrupt length on a
+        // short file must not allocate a gigabyte first.
+        self.payload.clear();
+        let got = (&mut self.input)
+            .take(u64::from(len))
+            .read_to_end(&mut self.payload)
+            .map_err(|e| EngramError::trace(at, format!("reading a record: {e}")))?;
         let body = at + RECORD_FRAME_LEN as u64;
         if got < len as usize {
             return Err(EngramError::trace(
@@ -206,6 +214,17 @@ impl<R: Read> TraceReader<R> {
             return self.finish_end(at);
         }
         self.decode_rows(body, rec)?;
+        if self.last_step.is_some_and(|s| rec.step < s) {
+            return Err(EngramError::trace(
+                body,
+                format!(
+                    "step {} comes after step {}: records are in step order",
+                    rec.step,
+                    self.last_step.unwrap_or_default()
+                ),
+            ));
+        }
+        self.last_step = Some(rec.step);
         self.records += 1;
         self.tokens += u64::from(rec.n_tokens);
         self.row_ids += rec.rows.len() as u64;
@@ -278,6 +297,12 @@ impl<R: Read> TraceReader<R> {
         } else {
             None
         };
+        if let Some((t0, t1)) = rec.time_ns.filter(|(t0, t1)| t1 < t0) {
+            return bad(
+                ROWS_FIXED_LEN,
+                format!("lookup ends (t_end {t1} ns) before it starts (t_start {t0} ns)"),
+            );
+        }
         rec.seq.clear();
         rec.pos.clear();
         if flags & FLAG_TOKEN_META != 0 {

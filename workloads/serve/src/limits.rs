@@ -1,0 +1,271 @@
+//! The documented range of every count and size in a scenario (scenarios/README.md,
+//! "Limits"), checked when the scenario is read, before anything is allocated. The first
+//! value out of range stops the check, and the error names the file, the line, the field,
+//! the range and an example.
+//!
+//! The ranges are wide enough for any real deployment (a million-token context, ten
+//! million requests, a thousand GPUs) and narrow enough that no value in range can make
+//! an allocation or a time sum overflow.
+
+use crate::scenario::{line_of, Scenario, WorkloadSpec};
+use crate::ScenarioError;
+use memwall_models::budget::Estimate;
+
+/// One field's range, inclusive, with an example of a sensible value.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub field: &'static str,
+    pub min: u64,
+    pub max: u64,
+    pub example: &'static str,
+}
+
+const fn limit(field: &'static str, min: u64, max: u64, example: &'static str) -> Limit {
+    Limit {
+        field,
+        min,
+        max,
+        example,
+    }
+}
+
+/// Requests in one run (a synthetic workload, or `max_requests` of a CSV).
+pub const REQUESTS: Limit = limit("workload.requests", 1, 10_000_000, "requests = 256");
+/// Tokens of one prompt or one output (a million-token context).
+pub const TOKENS: u64 = 1 << 20;
+
+/// Every count and size of a scenario, in the order they are checked.
+pub const LIMITS: &[Limit] = &[
+    REQUESTS,
+    limit(
+        "workload.max_requests",
+        1,
+        10_000_000,
+        "max_requests = 1000",
+    ),
+    limit(
+        "workload.prompt_tokens",
+        1,
+        TOKENS,
+        "prompt_tokens = [100, 1024]",
+    ),
+    limit(
+        "workload.output_tokens",
+        1,
+        TOKENS,
+        "output_tokens = [100, 256]",
+    ),
+    limit(
+        "engine.replicas",
+        0,
+        1024,
+        "replicas = 0 (every GPU of the node)",
+    ),
+    limit("engine.expert_parallel", 1, 1024, "expert_parallel = 8"),
+    limit("engine.max_num_seqs", 1, 65_536, "max_num_seqs = 256"),
+    limit(
+        "engine.max_batched_tokens",
+        1,
+        1 << 24,
+        "max_batched_tokens = 16384",
+    ),
+    limit(
+        "engine.kv_cache_tokens",
+        1,
+        1 << 32,
+        "kv_cache_tokens = 1000000",
+    ),
+    limit(
+        "engine.kernels_per_layer",
+        0,
+        10_000,
+        "kernels_per_layer = 8",
+    ),
+    limit("engram.kernels", 0, 10_000, "kernels = 4"),
+    limit("engram.layer_ids", 0, 1023, "layer_ids = [1, 14]"),
+    limit("engram.rows_per_token", 1, 4096, "rows_per_token = 32"),
+    limit("engram.row_bytes", 1, 1 << 20, "row_bytes = 264"),
+    limit("engram.table_rows", 1, 1 << 40, "table_rows = 1000000"),
+    limit("engram.row_dim", 1, 1 << 20, "row_dim = 128"),
+    limit("engram.conv_kernel", 0, 64, "conv_kernel = 4"),
+    limit("engram.phrases", 1, 1 << 32, "phrases = 1000000"),
+    limit(
+        "engram.hbm_cache.warmup_steps",
+        0,
+        1_000_000,
+        "warmup_steps = 32",
+    ),
+];
+
+fn find(field: &str) -> &'static Limit {
+    LIMITS
+        .iter()
+        .find(|l| l.field == field)
+        .expect("every checked field has a limit")
+}
+
+/// The values of `s` to check, field by field (a list contributes each element).
+fn values(s: &Scenario) -> Vec<(&'static str, u64)> {
+    let mut v = Vec::new();
+    match &s.workload {
+        WorkloadSpec::Synthetic {
+            requests,
+            prompt_tokens,
+            output_tokens,
+        } => {
+            v.push(("workload.requests", *requests));
+            v.extend(prompt_tokens.map(|t| ("workload.prompt_tokens", t as u64)));
+            v.extend(output_tokens.map(|t| ("workload.output_tokens", t as u64)));
+        }
+        WorkloadSpec::Azure { max_requests, .. } => {
+            v.extend(max_requests.map(|n| ("workload.max_requests", n)));
+        }
+    }
+    let e = &s.engine;
+    v.push(("engine.replicas", e.replicas as u64));
+    v.push(("engine.expert_parallel", e.expert_parallel));
+    v.push(("engine.max_num_seqs", e.max_num_seqs as u64));
+    v.push(("engine.max_batched_tokens", e.max_batched_tokens));
+    v.extend(e.kv_cache_tokens.map(|t| ("engine.kv_cache_tokens", t)));
+    v.push(("engine.kernels_per_layer", e.kernels_per_layer));
+    if let Some(g) = &s.engram {
+        v.push(("engram.kernels", g.kernels));
+        let ids = g.layer_ids.iter().flatten();
+        v.extend(ids.map(|&i| ("engram.layer_ids", i as u64)));
+        for (f, x) in [
+            ("engram.rows_per_token", g.rows_per_token),
+            ("engram.row_bytes", g.row_bytes),
+            ("engram.table_rows", g.table_rows),
+            ("engram.row_dim", g.row_dim),
+            ("engram.conv_kernel", g.conv_kernel),
+        ] {
+            v.extend(x.map(|x| (f, x)));
+        }
+        v.push(("engram.phrases", g.phrases));
+        let warm = g.hbm_cache.as_ref().map(|h| h.warmup_steps);
+        v.extend(warm.map(|w| ("engram.hbm_cache.warmup_steps", w)));
+    }
+    v
+}
+
+/// Checks every count and size of `s` against [`LIMITS`]; the first out of range is the
+/// error.
+pub fn check(s: &Scenario) -> Result<(), ScenarioError> {
+    for (field, value) in values(s) {
+        let l = find(field);
+        if !(l.min..=l.max).contains(&value) {
+            return Err(ScenarioError::Range {
+                origin: s.origin.clone(),
+                line: key_line(&s.source_text, field),
+                field: field.to_string(),
+                value,
+                min: l.min,
+                max: l.max,
+                example: l.example,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line where `field` (`table.key` or `table.sub.key`) is written, found by
+/// its `[table]` header and its `key =`; `None` when it is written another way (an inline
+/// table, a dotted key).
+pub fn key_line(text: &str, field: &str) -> Option<usize> {
+    let (table, key) = field.rsplit_once('.')?;
+    let header = format!("[{table}]");
+    let mut offset = 0;
+    let mut in_table = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_table = t.split('#').next().is_some_and(|h| h.trim() == header);
+        } else if in_table {
+            let k = t.split('=').next().unwrap_or("").trim();
+            if t.contains('=') && k == key {
+                return Some(line_of(text, offset));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Measured costs of the step loop (the shipped `default` scenario and a one-sequence
+/// variant of it, on one core of the development machine, both with the no-Engram
+/// comparison run): CPU time per engine step and per output token, memory per request and
+/// per step kept for the reports.
+const SECS_PER_STEP: f64 = 10e-6;
+const SECS_PER_TOKEN: f64 = 0.5e-6;
+const BYTES_PER_REQUEST: f64 = 256.0;
+const BYTES_PER_STEP: f64 = 400.0;
+/// The process before any request: registries, model, code.
+const BASE_BYTES: u64 = 16 << 20;
+
+/// About how much memory and CPU time serving `s` takes on a node of `gpus` GPUs: steps
+/// per replica are its requests' output tokens over its batch; every replica's steps are
+/// simulated, and the reports keep a row per step.
+pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
+    let (requests, mean_out) = match &s.workload {
+        WorkloadSpec::Synthetic {
+            requests,
+            output_tokens,
+            ..
+        } => (
+            *requests as f64,
+            (output_tokens[0] as f64 + output_tokens[1] as f64) / 2.0,
+        ),
+        WorkloadSpec::Azure { csv, max_requests } => {
+            // A CSV row is at least 20 bytes; the file is read under the input cap.
+            let rows = std::fs::metadata(crate::run::resolve(s, csv)).map_or(0, |m| m.len() / 20);
+            (max_requests.unwrap_or(rows).min(rows.max(1)) as f64, 256.0)
+        }
+    };
+    let replicas = match s.engine.replicas {
+        0 => gpus.max(1),
+        r => r,
+    } as f64;
+    let per_replica = (requests / replicas).ceil();
+    let batch = (s.engine.max_num_seqs as f64).min(per_replica).max(1.0);
+    let steps = per_replica * mean_out / batch;
+    let runs = if s.compare_without_engram && s.engram.is_some() {
+        2.0
+    } else {
+        1.0
+    };
+    Estimate {
+        bytes: BASE_BYTES,
+        seconds: 0.0,
+    }
+    .plus(
+        requests,
+        BYTES_PER_REQUEST,
+        SECS_PER_TOKEN * mean_out * runs / 2.0,
+    )
+    .plus(steps, BYTES_PER_STEP, SECS_PER_STEP * replicas * runs / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_found_under_its_table() {
+        let t = "a = 1\n[engine]\nmax_num_seqs = 2 # x\n[engram.hbm_cache]\nwarmup_steps = 3\n";
+        assert_eq!(key_line(t, "engine.max_num_seqs"), Some(3));
+        assert_eq!(key_line(t, "engram.hbm_cache.warmup_steps"), Some(5));
+        assert_eq!(key_line(t, "engine.replicas"), None);
+    }
+
+    #[test]
+    fn every_limit_is_a_range_and_listed_once() {
+        for (i, l) in LIMITS.iter().enumerate() {
+            assert!(l.min <= l.max, "{}", l.field);
+            assert!(
+                LIMITS[i + 1..].iter().all(|m| m.field != l.field),
+                "{}",
+                l.field
+            );
+        }
+    }
+}

@@ -197,6 +197,11 @@ fn scenario_errors_name_file_line_field_and_never_come_empty() {
             "s1.toml:8: field `system`",
         ),
         (
+            "model = \"deepseek-v4.1-flash\"",
+            "model = \"nope\"",
+            "s2.toml:9: model: unknown model `nope`",
+        ),
+        (
             "name = \"default-v41-flash-h800-host-dram\"",
             "name = \"a\u{1}b\"",
             "U+0001",

@@ -60,9 +60,10 @@ pub enum ScenarioError {
     #[error("model: {0}")]
     Model(#[from] memwall_llm::ModelError),
     /// The scenario's `model`: unknown name, missing or malformed file.
-    #[error("{origin}: model: {error}")]
+    #[error("{origin}{}: model: {error}", at_line(line))]
     ModelConfig {
         origin: String,
+        line: Option<usize>,
         error: memwall_llm::ModelError,
     },
     /// The system's profiles.

@@ -174,6 +174,7 @@ fn resolve_model(s: &Scenario, models: &ModelRegistry) -> Result<ModelConfig, Sc
         .resolve(&s.model, scenario_dir(s))
         .map_err(|error| ScenarioError::ModelConfig {
             origin: s.origin.clone(),
+            line: s.line_of_key("model"),
             error,
         })
 }

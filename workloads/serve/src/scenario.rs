@@ -369,12 +369,17 @@ impl Scenario {
     }
 
     /// A system lookup's error, located at this scenario's `system = ...` line.
-    pub(crate) fn unknown_system(&self, e: memwall_models::ProfileErrors) -> ScenarioError {
-        let line = self
-            .source_text
+    /// The 1-based line of the top-level `key = ...` in the scenario's text, if any.
+    pub(crate) fn line_of_key(&self, key: &str) -> Option<usize> {
+        self.source_text
             .lines()
-            .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == "system"))
-            .map(|i| i + 1);
+            .take_while(|l| !l.trim_start().starts_with('['))
+            .position(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+            .map(|i| i + 1)
+    }
+
+    pub(crate) fn unknown_system(&self, e: memwall_models::ProfileErrors) -> ScenarioError {
+        let line = self.line_of_key("system");
         ScenarioError::Field {
             origin: self.origin.clone(),
             line,

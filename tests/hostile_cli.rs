@@ -317,6 +317,14 @@ fn a_rerun_removes_stale_partials_and_recomputes_a_tampered_cell() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The finished set is marked complete, naming each final output.
+    let marker = std::fs::read_to_string(d.join("o/COMPLETE")).unwrap();
+    for f in ["sweep.csv", "cells.csv", "summary.json", "summary.md"] {
+        assert!(
+            marker.lines().any(|l| l.starts_with(&format!("{f} "))),
+            "{marker}"
+        );
+    }
     // A partial left by a process that is gone (pid above the kernel's maximum).
     let stray = d.join("o/sweep.csv.partial-99999999");
     std::fs::write(&stray, "half").unwrap();

@@ -621,8 +621,46 @@ pub enum OutputsError {
     Plot { stem: String, source: PlotError },
 }
 
-/// Write every output into `dir`; returns the paths written.
+/// The marker a sweep writes last, once every final output is in place.
+pub const COMPLETE: &str = "COMPLETE";
+
+/// Write every output into `dir`, then the [`COMPLETE`] marker naming each with its size;
+/// returns the paths written. The marker of an earlier run is removed first, so outputs
+/// without a marker are never mistaken for a finished set.
 pub fn write_all(
+    dir: &Path,
+    plan: &Plan,
+    out: &[CellOutput],
+) -> Result<Vec<PathBuf>, OutputsError> {
+    let marker = dir.join(COMPLETE);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(OutputError {
+                path: marker,
+                source: e,
+            }
+            .into())
+        }
+        _ => {}
+    }
+    let mut written = write_outputs(dir, plan, out)?;
+    write_atomic(&marker, complete_marker(dir, &written).as_bytes())?;
+    written.push(marker);
+    Ok(written)
+}
+
+/// `COMPLETE`'s text: one line per output, its path relative to `dir` and its size.
+fn complete_marker(dir: &Path, written: &[PathBuf]) -> String {
+    let mut t = String::from("# memwall sweep: every output below was written in full\n");
+    for p in written {
+        let size = std::fs::metadata(p).map_or(0, |m| m.len());
+        let rel = p.strip_prefix(dir).unwrap_or(p);
+        t.push_str(&format!("{} {size}\n", rel.display()));
+    }
+    t
+}
+
+fn write_outputs(
     dir: &Path,
     plan: &Plan,
     out: &[CellOutput],

@@ -214,3 +214,67 @@ fn trace_csv_rejects_corrupt_and_truncated_traces_with_an_offset() {
         println!("{what}: {}", err.trim().replace('\n', " | "));
     }
 }
+
+/// Issue 15: `trace engram` interrupted while it writes leaves neither its partial file
+/// nor a finished-looking output behind.
+#[test]
+fn an_interrupted_trace_engram_leaves_no_partial() {
+    let Some(tok) = fetched("deepseek-v4/tokenizer.json") else {
+        return;
+    };
+    let Some(first) = fetched("shakespeare/hamlet.md") else {
+        return;
+    };
+    let plays: Vec<PathBuf> = std::fs::read_dir(first.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.mwtrace");
+    let mut args: Vec<&str> = vec!["trace", "engram", "--tokenizer", s(&tok), "--out", s(&out)];
+    args.push("--text");
+    args.extend(plays.iter().map(|p| s(p)));
+    args.extend(["--prompt-tokens", "64", "--decode-tokens", "1"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_memwall"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the partial file exists (the run is writing), or after 20 s.
+    let t0 = std::time::Instant::now();
+    let partial = || {
+        std::fs::read_dir(dir.path()).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".partial")
+        })
+    };
+    while !partial() && t0.elapsed().as_secs() < 20 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let interrupted = child.try_wait().unwrap().is_none();
+    if interrupted {
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let status = child.wait().unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    if interrupted && !status.success() {
+        assert!(left.is_empty(), "left behind after SIGINT: {left:?}");
+    } else {
+        // it finished before the signal: only the complete output
+        assert_eq!(left, vec!["t.mwtrace".to_string()], "{status:?}");
+    }
+}

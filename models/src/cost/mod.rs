@@ -26,11 +26,13 @@ use crate::perf::{Dtype, HwRates};
 use memwall_sim::PS_PER_SEC;
 use std::fmt;
 
-/// One op of any class, as a user asks about it (`memwall probe gemm|attention`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One kernel of any class: what `memwall probe gemm|attention` asks about and what
+/// replay prices a recorded kernel as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Gemm(Gemm),
     Attention(Attention),
+    Memory(MemoryOp),
 }
 
 impl Op {
@@ -38,9 +40,20 @@ impl Op {
         match self {
             Op::Gemm(g) => g.time(r),
             Op::Attention(a) => a.time(r),
+            Op::Memory(m) => Ok(m.time(r)),
         }
     }
 
+    /// The op's class: `gemm`, `attention` or `memory`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Op::Gemm(_) => "gemm",
+            Op::Attention(_) => "attention",
+            Op::Memory(_) => "memory",
+        }
+    }
+
+    /// A title for the op.
     pub fn label(&self) -> &'static str {
         match self {
             Op::Gemm(_) => "GEMM",
@@ -48,6 +61,7 @@ impl Op {
                 Phase::Prefill => "prefill attention",
                 Phase::Decode => "decode attention",
             },
+            Op::Memory(_) => "memory-bound kernel",
         }
     }
 
@@ -83,6 +97,7 @@ impl Op {
                 .chain([a.causal.to_string()])
                 .collect(),
             ),
+            Op::Memory(m) => (vec!["bytes"], vec![m.bytes.to_string()]),
         }
     }
 }

@@ -120,15 +120,18 @@ pub fn nccl_algo_proto(name: &str) -> (Option<String>, Option<String>) {
     (algo, proto)
 }
 
-/// Bytes per element of an NCCL/PyTorch dtype name (`Float`, `BFloat16`, `Half`, ...).
+/// Bytes per element of an NCCL/PyTorch dtype name (`Float`, `BFloat16`, `Half`, ...),
+/// also as a profiler's `Input type` spells it (`c10::BFloat16`, `long int`).
 pub fn dtype_bytes(dtype: &str) -> Option<u64> {
-    let d = dtype.to_ascii_lowercase();
+    let d = dtype.trim_start_matches("c10::").to_ascii_lowercase();
     Some(match d.as_str() {
-        "float" | "float32" | "int" | "int32" | "uint32" | "float_t" => 4,
-        "double" | "float64" | "long" | "int64" | "uint64" => 8,
+        "float" | "float32" | "int" | "int32" | "uint32" | "float_t" | "unsigned int" => 4,
+        "double" | "float64" | "long" | "int64" | "uint64" | "long int" | "int64_t"
+        | "complex<float>" => 8,
         "half" | "float16" | "bfloat16" | "short" | "int16" => 2,
-        "byte" | "char" | "int8" | "uint8" | "bool" | "float8_e4m3fn" | "float8_e5m2"
-        | "float8_e4m3fnuz" | "float8_e5m2fnuz" => 1,
+        "byte" | "char" | "int8" | "uint8" | "bool" | "signed char" | "unsigned char"
+        | "uint8_t" => 1,
+        d if d.starts_with("float8") => 1,
         _ => return None,
     })
 }

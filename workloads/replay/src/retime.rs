@@ -4,7 +4,7 @@
 //! kernel with the floors. Any other kernel scales by the ratio of the relevant
 //! achievable rate, and never falls under the target's kernel floor.
 
-use super::shapes::op_work;
+use super::shapes::op_of;
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
 use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
 use memwall_models::perf::{Dtype, HwRates};
@@ -100,11 +100,11 @@ impl Factor {
 /// A kernel: by the cost model on its shapes where recorded, else by the rate ratio of its
 /// class, never under the target's floor.
 fn kernel_factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates) -> Factor {
-    if let Some(w) = op_work(g, op) {
+    if let Some(w) = op_of(g, op) {
         if let (Ok(s), Ok(t)) = (w.time(src), w.time(tgt)) {
             if s.ps > 0 && t.ps > 0 {
                 return Factor {
-                    scaling: Scaling::Shape(w.label()),
+                    scaling: Scaling::Shape(w.class()),
                     num: t.ps as u128,
                     den: s.ps as u128,
                 };

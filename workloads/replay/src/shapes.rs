@@ -5,47 +5,10 @@
 //! kernel (HBM bytes of its tensors). A kernel whose op or dtype is not understood has no
 //! shape here, and is re-timed from its recorded duration instead (`retime.rs`).
 
+use memwall_kineto::classify::dtype_bytes;
 use memwall_kineto::{GpuOp, OpClass, OpShape, TraceGraph};
-use memwall_models::cost::{Attention, CostError, Gemm, MemoryOp, OpTime, Phase};
-use memwall_models::perf::{Dtype, HwRates};
-
-/// The cost-model work of one kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpWork {
-    Gemm(Gemm),
-    Attention(Attention),
-    Memory(MemoryOp),
-}
-
-impl OpWork {
-    pub fn time(&self, r: &HwRates) -> Result<OpTime, CostError> {
-        match self {
-            OpWork::Gemm(g) => g.time(r),
-            OpWork::Attention(a) => a.time(r),
-            OpWork::Memory(m) => Ok(m.time(r)),
-        }
-    }
-
-    pub fn label(&self) -> &'static str {
-        match self {
-            OpWork::Gemm(_) => "gemm",
-            OpWork::Attention(_) => "attention",
-            OpWork::Memory(_) => "memory",
-        }
-    }
-}
-
-/// Bytes per element of a recorded tensor type; `None` for what is not a tensor type.
-fn element_bytes(t: &str) -> Option<u128> {
-    Some(match t {
-        "c10::BFloat16" | "c10::Half" | "short" => 2,
-        "float" | "int" | "unsigned int" => 4,
-        "double" | "long" | "long int" | "int64_t" | "c10::complex<float>" => 8,
-        "bool" | "signed char" | "unsigned char" | "uint8_t" => 1,
-        t if t.starts_with("c10::Float8") => 1,
-        _ => return None,
-    })
-}
+use memwall_models::cost::{Attention, Gemm, MemoryOp, Op, Phase};
+use memwall_models::perf::Dtype;
 
 /// The GEMM dtype of a recorded input type (PyTorch keeps FP32 matmuls off TF32 unless
 /// the user allows it, so `float` is FP32).
@@ -71,7 +34,7 @@ fn numel(dims: &[u64]) -> u128 {
 }
 
 /// `a (…, m, k) · b (…, k, n)` with the batch of `a`'s leading dims.
-fn matmul(a: &[u64], b: &[u64], dtype: Dtype) -> Option<OpWork> {
+fn matmul(a: &[u64], b: &[u64], dtype: Dtype) -> Option<Op> {
     let (&k, rest) = a.split_last()?;
     let (&m, batch) = rest.split_last()?;
     let n = *b.last()?;
@@ -80,7 +43,7 @@ fn matmul(a: &[u64], b: &[u64], dtype: Dtype) -> Option<OpWork> {
         return None;
     }
     let batch = batch.iter().product::<u64>().max(1);
-    Some(OpWork::Gemm(Gemm {
+    Some(Op::Gemm(Gemm {
         m,
         n,
         k,
@@ -89,7 +52,7 @@ fn matmul(a: &[u64], b: &[u64], dtype: Dtype) -> Option<OpWork> {
     }))
 }
 
-fn gemm(s: &OpShape, op: &str) -> Option<OpWork> {
+fn gemm(s: &OpShape, op: &str) -> Option<Op> {
     let (a, b) = match op {
         "aten::mm" | "aten::bmm" | "aten::matmul" | "aten::_scaled_mm" => (0, 1),
         "aten::addmm" | "aten::baddbmm" => (1, 2),
@@ -101,7 +64,7 @@ fn gemm(s: &OpShape, op: &str) -> Option<OpWork> {
 
 /// `q (b, h, l, d)`, `k (b, g, s, d)`, `v (b, g, s, dv)`; causal when `is_causal` is
 /// unknown and the query is as long as the keys is not assumed: all keys count.
-fn attention(s: &OpShape, op: &str) -> Option<OpWork> {
+fn attention(s: &OpShape, op: &str) -> Option<Op> {
     if !(op.starts_with("aten::_scaled_dot_product") || op == "aten::_flash_attention_forward") {
         return None;
     }
@@ -110,7 +73,7 @@ fn attention(s: &OpShape, op: &str) -> Option<OpWork> {
         return None;
     };
     let dtype = gemm_dtype(s.types.first()?)?;
-    Some(OpWork::Attention(Attention {
+    Some(Op::Attention(Attention {
         batch: *b,
         q_len: *l,
         kv_len: *kv,
@@ -130,14 +93,14 @@ fn attention(s: &OpShape, op: &str) -> Option<OpWork> {
 
 /// A memory-bound kernel reads its tensor inputs and writes an output as large as the
 /// largest of them (an in-place or copy op: the destination is an input, counted once).
-fn memory(s: &OpShape, op: &str) -> Option<OpWork> {
+fn memory(s: &OpShape, op: &str) -> Option<Op> {
     let mut bytes = 0u128;
     let mut largest = 0u128;
     for (arg, ty) in s.inputs.iter().zip(&s.types) {
         if arg.is_empty() {
             continue;
         }
-        let e = element_bytes(ty.trim_start_matches("TensorList<").trim_end_matches('>'))?;
+        let e = dtype_bytes(ty.trim_start_matches("TensorList<").trim_end_matches('>'))? as u128;
         for t in arg {
             let b = numel(t) * e;
             bytes += b;
@@ -149,13 +112,14 @@ fn memory(s: &OpShape, op: &str) -> Option<OpWork> {
         "aten::cat" => bytes,
         _ => largest,
     };
-    (bytes > 0).then_some(OpWork::Memory(MemoryOp {
+    (bytes > 0).then_some(Op::Memory(MemoryOp {
         bytes: bytes + writes,
     }))
 }
 
-/// The work of `op`, where its launching framework op and shapes say it.
-pub fn op_work(g: &TraceGraph, op: &GpuOp) -> Option<OpWork> {
+/// The cost-model op a recorded kernel ran, where its launching framework op and
+/// shapes say it.
+pub fn op_of(g: &TraceGraph, op: &GpuOp) -> Option<Op> {
     let s = op.shape.as_deref()?;
     let name = g.name(s.op);
     match op.class {

@@ -47,22 +47,24 @@ pub struct CostModel {
     lm_head_bytes: u64,
 }
 
-/// One layer's work in one step, summed over the step's sequences.
+/// One layer's work in one step, summed over the step's sequences. The GEMMs are priced
+/// from `tokens` and the weights; only the FLOPs of the other kernels are kept.
 #[derive(Debug, Clone, Copy, Default)]
 struct StepWork {
     tokens: u64,
-    flops: LayerFlops,
+    /// Attention core and indexer.
+    attention_flops: u128,
+    mhc_flops: u128,
     kv_bytes: u128,
     residual_bytes: u128,
 }
 
-fn add_flops(a: &mut LayerFlops, b: &LayerFlops, sign_sub: Option<&LayerFlops>) {
-    let sub = sign_sub.copied().unwrap_or_default();
-    a.attention_projection_flops += b.attention_projection_flops - sub.attention_projection_flops;
-    a.attention_core_flops += b.attention_core_flops - sub.attention_core_flops;
-    a.indexer_flops += b.indexer_flops - sub.indexer_flops;
-    a.mlp_flops += b.mlp_flops - sub.mlp_flops;
-    a.mhc_flops += b.mhc_flops - sub.mhc_flops;
+/// The (attention core + indexer, mHC) FLOPs of a pass.
+fn kernel_flops(f: &LayerFlops) -> (u128, u128) {
+    (
+        f.attention_core_flops as u128 + f.indexer_flops as u128,
+        f.mhc_flops as u128,
+    )
 }
 
 impl CostModel {
@@ -182,21 +184,20 @@ impl CostModel {
                 let pass = |tokens: u32| Pass::Prefill {
                     tokens: tokens as u64,
                 };
-                let end = self.model.layer_forward_flops(rep, pass(w.ctx + w.new))?;
+                let end = kernel_flops(&self.model.layer_forward_flops(rep, pass(w.ctx + w.new))?);
                 let start = match w.ctx {
-                    0 => None,
-                    ctx => Some(self.model.layer_forward_flops(rep, pass(ctx))?),
+                    0 => (0, 0),
+                    ctx => kernel_flops(&self.model.layer_forward_flops(rep, pass(ctx))?),
                 };
-                add_flops(&mut s.flops, &end, start.as_ref());
+                s.attention_flops += end.0 - start.0;
+                s.mhc_flops += end.1 - start.1;
             } else {
                 let pass = Pass::Decode {
                     context_len: w.ctx as u64,
                 };
-                add_flops(
-                    &mut s.flops,
-                    &self.model.layer_forward_flops(rep, pass)?,
-                    None,
-                );
+                let (attention, mhc) = kernel_flops(&self.model.layer_forward_flops(rep, pass)?);
+                s.attention_flops += attention;
+                s.mhc_flops += mhc;
             }
             let b = self.model.layer_hbm_bytes(
                 rep,
@@ -278,17 +279,16 @@ impl CostModel {
         if s.tokens == 0 {
             return Ok(Ps::ZERO);
         }
-        let f = &s.flops;
         let proj = self.weight_gemm(s.tokens, self.model.attention_params() as u128)?;
         let ffn = self.ffn_time(c, s.tokens, node_tokens)?;
         let core = Roofline {
-            flops: (f.attention_core_flops + f.indexer_flops) as u128,
+            flops: s.attention_flops,
             bytes: s.kv_bytes,
             dtype: CostDtype::Bf16,
         };
         let core = self.op(core.time(&self.rates))?;
         let mixing = Roofline {
-            flops: f.mhc_flops as u128,
+            flops: s.mhc_flops,
             bytes: s.residual_bytes,
             dtype: CostDtype::Bf16,
         };

@@ -8,8 +8,9 @@ use memwall_sim::{
 };
 
 use super::a2a::A2aBytes;
-use super::plan::{LayerCost, Plan};
+use super::plan::{rank_stages, LayerCost, Plan, Role};
 use super::TrainError;
+use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
 use memwall_pipeline::analytic::{op_cost, OpCosts};
 use memwall_pipeline::{BackwardMode, DependencyKind, Op, OpKind as SchedOp, OpRef, Schedule};
 
@@ -20,6 +21,9 @@ pub struct RankOut {
     pub compute: StreamId,
     pub comm: StreamId,
     pub pp: StreamId,
+    /// The high-priority mHC stream (adjusted overlap) and the data-parallel stream.
+    pub hp: StreamId,
+    pub dp: StreamId,
     pub stages: Vec<u32>,
     pub param_bytes: u64,
     pub peak_in_flight: u32,
@@ -62,6 +66,8 @@ impl TrainRun {
 
 struct Res {
     gpu: ResourceId,
+    /// HBM time the high-priority mHC kernels draw on (ps of HBM per second).
+    hbm: ResourceId,
     nic_tx: ResourceId,
     nic_rx: ResourceId,
     nvl_tx: ResourceId,
@@ -69,10 +75,20 @@ struct Res {
     compute: StreamId,
     comm: StreamId,
     pp: StreamId,
+    hp: StreamId,
+    dp: StreamId,
 }
 
 #[derive(Clone, Copy)]
 struct Cats {
+    head_f: CategoryId,
+    head_b: CategoryId,
+    head_w: CategoryId,
+    reduce_scatter: CategoryId,
+    all_gather: CategoryId,
+    grad_norm: CategoryId,
+    optimizer: CategoryId,
+    step_end: CategoryId,
     attn_f: CategoryId,
     attn_b: CategoryId,
     attn_w: CategoryId,
@@ -96,6 +112,12 @@ struct Builder<'a> {
     outs: HashMap<OpRef, (Option<OpId>, Option<OpId>)>,
     /// Overlapped F&B pairs: rank, the rank's compute op before the pair, its last one.
     pairs: Vec<(u32, Option<OpId>, OpId)>,
+    /// Ranks that consume each schedule op's forward (false) or backward (true) output
+    /// on another rank, and the P2P sends emitted for them: (producer, backward, rank).
+    consumers: HashMap<(OpRef, bool), Vec<u32>>,
+    sends: HashMap<(OpRef, bool, u32), OpId>,
+    /// The last weight-gradient op of each (rank, stage, entry of the stage).
+    last_w: HashMap<(usize, u32, usize), OpId>,
 }
 
 /// Forward or backward side of one schedule op.
@@ -116,17 +138,19 @@ impl<'a> Builder<'a> {
         for r in 0..nr {
             let mut add = |n: &str, c: u64| net.add_resource(format!("rank{r}/{n}"), c);
             let gpu = add("gpu", PS_PER_SEC)?;
+            let hbm = add("hbm", PS_PER_SEC)?;
             let nic_tx = add("nic-tx", hw.nic_bandwidth().max(1))?;
             let nic_rx = add("nic-rx", hw.nic_bandwidth().max(1))?;
             let nvl_tx = add("nvlink-tx", hw.scale_up_bandwidth().max(1))?;
             let nvl_rx = add("nvlink-rx", hw.scale_up_bandwidth().max(1))?;
-            links.push((gpu, nic_tx, nic_rx, nvl_tx, nvl_rx));
+            links.push((gpu, hbm, nic_tx, nic_rx, nvl_tx, nvl_rx));
         }
         let mut ex = Executor::new(net);
         let mut res = Vec::with_capacity(nr);
-        for (r, (gpu, nic_tx, nic_rx, nvl_tx, nvl_rx)) in links.into_iter().enumerate() {
+        for (r, (gpu, hbm, nic_tx, nic_rx, nvl_tx, nvl_rx)) in links.into_iter().enumerate() {
             res.push(Res {
                 gpu,
+                hbm,
                 nic_tx,
                 nic_rx,
                 nvl_tx,
@@ -134,9 +158,19 @@ impl<'a> Builder<'a> {
                 compute: ex.add_stream(format!("rank{r}/compute"), true, true),
                 comm: ex.add_stream(format!("rank{r}/ep-comm"), true, false),
                 pp: ex.add_stream(format!("rank{r}/pp-p2p"), false, false),
+                hp: ex.add_stream(format!("rank{r}/mhc-high-priority"), true, false),
+                dp: ex.add_stream(format!("rank{r}/dp-comm"), false, false),
             });
         }
         let cats = Cats {
+            head_f: ex.category("embed-head-f", OpKind::Compute),
+            head_b: ex.category("embed-head-b", OpKind::Compute),
+            head_w: ex.category("embed-head-w", OpKind::Compute),
+            reduce_scatter: ex.category("dp-reduce-scatter", OpKind::Communication),
+            all_gather: ex.category("dp-all-gather", OpKind::Communication),
+            grad_norm: ex.category("dp-grad-norm", OpKind::Communication),
+            optimizer: ex.category("optimizer", OpKind::Compute),
+            step_end: ex.category("step-end", OpKind::Marker),
             attn_f: ex.category("attn-f", OpKind::Compute),
             attn_b: ex.category("attn-b", OpKind::Compute),
             attn_w: ex.category("attn-w", OpKind::Compute),
@@ -157,6 +191,9 @@ impl<'a> Builder<'a> {
             tag: 0,
             outs: HashMap::new(),
             pairs: Vec::new(),
+            consumers: consumers(&plan.schedule),
+            sends: HashMap::new(),
+            last_w: HashMap::new(),
         })
     }
 
@@ -182,7 +219,10 @@ impl<'a> Builder<'a> {
                 return Err(TrainError::MissingProducer { rank: r, op: i });
             };
             if pr != r {
-                list.push(self.p2p(pr, r, src)?);
+                let grad = d.kind == DependencyKind::Gradient;
+                let key = (d.producer, grad, r as u32);
+                let send = self.sends.get(&key).copied();
+                list.push(send.ok_or(TrainError::MissingProducer { rank: r, op: i })?);
             } else {
                 list.push(src);
             }
@@ -230,7 +270,28 @@ impl<'a> Builder<'a> {
             rank: r as u32,
             index: i as u32,
         };
+        self.send_outputs(r, at, out)?;
         self.outs.insert(at, out);
+        Ok(())
+    }
+
+    /// P2P sends of a schedule op's outputs to the ranks that consume them, issued as
+    /// soon as the output exists (on the EP stream after the chunk's all-to-all with the
+    /// adjusted mHC overlap, else on the P2P stream beside it).
+    fn send_outputs(
+        &mut self,
+        r: usize,
+        at: OpRef,
+        out: (Option<OpId>, Option<OpId>),
+    ) -> Result<(), TrainError> {
+        for (grad, src) in [(false, out.0), (true, out.1)] {
+            let Some(src) = src else { continue };
+            let dsts = self.consumers.get(&(at, grad)).cloned().unwrap_or_default();
+            for dst in dsts {
+                let id = self.p2p(r, dst as usize, src)?;
+                self.sends.insert((at, grad, dst), id);
+            }
+        }
         Ok(())
     }
 
@@ -301,8 +362,13 @@ impl<'a> Builder<'a> {
     }
 
     fn p2p(&mut self, src: usize, dst: usize, dep: OpId) -> Result<OpId, TrainError> {
+        let stream = if self.plan.mhc_overlap {
+            self.res[src].comm
+        } else {
+            self.res[src].pp
+        };
         let spec = OpSpec::new(
-            self.res[src].pp,
+            stream,
             self.cats.p2p,
             Work::Transfer {
                 latency: Ps(self.plan.hw.scale_out_latency_ps),
@@ -332,6 +398,56 @@ impl<'a> Builder<'a> {
         Ok(Some(self.compute(r, c, ps, deps, layer)?))
     }
 
+    /// An mHC kernel on the high-priority stream (adjusted overlap): HBM time beside the
+    /// compute stream's kernels.
+    fn hp(&mut self, r: usize, ps: Ps, deps: &[OpId], layer: u32) -> Result<Option<OpId>, TrainError> {
+        if ps == Ps::ZERO {
+            return Ok(None);
+        }
+        let spec = OpSpec::new(
+            self.res[r].hp,
+            self.cats.mhc,
+            Work::Transfer {
+                latency: Ps::ZERO,
+                flows: vec![FlowSpec {
+                    path: vec![self.res[r].hbm],
+                    bytes: ps.0,
+                    rate_cap: None,
+                }],
+            },
+        )
+        .after(deps.iter().copied())
+        .at(self.tag, layer);
+        Ok(Some(self.ex.add_op(spec)?))
+    }
+
+    /// A compute op of `ps` after `deps`, or nothing when `ps` is zero (the attention
+    /// phases of embedding and head entries): returns the new chain end.
+    fn step(
+        &mut self,
+        r: usize,
+        cat: CategoryId,
+        ps: Ps,
+        deps: Vec<OpId>,
+        layer: u32,
+    ) -> Result<Vec<OpId>, TrainError> {
+        if ps == Ps::ZERO {
+            return Ok(deps);
+        }
+        Ok(vec![self.compute(r, cat, ps, &deps, layer)?])
+    }
+
+    /// MLP-slot categories (F, B, W) of an entry: the MLP's for a block, else the
+    /// embedding/head categories.
+    fn mlp_cats(&self, l: &LayerCost) -> [CategoryId; 3] {
+        let c = self.cats;
+        if l.role == Role::Block {
+            [c.mlp_f, c.mlp_b, c.mlp_w]
+        } else {
+            [c.head_f, c.head_b, c.head_w]
+        }
+    }
+
     /// One schedule op: a forward, a backward, or an overlapped pair, with the V3 per-layer
     /// interleave (compute: ATTN(F) MLP(B) MLP(W) MLP(F) ATTN(B) ATTN(W); communication:
     /// COMBINE(B) DISPATCH(F) DISPATCH(B) COMBINE(F)). Returns the forward and backward
@@ -352,67 +468,249 @@ impl<'a> Builder<'a> {
             let re: Ps = b.layers.iter().map(|l| l.mhc_recompute).sum();
             self.mhc(r, re, &[], b.stage)?;
         }
-        let c = self.cats;
         for i in 0..lf.max(lb) {
             let f = fwd.as_ref().filter(|_| i < lf).map(|s| s.layers[i]);
             let b = bwd
                 .as_ref()
                 .filter(|_| i < lb)
                 .map(|s| s.layers[lb - 1 - i]);
-            let li = i as u32;
-            if let Some(b) = b.filter(|b| b.moe) {
-                pb = vec![self.a2a(r, c.combine, b.a2a_fp8, &pb, li)?];
-            }
-            if let Some(f) = f {
-                if let Some(m) = self.mhc(r, f.mhc_f, &pf, li)? {
-                    pf = vec![m];
-                }
-                pf = vec![self.compute(r, c.attn_f, f.attn_f, &pf, li)?];
-                if f.moe {
-                    pf = vec![self.a2a(r, c.dispatch, f.a2a_fp8, &pf, li)?];
-                }
-            }
-            if let Some(b) = b {
-                pb = vec![self.compute(r, c.mlp_b, b.mlp_b, &pb, li)?];
-                if b.moe {
-                    pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, &pb, li)?];
-                }
-                if with_w {
-                    self.compute(r, c.mlp_w, b.mlp_w, &[], li)?;
-                }
-            }
-            if let Some(f) = f {
-                pf = vec![self.compute(r, c.mlp_f, f.mlp_f, &pf, li)?];
-            }
-            if let Some(b) = b {
-                if let Some(m) = self.mhc(r, b.mhc_b, &pb, li)? {
-                    pb = vec![m];
-                }
-                pb = vec![self.compute(r, c.attn_b, b.attn_b, &pb, li)?];
-            }
-            if let Some(f) = f.filter(|f| f.moe) {
-                pf = vec![self.a2a(r, c.combine, f.a2a_bf16, &pf, li)?];
-            }
-            if let Some(b) = b {
-                if with_w {
-                    self.compute(r, c.attn_w, b.attn_w, &[], li)?;
-                }
-            }
+            // The backward entry's place in its stage (its gradient bucket).
+            let w = bwd.as_ref().map(|s| (s.stage, lb - 1 - i));
+            (pf, pb) = self.layer_pair(r, i as u32, f, b, pf, pb, w.filter(|_| with_w))?;
         }
         let last = |v: Vec<OpId>| v.last().copied();
         Ok((fwd.as_ref().and(last(pf)), bwd.as_ref().and(last(pb))))
     }
 
-    /// A deferred weight-gradient op: every layer's MLP(W) and ATTN(W).
-    fn weight(&mut self, r: usize, stage: u32) -> Result<(), TrainError> {
-        let layers = self.plan.stages[stage as usize].layers.clone();
-        let (mw, aw) = (self.cats.mlp_w, self.cats.attn_w);
-        for (i, l) in layers.iter().rev().enumerate() {
-            self.compute(r, mw, l.mlp_w, &[], i as u32)?;
-            self.compute(r, aw, l.attn_w, &[], i as u32)?;
+    /// One layer of a chunk: forward entry `f` and backward entry `b` interleaved, the
+    /// weight gradients of `b` too when `w_stage` names its stage. Returns the forward
+    /// and backward chain ends.
+    #[allow(clippy::too_many_arguments)]
+    fn layer_pair(
+        &mut self,
+        r: usize,
+        li: u32,
+        f: Option<LayerCost>,
+        b: Option<LayerCost>,
+        mut pf: Vec<OpId>,
+        mut pb: Vec<OpId>,
+        w_stage: Option<(u32, usize)>,
+    ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
+        let c = self.cats;
+        if let Some(b) = b.filter(|b| b.moe) {
+            pb = vec![self.a2a(r, c.combine, b.a2a_fp8, &pb, li)?];
+        }
+        if let Some(b) = b {
+            pb = self.hp(r, b.mhc_hp_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        }
+        if let Some(f) = f {
+            pf = self.mhc(r, f.mhc_f, &pf, li)?.map_or(pf, |m| vec![m]);
+            pf = self.step(r, c.attn_f, f.attn_f, pf, li)?;
+            if f.moe {
+                pf = vec![self.a2a(r, c.dispatch, f.a2a_fp8, &pf, li)?];
+            }
+        }
+        if let Some(b) = b {
+            let [_, mb, mw] = self.mlp_cats(&b);
+            pb = self.step(r, mb, b.mlp_b, pb, li)?;
+            if b.moe {
+                pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, &pb, li)?];
+            }
+            if let Some(s) = w_stage {
+                self.weight_op(r, s, mw, b.mlp_w, li)?;
+            }
+        }
+        if let Some(f) = f {
+            let [mf, _, _] = self.mlp_cats(&f);
+            pf = self.step(r, mf, f.mlp_f, pf, li)?;
+        }
+        if let Some(b) = b {
+            pb = self.mhc(r, b.mhc_b, &pb, li)?.map_or(pb, |m| vec![m]);
+            pb = self.step(r, c.attn_b, b.attn_b, pb, li)?;
+        }
+        if let Some(f) = f.filter(|f| f.moe) {
+            pf = vec![self.a2a(r, c.combine, f.a2a_bf16, &pf, li)?];
+        }
+        if let Some(f) = f {
+            pf = self.hp(r, f.mhc_hp_f, &pf, li)?.map_or(pf, |m| vec![m]);
+        }
+        if let (Some(b), Some(s)) = (b, w_stage) {
+            self.weight_op(r, s, c.attn_w, b.attn_w, li)?;
+        }
+        Ok((pf, pb))
+    }
+
+    /// A weight-gradient compute op of entry `stage.1` of stage `stage.0` (none when
+    /// `ps` is zero).
+    fn weight_op(
+        &mut self,
+        r: usize,
+        stage: (u32, usize),
+        cat: CategoryId,
+        ps: Ps,
+        li: u32,
+    ) -> Result<(), TrainError> {
+        if ps > Ps::ZERO {
+            let id = self.compute(r, cat, ps, &[], li)?;
+            self.last_w.insert((r, stage.0, stage.1), id);
         }
         Ok(())
     }
+
+    /// A deferred weight-gradient op: every layer's MLP(W) and ATTN(W).
+    fn weight(&mut self, r: usize, stage: u32) -> Result<(), TrainError> {
+        let layers = self.plan.stages[stage as usize].layers.clone();
+        let aw = self.cats.attn_w;
+        for (i, l) in layers.iter().enumerate().rev() {
+            let [_, _, mw] = self.mlp_cats(l);
+            let li = (layers.len() - 1 - i) as u32;
+            self.weight_op(r, (stage, i), mw, l.mlp_w, li)?;
+            self.weight_op(r, (stage, i), aw, l.attn_w, li)?;
+        }
+        Ok(())
+    }
+
+    /// The data-parallel end of the step, after every rank's schedule: per entry of a
+    /// held stage (a gradient bucket) a reduce-scatter once every rank holding the stage
+    /// has that entry's last weight gradient (the mirror copies sum too), overlapping the
+    /// rest of the backward; a global gradient-norm all-reduce; AdamW on the GPU's
+    /// shard; the parameter all-gathers; a step-end marker on the compute stream that
+    /// waits for them.
+    fn dp_end(&mut self) -> Result<(), TrainError> {
+        let held = rank_stages(&self.plan.schedule);
+        let mut reduced: Vec<OpId> = Vec::new();
+        for (r, stages) in held.iter().enumerate() {
+            self.tag = self.plan.schedule.ranks[r].len() as u32;
+            for &s in stages {
+                let entries = self.plan.stages[s as usize].entry_params.clone();
+                for (e, &(p, ex)) in entries.iter().enumerate() {
+                    let deps: Vec<OpId> = (0..held.len())
+                        .filter_map(|q| self.last_w.get(&(q, s, e)).copied())
+                        .collect();
+                    let c = self.cats.reduce_scatter;
+                    reduced.extend(self.bucket(r, c, (p, ex), self.plan.dp.grad_bytes, &deps)?);
+                }
+            }
+        }
+        for (r, stages) in held.iter().enumerate() {
+            self.tag = self.plan.schedule.ranks[r].len() as u32;
+            self.update(r, stages, &reduced)?;
+        }
+        Ok(())
+    }
+
+    /// Gradient norm, AdamW and parameter all-gather of rank `r` after every bucket's
+    /// reduce-scatter (`reduced`), and the step-end marker.
+    fn update(&mut self, r: usize, stages: &[u32], reduced: &[OpId]) -> Result<(), TrainError> {
+        let dp = self.plan.dp;
+        let lat = collective_time_ps(Collective::AllReduce, Algorithm::Tree, 4, dp.world, dp.link);
+        let spec = OpSpec::new(self.res[r].dp, self.cats.grad_norm, Work::Delay(Ps(lat)))
+            .after(reduced.iter().copied())
+            .at(self.tag, 0);
+        let norm = self.ex.add_op(spec)?;
+        let shard: u64 = stages
+            .iter()
+            .map(|&s| {
+                let st = &self.plan.stages[s as usize];
+                dp.shard(st.params.saturating_sub(st.expert_params), st.expert_params)
+            })
+            .sum();
+        let ps = dp.optimizer_ps(shard, &self.plan.hw);
+        let opt = self.compute(r, self.cats.optimizer, ps, &[norm], 0)?;
+        let mut gathered = Vec::new();
+        for &s in stages {
+            let st = &self.plan.stages[s as usize];
+            let whole = (st.params, st.expert_params);
+            let c = self.cats.all_gather;
+            gathered.extend(self.bucket(r, c, whole, dp.param_bytes, &[opt])?);
+        }
+        // One picosecond, so that the attribution window (which ends at the step) holds
+        // it and blames the wait before it on the all-gathers.
+        let end = OpSpec::new(self.res[r].compute, self.cats.step_end, Work::Delay(Ps(1)))
+            .after(gathered)
+            .at(self.tag, 0);
+        self.ex.add_op(end)?;
+        Ok(())
+    }
+
+    /// The collectives of one bucket of `(params, of which routed experts)` at `bytes`
+    /// per parameter: the dense part over the dense group, the experts over theirs.
+    fn bucket(
+        &mut self,
+        r: usize,
+        cat: CategoryId,
+        (params, experts): (u64, u64),
+        bytes: u64,
+        deps: &[OpId],
+    ) -> Result<Vec<OpId>, TrainError> {
+        let dp = self.plan.dp;
+        let dense = params.saturating_sub(experts);
+        let mut out = Vec::new();
+        for (p, g) in [(dense, dp.dense_group), (experts, dp.expert_group)] {
+            out.extend(self.collective(r, cat, p.saturating_mul(bytes), g, deps)?);
+        }
+        Ok(out)
+    }
+
+    /// A reduce-scatter or all-gather of `bytes` over `group` GPUs on rank `r`'s NIC, as
+    /// a ring ([`collective_time_ps`]: (g-1) steps of the link's latency, (g-1)/g of the
+    /// bytes on the wire), sharing the NIC with the pipeline's other traffic. None for
+    /// a group of one.
+    fn collective(
+        &mut self,
+        r: usize,
+        cat: CategoryId,
+        bytes: u64,
+        group: u32,
+        deps: &[OpId],
+    ) -> Result<Option<OpId>, TrainError> {
+        if group <= 1 || bytes == 0 {
+            return Ok(None);
+        }
+        let g = group as u128;
+        let wire = (bytes as u128 * (g - 1)).div_ceil(g) as u64;
+        let link = self.plan.dp.link;
+        let res = &self.res[r];
+        let spec = OpSpec::new(
+            res.dp,
+            cat,
+            Work::Transfer {
+                latency: Ps((group as u64 - 1).saturating_mul(link.latency_ps)),
+                flows: vec![FlowSpec {
+                    path: vec![res.nic_tx, res.nic_rx],
+                    bytes: wire,
+                    rate_cap: Some(link.bandwidth.max(1)),
+                }],
+            },
+        )
+        .after(deps.iter().copied())
+        .at(self.tag, 0);
+        Ok(Some(self.ex.add_op(spec)?))
+    }
+}
+
+/// Ranks that consume each schedule op's forward (false) or backward (true) output on
+/// another rank.
+fn consumers(s: &Schedule) -> HashMap<(OpRef, bool), Vec<u32>> {
+    let mut m: HashMap<(OpRef, bool), Vec<u32>> = HashMap::new();
+    for (r, ops) in s.ranks.iter().enumerate() {
+        for op in ops {
+            for d in &op.deps {
+                let grad = match d.kind {
+                    DependencyKind::Activation => false,
+                    DependencyKind::Gradient => true,
+                    _ => continue,
+                };
+                if d.producer.rank as usize != r {
+                    let v = m.entry((d.producer, grad)).or_default();
+                    if !v.contains(&(r as u32)) {
+                        v.push(r as u32);
+                    }
+                }
+            }
+        }
+    }
+    m
 }
 
 /// Walks a schedule in an order where every cross-rank producer comes first, calling
@@ -453,29 +751,11 @@ where
     }
 }
 
-/// Stages each rank holds.
-fn rank_stages(s: &Schedule) -> Vec<Vec<u32>> {
-    let mut v: Vec<Vec<u32>> = vec![Vec::new(); s.ranks.len()];
-    for (r, ops) in s.ranks.iter().enumerate() {
-        for op in ops {
-            for c in [op.kind.forward_chunk(), op.kind.backward_chunk()]
-                .into_iter()
-                .flatten()
-            {
-                if !v[r].contains(&c.stage) {
-                    v[r].push(c.stage);
-                }
-            }
-        }
-        v[r].sort_unstable();
-    }
-    v
-}
-
 /// Builds the op graph of one training step of `plan` and runs it.
 pub fn run_step(plan: &Plan) -> Result<TrainRun, TrainError> {
     let mut b = Builder::new(plan)?;
     walk(&plan.schedule, |r, i, op| b.emit(r, i, op))?;
+    b.dp_end()?;
     let Builder {
         mut ex, res, pairs, ..
     } = b;
@@ -528,6 +808,8 @@ fn rank_outs(plan: &Plan, res: &[Res]) -> Vec<RankOut> {
                 compute: x.compute,
                 comm: x.comm,
                 pp: x.pp,
+                hp: x.hp,
+                dp: x.dp,
                 stages: st.clone(),
                 param_bytes: params.saturating_mul(plan.param_bytes),
                 peak_in_flight: peaks[r],

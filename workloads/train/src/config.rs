@@ -26,11 +26,19 @@ pub struct TrainConfig {
     pub schedule: String,
     /// Pipeline stages (DualPipeV runs them on PP/2 devices).
     pub pp: u32,
-    /// Micro-batches per step (the reference's `num_chunks`).
+    /// Micro-batches per step per pipeline (the reference's `num_chunks`).
     pub micro_batches: u32,
+    /// Global batch in sequences (V3 §4.2: 15,360) and the sequence length: when given,
+    /// `dp x micro_batches x micro_batch_tokens` must equal `global_batch x
+    /// sequence_length` (the step's tokens).
+    #[serde(default)]
+    pub global_batch: Option<u64>,
+    #[serde(default)]
+    pub sequence_length: Option<u64>,
     /// Expert-parallel group size.
     pub ep: u32,
-    /// Data-parallel degree (ZeRO-1): reported; the optimizer step is not simulated.
+    /// Data-parallel degree (ZeRO-1): pipelines of `pp` GPUs per step; each stage's
+    /// gradients are reduce-scattered and its parameters all-gathered over its copies.
     pub dp: u32,
     /// Tokens per micro-batch per GPU.
     pub micro_batch_tokens: u64,
@@ -40,6 +48,16 @@ pub struct TrainConfig {
     /// mHC expansion rate: absent = the model's own; 0 = off; n >= 1 = on with n streams.
     #[serde(default)]
     pub mhc: Option<u64>,
+    /// mHC kernels fused as the mHC paper §4.3.1 (the fused site's HBM traffic);
+    /// `false` prices the unfused HC site of the paper's Table 2.
+    #[serde(default = "default_true")]
+    pub mhc_fused: bool,
+    /// V4's adjusted DualPipe overlap for mHC (V4 report §3.4.2, mHC paper §4.3.3): the
+    /// MLP's F_post,res kernels on a high-priority stream beside the compute stream, and
+    /// the n-wide pipeline sends on the EP communication stream after the forward's
+    /// last combine (Fig. 4's order) instead of beside the all-to-all. Only with mHC.
+    #[serde(default)]
+    pub mhc_overlap: bool,
     /// SMs that the all-to-all kernels occupy (DeepEP on H800: 20 of 132).
     pub comm_sms: u32,
     /// Nodes a token may be routed to (V3: 4); 0 = unlimited.
@@ -61,6 +79,10 @@ pub struct TrainConfig {
 
 fn default_param_bytes() -> u64 {
     2
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Measured per-layer compute phase times of one MoE layer; other models and GPUs are
@@ -104,6 +126,8 @@ impl TrainConfig {
         let c: TrainConfig =
             toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
         c.validate(origin)?;
+        c.check_batch()
+            .map_err(|rule| TrainError::Config(format!("{origin}: field `global_batch`: {rule}")))?;
         Ok(c)
     }
 
@@ -195,6 +219,37 @@ impl TrainConfig {
                 .map_err(|e| TrainError::Config(format!("{origin}: reference.{f}: {e}")))?;
         }
         Ok(())
+    }
+}
+
+impl TrainConfig {
+    /// Tokens of one step over all pipelines: `dp x micro_batches x micro_batch_tokens`.
+    pub fn step_tokens(&self) -> u128 {
+        self.dp as u128 * self.micro_batches as u128 * self.micro_batch_tokens as u128
+    }
+
+    /// The global batch (`global_batch` sequences of `sequence_length`) against the
+    /// micro-batch size and count of every pipeline.
+    pub fn check_batch(&self) -> Result<(), String> {
+        match (self.global_batch, self.sequence_length) {
+            (None, None) => Ok(()),
+            (Some(b), Some(s)) => {
+                let want = b as u128 * s as u128;
+                if want == self.step_tokens() {
+                    return Ok(());
+                }
+                Err(format!(
+                    "{b} sequences x {s} tokens = {want} tokens per step, but dp {} x \
+                     micro_batches {} x micro_batch_tokens {} = {}; make them agree (or drop \
+                     global_batch and sequence_length)",
+                    self.dp,
+                    self.micro_batches,
+                    self.micro_batch_tokens,
+                    self.step_tokens()
+                ))
+            }
+            _ => Err("give both global_batch and sequence_length, or neither".into()),
+        }
     }
 }
 

@@ -39,6 +39,7 @@
 //! ```
 
 pub mod a2a;
+pub mod breakdown;
 mod build;
 pub mod cluster;
 pub mod config;
@@ -46,12 +47,14 @@ pub mod hw;
 mod plan;
 pub mod trace;
 
+pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
 pub use config::{parse_duration, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use plan::{
-    chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage, plan, LayerCost, Plan,
-    StagePlan,
+    balanced_layers, chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage,
+    plan, rank_stages, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan,
+    ADAM_BYTES_PER_PARAM,
 };
 
 use memwall_kineto::KinetoError;
@@ -121,6 +124,8 @@ pub enum TrainError {
          one NVLink domain) needs a scale-out link; add `node.nic` to the profile"
     )]
     NoNic { system: String },
+    #[error("op cost: {0}")]
+    Cost(#[from] memwall_models::cost::CostError),
     #[error("fabric: {0}")]
     Fabric(#[from] memwall_models::fabric::FabricError),
     #[error("trace: {0}")]

@@ -1,6 +1,8 @@
 //! Per-layer costs and per-rank memory of a training run: the numbers the op graph is
 //! built from. Pure arithmetic over the model, the config and the hardware.
 
+use memwall_models::collective::LinkCost;
+use memwall_models::cost::{Gemm, MemoryOp};
 use memwall_sim::{Ps, PS_PER_SEC};
 
 use super::a2a::{bf16_token_bytes, fp8_token_bytes, A2aBytes, EpGeometry};
@@ -8,14 +10,28 @@ use super::config::{parse_duration, TrainConfig};
 use super::hw::TrainHw;
 use super::TrainError;
 use memwall_llm as model;
-use memwall_llm::{LayerKind, MhcConfig, ModelConfig, ModelRegistry, Pass};
+use memwall_llm::{Dtype as DtypeL, LayerKind, MhcConfig, ModelConfig, ModelRegistry, Pass};
 use memwall_models::perf::Dtype;
 use memwall_pipeline::Schedule;
 
+/// What a stage entry is: a transformer block, or the work of the first and last
+/// stages around the blocks (V3 §2.2, §3.2.3: embedding, output head, MTP module).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Role {
+    #[default]
+    Block,
+    Embedding,
+    Head,
+    /// The MTP module's projection of [norm(h); norm(emb)] (d x 2d).
+    MtpProjection,
+}
+
 /// One layer's costs. Compute times are *full-GPU* picoseconds (all SMs); they stretch
-/// by S/(S-k) while a communication kernel holds k SMs.
+/// by S/(S-k) while a communication kernel holds k SMs. Embedding, head and MTP
+/// projection entries keep their work in the MLP phases (no attention, no all-to-all).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LayerCost {
+    pub role: Role,
     pub attn_f: Ps,
     pub attn_b: Ps,
     pub attn_w: Ps,
@@ -33,6 +49,17 @@ pub struct LayerCost {
     pub mhc_f: Ps,
     pub mhc_b: Ps,
     pub mhc_recompute: Ps,
+    /// The MLP site's F_post,res kernels when they run on the high-priority stream
+    /// (adjusted overlap): HBM time, forward and backward (else in `mhc_f`, `mhc_b`).
+    pub mhc_hp_f: Ps,
+    pub mhc_hp_b: Ps,
+}
+
+impl LayerCost {
+    /// Compute time of the entry's forward, backward-input and weight-gradient work.
+    pub fn compute(&self) -> Ps {
+        self.attn_f + self.attn_b + self.attn_w + self.mlp_f + self.mlp_b + self.mlp_w
+    }
 }
 
 /// One model stage.
@@ -43,6 +70,11 @@ pub struct StagePlan {
     pub layers: Vec<LayerCost>,
     /// Parameters held on one GPU for this stage (routed experts sharded over EP).
     pub params: u64,
+    /// Of those, the routed experts' (their gradients reduce over the expert's copies).
+    pub expert_params: u64,
+    /// Per entry of `layers`: its parameters held on one GPU and of those the routed
+    /// experts' (a gradient bucket each).
+    pub entry_params: Vec<(u64, u64)>,
     /// Activation bytes one in-flight micro-batch of this stage keeps.
     pub activation_bytes_per_chunk: u64,
     /// Transient peak while the stage's mHC kernels are recomputed.
@@ -63,6 +95,50 @@ pub struct Plan {
     pub param_bytes: u64,
     pub mhc_n: u64,
     pub tokens: u64,
+    /// The adjusted DualPipe overlap of mHC is on (only with mHC).
+    pub mhc_overlap: bool,
+    pub dp: DpPlan,
+}
+
+/// The data-parallel end of a step (ZeRO-1, V3 §3.2, §3.3.3): each stage's FP32
+/// gradients reduce-scattered over the stage's copies, a global gradient norm (clipping
+/// at 1.0, V3 §4.2), the AdamW update of each GPU's shard, the parameters all-gathered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DpPlan {
+    /// Copies of a stage's dense (non-routed) parameters in the cluster: dp x the ranks
+    /// holding the stage (DualPipe's mirror copy makes 2); of a routed expert: dp / ep
+    /// x the same.
+    pub dense_group: u32,
+    pub expert_group: u32,
+    /// GPUs of the cluster (dp x ranks per pipeline).
+    pub world: u32,
+    /// Bytes per parameter of a reduced gradient (FP32, V3 §3.3.3) and of a gathered
+    /// parameter.
+    pub grad_bytes: u64,
+    pub param_bytes: u64,
+    /// The link the collectives cross: the NIC once a group leaves the NVLink domain.
+    pub link: LinkCost,
+}
+
+/// HBM bytes AdamW moves per parameter of its shard (V3 §3.3.3: FP32 master weights and
+/// gradients, BF16 moments): reads gradient 4, master 4, m 2, v 2; writes master 4, m 2,
+/// v 2 and the BF16 working copy 2.
+pub const ADAM_BYTES_PER_PARAM: u64 = 22;
+
+impl DpPlan {
+    /// The GPU's shard of `dense` and `expert` parameters it holds.
+    pub fn shard(&self, dense: u64, expert: u64) -> u64 {
+        dense.div_ceil(self.dense_group.max(1) as u64)
+            + expert.div_ceil(self.expert_group.max(1) as u64)
+    }
+
+    /// AdamW over a shard of `params`: a memory-bound kernel of the op cost model.
+    pub fn optimizer_ps(&self, params: u64, hw: &TrainHw) -> Ps {
+        let op = MemoryOp {
+            bytes: params as u128 * ADAM_BYTES_PER_PARAM as u128,
+        };
+        Ps(op.time(&hw.rates).ps)
+    }
 }
 
 /// Layers per stage: as even as possible, the extra layers on the middle stages (the
@@ -125,20 +201,48 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<P
     check_fits(cfg, hw, &m)?;
     let t = cfg.micro_batch_tokens;
     let costing = Costing::new(cfg, hw, m, models)?;
-    let per_stage = layers_per_stage(costing.m.num_layers, cfg.pp);
+    let (head, tail) = costing.end_entries(hw)?;
+    let mean_layer = costing.mean_layer()?;
+    let extra = |s: u32| -> Ps {
+        let mut e = Ps::ZERO;
+        if s == 0 {
+            e += head.iter().map(LayerCost::compute).sum::<Ps>();
+        }
+        if s + 1 == cfg.pp {
+            e += tail.iter().map(LayerCost::compute).sum::<Ps>();
+        }
+        e
+    };
+    let extras: Vec<Ps> = (0..cfg.pp).map(extra).collect();
+    let per_stage = balanced_layers(costing.m.num_layers, &extras, mean_layer);
     let mut stages = Vec::with_capacity(per_stage.len());
     let mut first = 0u32;
     for (s, &nl) in per_stage.iter().enumerate() {
         let mut stage = costing.stage(first, nl)?;
         if s == 0 {
-            stage.params = stage.params.saturating_add(costing.m.embedding_params());
+            costing.add_entries(&mut stage, &head, true);
         }
         if s + 1 == per_stage.len() {
-            stage.params = stage.params.saturating_add(costing.m.lm_head_params());
+            costing.add_entries(&mut stage, &tail, false);
         }
         stages.push(stage);
         first += nl;
     }
+    let copies = stage_copies(&schedule);
+    let link = hw
+        .rates
+        .collective_link(u32::MAX)
+        .ok_or_else(|| TrainError::NoNic {
+            system: hw.name.clone(),
+        })?;
+    let dp = DpPlan {
+        dense_group: cfg.dp.saturating_mul(copies),
+        expert_group: (cfg.dp / cfg.ep).max(1).saturating_mul(copies),
+        world: cfg.dp.saturating_mul(schedule.num_ranks),
+        grad_bytes: GRAD_BYTES,
+        param_bytes: cfg.param_bytes,
+        link,
+    };
     Ok(Plan {
         schedule,
         hw: hw.clone(),
@@ -149,7 +253,70 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<P
         param_bytes: cfg.param_bytes,
         mhc_n: costing.n,
         tokens: t,
+        mhc_overlap: costing.overlap,
+        dp,
     })
+}
+
+/// Bytes of a reduced gradient per parameter: FP32 (V3 §3.3.3).
+const GRAD_BYTES: u64 = 4;
+
+/// Ranks holding each stage: 2 under DualPipe (rank r holds stages r and PP-1-r, and
+/// rank PP-1-r the same two), 1 otherwise.
+pub fn stage_copies(s: &Schedule) -> u32 {
+    let held = rank_stages(s);
+    let mut count = vec![0u32; s.num_stages as usize];
+    for st in held.iter().flatten() {
+        if let Some(c) = count.get_mut(*st as usize) {
+            *c += 1;
+        }
+    }
+    count.into_iter().max().unwrap_or(1).max(1)
+}
+
+/// Stages each rank holds.
+pub fn rank_stages(s: &Schedule) -> Vec<Vec<u32>> {
+    let mut v: Vec<Vec<u32>> = vec![Vec::new(); s.ranks.len()];
+    for (r, ops) in s.ranks.iter().enumerate() {
+        for op in ops {
+            for c in [op.kind.forward_chunk(), op.kind.backward_chunk()]
+                .into_iter()
+                .flatten()
+            {
+                if !v[r].contains(&c.stage) {
+                    v[r].push(c.stage);
+                }
+            }
+        }
+        v[r].sort_unstable();
+    }
+    v
+}
+
+/// Layers per stage so that each stage's compute (its layers at `layer` each, plus
+/// `extra[s]`: embedding on the first, head and MTP on the last) is as even as possible:
+/// each layer goes to the least loaded stage, ties to the stage nearest the middle.
+/// With no extras this is [`layers_per_stage`].
+pub fn balanced_layers(layers: u32, extra: &[Ps], layer: Ps) -> Vec<u32> {
+    let n = extra.len();
+    let mut count = vec![0u32; n];
+    let mut load: Vec<u128> = extra.iter().map(|e| e.0 as u128).collect();
+    let mid = |s: usize| (2 * s as i64 - (n as i64 - 1)).unsigned_abs();
+    // Every stage needs a layer first (plan checks pp <= layers).
+    for c in count.iter_mut().take(layers as usize) {
+        *c = 1;
+    }
+    for (l, c) in load.iter_mut().zip(&count) {
+        *l += *c as u128 * layer.0 as u128;
+    }
+    for _ in n.min(layers as usize)..layers as usize {
+        let Some(s) = (0..n).min_by_key(|&s| (load[s], mid(s), s)) else {
+            break;
+        };
+        count[s] += 1;
+        load[s] += layer.0 as u128;
+    }
+    count
 }
 
 /// The rules the config must meet on this hardware: a layer per stage, and communication
@@ -258,9 +425,12 @@ struct Costing<'a> {
     k_active: u64,
     a2a_fp8: A2aBytes,
     a2a_bf16: A2aBytes,
+    /// mHC HBM time per layer over a plain residual: on the compute stream (forward)
+    /// and, with the adjusted overlap, the MLP F_post,res on the high-priority stream.
     mhc_f: Ps,
-    mhc_b: Ps,
+    mhc_hp_f: Ps,
     recompute: bool,
+    overlap: bool,
 }
 
 impl<'a> Costing<'a> {
@@ -289,16 +459,11 @@ impl<'a> Costing<'a> {
         };
         let a2a_fp8 = geom.map_or(NO_A2A, |g| g.bytes(t, fp8_token_bytes(c)));
         let a2a_bf16 = geom.map_or(NO_A2A, |g| g.bytes(t, bf16_token_bytes(c)));
-        // mHC residual HBM traffic added over a plain residual, per layer (two sites).
-        let mhc_bytes_f = if n > 1 {
-            let io = model::mhc::fused_residual_io(c, n, act).total_bytes();
-            let plain = model::mhc::plain_residual_io_bytes(c, act);
-            2 * io.saturating_sub(plain) as u128 * t as u128
-        } else {
-            0
+        let overlap = cfg.mhc_overlap && n > 1;
+        let (serial, hp) = mhc_layer_bytes(c, n, act, cfg.mhc_fused, overlap);
+        let hbm_ps = |bytes: u128| {
+            Ps((bytes * t as u128 * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64)
         };
-        let hbm_ps =
-            |bytes: u128| Ps((bytes * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64);
         Ok(Costing {
             cfg,
             m,
@@ -307,30 +472,103 @@ impl<'a> Costing<'a> {
             k_active,
             a2a_fp8,
             a2a_bf16,
-            mhc_f: hbm_ps(mhc_bytes_f),
-            mhc_b: hbm_ps(2 * mhc_bytes_f),
+            mhc_f: hbm_ps(serial),
+            mhc_hp_f: hbm_ps(hp),
             recompute: cfg.recompute == "mhc-block",
+            overlap,
         })
+    }
+
+    /// Mean compute (F + B + W) of the model's blocks, for balancing stages.
+    fn mean_layer(&self) -> Result<Ps, TrainError> {
+        let mut sum: u128 = 0;
+        for l in 0..self.m.num_layers {
+            sum += self.layer(l)?.compute().0 as u128;
+        }
+        Ok(Ps((sum / self.m.num_layers.max(1) as u128) as u64))
+    }
+
+    /// The first stage's entries before its blocks (the embedding) and the last stage's
+    /// after them: the output head, then per MTP depth (V3 §2.2) the projection, one
+    /// block shaped as the model's last, and the shared head again.
+    fn end_entries(&self, hw: &TrainHw) -> Result<(Vec<LayerCost>, Vec<LayerCost>), TrainError> {
+        let ends = EndCosts::new(&self.m, self.cfg.micro_batch_tokens, hw)?;
+        let mut tail = vec![ends.head];
+        for _ in 0..self.m.mtp_layers {
+            tail.push(ends.projection);
+            tail.push(self.layer(self.m.num_layers - 1)?);
+            tail.push(ends.head);
+        }
+        Ok((vec![ends.embedding], tail))
+    }
+
+    /// Adds end entries (and their parameters) to a stage, before or after its blocks.
+    /// The head is one, shared by the main model and the MTP module (V3 §2.2): its
+    /// parameters go with the first head entry.
+    fn add_entries(&self, stage: &mut StagePlan, entries: &[LayerCost], before: bool) {
+        let m = &self.m;
+        let mut head_seen = false;
+        let mut params = Vec::with_capacity(entries.len());
+        for e in entries {
+            let p = match e.role {
+                Role::Embedding => (m.embedding_params(), 0),
+                Role::Head if !head_seen => {
+                    head_seen = true;
+                    (m.lm_head_params(), 0)
+                }
+                Role::Head => (0, 0),
+                Role::MtpProjection => (2 * m.hidden_size * m.hidden_size, 0),
+                Role::Block => self.block_params(m.num_layers - 1),
+            };
+            stage.params = stage.params.saturating_add(p.0);
+            stage.expert_params = stage.expert_params.saturating_add(p.1);
+            params.push(p);
+        }
+        if before {
+            let mut v = entries.to_vec();
+            v.append(&mut stage.layers);
+            stage.layers = v;
+            params.append(&mut stage.entry_params);
+            stage.entry_params = params;
+        } else {
+            stage.layers.extend_from_slice(entries);
+            stage.entry_params.extend(params);
+        }
+    }
+
+    /// Parameters one GPU holds of block `l`, and of those the routed experts' (sharded
+    /// over EP).
+    fn block_params(&self, l: u32) -> (u64, u64) {
+        let (m, c) = (&self.m, self.m.hidden_size as u128);
+        let all = m.mlp_params(l).map_or(0, |(a, _)| a as u128);
+        let moe = m.layer_kind(l).is_ok_and(|k| k == LayerKind::Moe);
+        let routed_held = match (&m.mlp.moe, moe) {
+            (Some(x), true) => {
+                let routed = 3 * c * x.expert_ffn_size as u128 * x.num_routed_experts as u128;
+                (routed, routed.div_ceil(self.cfg.ep as u128))
+            }
+            _ => (0, 0),
+        };
+        let held = m.attention_params() as u128 + all - routed_held.0
+            + routed_held.1
+            + m.mhc_params() as u128;
+        let fit = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
+        (fit(held), fit(routed_held.1))
     }
 
     /// Stage of `nl` layers from global layer `first` (without embedding and head).
     fn stage(&self, first: u32, nl: u32) -> Result<StagePlan, TrainError> {
-        let (m, c, t) = (&self.m, self.m.hidden_size, self.cfg.micro_batch_tokens);
+        let t = self.cfg.micro_batch_tokens;
         let mut layers = Vec::with_capacity(nl as usize);
-        let mut params: u128 = 0;
+        let (mut params, mut experts): (u128, u128) = (0, 0);
         let mut act_bytes: u128 = 0;
+        let mut entry_params = Vec::with_capacity(nl as usize);
         for l in first..first + nl {
             let cost = self.layer(l)?;
-            let (all, _) = m.mlp_params(l)?;
-            let mlp_held = match (&m.mlp.moe, cost.moe) {
-                (Some(moe_cfg), true) => {
-                    let expert = 3 * c as u128 * moe_cfg.expert_ffn_size as u128;
-                    let routed = expert * moe_cfg.num_routed_experts as u128;
-                    all as u128 - routed + routed.div_ceil(self.cfg.ep as u128)
-                }
-                _ => all as u128,
-            };
-            params += m.attention_params() as u128 + mlp_held + m.mhc_params() as u128;
+            let (held, routed) = self.block_params(l);
+            entry_params.push((held, routed));
+            params += held as u128;
+            experts += routed as u128;
             act_bytes += self.activation_bytes_per_token(cost.moe) * t as u128;
             layers.push(cost);
         }
@@ -340,6 +578,8 @@ impl<'a> Costing<'a> {
             first_layer: first,
             layers,
             params: fit(params),
+            expert_params: fit(experts),
+            entry_params,
             activation_bytes_per_chunk: fit(act_bytes).saturating_add(extra),
             recompute_transient_bytes: transient,
         })
@@ -352,7 +592,10 @@ impl<'a> Costing<'a> {
         let mf = mlp_flops(&self.m, l, t)?;
         let ([attn_f, attn_b, attn_w], [mlp_f, mlp_b, mlp_w]) = self.retime.layer(af, mf);
         let moe = self.m.layer_kind(l)? == LayerKind::Moe;
+        // Backward moves twice the forward's residual traffic; the stage recompute
+        // (mHC paper §4.3.2) re-runs one forward's worth of both parts.
         Ok(LayerCost {
+            role: Role::Block,
             attn_f,
             attn_b,
             attn_w,
@@ -363,8 +606,14 @@ impl<'a> Costing<'a> {
             a2a_fp8: if moe { self.a2a_fp8 } else { NO_A2A },
             a2a_bf16: if moe { self.a2a_bf16 } else { NO_A2A },
             mhc_f: self.mhc_f,
-            mhc_b: self.mhc_b,
-            mhc_recompute: if self.recompute { self.mhc_f } else { Ps::ZERO },
+            mhc_b: Ps(2 * self.mhc_f.0),
+            mhc_recompute: if self.recompute {
+                self.mhc_f + self.mhc_hp_f
+            } else {
+                Ps::ZERO
+            },
+            mhc_hp_f: self.mhc_hp_f,
+            mhc_hp_b: Ps(2 * self.mhc_hp_f.0),
         })
     }
 
@@ -413,6 +662,90 @@ impl<'a> Costing<'a> {
     }
 }
 
+/// mHC residual HBM bytes per token and layer (two sites) over a plain residual: the
+/// part on the compute stream, and the MLP site's F_post,res part that the adjusted
+/// overlap moves to the high-priority stream (0 without it). Fused sites move
+/// (3n+1)C reads and (n+1)C writes, F_post,res (n+1)C and nC of them; unfused HC moves
+/// the mHC paper's Table 2 total, H_post, H_res and the merge (3n+1)C and 3nC of it
+/// (mhc_dualpipe.md §2.3).
+fn mhc_layer_bytes(c: u64, n: u64, act: DtypeL, fused: bool, overlap: bool) -> (u128, u128) {
+    if n <= 1 {
+        return (0, 0);
+    }
+    let plain = model::mhc::plain_residual_io_bytes(c, act) as u128;
+    let (site, post) = if fused {
+        let io = model::mhc::fused_residual_io(c, n, act);
+        (io.total_bytes(), act.bytes_for((2 * n + 1) * c) + io.coefficient_bytes)
+    } else {
+        let io = model::mhc::unfused_hc_residual_io(c, n, act);
+        (io.total_bytes(), act.bytes_for((6 * n + 1) * c))
+    };
+    let total = 2 * (site as u128).saturating_sub(plain);
+    let hp = if overlap {
+        (post as u128).saturating_sub(plain).min(total)
+    } else {
+        0
+    };
+    (total - hp, hp)
+}
+
+/// Costs of the entries around the blocks for a micro-batch of `t` tokens, by the op
+/// cost model on the target GPU: the embedding (a gather forward, a scatter-add into
+/// FP32 gradients), the output head (BF16 GEMMs, V3 §3.3: logits, input gradient,
+/// weight gradient; softmax cross-entropy reading the logits and writing their
+/// gradient) and the MTP projection (BF16 GEMMs of d x 2d).
+struct EndCosts {
+    embedding: LayerCost,
+    head: LayerCost,
+    projection: LayerCost,
+}
+
+impl EndCosts {
+    fn new(m: &ModelConfig, t: u64, hw: &TrainHw) -> Result<EndCosts, TrainError> {
+        let r = &hw.rates;
+        let (c, v) = (m.hidden_size, m.vocab_size);
+        let gemm = |m_: u64, n: u64, k: u64| -> Result<Ps, TrainError> {
+            let g = Gemm {
+                m: m_,
+                n,
+                k,
+                batch: 1,
+                dtype: Dtype::Bf16,
+            };
+            Ok(Ps(g.time(r)?.ps))
+        };
+        let mem = |bytes: u128| Ps(MemoryOp { bytes }.time(r).ps);
+        let (t128, c128, v128) = (t as u128, c as u128, v as u128);
+        let entry = |role, f, b, w| LayerCost {
+            role,
+            mlp_f: f,
+            mlp_b: b,
+            mlp_w: w,
+            ..LayerCost::default()
+        };
+        Ok(EndCosts {
+            embedding: entry(
+                Role::Embedding,
+                mem(t128 * c128 * 4),
+                Ps::ZERO,
+                mem(t128 * c128 * (2 + 4 + 4)),
+            ),
+            head: entry(
+                Role::Head,
+                gemm(t, v, c)? + mem(t128 * v128 * 4),
+                gemm(t, c, v)?,
+                gemm(c, v, t)?,
+            ),
+            projection: entry(
+                Role::MtpProjection,
+                gemm(t, c, 2 * c)?,
+                gemm(t, 2 * c, c)?,
+                gemm(2 * c, c, t)?,
+            ),
+        })
+    }
+}
+
 /// A plan for one overlapped F&B chunk pair on one rank, as in the DeepSeek profile: the
 /// forward chunk runs `fwd` (in order), the backward chunk processes `bwd` in the order
 /// given (its first entry is interleaved with the forward's first layer). Communication
@@ -443,6 +776,8 @@ pub fn chunk_pair_plan(base: &Plan, fwd: Vec<LayerCost>, bwd: Vec<LayerCost>) ->
         first_layer: 0,
         layers,
         params: 0,
+        expert_params: 0,
+        entry_params: Vec::new(),
         activation_bytes_per_chunk: 0,
         recompute_transient_bytes: 0,
     };
@@ -463,6 +798,7 @@ pub fn layer_from_measured(
 ) -> LayerCost {
     let d = |p: Ps| scaled(p, (sms - comm_sms) as u128, sms as u128);
     LayerCost {
+        role: Role::Block,
         attn_f: d(phases[0]),
         attn_b: d(phases[1]),
         attn_w: d(phases[2]),
@@ -472,9 +808,7 @@ pub fn layer_from_measured(
         moe: true,
         a2a_fp8: moe_layer.a2a_fp8,
         a2a_bf16: moe_layer.a2a_bf16,
-        mhc_f: Ps::ZERO,
-        mhc_b: Ps::ZERO,
-        mhc_recompute: Ps::ZERO,
+        ..LayerCost::default()
     }
 }
 

@@ -785,38 +785,19 @@ pub fn run_step(plan: &Plan) -> Result<TrainRun, TrainError> {
 
 /// Streams, stages, parameters and peak memory of each rank.
 fn rank_outs(plan: &Plan, res: &[Res]) -> Vec<RankOut> {
-    let s = &plan.schedule;
-    let peaks = s.peak_in_flight_activations();
-    let stages = rank_stages(s);
+    let mem = super::memory::memory(plan);
     res.iter()
-        .enumerate()
-        .map(|(r, x)| {
-            let st = &stages[r];
-            let stage = |k: &u32| &plan.stages[*k as usize];
-            let params: u64 = st.iter().map(|k| stage(k).params).sum();
-            let per_chunk = st
-                .iter()
-                .map(|k| stage(k).activation_bytes_per_chunk)
-                .max()
-                .unwrap_or(0);
-            let transient = st
-                .iter()
-                .map(|k| stage(k).recompute_transient_bytes)
-                .max()
-                .unwrap_or(0);
-            RankOut {
-                compute: x.compute,
-                comm: x.comm,
-                pp: x.pp,
-                hp: x.hp,
-                dp: x.dp,
-                stages: st.clone(),
-                param_bytes: params.saturating_mul(plan.param_bytes),
-                peak_in_flight: peaks[r],
-                peak_activation_bytes: per_chunk
-                    .saturating_mul(peaks[r] as u64)
-                    .saturating_add(transient),
-            }
+        .zip(mem)
+        .map(|(x, m)| RankOut {
+            compute: x.compute,
+            comm: x.comm,
+            pp: x.pp,
+            hp: x.hp,
+            dp: x.dp,
+            param_bytes: m.params,
+            peak_in_flight: m.chunks,
+            peak_activation_bytes: m.activations(),
+            stages: m.stages,
         })
         .collect()
 }

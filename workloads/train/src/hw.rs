@@ -28,6 +28,8 @@ pub struct TrainHw {
     pub scale_out_latency_ps: u64,
     /// Achievable rates of the GPU the reference phases were measured on.
     pub reference: HwRates,
+    /// HBM capacity of one GPU, bytes.
+    pub hbm_capacity: u64,
 }
 
 /// The system profiles a registry knows (for messages and sweeps).
@@ -85,6 +87,7 @@ impl TrainHw {
             scale_out_latency_ps: rates.nic_latency_ps.max(fabric),
             rates,
             reference,
+            hbm_capacity: sys.node.gpu.hbm_capacity_bytes,
         })
     }
 

@@ -44,11 +44,13 @@ mod build;
 pub mod cluster;
 pub mod config;
 pub mod hw;
+pub mod memory;
 mod plan;
 pub mod trace;
 
 pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
+pub use memory::{check_memory, memory, RankMemory};
 pub use config::{parse_duration, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use plan::{
@@ -124,6 +126,17 @@ pub enum TrainError {
          one NVLink domain) needs a scale-out link; add `node.nic` to the profile"
     )]
     NoNic { system: String },
+    #[error(
+        "memory: rank {rank} (stage {stage}) on `{system}` {detail}\nhint: more pipeline \
+         stages, fewer tokens per micro-batch, recompute = \"mhc-block\" with mHC, or a GPU \
+         with more HBM"
+    )]
+    OutOfMemory {
+        rank: u32,
+        stage: u32,
+        system: String,
+        detail: String,
+    },
     #[error("op cost: {0}")]
     Cost(#[from] memwall_models::cost::CostError),
     #[error("fabric: {0}")]

@@ -619,17 +619,17 @@ impl<'a> Costing<'a> {
 
     /// Activation estimate per token (bytes), see docs/training.md: attention keeps its
     /// input, latents and output in BF16; MoE keeps FP8 copies of each active expert's
-    /// input and SwiGLU inputs, and its BF16 output (V3 §3.3).
+    /// input and SwiGLU inputs, the SwiGLU output being recomputed (V3 §3.3.3).
     fn activation_bytes_per_token(&self, moe: bool) -> u128 {
         let m = &self.m;
         let c = m.hidden_size as u128;
         let attn_keep = 2 * (2 * c + 4 * c);
         let mlp_keep = if moe {
             let f = m.mlp.moe.as_ref().map_or(0, |x| x.expert_ffn_size) as u128;
-            self.k_active as u128 * (c + 2 * f + 2 * f)
+            self.k_active as u128 * (c + 2 * f)
         } else {
             let f = m.mlp.dense_ffn_size as u128;
-            c + 2 * f + 2 * f
+            c + 2 * f
         };
         attn_keep + mlp_keep
     }

@@ -38,9 +38,20 @@ pub struct TrainArgs {
     /// Pipeline-parallel stages (default: the config's).
     #[arg(long)]
     pub pp: Option<u32>,
-    /// Micro-batches per step (default: the config's).
+    /// Micro-batches per step (default: the config's; the global batch becomes dp x this
+    /// x the micro-batch tokens).
     #[arg(long)]
     pub micro_batches: Option<u32>,
+    /// mHC kernels fused (true) or the unfused HC site (false) (default: the config's).
+    #[arg(long, value_name = "true|false")]
+    pub mhc_fused: Option<bool>,
+    /// V4's adjusted DualPipe overlap for mHC (default: the config's).
+    #[arg(long, value_name = "true|false")]
+    pub mhc_overlap: Option<bool>,
+    /// Recompute policy: none or mhc-block (V4's selective recompute of mHC hidden states
+    /// and normalised layer inputs; default: the config's).
+    #[arg(long)]
+    pub recompute: Option<String>,
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
@@ -86,7 +97,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .iter()
         .map(|s| {
             let hw = TrainHw::resolve(&reg, s, &cfg.reference.gpu)?;
-            training::plan(&cfg, &hw, &models)
+            let plan = training::plan(&cfg, &hw, &models)?;
+            training::check_memory(&plan)?;
+            Ok::<_, training::TrainError>(plan)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut summary = Vec::new();
@@ -122,7 +135,19 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     if let Some(n) = args.micro_batches {
         cfg.micro_batches = n;
+        cfg.global_batch = None;
+        cfg.sequence_length = None;
     }
+    if let Some(f) = args.mhc_fused {
+        cfg.mhc_fused = f;
+    }
+    if let Some(o) = args.mhc_overlap {
+        cfg.mhc_overlap = o;
+    }
+    if let Some(r) = &args.recompute {
+        cfg.recompute = r.clone();
+    }
+    cfg.validate("command line")?;
     Ok(cfg)
 }
 
@@ -167,6 +192,7 @@ fn run_system(
         }
     );
     write_outputs(dir, &run, &a, timeline, &title)?;
+    write_breakdown(dir, cfg, plan, &run, &a)?;
     let ex = Exposure { run: &run, a: &a };
     let bubble = ex.mean_bubble();
     let mut row = vec![
@@ -301,6 +327,42 @@ fn write_outputs(
         .render()
         .and_then(|r| r.write(&dir.join("gantt")))
         .map_err(|e| anyhow::anyhow!("gantt plot: {e}"))?;
+    Ok(())
+}
+
+/// breakdown.csv: per rank, the step split into [`training::CATEGORIES`] (seconds,
+/// summing to the step); prints the mean over ranks and the step's cost per token.
+fn write_breakdown(
+    dir: &std::path::Path,
+    cfg: &TrainConfig,
+    plan: &Plan,
+    run: &TrainRun,
+    a: &Attribution,
+) -> anyhow::Result<()> {
+    let b = training::breakdown(plan, run, a);
+    let secs = |p: Ps| format!("{:.6}", p.as_secs_f64());
+    let rows = b.ranks.iter().enumerate().flat_map(|(r, row)| {
+        training::CATEGORIES
+            .iter()
+            .zip(row)
+            .map(move |(c, p)| vec![r.to_string(), c.to_string(), secs(*p)])
+    });
+    write_atomic(
+        &dir.join("breakdown.csv"),
+        &csv_bytes(&["rank", "category", "seconds"], rows),
+    )?;
+    let step = run.step_time.as_secs_f64();
+    println!("{:<16} {:>10} {:>7}", "category", "s (mean)", "share");
+    for (c, p) in training::CATEGORIES.iter().zip(b.mean()) {
+        let share = 100.0 * p.as_secs_f64() / step.max(f64::MIN_POSITIVE);
+        println!("{c:<16} {:>10.3} {share:>6.1}%", p.as_secs_f64());
+    }
+    let gpus = plan.dp.world as f64;
+    let tokens = cfg.step_tokens() as f64;
+    println!(
+        "step {step:.3} s on {gpus} GPUs, {tokens} tokens: {:.0} GPU-hours per trillion tokens",
+        step * gpus / 3600.0 / (tokens / 1e12)
+    );
     Ok(())
 }
 

@@ -89,6 +89,9 @@ fn train_small(cwd: &Path, config: &str, out: &Path, extra: &[&str]) {
             "4",
             "--micro-batches",
             "8",
+            // PP4 of V3 needs 156 GB per GPU: a B200 holds it, an H800 does not.
+            "--system",
+            "hgx-b200",
             "--config",
             config,
         ])
@@ -203,4 +206,67 @@ fn a_malformed_model_file_is_named_with_line_field_and_hint() {
     assert!(e.contains("field `num_layers`"), "field: {e}");
     assert!(e.contains("hint:"), "hint: {e}");
     assert!(!out.exists(), "nothing written");
+}
+
+/// `breakdown.csv`: per rank the eight categories, summing to the step of `ranks.csv`.
+#[test]
+fn breakdown_csv_sums_to_the_step_per_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = memwall()
+        .args(["train", "--pp", "4", "--micro-batches", "8", "--system", "hgx-b200"])
+        .args(["--no-timeline", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("overlapped_fb") && stdout.contains("GPU-hours"), "{stdout}");
+    let csv = std::fs::read_to_string(out.join("breakdown.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("rank,category,seconds"));
+    let mut sums = [0.0f64; 4];
+    let mut cats = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        let r: usize = f[0].parse().unwrap();
+        sums[r] += f[2].parse::<f64>().unwrap();
+        if r == 0 {
+            cats.push(f[1].to_string());
+        }
+    }
+    let want = [
+        "forward",
+        "backward_input",
+        "backward_weight",
+        "overlapped_fb",
+        "bubble",
+        "dp_comm_exposed",
+        "optimizer",
+        "other",
+    ];
+    assert_eq!(cats, want);
+    let ranks = std::fs::read_to_string(out.join("ranks.csv")).unwrap();
+    let step_ms: f64 = ranks.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse().unwrap();
+    for (r, s) in sums.iter().enumerate() {
+        // Eight values rounded to the microsecond.
+        assert!((s * 1e3 - step_ms).abs() < 0.01, "rank {r}: {s} s vs {step_ms} ms");
+    }
+}
+
+/// A step that does not fit in HBM fails before writing, naming rank, stage and sizes.
+#[test]
+fn a_step_that_does_not_fit_names_the_stage_and_the_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = memwall()
+        .args(["train", "--mhc", "4", "--recompute", "none", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    for part in ["rank", "stage", "GB of HBM", "activations", "hint"] {
+        assert!(e.contains(part), "{part}: {e}");
+    }
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
 }

@@ -68,7 +68,7 @@ const CASES: &[Case] = &[
     Case {
         name: "train-default",
         args: &["train", "--out", "{out}"],
-        files: &["ranks.csv", "categories.csv", "timeline.csv"],
+        files: &["ranks.csv", "categories.csv", "timeline.csv", "breakdown.csv"],
         shared: false,
     },
     Case {

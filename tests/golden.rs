@@ -68,7 +68,12 @@ const CASES: &[Case] = &[
     Case {
         name: "train-default",
         args: &["train", "--out", "{out}"],
-        files: &["ranks.csv", "categories.csv", "timeline.csv", "breakdown.csv"],
+        files: &[
+            "ranks.csv",
+            "categories.csv",
+            "timeline.csv",
+            "breakdown.csv",
+        ],
         shared: false,
     },
     Case {

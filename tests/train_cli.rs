@@ -214,14 +214,25 @@ fn breakdown_csv_sums_to_the_step_per_rank() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let o = memwall()
-        .args(["train", "--pp", "4", "--micro-batches", "8", "--system", "hgx-b200"])
+        .args([
+            "train",
+            "--pp",
+            "4",
+            "--micro-batches",
+            "8",
+            "--system",
+            "hgx-b200",
+        ])
         .args(["--no-timeline", "--out"])
         .arg(&out)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("overlapped_fb") && stdout.contains("GPU-hours"), "{stdout}");
+    assert!(
+        stdout.contains("overlapped_fb") && stdout.contains("GPU-hours"),
+        "{stdout}"
+    );
     let csv = std::fs::read_to_string(out.join("breakdown.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("rank,category,seconds"));
@@ -247,10 +258,21 @@ fn breakdown_csv_sums_to_the_step_per_rank() {
     ];
     assert_eq!(cats, want);
     let ranks = std::fs::read_to_string(out.join("ranks.csv")).unwrap();
-    let step_ms: f64 = ranks.lines().nth(1).unwrap().split(',').nth(2).unwrap().parse().unwrap();
+    let step_ms: f64 = ranks
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     for (r, s) in sums.iter().enumerate() {
         // Eight values rounded to the microsecond.
-        assert!((s * 1e3 - step_ms).abs() < 0.01, "rank {r}: {s} s vs {step_ms} ms");
+        assert!(
+            (s * 1e3 - step_ms).abs() < 0.01,
+            "rank {r}: {s} s vs {step_ms} ms"
+        );
     }
 }
 
@@ -268,5 +290,8 @@ fn a_step_that_does_not_fit_names_the_stage_and_the_numbers() {
     for part in ["rank", "stage", "GB of HBM", "activations", "hint"] {
         assert!(e.contains(part), "{part}: {e}");
     }
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "nothing written");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written"
+    );
 }

@@ -33,7 +33,10 @@ fn v3_step_against_the_reported_gpu_hours() {
     // The issue asks for 5 %; the model lands at about -5.4 % (docs/training.md says
     // what it leaves out). This pins the model's figure so that a change shows.
     assert!(err.abs() < 0.06, "{:+.2}%", 100.0 * err);
-    assert!(err < 0.0, "the model has no routing imbalance, restarts or ramp: {err}");
+    assert!(
+        err < 0.0,
+        "the model has no routing imbalance, restarts or ramp: {err}"
+    );
 }
 
 /// The end stages carry the embedding, the head and the MTP module, and the layer split
@@ -108,7 +111,9 @@ fn zero1_groups_and_optimizer() {
     assert_eq!((plan.dp.dense_group, plan.dp.expert_group), (256, 4));
     assert_eq!(plan.dp.link.bandwidth, plan.hw.nic_bandwidth());
     let st = &plan.stages[7];
-    let shard = plan.dp.shard(st.params - st.expert_params, st.expert_params);
+    let shard = plan
+        .dp
+        .shard(st.params - st.expert_params, st.expert_params);
     assert_eq!(
         shard,
         (st.params - st.expert_params).div_ceil(256) + st.expert_params.div_ceil(4)
@@ -119,7 +124,10 @@ fn zero1_groups_and_optimizer() {
     assert!((t.as_secs_f64() / want - 1.0).abs() < 1e-3);
     let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
     let b = training::breakdown(&plan, &run, &a);
-    assert!(b.mean()[5] > Ps::ZERO, "the parameter all-gather ends the step");
+    assert!(
+        b.mean()[5] > Ps::ZERO,
+        "the parameter all-gather ends the step"
+    );
 }
 
 /// mHC n = 4 on the V3 step with V4's three techniques, each switched on alone and all
@@ -151,7 +159,10 @@ fn mhc_techniques() {
         let slot = r.mean_pair_slot().unwrap();
         let over = 100.0 * (slot.as_ms_f64() / base.as_ms_f64() - 1.0);
         let mem = training::memory(&plan)[1].total() as f64 / 1e9;
-        eprintln!("| {name} | {:.1} ms | {over:+.1} % | {mem:.1} GB |", slot.as_ms_f64());
+        eprintln!(
+            "| {name} | {:.1} ms | {over:+.1} % | {mem:.1} GB |",
+            slot.as_ms_f64()
+        );
         if name == "all three" {
             all = over;
         }
@@ -169,12 +180,23 @@ fn memory_is_checked_against_hbm() {
     let plan = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     let mem = training::check_memory(&plan).unwrap();
     assert!(mem.iter().all(|m| m.total() <= 80_000_000_000));
-    assert!(mem.iter().all(|m| m.chunks == 17), "DualPipe keeps PP + 1 chunks");
+    assert!(
+        mem.iter().all(|m| m.chunks == 17),
+        "DualPipe keeps PP + 1 chunks"
+    );
     cfg.mhc = Some(4);
     cfg.recompute = "none".into();
     let plan = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
     let e = training::check_memory(&plan).unwrap_err().to_string();
-    for part in ["rank", "stage", "GB of HBM", "80.0 GB", "activations", "in-flight", "hint"] {
+    for part in [
+        "rank",
+        "stage",
+        "GB of HBM",
+        "80.0 GB",
+        "activations",
+        "in-flight",
+        "hint",
+    ] {
         assert!(e.contains(part), "{part}: {e}");
     }
     // Recompute keeps only the stage input of the n-wide stream.
@@ -190,6 +212,8 @@ fn memory_is_checked_against_hbm() {
 fn global_batch_must_match_the_micro_batches() {
     let text = include_str!("../workloads/train/configs/deepseek-v3-h800.toml");
     let bad = text.replace("global_batch = 15360", "global_batch = 3072");
-    let e = TrainConfig::from_toml_str("x.toml", &bad).unwrap_err().to_string();
+    let e = TrainConfig::from_toml_str("x.toml", &bad)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("global_batch") && e.contains("62914560"), "{e}");
 }

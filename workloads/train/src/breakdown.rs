@@ -94,7 +94,10 @@ pub fn breakdown(plan: &Plan, run: &TrainRun, a: &Attribution) -> Breakdown {
             .sum();
         // What the attribution did not put in busy, bubble or DP, less the mHC kernels
         // on this stream (already in the chunk columns).
-        let rest = acc.exposed_total().saturating_sub(row[5]).saturating_sub(own_memory);
+        let rest = acc
+            .exposed_total()
+            .saturating_sub(row[5])
+            .saturating_sub(own_memory);
         row[7] += rest + acc.busy.saturating_sub(busy);
         ranks.push(row);
     }

@@ -400,7 +400,13 @@ impl<'a> Builder<'a> {
 
     /// An mHC kernel on the high-priority stream (adjusted overlap): HBM time beside the
     /// compute stream's kernels.
-    fn hp(&mut self, r: usize, ps: Ps, deps: &[OpId], layer: u32) -> Result<Option<OpId>, TrainError> {
+    fn hp(
+        &mut self,
+        r: usize,
+        ps: Ps,
+        deps: &[OpId],
+        layer: u32,
+    ) -> Result<Option<OpId>, TrainError> {
         if ps == Ps::ZERO {
             return Ok(None);
         }

@@ -52,7 +52,8 @@ pub struct TrainConfig {
     /// `false` prices the unfused HC site of the paper's Table 2.
     #[serde(default = "default_true")]
     pub mhc_fused: bool,
-    /// V4's adjusted DualPipe overlap for mHC (V4 report §3.4.2, mHC paper §4.3.3): the
+    /// V4's adjusted DualPipe overlap for mHC (V4 report §3.4.2, mHC paper §4.3.3;
+    /// training_step.md §9): the
     /// MLP's F_post,res kernels on a high-priority stream beside the compute stream, and
     /// the n-wide pipeline sends on the EP communication stream after the forward's
     /// last combine (Fig. 4's order) instead of beside the all-to-all. Only with mHC.
@@ -126,8 +127,9 @@ impl TrainConfig {
         let c: TrainConfig =
             toml::from_str(text).map_err(|e| TrainError::Config(format!("{origin}: {e}")))?;
         c.validate(origin)?;
-        c.check_batch()
-            .map_err(|rule| TrainError::Config(format!("{origin}: field `global_batch`: {rule}")))?;
+        c.check_batch().map_err(|rule| {
+            TrainError::Config(format!("{origin}: field `global_batch`: {rule}"))
+        })?;
         Ok(c)
     }
 

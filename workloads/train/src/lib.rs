@@ -50,13 +50,12 @@ pub mod trace;
 
 pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
-pub use memory::{check_memory, memory, RankMemory};
 pub use config::{parse_duration, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
+pub use memory::{check_memory, memory, RankMemory};
 pub use plan::{
-    balanced_layers, chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage,
-    plan, rank_stages, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan,
-    ADAM_BYTES_PER_PARAM,
+    balanced_layers, chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage, plan,
+    rank_stages, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan, ADAM_BYTES_PER_PARAM,
 };
 
 use memwall_kineto::KinetoError;

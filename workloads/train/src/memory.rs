@@ -5,7 +5,7 @@ use super::plan::{rank_stages, Plan};
 use super::TrainError;
 
 /// Bytes of optimizer state per parameter of the shard (V3 §3.3.3: FP32 master weights,
-/// BF16 first and second moments).
+/// BF16 first and second moments; training_step.md §5).
 pub const OPTIMIZER_STATE_BYTES: u64 = 8;
 
 /// What one rank (one GPU) holds at its peak.

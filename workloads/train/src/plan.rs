@@ -15,7 +15,8 @@ use memwall_models::perf::Dtype;
 use memwall_pipeline::Schedule;
 
 /// What a stage entry is: a transformer block, or the work of the first and last
-/// stages around the blocks (V3 §2.2, §3.2.3: embedding, output head, MTP module).
+/// stages around the blocks (V3 §2.2, §3.2.3: embedding, output head, MTP module;
+/// training_step.md §3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Role {
     #[default]
@@ -121,8 +122,8 @@ pub struct DpPlan {
 }
 
 /// HBM bytes AdamW moves per parameter of its shard (V3 §3.3.3: FP32 master weights and
-/// gradients, BF16 moments): reads gradient 4, master 4, m 2, v 2; writes master 4, m 2,
-/// v 2 and the BF16 working copy 2.
+/// gradients, BF16 moments; training_step.md §5): reads gradient 4, master 4, m 2, v 2;
+/// writes master 4, m 2, v 2 and the BF16 working copy 2.
 pub const ADAM_BYTES_PER_PARAM: u64 = 22;
 
 impl DpPlan {
@@ -258,7 +259,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<P
     })
 }
 
-/// Bytes of a reduced gradient per parameter: FP32 (V3 §3.3.3).
+/// Bytes of a reduced gradient per parameter: FP32 (V3 §3.3.3, training_step.md §5).
 const GRAD_BYTES: u64 = 4;
 
 /// Ranks holding each stage: 2 under DualPipe (rank r holds stages r and PP-1-r, and
@@ -675,7 +676,10 @@ fn mhc_layer_bytes(c: u64, n: u64, act: DtypeL, fused: bool, overlap: bool) -> (
     let plain = model::mhc::plain_residual_io_bytes(c, act) as u128;
     let (site, post) = if fused {
         let io = model::mhc::fused_residual_io(c, n, act);
-        (io.total_bytes(), act.bytes_for((2 * n + 1) * c) + io.coefficient_bytes)
+        (
+            io.total_bytes(),
+            act.bytes_for((2 * n + 1) * c) + io.coefficient_bytes,
+        )
     } else {
         let io = model::mhc::unfused_hc_residual_io(c, n, act);
         (io.total_bytes(), act.bytes_for((6 * n + 1) * c))

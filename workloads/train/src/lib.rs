@@ -9,11 +9,16 @@
 //!   (`memwall_models::perf::HwRates`), and the reference GPU's rates.
 //! - [`plan`]: the model resolved in a [`memwall_llm::ModelRegistry`] (shipped, the
 //!   user's, or a path relative to the config's folder), per-layer costs (compute phases re-timed from measured reference phases
-//!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic;
-//!   n-fold P2P messages) and per-rank memory.
+//!   by FLOP ratio; all-to-all bytes from routing and message sizes; mHC HBM traffic
+//!   with V4's switches; n-fold P2P messages; embedding, head and MTP by the op cost
+//!   model; stages balanced by compute; ZeRO-1 groups) and per-rank memory
+//!   ([`memory`], [`check_memory`] against the GPU's HBM).
 //! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
-//!   an EP communication stream and a pipeline P2P stream; per GPU a compute resource
-//!   that communication kernels hold SMs of, NIC tx/rx and NVLink tx/rx) and runs it.
+//!   an EP communication stream, a pipeline P2P stream, a high-priority mHC stream and a
+//!   DP stream; per GPU a compute resource that communication kernels hold SMs of, HBM,
+//!   NIC tx/rx and NVLink tx/rx; the ZeRO-1 end: gradient reduce-scatter per bucket,
+//!   gradient norm, AdamW, parameter all-gather) and runs it.
+//! - [`breakdown`]: per rank the step in the categories of a published breakdown.
 //! - [`simulate_abstract`]: the schedule alone with fixed F / B / W / F&B costs and free
 //!   communication, for the README bubble formulas.
 //! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto

@@ -41,6 +41,10 @@ pub(super) struct ResFill {
     dirty: u32,
     /// sweep epoch in which a replay was scheduled
     replay: u32,
+    /// the flows its replay freezes: those it froze last time that cross a dirty
+    /// resource (the others need nothing), so a replay costs what it changes, not the
+    /// resource's whole flow list (emptied when the replay is popped)
+    replays: Vec<u32>,
     /// picked in the current sweep
     picked: bool,
     /// counters of the current sweep: capacity left and unfrozen flows
@@ -54,6 +58,7 @@ impl Default for ResFill {
             pick: Pos::UNPICKED,
             dirty: 0,
             replay: 0,
+            replays: Vec::new(),
             picked: false,
             rem: 0,
             n: 0,
@@ -70,6 +75,8 @@ pub(super) struct FlowFill {
     frozen: u32,
     /// sweep epoch in which a cap event was scheduled
     cap_event: u32,
+    /// sweep epoch in which the flow was listed for its bottleneck's replay
+    listed: u32,
     new_rate: u128,
     new_bottleneck: u32,
 }
@@ -80,6 +87,7 @@ impl Default for FlowFill {
             bottleneck: NONE,
             frozen: 0,
             cap_event: 0,
+            listed: 0,
             new_rate: 0,
             new_bottleneck: NONE,
         }
@@ -274,6 +282,7 @@ impl FlowNet {
         for f in &mut self.flows {
             f.fill.frozen = 0;
             f.fill.cap_event = 0;
+            f.fill.listed = 0;
         }
     }
 
@@ -299,7 +308,9 @@ impl FlowNet {
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {
-                    return; // dirtied since: it is filled again instead
+                    // Dirtied since: it is filled again instead.
+                    self.resources[id as usize].fill.replays.clear();
+                    return;
                 }
                 s.point = Some(ev.0);
                 self.replay(s, id);
@@ -403,8 +414,16 @@ impl FlowNet {
         if b == NONE || b == CAP || b == r {
             return;
         }
+        let listed = fl.fill.listed == s.epoch;
+        fl.fill.listed = s.epoch;
         let bf = &mut self.resources[b as usize].fill;
-        if bf.dirty != s.epoch && bf.replay != s.epoch {
+        if bf.dirty == s.epoch {
+            return;
+        }
+        if !listed {
+            bf.replays.push(f);
+        }
+        if bf.replay != s.epoch {
             bf.replay = s.epoch;
             s.heap.push(Reverse(Event(bf.pick.with(Kind::Replay))));
         }
@@ -428,12 +447,15 @@ impl FlowNet {
 
     /// Clean `b` reaches its old position: its flows freeze at their old rates, which
     /// the dirty resources they cross count now. Nothing else changes, and from here on
-    /// `is_frozen` sees them frozen by position, so they are not marked.
+    /// `is_frozen` sees them frozen by position, so they are not marked. Only the listed
+    /// flows cross a dirty resource: any other flow of `b` read frozen by position
+    /// wherever it was counted.
     fn replay(&mut self, s: &mut Solver, b: u32) {
-        let flows = std::mem::take(&mut self.resources[b as usize].flows);
+        let mut flows = std::mem::take(&mut self.resources[b as usize].fill.replays);
         for &f in &flows {
             let fl = &self.flows[f as usize];
-            if fl.fill.bottleneck != b || fl.fill.frozen == s.epoch {
+            debug_assert_eq!(fl.fill.bottleneck, b, "listed for another replay");
+            if fl.fill.frozen == s.epoch {
                 continue;
             }
             for &q in &fl.path {
@@ -444,7 +466,8 @@ impl FlowNet {
                 }
             }
         }
-        self.resources[b as usize].flows = flows;
+        flows.clear();
+        self.resources[b as usize].fill.replays = flows;
     }
 
     /// Dirty `b` was not picked by its old position: its old flows stay unfrozen past

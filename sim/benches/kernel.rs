@@ -176,8 +176,8 @@ fn main() {
         let rounds = if quick { 1 } else { 10 };
         let (rate, ev, flows, secs, end) = all_to_all(64, rounds);
         println!(
-            "all-to-all, 64 endpoints x {rounds} rounds ({flows} flows): {:.2} M events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
-            rate / 1e6,
+            "all-to-all, 64 endpoints x {rounds} rounds ({flows} flows): {:.1} k events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
+            rate / 1e3,
             flows as f64 / secs
         );
     }

@@ -1,5 +1,5 @@
 //! Kernel throughput, measured on one core (`cargo bench -p memwall-sim --bench kernel`;
-//! `-- --quick` runs a tenth; `-- churn` or `-- flows` runs one part).
+//! `-- --quick` runs a tenth; `-- churn`, `-- flows` or `-- a2a` runs one part).
 //!
 //! (a) Event-queue churn: the classic "hold" model — a queue of pending events where each
 //!     pop schedules one new event a pseudo-random time ahead. `sim/benches/run.sh` runs
@@ -7,6 +7,9 @@
 //! (b) Flow contention: 1 M flows over 64 links (one or two hops each, arriving over
 //!     time, about 256 in flight) run through the executor, with max-min fair rates
 //!     brought up to date on every start and end.
+//! (c) All-to-all: 64 endpoints each send one flow of uneven size to every other, all
+//!     starting together (4,032 flows a round, 63 on every link); each end changes the
+//!     fair share of a network where every flow shares a link with 124 others.
 
 use memwall_sim::*;
 use std::time::Instant;
@@ -101,11 +104,53 @@ fn flows(total: u64, links: usize) -> (f64, u64, f64, Ps) {
     (ev as f64 / secs, ev, secs, ex.now())
 }
 
+/// (c) All-to-all: every one of `gpus` endpoints (its own send and receive link, 50 GB/s
+/// each) sends one flow of a random size (16-48 KiB, as uneven as expert loads) to
+/// every other, one transfer op per endpoint and round, rounds back to back on each
+/// endpoint's stream. Flows start together and end one by one.
+fn all_to_all(gpus: usize, rounds: usize) -> (f64, u64, u64, f64, Ps) {
+    let mut net = FlowNet::new();
+    let mut link = |name: String| net.add_resource(name, 50_000_000_000).unwrap();
+    let tx: Vec<_> = (0..gpus).map(|i| link(format!("tx{i}"))).collect();
+    let rx: Vec<_> = (0..gpus).map(|i| link(format!("rx{i}"))).collect();
+    let mut ex = Executor::new(net);
+    let c = ex.category("a2a", OpKind::Memory);
+    let streams: Vec<_> = (0..gpus)
+        .map(|i| ex.add_stream(format!("g{i}"), true, false))
+        .collect();
+    let mut x = 7u64;
+    for _ in 0..rounds {
+        for (src, &s) in streams.iter().enumerate() {
+            let flows = (0..gpus)
+                .filter(|&dst| dst != src)
+                .map(|dst| FlowSpec {
+                    path: vec![tx[src], rx[dst]],
+                    bytes: 16_384 + xorshift(&mut x) % 32_768,
+                    rate_cap: None,
+                })
+                .collect();
+            let work = Work::Transfer {
+                latency: Ps::ZERO,
+                flows,
+            };
+            ex.add_op(OpSpec::new(s, c, work)).unwrap();
+        }
+    }
+    let t0 = Instant::now();
+    ex.run().unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let ev = ex.events_processed();
+    let flows = (gpus * (gpus - 1) * rounds) as u64;
+    (ev as f64 / secs, ev, flows, secs, ex.now())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let part = |name: &str| {
-        let picked = args.iter().any(|a| a == "churn" || a == "flows");
+        let picked = args
+            .iter()
+            .any(|a| ["churn", "flows", "a2a"].contains(&a.as_str()));
         !picked || args.iter().any(|a| a == name)
     };
     let scale = if quick { 10 } else { 1 };
@@ -125,6 +170,15 @@ fn main() {
             1_000_000 / scale,
             rate / 1e6,
             (1_000_000 / scale) as f64 / secs
+        );
+    }
+    if part("a2a") {
+        let rounds = if quick { 1 } else { 10 };
+        let (rate, ev, flows, secs, end) = all_to_all(64, rounds);
+        println!(
+            "all-to-all, 64 endpoints x {rounds} rounds ({flows} flows): {:.1} k events/s ({ev} events in {secs:.2} s; {:.0} flows/s; simulated {end})",
+            rate / 1e3,
+            flows as f64 / secs
         );
     }
 }

@@ -32,20 +32,38 @@ const NONE: u32 = u32::MAX;
 const CAP: u32 = u32::MAX - 1;
 
 /// Per-resource fill state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(super) struct ResFill {
-    /// share `pick_rem / pick_n` when last picked; `pick_n == 0`: not picked
-    pick_rem: u128,
-    pick_n: u32,
+    /// position when last picked (share, then the resource's tie); `pick.n == 0`: not
+    /// picked
+    pick: Pos,
     /// sweep epoch in which the resource is dirty
     dirty: u32,
     /// sweep epoch in which a replay was scheduled
     replay: u32,
+    /// the flows its replay freezes: those it froze last time that cross a dirty
+    /// resource (the others need nothing), so a replay costs what it changes, not the
+    /// resource's whole flow list (emptied when the replay is popped)
+    replays: Vec<u32>,
     /// picked in the current sweep
     picked: bool,
     /// counters of the current sweep: capacity left and unfrozen flows
     rem: u128,
     n: u32,
+}
+
+impl Default for ResFill {
+    fn default() -> Self {
+        ResFill {
+            pick: Pos::UNPICKED,
+            dirty: 0,
+            replay: 0,
+            replays: Vec::new(),
+            picked: false,
+            rem: 0,
+            n: 0,
+        }
+    }
 }
 
 /// Per-flow fill state.
@@ -57,6 +75,8 @@ pub(super) struct FlowFill {
     frozen: u32,
     /// sweep epoch in which a cap event was scheduled
     cap_event: u32,
+    /// sweep epoch in which the flow was listed for its bottleneck's replay
+    listed: u32,
     new_rate: u128,
     new_bottleneck: u32,
 }
@@ -67,6 +87,7 @@ impl Default for FlowFill {
             bottleneck: NONE,
             frozen: 0,
             cap_event: 0,
+            listed: 0,
             new_rate: 0,
             new_bottleneck: NONE,
         }
@@ -76,30 +97,87 @@ impl Default for FlowFill {
 /// A point in the fill order: share `rem / n`, then `tie`: class (caps before resources
 /// at an equal share), id, and sub (a pick before its deadline).
 ///
-/// `kind` rides along for the heap (it fits in the padding: 32 bytes in all) and takes
-/// no part in comparing positions.
+/// The share is kept divided once, as `q + r / n` (`q = floor(rem / n)`, `r < n`), so
+/// that comparing two positions, which the sweep does far more often than it makes
+/// one, needs no wide products: `q` first, then `r * n'` against `r' * n` (both below
+/// 2^64). The kind of a sweep event rides in the two low bits of `tie` (32 bytes in
+/// all) and takes no part in comparing positions.
 #[derive(Clone, Copy, Debug)]
 struct Pos {
-    rem: u128,
+    q: u128,
+    r: u32,
     n: u32,
     tie: u64,
-    kind: Kind,
 }
 
+/// Bits of `tie` below the position's own tie: the event kind.
+const KIND_BITS: u32 = 2;
+
 impl Pos {
+    /// No position: a resource not picked in the last fill.
+    const UNPICKED: Pos = Pos {
+        q: u128::MAX,
+        r: 0,
+        n: 0,
+        tie: u64::MAX,
+    };
+
     fn new(rem: u128, n: u32, class: u64, id: u32, sub: u64) -> Pos {
+        let (q, r) = divide(rem, n);
         Pos {
-            rem,
+            q,
+            r,
             n,
-            tie: class << 40 | (id as u64) << 1 | sub,
-            kind: Kind::Pick,
+            tie: (class << 40 | (id as u64) << 1 | sub) << KIND_BITS,
         }
     }
     fn with(self, kind: Kind) -> Pos {
-        Pos { kind, ..self }
+        Pos {
+            tie: self.tie & !((1 << KIND_BITS) - 1) | kind as u64,
+            ..self
+        }
+    }
+    /// The same position, after its pick: a deadline.
+    fn deadline(self) -> Pos {
+        Pos {
+            tie: self.tie | 1 << KIND_BITS,
+            ..self
+        }
+        .with(Kind::Deadline)
     }
     fn id(&self) -> u32 {
-        (self.tie >> 1) as u32
+        (self.tie >> (KIND_BITS + 1)) as u32
+    }
+    fn kind(&self) -> Kind {
+        match self.tie & ((1 << KIND_BITS) - 1) {
+            0 => Kind::Pick,
+            1 => Kind::Replay,
+            2 => Kind::Deadline,
+            _ => Kind::Cap,
+        }
+    }
+    /// Order by share, then `tie` (shifted by `drop` bits).
+    fn order(&self, o: &Self, drop: u32) -> Ordering {
+        self.q
+            .cmp(&o.q)
+            .then_with(|| (self.r as u64 * o.n as u64).cmp(&(o.r as u64 * self.n as u64)))
+            .then((self.tie >> drop).cmp(&(o.tie >> drop)))
+    }
+}
+
+/// `(floor(rem / n), rem % n)`, in 64 bits when `rem` fits (the common case); a zero `n`
+/// gives the largest share.
+fn divide(rem: u128, n: u32) -> (u128, u32) {
+    match n {
+        0 => return (u128::MAX, 0),
+        1 => return (rem, 0),
+        _ => {}
+    }
+    if rem >> 64 == 0 {
+        let (a, b) = (rem as u64, n as u64);
+        ((a / b) as u128, (a % b) as u32)
+    } else {
+        (rem / n as u128, (rem % n as u128) as u32)
     }
 }
 
@@ -116,19 +194,16 @@ impl PartialOrd for Pos {
 }
 impl Ord for Pos {
     fn cmp(&self, o: &Self) -> Ordering {
-        // Shares are below 2^85 and counts below 2^32: the products fit in u128.
-        (self.rem * o.n as u128)
-            .cmp(&(o.rem * self.n as u128))
-            .then(self.tie.cmp(&o.tie))
+        self.order(o, KIND_BITS)
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
-    Pick,
-    Replay,
-    Deadline,
-    Cap,
+    Pick = 0,
+    Replay = 1,
+    Deadline = 2,
+    Cap = 3,
 }
 
 /// A sweep event: a position and what happens there.
@@ -149,9 +224,7 @@ impl PartialOrd for Event {
 impl Ord for Event {
     fn cmp(&self, o: &Self) -> Ordering {
         // Pick and Replay of one resource never coexist live; order them anyway.
-        self.0
-            .cmp(&o.0)
-            .then((self.0.kind as u8).cmp(&(o.0.kind as u8)))
+        self.0.order(&o.0, 0)
     }
 }
 
@@ -209,18 +282,21 @@ impl FlowNet {
         for f in &mut self.flows {
             f.fill.frozen = 0;
             f.fill.cap_event = 0;
+            f.fill.listed = 0;
         }
     }
 
     fn process(&mut self, s: &mut Solver, ev: Event) {
         let id = ev.0.id();
-        match ev.0.kind {
+        match ev.0.kind() {
             Kind::Pick => {
                 let r = &self.resources[id as usize].fill;
                 if r.picked || r.n == 0 {
                     return;
                 }
-                if (r.rem, r.n) != (ev.0.rem, ev.0.n) {
+                // Within a sweep a dirty resource's count only falls, and `rem` only
+                // changes with it: an unchanged count means an unchanged share.
+                if r.n != ev.0.n {
                     // Flows froze since the push, which only raised the share: queue
                     // the resource again at its current share.
                     s.heap
@@ -228,11 +304,13 @@ impl FlowNet {
                     return;
                 }
                 s.point = Some(ev.0);
-                self.pick(s, id);
+                self.pick(s, id, ev.0);
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {
-                    return; // dirtied since: it is filled again instead
+                    // Dirtied since: it is filled again instead.
+                    self.resources[id as usize].fill.replays.clear();
+                    return;
                 }
                 s.point = Some(ev.0);
                 self.replay(s, id);
@@ -270,7 +348,7 @@ impl FlowNet {
             CAP => cap_pos(fl.cap, f) < point,
             b => {
                 let r = &self.resources[b as usize].fill;
-                r.dirty != s.epoch && res_pos(r.pick_rem, r.pick_n, b) < point
+                r.dirty != s.epoch && r.pick < point
             }
         }
     }
@@ -306,9 +384,7 @@ impl FlowNet {
         self.resources[r as usize].flows = flows;
         let fill = &mut self.resources[r as usize].fill;
         debug_assert!(
-            fill.pick_n == 0
-                || s.point
-                    .is_none_or(|p| p < res_pos(fill.pick_rem, fill.pick_n, r)),
+            fill.pick.n == 0 || s.point.is_none_or(|p| p < fill.pick),
             "resource dirtied after its old position"
         );
         fill.dirty = s.epoch;
@@ -316,9 +392,8 @@ impl FlowNet {
         fill.rem = rem;
         fill.n = n;
         s.dirty.push(r);
-        if deadline && fill.pick_n > 0 {
-            let pos = Pos::new(fill.pick_rem, fill.pick_n, 1, r, 1);
-            s.heap.push(Reverse(Event(pos.with(Kind::Deadline))));
+        if deadline && fill.pick.n > 0 {
+            s.heap.push(Reverse(Event(fill.pick.deadline())));
         }
         if n > 0 {
             s.heap
@@ -339,22 +414,28 @@ impl FlowNet {
         if b == NONE || b == CAP || b == r {
             return;
         }
+        let listed = fl.fill.listed == s.epoch;
+        fl.fill.listed = s.epoch;
         let bf = &mut self.resources[b as usize].fill;
-        if bf.dirty != s.epoch && bf.replay != s.epoch {
+        if bf.dirty == s.epoch {
+            return;
+        }
+        if !listed {
+            bf.replays.push(f);
+        }
+        if bf.replay != s.epoch {
             bf.replay = s.epoch;
-            s.heap.push(Reverse(Event(
-                res_pos(bf.pick_rem, bf.pick_n, b).with(Kind::Replay),
-            )));
+            s.heap.push(Reverse(Event(bf.pick.with(Kind::Replay))));
         }
     }
 
-    /// Dirty `r` is the least share: freeze its unfrozen flows at `floor(rem / n)`.
-    fn pick(&mut self, s: &mut Solver, r: u32) {
+    /// Dirty `r` is the least share, at `at`: freeze its unfrozen flows at
+    /// `floor(rem / n)`.
+    fn pick(&mut self, s: &mut Solver, r: u32, at: Pos) {
         let fill = &mut self.resources[r as usize].fill;
         fill.picked = true;
-        fill.pick_rem = fill.rem;
-        fill.pick_n = fill.n;
-        let share = fill.rem / fill.n as u128;
+        fill.pick = at.with(Kind::Pick);
+        let share = at.q;
         let flows = std::mem::take(&mut self.resources[r as usize].flows);
         for &f in &flows {
             if !self.is_frozen(s, f) {
@@ -366,12 +447,15 @@ impl FlowNet {
 
     /// Clean `b` reaches its old position: its flows freeze at their old rates, which
     /// the dirty resources they cross count now. Nothing else changes, and from here on
-    /// `is_frozen` sees them frozen by position, so they are not marked.
+    /// `is_frozen` sees them frozen by position, so they are not marked. Only the listed
+    /// flows cross a dirty resource: any other flow of `b` read frozen by position
+    /// wherever it was counted.
     fn replay(&mut self, s: &mut Solver, b: u32) {
-        let flows = std::mem::take(&mut self.resources[b as usize].flows);
+        let mut flows = std::mem::take(&mut self.resources[b as usize].fill.replays);
         for &f in &flows {
             let fl = &self.flows[f as usize];
-            if fl.fill.bottleneck != b || fl.fill.frozen == s.epoch {
+            debug_assert_eq!(fl.fill.bottleneck, b, "listed for another replay");
+            if fl.fill.frozen == s.epoch {
                 continue;
             }
             for &q in &fl.path {
@@ -382,7 +466,8 @@ impl FlowNet {
                 }
             }
         }
-        self.resources[b as usize].flows = flows;
+        flows.clear();
+        self.resources[b as usize].fill.replays = flows;
     }
 
     /// Dirty `b` was not picked by its old position: its old flows stay unfrozen past
@@ -434,8 +519,7 @@ impl FlowNet {
         for &r in &s.dirty {
             let fill = &mut self.resources[r as usize].fill;
             if !fill.picked {
-                fill.pick_n = 0;
-                fill.pick_rem = 0;
+                fill.pick = Pos::UNPICKED;
             }
         }
         s.dirty.clear();

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod progress;
 mod scenarios;
 
 #[derive(Parser)]
@@ -67,6 +68,9 @@ enum Command {
 fn main() {
     memwall_io::partial::remove_on_signal();
     let cli = Cli::parse();
+    if !matches!(&cli.command, Command::Sweep(a) if a.quiet) {
+        progress::install_on_terminal();
+    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Fabric(a) => cmd::fabric::run(a),

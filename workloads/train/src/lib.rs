@@ -43,6 +43,7 @@ mod build;
 pub mod cluster;
 pub mod config;
 pub mod hw;
+pub mod limits;
 mod plan;
 pub mod trace;
 

@@ -440,3 +440,97 @@ fn a_trace_past_the_budget_is_refused_before_it_is_imported() {
     );
     assert!(e.contains("--force"), "{e}");
 }
+
+/// A `.mwet` trace of the demo layout whose records are `(step, t_start, t_end)`.
+fn mwet(records: &[(u64, u64, u64)]) -> Vec<u8> {
+    use memwall_engram::trace::{RowsRecordRef, TraceHeader, TraceWriter};
+    let layout = memwall_engram::EngramLayout::builtin("demo").unwrap();
+    let header = TraceHeader::for_layout(&layout, serde_json::json!({"kind": "synthetic"}));
+    let (cols, layer) = (header.config.columns as usize, header.config.layer_ids[0]);
+    let mut w = TraceWriter::new(Vec::new(), header).unwrap();
+    let rows = vec![1u64; cols];
+    for &(step, t0, t1) in records {
+        let rec = RowsRecordRef {
+            step,
+            layer_id: layer,
+            rows: &rows,
+            token_meta: None,
+            time_ns: Some((t0, t1)),
+        };
+        w.write_rows(&rec).unwrap();
+    }
+    w.finish().unwrap().1
+}
+
+#[test]
+fn engram_traces_out_of_order_backwards_or_in_another_unit_are_errors() {
+    let d = tmp("mwet");
+    std::fs::write(d.join("ok.mwet"), mwet(&[(0, 10, 20), (1, 30, 40)])).unwrap();
+    let out = memwall(&d, &["trace", "csv", "ok.mwet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(d.join("back.mwet"), mwet(&[(5, 10, 20), (4, 30, 40)])).unwrap();
+    let e = fails(&d, &["trace", "csv", "back.mwet"]);
+    assert!(
+        e.contains("back.mwet") && e.contains("step 4 comes after step 5"),
+        "{e}"
+    );
+    std::fs::write(d.join("t.mwet"), mwet(&[(0, 50, 20)])).unwrap();
+    let e = fails(&d, &["trace", "csv", "t.mwet"]);
+    assert!(
+        e.contains("t.mwet") && e.contains("before it starts"),
+        "{e}"
+    );
+    let ok = mwet(&[(0, 10, 20)]);
+    let at = ok
+        .windows(16)
+        .position(|w| w == b"\"time_unit\":\"ns\"")
+        .unwrap();
+    let mut us = ok.clone();
+    us[at + 13..at + 15].copy_from_slice(b"us");
+    // The header's checksum (bytes 16..20) covers its JSON (from byte 20).
+    let len = u32::from_le_bytes(us[12..16].try_into().unwrap()) as usize;
+    let crc = crc32fast::hash(&us[20..20 + len]);
+    us[16..20].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(d.join("us.mwet"), us).unwrap();
+    let e = fails(&d, &["trace", "csv", "us.mwet"]);
+    assert!(e.contains("us.mwet") && e.contains("time_unit"), "{e}");
+}
+
+/// Every subcommand's `--help` has a worked example, and every option a description.
+#[test]
+fn every_subcommand_helps_with_an_example() {
+    let d = tmp("help");
+    let subs = [
+        "train",
+        "fabric",
+        "profiles",
+        "probe",
+        "sweep",
+        "merge",
+        "replay",
+        "run",
+        "calibrate",
+        "trace",
+        "trace engram",
+        "trace csv",
+    ];
+    for sub in subs {
+        let mut args: Vec<&str> = sub.split(' ').collect();
+        args.push("--help");
+        let out = memwall(&d, &args);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && help.contains("Examples:\n  memwall "),
+            "{sub}: {help}"
+        );
+        // An undescribed option is a line of its name alone.
+        let bare = help.lines().map(str::trim).find(|l| {
+            l.starts_with("--") && !l.contains("  ") && !help.contains(&format!("{l}\n          "))
+        });
+        assert_eq!(bare, None, "{sub}: an option without a description");
+    }
+}

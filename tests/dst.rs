@@ -270,10 +270,13 @@ fn random_kineto_traces_replay_with_every_invariant() {
     eprintln!("DST trace seed {seed}: {runs} Kineto traces ({ops} GPU ops) replayed twice");
 }
 
+/// The records of a trace: step, layer id, row ids.
+type Records = Vec<(u64, u32, Vec<u64>)>;
+
 /// A random valid `.mwet` trace of a shipped layout: steps in order, each with some of
 /// the layers, random tokens and row ids in range, with or without token metadata and
 /// timestamps. Returns the file and the records written.
-fn engram_trace(rng: &mut ChaCha8Rng) -> (Vec<u8>, Vec<(u64, u32, Vec<u64>)>) {
+fn engram_trace(rng: &mut ChaCha8Rng) -> (Vec<u8>, Records) {
     use memwall_engram::trace::{RowsRecordRef, TraceHeader, TraceWriter};
     let names = memwall_engram::EngramConfig::builtin_names();
     let layout =

@@ -34,6 +34,8 @@ fn memwall_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Reaped by `wait_with_peak` (wait4), which std's `wait` cannot do with the rusage.
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("run memwall");
     let mut out = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {

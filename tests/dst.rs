@@ -135,7 +135,7 @@ fn random_valid_scenarios_keep_every_invariant() {
         ran += 1;
     }
     eprintln!("DST seed {seed}: {runs} scenarios, {ran} simulated twice, {refused} refused");
-    assert!(ran > 0, "every generated scenario was refused");
+    assert!(ran > 0 || runs == 0, "every generated scenario was refused");
 }
 
 /// A random valid training config: the shipped one with its schedule, stages,
@@ -196,7 +196,10 @@ fn random_training_configs_keep_every_invariant() {
         ran += 1;
     }
     eprintln!("DST train seed {seed}: {runs} configs, {ran} simulated twice, {refused} refused");
-    assert!(ran > 0, "every generated training config was refused");
+    assert!(
+        ran > 0 || runs == 0,
+        "every generated training config was refused"
+    );
 }
 
 /// A random valid Kineto trace: one or two GPUs of one to three streams each, kernels

@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod progress;
 mod scenarios;
 
 #[derive(Parser)]
@@ -23,6 +24,9 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// One MoE layer's expert all-to-all with every GPU of a cluster as its own rank,
     /// per-pair flows over the wired fabric, beside the aggregate model.
+    #[command(
+        after_help = "Examples:\n  memwall fabric\n  memwall fabric --system deepseek-h800-cluster --nodes 8 --tokens 8192 --spread"
+    )]
     Fabric(cmd::fabric::FabricArgs),
     /// List, show and validate hardware profiles.
     #[command(
@@ -55,6 +59,9 @@ enum Command {
     )]
     Run(cmd::run::RunArgs),
     /// Fit profile overrides from your own nccl-tests, nvbandwidth and fio output.
+    #[command(
+        after_help = "Examples:\n  memwall calibrate --system hgx-h200 --nccl-tests all_reduce.txt --nvbandwidth nvb.txt --out my-profiles\n  memwall calibrate --system dgx-h100 --fio fio.json --out my-profiles   (then: memwall run s.toml --profiles my-profiles)"
+    )]
     Calibrate(cmd::calibrate::CalibrateArgs),
     /// Engram access traces: from text, or to CSV.
     #[command(subcommand)]
@@ -67,6 +74,9 @@ enum Command {
 fn main() {
     memwall_io::partial::remove_on_signal();
     let cli = Cli::parse();
+    if !matches!(&cli.command, Command::Sweep(a) if a.quiet) {
+        progress::install_on_terminal();
+    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Fabric(a) => cmd::fabric::run(a),

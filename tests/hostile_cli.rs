@@ -1,9 +1,12 @@
 //! Issue 15, end to end: every hostile-but-fair input found by hand answers with a clear
 //! error (exit status 1, never a panic's 101 or an abort's 134), within 2 GiB of memory
-//! (each command runs under `ulimit -v 2 GiB`), and no output ever replaces an input.
+//! (each command runs under `ulimit -v 2 GiB`, and its peak resident memory, read with
+//! `wait4`, must stay under 2 GiB too), and no output ever replaces an input.
 
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, ExitStatus, Output, Stdio};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,20 +19,71 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// `memwall ARGS` in `dir` under a 2 GiB address-space limit.
-fn memwall(dir: &Path, args: &[&str]) -> Output {
+/// The memory no command may use on these inputs: 2 GiB.
+const MEMORY_LIMIT_KIB: i64 = 2 << 20;
+
+/// `memwall ARGS` in `dir` under a 2 GiB address-space limit, with `env` set; fails the
+/// test if its peak resident memory reached 2 GiB.
+fn memwall_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new("sh");
     cmd.current_dir(dir)
         .arg("-c")
-        .arg("ulimit -v 2097152; exec \"$0\" \"$@\"")
+        .arg(format!("ulimit -v {MEMORY_LIMIT_KIB}; exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_memwall"))
-        .args(args);
-    cmd.output().expect("run memwall")
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Reaped by `wait_with_peak` (wait4), which std's `wait` cannot do with the rusage.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd.spawn().expect("run memwall");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        out.read_to_end(&mut b).map(|_| b)
+    });
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let stdout = reader.join().unwrap().unwrap();
+    let (status, peak_kib) = wait_with_peak(child.id());
+    assert!(
+        peak_kib < MEMORY_LIMIT_KIB,
+        "{args:?}: peak resident memory {peak_kib} KiB"
+    );
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn memwall(dir: &Path, args: &[&str]) -> Output {
+    memwall_env(dir, args, &[])
+}
+
+/// Reaps child `pid` (`sh` exec'd into memwall: the same process) and returns its status
+/// and peak resident memory in KiB (`ru_maxrss`).
+fn wait_with_peak(pid: u32) -> (ExitStatus, i64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data, and wait4 writes it and the status for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid as libc::pid_t, "wait4");
+    (ExitStatus::from_raw(status), usage.ru_maxrss)
 }
 
 /// The error text of a command that must fail cleanly (status 1).
 fn fails(dir: &Path, args: &[&str]) -> String {
-    let out = memwall(dir, args);
+    fails_env(dir, args, &[])
+}
+
+fn fails_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = memwall_env(dir, args, env);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
     assert!(err.starts_with("error: "), "{args:?}: {err}");
@@ -348,5 +402,137 @@ fn a_rerun_removes_stale_partials_and_recomputes_a_tampered_cell() {
     assert_eq!(std::fs::read_to_string(&cell).unwrap(), good);
     if Path::new("/proc/self").exists() {
         assert!(!stray.exists(), "the stale partial is removed");
+    }
+}
+
+#[test]
+fn huge_training_steps_and_fabrics_are_refused_before_they_are_built() {
+    let d = tmp("train");
+    let e = fails(&d, &["train", "--micro-batches", "2000000", "--out", "o"]);
+    assert!(
+        e.contains("`micro_batches` = 2000000 is out of range"),
+        "{e}"
+    );
+    let e = fails(&d, &["train", "--micro-batches", "100000", "--out", "o"]);
+    assert!(e.contains("GiB of memory") && e.contains("--force"), "{e}");
+    let e = fails(&d, &["fabric", "--tokens", "1000000000000"]);
+    assert!(e.contains("of CPU time") && e.contains("--tokens"), "{e}");
+    assert!(!d.join("o").exists());
+}
+
+/// A gzip trace whose JSON text is past the memory budget (here lowered to 64 MiB, so
+/// the test stays small: 128 MiB of text in a 130 kB file) is refused before the import.
+#[test]
+fn a_trace_past_the_budget_is_refused_before_it_is_imported() {
+    use std::io::Write;
+    let d = tmp("bomb");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(b"{\"traceEvents\": [").unwrap();
+    let pad = vec![b' '; 1 << 20];
+    for _ in 0..128 {
+        gz.write_all(&pad).unwrap();
+    }
+    gz.write_all(b"]}").unwrap();
+    std::fs::write(d.join("t.json.gz"), gz.finish().unwrap()).unwrap();
+    let env = [("MEMWALL_MEMORY_BUDGET", "67108864")];
+    let e = fails_env(&d, &["replay", "t.json.gz"], &env);
+    assert!(
+        e.starts_with("error: t.json.gz: this run needs about"),
+        "{e}"
+    );
+    assert!(e.contains("--force"), "{e}");
+}
+
+/// A `.mwet` trace of the demo layout whose records are `(step, t_start, t_end)`.
+fn mwet(records: &[(u64, u64, u64)]) -> Vec<u8> {
+    use memwall_engram::trace::{RowsRecordRef, TraceHeader, TraceWriter};
+    let layout = memwall_engram::EngramLayout::builtin("demo").unwrap();
+    let header = TraceHeader::for_layout(&layout, serde_json::json!({"kind": "synthetic"}));
+    let (cols, layer) = (header.config.columns as usize, header.config.layer_ids[0]);
+    let mut w = TraceWriter::new(Vec::new(), header).unwrap();
+    let rows = vec![1u64; cols];
+    for &(step, t0, t1) in records {
+        let rec = RowsRecordRef {
+            step,
+            layer_id: layer,
+            rows: &rows,
+            token_meta: None,
+            time_ns: Some((t0, t1)),
+        };
+        w.write_rows(&rec).unwrap();
+    }
+    w.finish().unwrap().1
+}
+
+#[test]
+fn engram_traces_out_of_order_backwards_or_in_another_unit_are_errors() {
+    let d = tmp("mwet");
+    std::fs::write(d.join("ok.mwet"), mwet(&[(0, 10, 20), (1, 30, 40)])).unwrap();
+    let out = memwall(&d, &["trace", "csv", "ok.mwet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(d.join("back.mwet"), mwet(&[(5, 10, 20), (4, 30, 40)])).unwrap();
+    let e = fails(&d, &["trace", "csv", "back.mwet"]);
+    assert!(
+        e.contains("back.mwet") && e.contains("step 4 comes after step 5"),
+        "{e}"
+    );
+    std::fs::write(d.join("t.mwet"), mwet(&[(0, 50, 20)])).unwrap();
+    let e = fails(&d, &["trace", "csv", "t.mwet"]);
+    assert!(
+        e.contains("t.mwet") && e.contains("before it starts"),
+        "{e}"
+    );
+    let ok = mwet(&[(0, 10, 20)]);
+    let at = ok
+        .windows(16)
+        .position(|w| w == b"\"time_unit\":\"ns\"")
+        .unwrap();
+    let mut us = ok.clone();
+    us[at + 13..at + 15].copy_from_slice(b"us");
+    // The header's checksum (bytes 16..20) covers its JSON (from byte 20).
+    let len = u32::from_le_bytes(us[12..16].try_into().unwrap()) as usize;
+    let crc = crc32fast::hash(&us[20..20 + len]);
+    us[16..20].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(d.join("us.mwet"), us).unwrap();
+    let e = fails(&d, &["trace", "csv", "us.mwet"]);
+    assert!(e.contains("us.mwet") && e.contains("time_unit"), "{e}");
+}
+
+/// Every subcommand's `--help` has a worked example, and every option a description.
+#[test]
+fn every_subcommand_helps_with_an_example() {
+    let d = tmp("help");
+    let subs = [
+        "train",
+        "fabric",
+        "profiles",
+        "probe",
+        "sweep",
+        "merge",
+        "replay",
+        "run",
+        "calibrate",
+        "trace",
+        "trace engram",
+        "trace csv",
+    ];
+    for sub in subs {
+        let mut args: Vec<&str> = sub.split(' ').collect();
+        args.push("--help");
+        let out = memwall(&d, &args);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && help.contains("Examples:\n  memwall "),
+            "{sub}: {help}"
+        );
+        // An undescribed option is a line of its name alone.
+        let bare = help.lines().map(str::trim).find(|l| {
+            l.starts_with("--") && !l.contains("  ") && !help.contains(&format!("{l}\n          "))
+        });
+        assert_eq!(bare, None, "{sub}: an option without a description");
     }
 }

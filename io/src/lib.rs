@@ -6,7 +6,9 @@
 //!   unfinished ones are removed on error, on SIGINT/SIGTERM, and (stale ones of dead
 //!   processes) on the next run.
 //! * [`paths`]: no output may overwrite an input or another output.
+//! * [`progress`]: long loops mark their progress; the CLI draws it on a terminal.
 
 pub mod input;
 pub mod partial;
 pub mod paths;
+pub mod progress;

@@ -54,6 +54,8 @@ struct Resource {
     flows: Vec<u32>,
     /// total bytes that have crossed this resource (for reports)
     bytes_done: u128,
+    /// total bytes of the flows started over this resource (for the audit)
+    bytes_started: u128,
     /// the solver's state for this resource
     fill: solver::ResFill,
 }
@@ -152,6 +154,7 @@ impl FlowNet {
             held: 0,
             flows: Vec::new(),
             bytes_done: 0,
+            bytes_started: 0,
             fill: solver::ResFill::default(),
         });
         Ok(ResourceId(self.resources.len() as u32 - 1))
@@ -238,7 +241,9 @@ impl FlowNet {
         f.live = true;
         f.fill = solver::FlowFill::default();
         for &r in &f.path {
-            self.resources[r as usize].flows.push(id);
+            let res = &mut self.resources[r as usize];
+            res.flows.push(id);
+            res.bytes_started += bytes as u128;
             self.changed.push(r);
         }
         self.active += 1;
@@ -318,7 +323,34 @@ impl FlowNet {
         if !self.changed.is_empty() {
             self.refill();
         }
+        if crate::audit::on() {
+            self.audit();
+        }
         self.next_completion()
+    }
+
+    /// The audit's checks ([`crate::audit`]): no resource over its usable capacity; when
+    /// idle, every byte started over a resource has crossed it.
+    fn audit(&self) {
+        for (i, res) in self.resources.iter().enumerate() {
+            let (used, usable) = self.load(ResourceId(i as u32));
+            if used > usable {
+                crate::audit::fail(|| {
+                    format!(
+                        "resource `{}` over capacity at {} ps: {used} > {usable} (bytes/s x {SCALE})",
+                        res.name, self.now.0
+                    )
+                });
+            }
+            if self.active == 0 && res.bytes_started != res.bytes_done {
+                crate::audit::fail(|| {
+                    format!(
+                        "resource `{}` idle at {} ps but {} bytes started over it and {} crossed",
+                        res.name, self.now.0, res.bytes_started, res.bytes_done
+                    )
+                });
+            }
+        }
     }
 
     #[cfg(not(test))]
@@ -507,5 +539,28 @@ mod tests {
         assert!(n.add_resource("z", 0).is_err());
         assert!(n.start(&[], 1, None, 0).is_err());
         assert!(n.start(&[ResourceId(3)], 1, None, 0).is_err());
+    }
+
+    #[test]
+    fn the_audit_passes_a_sound_run_and_names_lost_bytes() {
+        crate::audit::enable(true);
+        let mut n = FlowNet::new();
+        let a = n.add_resource("a", 1_000_000_000).unwrap();
+        let b = n.add_resource("b", 300_000_000).unwrap();
+        for k in 0..5 {
+            n.start(&[a, b], 1_000 * (k + 1), None, k).unwrap();
+        }
+        n.hold(b, 100_000_000).unwrap();
+        run(&mut n);
+        assert_eq!(crate::audit::take_failure(), None);
+        n.start(&[a], 10, None, 9).unwrap();
+        n.resources[a.0 as usize].bytes_started += 1;
+        run(&mut n);
+        crate::audit::enable(false);
+        let e = crate::audit::take_failure().unwrap();
+        assert!(
+            e.contains("`a` idle") && e.contains("15011 bytes started"),
+            "{e}"
+        );
     }
 }

@@ -38,6 +38,7 @@
 //! ```
 
 pub mod attribution;
+pub mod audit;
 pub mod executor;
 pub mod flow;
 pub mod queue;

@@ -46,6 +46,9 @@ pub struct FabricArgs {
     /// Extra model TOML files or folders.
     #[arg(long = "models", value_name = "PATH")]
     pub models: Vec<std::path::PathBuf>,
+    /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn run(args: FabricArgs) -> anyhow::Result<()> {
@@ -70,13 +73,18 @@ pub fn run(args: FabricArgs) -> anyhow::Result<()> {
     };
     let wall = Instant::now();
     let mut f = ClusterFabric::build(&sys, args.nodes, (eff * 1e6).round() as u32)?;
+    let est = memwall_train::limits::fabric_estimate(f.gpu_count() as u64, s.tokens);
+    est.check(&system, args.force, "lower --tokens, or wire fewer --nodes")?;
     println!("{}", describe(&f));
     println!(
         "EP{} all-to-all of one {} MoE layer: {} tokens per GPU, top-{} of {} experts, node limit {}, seed {}, {} groups, endpoint efficiency {eff}",
         s.ep, m.name, s.tokens, s.k, s.experts, s.node_limit, s.seed,
         if args.spread { "spread" } else { "packed" }
     );
+    let progress =
+        memwall_io::progress::task(&format!("all-to-all ({})", est.describe()), None, "");
     let r = run_ep_layer(&mut f, &s, &hw, eff)?;
+    drop(progress);
     print!("{}", report(&r));
     eprintln!("simulated in {:.2} s wall", wall.elapsed().as_secs_f64());
     Ok(())

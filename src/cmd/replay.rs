@@ -88,6 +88,9 @@ pub struct ReplayArgs {
     /// Extra profile files or folders that extend or override the shipped ones.
     #[arg(long = "profiles", value_name = "PATH")]
     pub user: Vec<PathBuf>,
+    /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn system(reg: &Registry, name: &str) -> anyhow::Result<SystemSpec> {
@@ -159,6 +162,7 @@ fn pct(num: u64, den: u64) -> String {
 
 pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     check_paths(&a)?;
+    check_budget(&a)?;
     let reg = Registry::with_user_paths(&a.user)?;
     let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
     let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
@@ -186,12 +190,28 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         mhc: a.mhc.map(|n| MhcWiden { n }),
         engram,
     };
+    let progress = memwall_io::progress::task("replaying", None, "");
     let out = replay(&g, &opts).map_err(|e| anyhow!("{}: {e}", a.trace.display()))?;
+    drop(progress);
     print!("{}", summary_text(&out));
     if let Some(dir) = &a.out {
         write_outputs(&out, dir).with_context(|| format!("writing to {}", dir.display()))?;
         println!("wrote {}/replay.trace.json and replay-*.csv", dir.display());
     }
+    Ok(())
+}
+
+/// The trace's estimate within the budget unless `--force` (`memwall_replay::limits`),
+/// before it is imported; its length is counted only up to the budget.
+fn check_budget(a: &ReplayArgs) -> anyhow::Result<()> {
+    if a.force {
+        return Ok(());
+    }
+    let budget = memwall_models::budget::memory_budget();
+    let stop = memwall_replay::limits::max_json_bytes(budget).saturating_add(1);
+    let len = memwall_kineto::document_len(&a.trace, stop).map_err(|e| anyhow!("{e}"))?;
+    let what = a.trace.display().to_string();
+    memwall_replay::limits::estimate(len).check(&what, false, "replay a shorter capture")?;
     Ok(())
 }
 

@@ -11,8 +11,12 @@ use std::path::PathBuf;
 #[derive(Subcommand)]
 pub enum TraceCmd {
     /// Turn real text into an Engram access trace, batched as a serving engine would.
+    #[command(
+        after_help = "Examples:\n  memwall trace engram --tokenizer tokenizer.json --text corpus.txt --out t.mwet\n  memwall trace engram --model demo --tokenizer tokenizer.json --text a.txt --text b.txt --out demo.mwet"
+    )]
     Engram(EngramArgs),
     /// Print a trace as CSV (one line per row read).
+    #[command(after_help = "Examples:\n  memwall trace csv t.mwet > rows.csv")]
     Csv(CsvArgs),
 }
 

@@ -64,6 +64,9 @@ pub struct TrainArgs {
     /// Extra model TOML files or folders that add or override models by file name.
     #[arg(long = "models", value_name = "PATH")]
     pub models: Vec<PathBuf>,
+    /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Ops drawn in the Gantt plot: a whole default step (75,360 ops) fits; bigger steps are
@@ -93,6 +96,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // Resolve everything before writing anything.
     let reg = Registry::with_user_paths(&args.user)?;
     let models = ModelRegistry::with_user_paths(&args.models)?;
+    let est = check_budget(&args, &cfg, &models, systems.len())?;
     let plans = systems
         .iter()
         .map(|s| {
@@ -109,6 +113,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         } else {
             args.out.clone()
         };
+        let label = format!("training step on {} ({})", plan.hw.name, est.describe());
+        let _progress = memwall_io::progress::task(&label, None, "");
         summary.push(run_system(&cfg, plan, &dir, !args.no_timeline)?);
     }
     if plans.len() > 1 {
@@ -149,6 +155,26 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
     }
     cfg.validate("command line")?;
     Ok(cfg)
+}
+
+/// The config's counts in range, and its estimate within the budget unless `--force`
+/// (`memwall_train::limits`), before any schedule is built.
+fn check_budget(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+    models: &ModelRegistry,
+    systems: usize,
+) -> anyhow::Result<memwall_models::budget::Estimate> {
+    let origin = args.config.as_deref().unwrap_or("deepseek-v3-h800");
+    training::limits::check(cfg, origin)?;
+    let layers = training::effective_model(cfg, models)?.num_layers;
+    let est = training::limits::estimate(cfg, layers, systems, !args.no_timeline);
+    est.check(
+        origin,
+        args.force,
+        "lower --micro-batches (micro_batches), or pass --no-timeline",
+    )?;
+    Ok(est)
 }
 
 /// `--system` (comma separated), else the config's system.

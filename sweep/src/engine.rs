@@ -12,7 +12,6 @@ use memwall_models::Registry;
 use memwall_reports::output::{write_atomic, OutputError};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -211,7 +210,8 @@ pub struct SweepOptions {
     pub shard: Option<Shard>,
     /// Stop after running this many cells (to test resumption; a later run finishes).
     pub max_cells: Option<usize>,
-    /// Draw a progress bar on stderr (only when it is a terminal).
+    /// Report progress (`memwall_io::progress`: drawn only when the CLI installed a
+    /// display, on a terminal).
     pub progress: bool,
 }
 
@@ -329,14 +329,16 @@ fn run_cells(
     reused: usize,
 ) -> Result<(), EngineError> {
     let dir = &opts.out;
-    let bar = progress_bar(opts.progress, todo.len() as u64, reused);
+    let bar = progress_task(opts.progress, todo.len() as u64, reused);
     let work = || -> Vec<(usize, String)> {
         todo.par_iter()
             .filter_map(|c| {
                 let res = runner
                     .run(&c.scenario)
                     .and_then(|out| store::save(dir, c, &out).map_err(|e| e.to_string()));
-                bar.inc(1);
+                if let Some(b) = &bar {
+                    b.add(1);
+                }
                 res.err().map(|e| (c.cell.index, e))
             })
             .collect()
@@ -349,7 +351,7 @@ fn run_cells(
             .install(work),
         None => work(),
     };
-    bar.finish_and_clear();
+    drop(bar);
     failed.sort_by_key(|f| f.0);
     if failed.is_empty() {
         Ok(())
@@ -434,21 +436,15 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>, EngineError> 
     Ok(outputs::write_all(out, &plan, &results)?)
 }
 
-fn progress_bar(want: bool, n: u64, reused: usize) -> indicatif::ProgressBar {
-    if !want || n < 2 || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+/// The sweep's progress (drawn by the CLI on a terminal; see `memwall_io::progress`).
+fn progress_task(want: bool, n: u64, reused: usize) -> Option<memwall_io::progress::Task> {
+    if !want || n < 2 {
+        return None;
     }
-    let bar =
-        indicatif::ProgressBar::with_draw_target(Some(n), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {pos}/{len} cells, {elapsed} elapsed, ~{eta} left",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    if reused > 0 {
-        bar.set_message(format!("({reused} reused)"));
+    let label = if reused > 0 {
+        format!("sweep ({reused} reused)")
     } else {
-        bar.set_message("sweep");
-    }
-    bar
+        "sweep".to_string()
+    };
+    Some(memwall_io::progress::task(&label, Some(n), "cells"))
 }

@@ -6,6 +6,7 @@
 //! the corpus. Each file is a stream of requests of `prompt_tokens + decode_tokens` tokens;
 //! requests do not span files.
 
+use memwall_io::progress::Reading;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -47,7 +48,8 @@ pub struct TextSource<'a> {
     tokenizer: &'a Tokenizer,
     vocab: &'a CompressedVocab,
     files: VecDeque<PathBuf>,
-    reader: Option<(PathBuf, BufReader<File>)>,
+    /// The file being read, its bytes reported as progress (drawn on a terminal).
+    reader: Option<(PathBuf, BufReader<Reading<File>>)>,
     pending: VecDeque<u32>,
     request_len: usize,
     bos: Option<u32>,
@@ -134,6 +136,8 @@ impl RequestSource for TextSource<'_> {
                     return Ok(false);
                 };
                 let f = File::open(&path).map_err(|e| EngramError::io(&path, e))?;
+                let len = f.metadata().map(|m| m.len()).ok();
+                let f = Reading::new(f, &format!("tracing {}", path.display()), len);
                 self.reader = Some((path, BufReader::new(f)));
                 self.pending.clear();
             }

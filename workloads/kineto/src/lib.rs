@@ -67,7 +67,10 @@ pub fn import_file(path: impl AsRef<Path>) -> Result<TraceGraph, KinetoError> {
         File::open(path)
             .map_err(|e| KinetoError::new(ErrorKind::Io, &name, format!("cannot open: {e}")))
     };
-    import_reader(open()?, &name).map_err(|mut err| {
+    let file = open()?;
+    let len = file.metadata().map(|m| m.len()).ok();
+    let reading = memwall_io::progress::Reading::new(file, &format!("reading {name}"), len);
+    import_reader(reading, &name).map_err(|mut err| {
         if let (None, Some(l), Some(c), Ok(f)) = (err.offset, err.line, err.column, open()) {
             let mut buf = BufReader::new(f);
             let gzip =
@@ -80,6 +83,29 @@ pub fn import_file(path: impl AsRef<Path>) -> Result<TraceGraph, KinetoError> {
         }
         err
     })
+}
+
+/// The length of a trace file's JSON text (its uncompressed length for gzip), counted up
+/// to `stop_after` bytes: what a budget check needs before the import, without reading a
+/// gzip bomb to its end. A damaged gzip stream counts up to the damage (the import then
+/// names it).
+pub fn document_len(path: impl AsRef<Path>, stop_after: u64) -> Result<u64, KinetoError> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let io =
+        |e: std::io::Error| KinetoError::new(ErrorKind::Io, &name, format!("cannot read: {e}"));
+    let mut buf = BufReader::new(File::open(path).map_err(io)?);
+    let head = buf.fill_buf().map_err(io)?;
+    if !(head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b) {
+        return buf.get_ref().metadata().map(|m| m.len()).map_err(io);
+    }
+    let mut text = flate2::read::MultiGzDecoder::new(buf).take(stop_after);
+    let mut chunk = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    while let Ok(k @ 1..) = text.read(&mut chunk) {
+        n += k as u64;
+    }
+    Ok(n)
 }
 
 /// Imports a trace from any reader; `source` names it in errors.

@@ -50,6 +50,7 @@
 //! ```
 
 mod build;
+pub mod limits;
 pub mod metrics;
 pub mod retime;
 pub mod shapes;

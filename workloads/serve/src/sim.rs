@@ -325,6 +325,14 @@ impl<'a> ServeSim<'a> {
 
     /// Serves every request, step by step.
     pub(crate) fn run(mut self) -> Result<(RunStats, Vec<StepRow>), ScenarioError> {
+        let finished = |b: &[Batcher]| b.iter().map(|b| b.finished).sum::<u64>();
+        let total = self.batchers.iter().map(|b| b.waiting.len() as u64).sum();
+        let label = if self.engram.is_some() {
+            "serving"
+        } else {
+            "serving without Engram"
+        };
+        let progress = memwall_io::progress::task(label, Some(total), "requests");
         loop {
             let mut any = false;
             for (b, p) in self.batchers.iter_mut().zip(self.plans.iter_mut()) {
@@ -338,6 +346,7 @@ impl<'a> ServeSim<'a> {
                 break;
             }
             self.step()?;
+            progress.set(finished(&self.batchers));
         }
         Ok(self.finish())
     }

@@ -49,6 +49,7 @@ mod build;
 pub mod cluster;
 pub mod config;
 pub mod hw;
+pub mod limits;
 pub mod memory;
 mod plan;
 pub mod trace;

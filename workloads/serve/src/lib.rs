@@ -42,6 +42,7 @@
 pub mod batcher;
 pub mod corpus;
 pub mod cost;
+pub mod engine;
 mod engram;
 pub mod error;
 pub mod fetch_bench;

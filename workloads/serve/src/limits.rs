@@ -62,6 +62,7 @@ pub const LIMITS: &[Limit] = &[
         "replicas = 0 (every GPU of the node)",
     ),
     limit("engine.expert_parallel", 1, 1024, "expert_parallel = 8"),
+    limit("engine.tensor_parallel", 1, 1024, "tensor_parallel = 2"),
     limit("engine.max_num_seqs", 1, 65_536, "max_num_seqs = 256"),
     limit(
         "engine.max_batched_tokens",
@@ -124,10 +125,14 @@ fn values(s: &Scenario) -> Vec<(&'static str, u64)> {
     let e = &s.engine;
     v.push(("engine.replicas", e.replicas as u64));
     v.push(("engine.expert_parallel", e.expert_parallel));
-    v.push(("engine.max_num_seqs", e.max_num_seqs as u64));
-    v.push(("engine.max_batched_tokens", e.max_batched_tokens));
+    v.push(("engine.tensor_parallel", e.tensor_parallel));
+    v.extend(e.max_num_seqs.map(|n| ("engine.max_num_seqs", n as u64)));
+    v.extend(
+        e.max_batched_tokens
+            .map(|n| ("engine.max_batched_tokens", n)),
+    );
     v.extend(e.kv_cache_tokens.map(|t| ("engine.kv_cache_tokens", t)));
-    v.push(("engine.kernels_per_layer", e.kernels_per_layer));
+    v.extend(e.kernels_per_layer.map(|n| ("engine.kernels_per_layer", n)));
     if let Some(g) = &s.engram {
         v.push(("engram.kernels", g.kernels));
         let ids = g.layer_ids.iter().flatten();
@@ -226,7 +231,9 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
         r => r,
     } as f64;
     let per_replica = (requests / replicas).ceil();
-    let batch = (s.engine.max_num_seqs as f64).min(per_replica).max(1.0);
+    let batch = (s.engine.max_num_seqs_or_default() as f64)
+        .min(per_replica)
+        .max(1.0);
     let steps = per_replica * mean_out / batch;
     let runs = if s.compare_without_engram && s.engram.is_some() {
         2.0

@@ -82,44 +82,78 @@ pub struct TextSpec {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSpec {
+    /// An engine profile (`vllm-v1`, `sglang`, `nano-vllm`; docs/engines.md) whose
+    /// scheduler, KV blocks, CPU costs and CUDA graphs the run follows; the fields below
+    /// that the scenario writes override the profile's. Absent: the built-in behaviour
+    /// (prefill-first, KV per token, the defaults below).
+    pub engine: Option<Spanned<String>>,
+    /// GPUs per replica, weights and KV split over them, two all-reduces per layer
+    /// (`memwall_models::collective` on the node's links).
+    pub tensor_parallel: u64,
     /// GPUs simulated, each a data-parallel replica with its own batch (all contend for
-    /// the node's host DRAM, switches and drives). 0 = every GPU of the node.
+    /// the node's host DRAM, switches and drives). 0 = every GPU of the node (divided by
+    /// `tensor_parallel`).
     pub replicas: usize,
     /// Expert-parallel degree for MoE weights (experts split over this many GPUs).
     pub expert_parallel: u64,
-    pub max_num_seqs: usize,
-    pub max_batched_tokens: u64,
+    /// Default 256 (or the engine profile's).
+    pub max_num_seqs: Option<usize>,
+    /// Default 16384 (or the engine profile's).
+    pub max_batched_tokens: Option<u64>,
     /// KV-cache capacity per replica in tokens; derived from HBM when absent.
     pub kv_cache_tokens: Option<u64>,
-    /// Share of HBM the engine may use (vLLM's gpu_memory_utilization).
-    pub gpu_memory_utilization: f64,
+    /// Share of HBM the engine may use (vLLM's gpu_memory_utilization); default 0.9.
+    pub gpu_memory_utilization: Option<f64>,
     /// Kernels launched per layer (launch overhead each); decode under CUDA graphs pays
-    /// one launch per step instead.
-    pub kernels_per_layer: u64,
-    pub cuda_graph_decode: bool,
+    /// one launch per step instead. Default 8 (or the engine profile's).
+    pub kernels_per_layer: Option<u64>,
+    /// Default true (or the engine profile's `full_decode`).
+    pub cuda_graph_decode: Option<bool>,
     /// Share of the GPU profile's achievable FLOP rate and HBM bandwidth that the engine's
     /// kernels reach (attention, GEMMs, KV reads), applied to every roofline kernel of the
     /// backbone and of the Engram module; 1.0 = the achievable figures. A calibration knob:
     /// say what it was fitted to.
     pub compute_efficiency: f64,
-    /// CPU time per step on the critical path (scheduling, input preparation, sampling).
-    pub host_step_overhead: Spanned<String>,
+    /// CPU time per step on the critical path (scheduling, input preparation, sampling);
+    /// default 0 (or the engine profile's `cpu.step`).
+    pub host_step_overhead: Option<Spanned<String>>,
 }
 
 impl Default for EngineSpec {
     fn default() -> Self {
         EngineSpec {
+            engine: None,
+            tensor_parallel: 1,
             replicas: 0,
             expert_parallel: 1,
-            max_num_seqs: 256,
-            max_batched_tokens: 16384,
+            max_num_seqs: None,
+            max_batched_tokens: None,
             kv_cache_tokens: None,
-            gpu_memory_utilization: 0.9,
-            kernels_per_layer: 8,
-            cuda_graph_decode: true,
+            gpu_memory_utilization: None,
+            kernels_per_layer: None,
+            cuda_graph_decode: None,
             compute_efficiency: 1.0,
-            host_step_overhead: Spanned::new(0..0, "0 us".into()),
+            host_step_overhead: None,
         }
+    }
+}
+
+impl EngineSpec {
+    /// The built-in behaviour's values (no engine profile), where the scenario is silent.
+    pub fn max_num_seqs_or_default(&self) -> usize {
+        self.max_num_seqs.unwrap_or(256)
+    }
+    pub fn max_batched_tokens_or_default(&self) -> u64 {
+        self.max_batched_tokens.unwrap_or(16384)
+    }
+    pub fn gpu_memory_utilization_or_default(&self) -> f64 {
+        self.gpu_memory_utilization.unwrap_or(0.9)
+    }
+    pub fn kernels_per_layer_or_default(&self) -> u64 {
+        self.kernels_per_layer.unwrap_or(8)
+    }
+    pub fn cuda_graph_decode_or_default(&self) -> bool {
+        self.cuda_graph_decode.unwrap_or(true)
     }
 }
 
@@ -378,6 +412,21 @@ impl Scenario {
             .map(|i| i + 1)
     }
 
+    /// The 1-based line of `key = ...` inside `[table]` in the scenario's text, if any.
+    pub(crate) fn line_of_table_key(&self, table: &str, key: &str) -> Option<usize> {
+        let header = format!("[{table}]");
+        let mut inside = false;
+        for (i, l) in self.source_text.lines().enumerate() {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                inside = t.trim_end() == header;
+            } else if inside && t.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
     pub(crate) fn unknown_system(&self, e: memwall_models::ProfileErrors) -> ScenarioError {
         let line = self.line_of_key("system");
         ScenarioError::Field {
@@ -421,11 +470,16 @@ impl Scenario {
     fn validate_engine(&self) -> Result<(), ScenarioError> {
         let e = &self.engine;
         let o = &self.origin;
-        if e.max_num_seqs == 0 || e.max_batched_tokens == 0 || e.expert_parallel == 0 {
+        if e.max_num_seqs == Some(0)
+            || e.max_batched_tokens == Some(0)
+            || e.expert_parallel == 0
+            || e.tensor_parallel == 0
+        {
             return Err(invalid(
                 o,
-                "[engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
-                 positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
+                "[engine] max_num_seqs, max_batched_tokens, expert_parallel and \
+                 tensor_parallel must be positive\nhint: nano-vLLM uses max_num_seqs = 512, \
+                 max_batched_tokens = 16384"
                     .into(),
             ));
         }
@@ -437,17 +491,21 @@ impl Scenario {
                     .into(),
             ));
         }
-        if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
+        let util = e.gpu_memory_utilization_or_default();
+        if !(util > 0.0 && util <= 1.0) {
             return Err(invalid(
                 o,
                 "[engine] gpu_memory_utilization must be in (0, 1]".into(),
             ));
         }
-        self.quantity(
-            "engine.host_step_overhead",
-            &e.host_step_overhead,
-            memwall_models::units::parse_time_ps,
-        )?;
+        if let Some(h) = &e.host_step_overhead {
+            self.quantity(
+                "engine.host_step_overhead",
+                h,
+                memwall_models::units::parse_time_ps,
+            )?;
+        }
+        crate::engine::Engine::of(self)?;
         Ok(())
     }
 

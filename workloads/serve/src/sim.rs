@@ -15,8 +15,9 @@ use memwall_sim::{
     CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
 };
 
-use super::batcher::{Batcher, StepPlan};
-use super::cost::CostModel;
+use super::batcher::{Batcher, BlockMode, StepPlan};
+use super::cost::{CostModel, Launch};
+use super::engine::Engine;
 use super::engram::{engram_setup, EngramSetup};
 use super::error::{invalid, ScenarioError};
 use super::requests::Request;
@@ -120,6 +121,8 @@ pub(crate) struct ServeSim<'a> {
     gpus: Vec<Gpu>,
     barrier_stream: StreamId,
     host_over: Ps,
+    /// The engine profile the run follows (`None`: the built-in behaviour).
+    engine: Option<Engine>,
     engram: Option<EngramRun<'a>>,
     batchers: Vec<Batcher>,
     /// Token text of each running sequence, per replica.
@@ -147,23 +150,34 @@ fn cost_model(
     s: &Scenario,
     model: memwall_llm::ModelConfig,
     sys: &SystemSpec,
+    engine: Option<&Engine>,
 ) -> Result<CostModel, ScenarioError> {
     let e = &s.engine;
-    CostModel::new(
+    let (kernels, graphs, tp) = match engine {
+        Some(g) => (g.kernels_per_layer, g.graphs.full_decode, g.tensor_parallel),
+        None => (
+            e.kernels_per_layer_or_default(),
+            e.cuda_graph_decode_or_default(),
+            1,
+        ),
+    };
+    let c = CostModel::new(
         model,
         &sys.node.gpu,
         e.expert_parallel,
-        e.kernels_per_layer,
-        e.cuda_graph_decode,
+        kernels,
+        graphs,
         e.compute_efficiency,
-    )
+    )?;
+    Ok(c.with_tensor_parallel(tp, sys))
 }
 
-/// Each replica's compute, host and Engram streams.
-fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu> {
+/// Each replica's compute, host and Engram streams (replica `i` on GPU `i x tp`, the
+/// first of its tensor-parallel group).
+fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize, tp: usize) -> Vec<Gpu> {
     (0..replicas)
         .map(|i| Gpu {
-            socket: sys.node.gpus[i].socket,
+            socket: sys.node.gpus[i * tp].socket,
             compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
             host: ex.add_stream(format!("gpu{i}.host"), true, false),
             side: ex.add_stream(format!("gpu{i}.engram"), false, false),
@@ -171,11 +185,34 @@ fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu>
         .collect()
 }
 
-/// One batcher per replica, the requests dealt round-robin.
-fn batchers(s: &Scenario, requests: &[Request], replicas: usize, kv: u64) -> Vec<Batcher> {
+/// One batcher per replica, the requests dealt round-robin; `kv` is in tokens, or in
+/// blocks under an engine profile.
+fn batchers(
+    s: &Scenario,
+    engine: Option<&Engine>,
+    requests: &[Request],
+    replicas: usize,
+    kv: u64,
+) -> Vec<Batcher> {
     let e = &s.engine;
     let mut b: Vec<Batcher> = (0..replicas)
-        .map(|_| Batcher::new(e.max_num_seqs, e.max_batched_tokens, kv.max(1)))
+        .map(|_| match engine {
+            Some(g) => Batcher::with_blocks(
+                g.max_num_seqs,
+                g.max_batched_tokens,
+                kv.max(1),
+                BlockMode {
+                    scheduler: g.scheduler,
+                    block_size: g.block_size,
+                    admission: g.admission,
+                },
+            ),
+            None => Batcher::new(
+                e.max_num_seqs_or_default(),
+                e.max_batched_tokens_or_default(),
+                kv.max(1),
+            ),
+        })
         .collect();
     for (i, r) in requests.iter().enumerate() {
         b[i % replicas].push(i as u64, r);
@@ -200,53 +237,92 @@ impl Totals {
     }
 }
 
-/// Replicas asked for (0: every GPU), checked against the node.
-fn replicas(s: &Scenario, node: &NodeModel) -> Result<usize, ScenarioError> {
+/// Replicas asked for (0: every GPU, over the TP degree), checked against the node.
+fn replicas(s: &Scenario, node: &NodeModel, tp: usize) -> Result<usize, ScenarioError> {
+    let gpus = node.gpus.len();
+    if tp > gpus {
+        return Err(ScenarioError::Field {
+            origin: s.origin.clone(),
+            line: s.line_of_table_key("engine", "tensor_parallel"),
+            field: "engine.tensor_parallel".into(),
+            value: tp.to_string(),
+            message: format!("{} has {gpus} GPUs", s.system),
+            hint: format!("tensor_parallel can be at most {gpus} on this system"),
+        });
+    }
     let n = match s.engine.replicas {
-        0 => node.gpus.len(),
+        0 => gpus / tp,
         r => r,
     };
-    if n > node.gpus.len() {
+    if n * tp > gpus {
         return Err(invalid(
             &s.origin,
             format!(
-                "[engine] replicas = {n} but {} has {} GPUs",
-                s.system,
-                node.gpus.len()
+                "[engine] replicas = {n} x tensor_parallel = {tp} but {} has {gpus} GPUs",
+                s.system
             ),
         ));
     }
     Ok(n)
 }
 
-/// KV-cache capacity per replica in tokens: as given, else what HBM leaves after the
-/// weights (and a sharded Engram table).
+/// KV-cache capacity per replica: in tokens (as given, else what HBM leaves after the
+/// weights and a sharded Engram table), or under an engine profile in blocks, what
+/// `gpu_memory_utilization` leaves after the weights and the engine's non-KV memory
+/// (vLLM's sizing, docs/engines.md), less its reserved blocks.
+fn kv_capacity(
+    s: &Scenario,
+    sys: &SystemSpec,
+    cost: &CostModel,
+    engine: Option<&Engine>,
+    engram_hbm: u64,
+) -> Result<u64, ScenarioError> {
+    let Some(g) = engine else {
+        let util = s.engine.gpu_memory_utilization_or_default();
+        return kv_tokens(s, sys, cost, util, engram_hbm);
+    };
+    let tokens = match s.engine.kv_cache_tokens {
+        Some(t) => t,
+        None => kv_tokens(
+            s,
+            sys,
+            cost,
+            g.gpu_memory_utilization,
+            engram_hbm + g.non_kv_memory,
+        )?,
+    };
+    Ok((tokens / g.block_size).saturating_sub(g.reserved_blocks))
+}
+
+/// KV tokens per replica: as given, else what `util` of HBM leaves after the weights and
+/// `reserved` bytes.
 fn kv_tokens(
     s: &Scenario,
     sys: &SystemSpec,
     cost: &CostModel,
-    engram_hbm: u64,
+    util: f64,
+    reserved: u64,
 ) -> Result<u64, ScenarioError> {
     if let Some(t) = s.engine.kv_cache_tokens {
         return Ok(t);
     }
     let hbm = sys.node.gpu.hbm_capacity_bytes;
-    let usable = (hbm as f64 * s.engine.gpu_memory_utilization) as u64;
-    let used = cost.weight_bytes_per_gpu()? + engram_hbm;
+    let usable = (hbm as f64 * util) as u64;
+    let used = cost.weight_bytes_per_gpu()? + reserved;
     let free = usable.checked_sub(used).filter(|f| *f > 0).ok_or_else(|| {
         invalid(
             &s.origin,
             format!(
                 "the weights ({} GB per GPU{}) do not fit in {} GB x {}: raise \
-                 expert_parallel or pick a larger GPU",
+                 expert_parallel or tensor_parallel, or pick a larger GPU",
                 used / 1_000_000_000,
-                if engram_hbm > 0 {
-                    ", Engram shard included"
+                if reserved > 0 {
+                    ", Engram shard and engine memory included"
                 } else {
                     ""
                 },
                 hbm / 1_000_000_000,
-                s.engine.gpu_memory_utilization
+                util
             ),
         )
     })?;
@@ -277,27 +353,35 @@ impl<'a> ServeSim<'a> {
             system: s.system.clone(),
             message: e.to_string(),
         })?;
-        let replicas = replicas(s, &node)?;
-        let e = &s.engine;
-        let cost = cost_model(s, model.clone(), &sys)?;
+        let engine = Engine::of(s)?;
+        let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
+        if tp > 1 && spec.is_some() {
+            return Err(invalid(
+                &s.origin,
+                "[engine] tensor_parallel > 1 with [engram] is not modelled yet\nhint: \
+                 serve Engram models with expert_parallel and data-parallel replicas"
+                    .into(),
+            ));
+        }
+        let replicas = replicas(s, &node, tp)?;
+        let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
             _ => 0,
         };
-        let kv = kv_tokens(s, &sys, &cost, engram_hbm)?;
+        let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;
         let cats = Cats::new(&mut ex);
-        let gpus = gpu_streams(&mut ex, &sys, replicas);
+        let gpus = gpu_streams(&mut ex, &sys, replicas, tp);
         let engram = match (spec, setup) {
             (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
             _ => None,
         };
         let barrier_stream = ex.add_stream("steps", false, false);
-        let host_over = Ps(s.quantity(
-            "engine.host_step_overhead",
-            &e.host_step_overhead,
-            parse_time_ps,
-        )?);
-        let batchers = batchers(s, requests, replicas, kv);
+        let host_over = match &s.engine.host_step_overhead {
+            Some(h) => Ps(s.quantity("engine.host_step_overhead", h, parse_time_ps)?),
+            None => Ps::ZERO,
+        };
+        let batchers = batchers(s, engine.as_ref(), requests, replicas, kv);
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -309,6 +393,7 @@ impl<'a> ServeSim<'a> {
             gpus,
             barrier_stream,
             host_over,
+            engine,
             engram,
             batchers,
             texts: vec![HashMap::new(); replicas],
@@ -369,9 +454,7 @@ impl<'a> ServeSim<'a> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
         for gi in 0..self.gpus.len() {
-            if let Some(last) = self.gpu_step(gi, node_tokens)? {
-                lasts.push(last);
-            }
+            self.gpu_step(gi, node_tokens, &mut lasts)?;
         }
         let su = self.step as u32;
         let barrier = self.ex.add_op(
@@ -439,38 +522,73 @@ impl<'a> ServeSim<'a> {
         Ok(self.ex.add_op(o)?)
     }
 
-    /// One replica's ops for this step; the last one, if it has work.
-    fn gpu_step(&mut self, gi: usize, node_tokens: u64) -> Result<Option<OpId>, ScenarioError> {
+    /// One replica's ops for this step; the ops the step's barrier waits for go to
+    /// `lasts` (its last compute op, and under async scheduling its CPU op).
+    fn gpu_step(
+        &mut self,
+        gi: usize,
+        node_tokens: u64,
+        lasts: &mut Vec<OpId>,
+    ) -> Result<(), ScenarioError> {
         for f in self.fetches[gi].iter_mut() {
             *f = None;
         }
         let p = &self.plans[gi];
         if p.work.is_empty() {
-            return Ok(None);
+            return Ok(());
         }
         let sampled = p.work.iter().filter(|w| w.samples).count() as u64;
-        let prefill = p.prefill;
+        let (prefill, tokens) = (p.prefill, p.tokens());
+        let launch = launch_of(self.engine.as_ref(), p);
         self.cost
-            .class_times(&p.work, prefill, node_tokens, &mut self.class_t)?;
-        let mut g = self.step_head(gi)?;
+            .class_times(&p.work, prefill, node_tokens, launch, &mut self.class_t)?;
+        let mut g = self.step_head(gi, lasts)?;
         let nlayers = self.engram.as_ref().map_or(0, |e| e.layers.len());
         for k in 0..nlayers {
             self.engram_layer(gi, k, &mut g)?;
         }
         let (su, nl) = (self.step as u32, self.cost.num_layers());
         let seg = self.cost.range_time(&self.class_t, g.layer_at..nl)
-            + self.cost.head_time(sampled, prefill)?;
+            + self.cost.head_time(sampled, tokens, prefill, launch)?;
         let compute = self.gpus[gi].compute;
         let fin = self.add(
             OpSpec::new(compute, self.cats.compute, Work::Delay(seg))
                 .after(g.last.or(self.prev))
                 .at(su, g.layer_at),
         )?;
-        Ok(Some(fin))
+        lasts.push(fin);
+        Ok(())
+    }
+
+    /// The step's CPU time: the engine's (scheduling, input preparation, sampling) before
+    /// the GPU work, or beside it under async scheduling (it prepared this step while the
+    /// last one ran: the step takes the longer of the two); else the scenario's
+    /// `host_step_overhead`.
+    fn step_cpu(
+        &mut self,
+        gi: usize,
+        lasts: &mut Vec<OpId>,
+    ) -> Result<Option<OpId>, ScenarioError> {
+        let (su, prev) = (self.step as u32, self.prev);
+        let (compute, host) = (self.gpus[gi].compute, self.gpus[gi].host);
+        let (t, overlapped) = match &self.engine {
+            Some(e) => (e.cpu_time(self.plans[gi].work.len()), e.async_scheduling),
+            None => (self.host_over, false),
+        };
+        if t == Ps::ZERO {
+            return Ok(None);
+        }
+        if overlapped {
+            let o = OpSpec::new(host, self.cats.host, Work::Delay(t));
+            lasts.push(self.add(o.after(prev).at(su, 0))?);
+            return Ok(None);
+        }
+        let o = OpSpec::new(compute, self.cats.host, Work::Delay(t));
+        Ok(Some(self.add(o.after(prev).at(su, 0))?))
     }
 
     /// The step's host overhead and Engram hashing (blocking or not).
-    fn step_head(&mut self, gi: usize) -> Result<GpuStep, ScenarioError> {
+    fn step_head(&mut self, gi: usize, lasts: &mut Vec<OpId>) -> Result<GpuStep, ScenarioError> {
         let (su, prev) = (self.step as u32, self.prev);
         let (compute, host) = (self.gpus[gi].compute, self.gpus[gi].host);
         let tokens = self.plans[gi].tokens();
@@ -481,10 +599,7 @@ impl<'a> ServeSim<'a> {
             layer_at: 0,
             prev_reads: Vec::new(),
         };
-        if self.host_over > Ps::ZERO {
-            let o = OpSpec::new(compute, self.cats.host, Work::Delay(self.host_over));
-            g.last = Some(self.add(o.after(prev).at(su, 0))?);
-        }
+        g.last = self.step_cpu(gi, lasts)?;
         let Some(e) = &self.engram else {
             return Ok(g);
         };
@@ -755,6 +870,26 @@ impl<'a> EngramRun<'a> {
             hbm_caches,
             layers,
         })
+    }
+}
+
+/// How a step of plan `p` launches its kernels under the engine's CUDA graphs: a uniform
+/// decode batch replays a full graph padded to the next capture size; another batch up
+/// to the largest capture size replays piecewise graphs (where the engine has them);
+/// anything larger launches every kernel.
+fn launch_of(engine: Option<&Engine>, p: &StepPlan) -> Launch {
+    let Some(e) = engine else {
+        return Launch::Default;
+    };
+    let g = &e.graphs;
+    let decode = p.work.iter().all(|w| w.decode);
+    match g.padded(p.tokens()) {
+        Some(padded) if decode && g.full_decode => Launch::FullGraph { padded },
+        Some(padded) if g.piecewise_mixed => Launch::Piecewise {
+            padded,
+            eager_per_layer: g.eager_kernels_per_layer_in_graph,
+        },
+        _ => Launch::Eager,
     }
 }
 

@@ -542,4 +542,82 @@ mod tests {
         assert_eq!(out, want);
         assert_eq!(b.finished, 20);
     }
+
+    fn v1(seqs: usize, budget: u64, blocks: u64) -> Batcher {
+        Batcher::with_blocks(
+            seqs,
+            budget,
+            blocks,
+            BlockMode {
+                scheduler: SchedulerKind::Mixed,
+                block_size: 16,
+                admission: Admission::FullPrompt,
+            },
+        )
+    }
+
+    fn req(prompt: u32, output: u32) -> Request {
+        Request {
+            arrival: Ps::ZERO,
+            prompt,
+            output,
+        }
+    }
+
+    /// vLLM V1: a step carries the running decodes first, then a chunk of the next prompt
+    /// in the budget left; a prompt is admitted only when all of it fits in free blocks.
+    #[test]
+    fn mixed_steps_put_decodes_first_and_chunk_the_rest() {
+        let mut b = v1(8, 100, 1000);
+        b.push(0, &req(40, 3));
+        b.push(1, &req(150, 2));
+        let mut plan = StepPlan::default();
+        b.plan(Ps::ZERO, &mut plan);
+        // Request 0 whole (40), request 1 chunked to the remaining 60.
+        let got: Vec<(u32, u32, bool)> = plan.work.iter().map(|w| (w.ctx, w.new, w.samples)).collect();
+        assert_eq!(got, vec![(0, 40, true), (0, 60, false)]);
+        assert_eq!(b.kv_used, 3 + 4, "blocks for 40 and 60 tokens");
+        b.complete(&plan);
+        b.plan(Ps::ZERO, &mut plan);
+        let got: Vec<(u32, u32, bool, bool)> = plan
+            .work
+            .iter()
+            .map(|w| (w.ctx, w.new, w.samples, w.decode))
+            .collect();
+        assert_eq!(got, vec![(40, 1, true, true), (60, 90, true, false)]);
+        assert!(plan.prefill);
+    }
+
+    /// With too few blocks, a decode that needs a new block preempts the newest request,
+    /// which is recomputed later; every output token is still produced.
+    #[test]
+    fn preemption_recomputes_and_everything_finishes() {
+        let mut b = v1(8, 64, 6);
+        for i in 0..3 {
+            b.push(i, &req(30, 40));
+        }
+        let mut plan = StepPlan::default();
+        let (mut out, mut steps) = (0, 0);
+        while !b.idle() {
+            b.plan(Ps::ZERO, &mut plan);
+            assert!(!plan.work.is_empty(), "stalled after {steps} steps");
+            assert!(plan.tokens() <= 64);
+            assert!(b.kv_used <= 6);
+            out += b.complete(&plan);
+            steps += 1;
+            assert!(steps < 10_000);
+        }
+        assert_eq!(out, 120);
+        assert!(b.preemptions > 0, "6 blocks cannot hold 3 x 70 tokens");
+    }
+
+    /// A prompt whose blocks do not all fit waits (head-of-line), even if a chunk would.
+    #[test]
+    fn admission_needs_the_whole_prompt() {
+        let mut b = v1(8, 32, 4);
+        b.push(0, &req(100, 1));
+        let mut plan = StepPlan::default();
+        b.plan(Ps::ZERO, &mut plan);
+        assert!(plan.work.is_empty(), "100 tokens need 7 blocks of 16, 4 are free");
+    }
 }

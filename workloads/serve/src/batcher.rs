@@ -118,6 +118,11 @@ impl Batcher {
         self.running.len()
     }
 
+    /// KV-cache tokens held by admitted sequences.
+    pub fn kv_used(&self) -> u64 {
+        self.kv_used
+    }
+
     /// Earliest arrival among waiting sequences.
     pub fn next_arrival(&self) -> Option<Ps> {
         self.waiting.front().map(|s| s.arrival)

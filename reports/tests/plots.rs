@@ -257,6 +257,7 @@ fn cdf() {
     let p = Cdf {
         title: "Per-step exposed latency".into(),
         quantity: "exposed latency per step".into(),
+        population: "steps".into(),
         series: vec![
             CdfSeries {
                 name: "H800 + NVMe".into(),
@@ -350,6 +351,7 @@ fn bad_input_is_an_error_not_a_panic() {
     let p = Cdf {
         title: "x".into(),
         quantity: "y".into(),
+        population: "steps".into(),
         series: vec![CdfSeries {
             name: "a".into(),
             values_s: vec![],

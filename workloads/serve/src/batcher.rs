@@ -156,6 +156,20 @@ impl Batcher {
         self.running.len()
     }
 
+    /// KV-cache tokens held by admitted sequences.
+    pub fn kv_used(&self) -> u64 {
+        self.kv_used * self.block_tokens()
+    }
+
+    /// KV-cache capacity in tokens (blocks times their size under an engine profile).
+    pub fn kv_capacity_tokens(&self) -> u64 {
+        self.kv_capacity * self.block_tokens()
+    }
+
+    fn block_tokens(&self) -> u64 {
+        self.blocks.map_or(1, |m| m.block_size)
+    }
+
     /// Earliest arrival among waiting sequences.
     pub fn next_arrival(&self) -> Option<Ps> {
         self.waiting.front().map(|s| s.arrival)
@@ -574,7 +588,11 @@ mod tests {
         let mut plan = StepPlan::default();
         b.plan(Ps::ZERO, &mut plan);
         // Request 0 whole (40), request 1 chunked to the remaining 60.
-        let got: Vec<(u32, u32, bool)> = plan.work.iter().map(|w| (w.ctx, w.new, w.samples)).collect();
+        let got: Vec<(u32, u32, bool)> = plan
+            .work
+            .iter()
+            .map(|w| (w.ctx, w.new, w.samples))
+            .collect();
         assert_eq!(got, vec![(0, 40, true), (0, 60, false)]);
         assert_eq!(b.kv_used, 3 + 4, "blocks for 40 and 60 tokens");
         b.complete(&plan);
@@ -618,6 +636,9 @@ mod tests {
         b.push(0, &req(100, 1));
         let mut plan = StepPlan::default();
         b.plan(Ps::ZERO, &mut plan);
-        assert!(plan.work.is_empty(), "100 tokens need 7 blocks of 16, 4 are free");
+        assert!(
+            plan.work.is_empty(),
+            "100 tokens need 7 blocks of 16, 4 are free"
+        );
     }
 }

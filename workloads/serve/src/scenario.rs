@@ -26,6 +26,9 @@ pub struct Scenario {
     /// Built-in model config (deepseek-v4.1-flash, qwen3-4b-dense, ...).
     pub model: String,
     pub workload: WorkloadSpec,
+    /// Warm-up and cool-down left out of the request metrics, and the goodput SLOs.
+    #[serde(default)]
+    pub metrics: MetricsSpec,
     #[serde(default)]
     pub engine: EngineSpec,
     /// No `[engram]` table: the model runs without Engram.
@@ -66,6 +69,88 @@ pub enum WorkloadSpec {
         /// Stop after this many requests (all when absent).
         max_requests: Option<u64>,
     },
+    /// Requests from a JSONL file, one JSON object a line with `input_toks`, `output_toks`
+    /// and `arrival_time` (seconds, relative to the first line's; other keys are ignored),
+    /// as vLLM's benchmark records them (`../shared/data/vllm-serving/*/requests.jsonl`).
+    Jsonl {
+        file: String,
+        /// Stop after this many requests (all when absent).
+        max_requests: Option<u64>,
+    },
+    /// Open loop: `requests` arrivals of a Poisson process at `rate` requests/s (seeded),
+    /// the first at time zero; lengths uniform in ranges or read from a JSONL file.
+    Poisson {
+        rate: f64,
+        requests: u64,
+        prompt_tokens: Option<[u32; 2]>,
+        output_tokens: Option<[u32; 2]>,
+        /// A JSONL file whose `input_toks` and `output_toks` are taken in order (cycled).
+        lengths: Option<String>,
+    },
+    /// Closed loop: `concurrency` clients, each issuing its next request when its last
+    /// one finishes (plus `think_time`), `requests` in all, as vLLM's `benchmark_serving`
+    /// and SGLang's `bench_serving` run with a concurrency limit.
+    ClosedLoop {
+        concurrency: u64,
+        requests: u64,
+        /// Time between a request's last token and the client's next request.
+        think_time: Option<String>,
+        prompt_tokens: Option<[u32; 2]>,
+        output_tokens: Option<[u32; 2]>,
+        lengths: Option<String>,
+    },
+}
+
+/// Where generated requests (Poisson, closed loop) take their lengths from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthSpec<'a> {
+    /// Uniform in the inclusive ranges, seeded.
+    Uniform { prompt: [u32; 2], output: [u32; 2] },
+    /// A JSONL file's `input_toks` and `output_toks`, in order, cycled.
+    File(&'a str),
+}
+
+impl WorkloadSpec {
+    /// The lengths of a generated workload (none for file and synthetic workloads, or when
+    /// the fields are incomplete).
+    pub fn lengths(&self) -> Option<LengthSpec<'_>> {
+        let (p, o, f) = match self {
+            WorkloadSpec::Poisson {
+                prompt_tokens,
+                output_tokens,
+                lengths,
+                ..
+            }
+            | WorkloadSpec::ClosedLoop {
+                prompt_tokens,
+                output_tokens,
+                lengths,
+                ..
+            } => (prompt_tokens, output_tokens, lengths),
+            _ => return None,
+        };
+        match (p, o, f) {
+            (Some(prompt), Some(output), None) => Some(LengthSpec::Uniform {
+                prompt: *prompt,
+                output: *output,
+            }),
+            (None, None, Some(f)) => Some(LengthSpec::File(f)),
+            _ => None,
+        }
+    }
+}
+
+/// `[metrics]`: which requests are measured and the service-level objectives of goodput.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSpec {
+    /// The first requests issued, served but left out of the latency metrics (warm-up).
+    pub warmup_requests: u64,
+    /// The last requests issued, served but left out of the metrics (cool-down).
+    pub cooldown_requests: u64,
+    /// Goodput counts the measured requests whose TTFT and TPOT are at or under these.
+    pub slo_ttft: Option<String>,
+    pub slo_tpot: Option<String>,
 }
 
 /// `[text]`: each request's token ids are a seeded slice of a real corpus, tokenized with
@@ -510,18 +595,20 @@ impl Scenario {
     }
 
     fn validate_workload(&self) -> Result<(), ScenarioError> {
-        if let WorkloadSpec::Synthetic {
-            requests,
-            prompt_tokens,
-            output_tokens,
-        } = &self.workload
-        {
-            if *requests == 0
-                || prompt_tokens[0] == 0
-                || output_tokens[0] == 0
-                || prompt_tokens[0] > prompt_tokens[1]
-                || output_tokens[0] > output_tokens[1]
-            {
+        let w = &self.workload;
+        let ranges = match w {
+            WorkloadSpec::Synthetic {
+                requests,
+                prompt_tokens,
+                output_tokens,
+            } => Some((*requests, *prompt_tokens, *output_tokens)),
+            _ => match w.lengths() {
+                Some(LengthSpec::Uniform { prompt, output }) => Some((1, prompt, output)),
+                _ => None,
+            },
+        };
+        if let Some((requests, p, o)) = ranges {
+            if requests == 0 || p[0] == 0 || o[0] == 0 || p[0] > p[1] || o[0] > o[1] {
                 return Err(invalid(
                     &self.origin,
                     "[workload] needs requests > 0 and lengths [min, max] with \
@@ -530,7 +617,76 @@ impl Scenario {
                 ));
             }
         }
+        match w {
+            WorkloadSpec::Poisson { rate, .. } if !(rate.is_finite() && *rate > 0.0) => {
+                return Err(self.workload_field(
+                    "rate",
+                    rate.to_string(),
+                    "must be a positive number of requests per second",
+                    "rate = 10.0",
+                ));
+            }
+            WorkloadSpec::ClosedLoop {
+                think_time: Some(t),
+                ..
+            } => {
+                self.time_field("workload.think_time", t)?;
+            }
+            _ => {}
+        }
+        let generated = matches!(
+            w,
+            WorkloadSpec::Poisson { .. } | WorkloadSpec::ClosedLoop { .. }
+        );
+        if generated && w.lengths().is_none() {
+            return Err(self.workload_field(
+                "lengths",
+                String::new(),
+                "give either prompt_tokens and output_tokens, or lengths (not both)",
+                "prompt_tokens = [100, 1024] and output_tokens = [100, 256], or \
+                 lengths = \"requests.jsonl\"",
+            ));
+        }
+        self.validate_metrics()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ScenarioError> {
+        let m = &self.metrics;
+        for (field, v) in [
+            ("metrics.slo_ttft", &m.slo_ttft),
+            ("metrics.slo_tpot", &m.slo_tpot),
+        ] {
+            if let Some(v) = v {
+                self.time_field(field, v)?;
+            }
+        }
         Ok(())
+    }
+
+    /// A time written as a plain string (`"500 ms"`) at `field` (`table.key`), parsed, with
+    /// the file, line and field in the error.
+    pub(crate) fn time_field(&self, field: &str, v: &str) -> Result<u64, ScenarioError> {
+        memwall_models::units::parse_time_ps(v).map_err(|e| ScenarioError::Field {
+            origin: self.origin.clone(),
+            line: crate::limits::key_line(&self.source_text, field),
+            field: field.to_string(),
+            value: v.to_string(),
+            message: e.message,
+            hint: e.hint,
+        })
+    }
+
+    /// An invalid `[workload]` value, at its line.
+    fn workload_field(&self, key: &str, value: String, message: &str, hint: &str) -> ScenarioError {
+        let field = format!("workload.{key}");
+        ScenarioError::Field {
+            origin: self.origin.clone(),
+            line: crate::limits::key_line(&self.source_text, &field),
+            field,
+            value,
+            message: message.to_string(),
+            hint: format!("e.g. {hint} (scenarios/README.md)"),
+        }
     }
 
     fn validate_engram(&self, g: &EngramSpec) -> Result<(), ScenarioError> {

@@ -20,9 +20,10 @@ use super::cost::{CostModel, Launch};
 use super::engine::Engine;
 use super::engram::{engram_setup, EngramSetup};
 use super::error::{invalid, ScenarioError};
-use super::requests::Request;
+use super::metrics::{RequestRecord, Slo, Tracker, Window};
+use super::requests::Clients;
 use super::rows::hash_rows;
-use super::run::{LayerStats, RunOptions, RunStats, StepRow};
+use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
 /// Categories the step loop's own ops use.
@@ -135,6 +136,24 @@ pub(crate) struct ServeSim<'a> {
     rowbuf: Vec<u64>,
     fetches: Vec<Vec<Option<FetchOps>>>,
     totals: Totals,
+    load: Load,
+    tracker: Tracker,
+    batch_rows: Vec<BatchRow>,
+}
+
+/// The requests of a run: who issues them, which are measured, the goodput objectives.
+pub(crate) struct Load {
+    pub clients: Clients,
+    pub window: Window,
+    pub slo: Slo,
+}
+
+/// What a run gives.
+pub(crate) struct SimOutput {
+    pub stats: RunStats,
+    pub step_rows: Vec<StepRow>,
+    pub requests: Vec<RequestRecord>,
+    pub batches: Vec<BatchRow>,
 }
 
 fn percentile(v: &mut [u64], p: f64) -> Ps {
@@ -185,17 +204,11 @@ fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize, tp: usize) 
         .collect()
 }
 
-/// One batcher per replica, the requests dealt round-robin; `kv` is in tokens, or in
-/// blocks under an engine profile.
-fn batchers(
-    s: &Scenario,
-    engine: Option<&Engine>,
-    requests: &[Request],
-    replicas: usize,
-    kv: u64,
-) -> Vec<Batcher> {
+/// One batcher per replica (requests are dealt round-robin as they arrive); `kv` is in
+/// tokens, or in blocks under an engine profile.
+fn batchers(s: &Scenario, engine: Option<&Engine>, replicas: usize, kv: u64) -> Vec<Batcher> {
     let e = &s.engine;
-    let mut b: Vec<Batcher> = (0..replicas)
+    (0..replicas)
         .map(|_| match engine {
             Some(g) => Batcher::with_blocks(
                 g.max_num_seqs,
@@ -213,11 +226,7 @@ fn batchers(
                 kv.max(1),
             ),
         })
-        .collect();
-    for (i, r) in requests.iter().enumerate() {
-        b[i % replicas].push(i as u64, r);
-    }
-    b
+        .collect()
 }
 
 impl Totals {
@@ -335,7 +344,7 @@ impl<'a> ServeSim<'a> {
         s: &'a Scenario,
         reg: &Registry,
         model: &ModelConfig,
-        requests: &[Request],
+        load: Load,
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
@@ -381,7 +390,7 @@ impl<'a> ServeSim<'a> {
             Some(h) => Ps(s.quantity("engine.host_step_overhead", h, parse_time_ps)?),
             None => Ps::ZERO,
         };
-        let batchers = batchers(s, engine.as_ref(), requests, replicas, kv);
+        let batchers = batchers(s, engine.as_ref(), replicas, kv);
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -405,12 +414,16 @@ impl<'a> ServeSim<'a> {
             rowbuf: Vec::new(),
             fetches: vec![vec![None; layers]; replicas],
             totals,
+            tracker: Tracker::new(load.window),
+            load,
+            batch_rows: Vec::new(),
         })
     }
 
     /// Serves every request, step by step.
-    pub(crate) fn run(mut self) -> Result<(RunStats, Vec<StepRow>), ScenarioError> {
+    pub(crate) fn run(mut self) -> Result<SimOutput, ScenarioError> {
         loop {
+            self.admit_arrivals()?;
             let mut any = false;
             for (b, p) in self.batchers.iter_mut().zip(self.plans.iter_mut()) {
                 b.plan(self.now, p);
@@ -427,9 +440,22 @@ impl<'a> ServeSim<'a> {
         Ok(self.finish())
     }
 
+    /// Hands the requests that have arrived by now to the replicas, round-robin by id.
+    fn admit_arrivals(&mut self) -> Result<(), ScenarioError> {
+        let n = self.batchers.len() as u64;
+        while let Some((id, r)) = self.load.clients.pop_due(self.now)? {
+            self.batchers[(id % n) as usize].push(id, &r);
+        }
+        Ok(())
+    }
+
     /// Nothing to run: waits for the next arrival (true) or ends the run (false).
     fn idle_until_next_arrival(&mut self) -> Result<bool, ScenarioError> {
-        let next = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        let queued = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        let next = match (queued, self.load.clients.next_arrival()?) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match next {
             None => Ok(false),
             Some(t) if t > self.now => {
@@ -453,8 +479,11 @@ impl<'a> ServeSim<'a> {
     fn step(&mut self) -> Result<(), ScenarioError> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
+        let mut ends = Vec::new();
         for gi in 0..self.gpus.len() {
-            self.gpu_step(gi, node_tokens, &mut lasts)?;
+            let last = self.gpu_step(gi, node_tokens, &mut lasts)?;
+            ends.push(last);
+            lasts.extend(last);
         }
         let su = self.step as u32;
         let barrier = self.ex.add_op(
@@ -485,11 +514,54 @@ impl<'a> ServeSim<'a> {
             },
         );
         self.totals.step_exposed.push(worst);
+        // Each replica's tokens reach their requests when its own step ends.
+        let ends: Vec<Ps> = ends
+            .iter()
+            .map(|o| o.and_then(|o| tl.get(o)).map_or(end, |r| r.end))
+            .collect();
+        self.record_batch(end, node_tokens, prefill);
+        self.record_tokens(&ends);
         self.complete_step(prefill);
         self.now = end;
         self.prev = Some(barrier);
         self.ex.forget_before(barrier)?;
         Ok(())
+    }
+
+    /// The step's batch and KV-cache use (for the time line), when step rows are kept.
+    fn record_batch(&mut self, end: Ps, tokens: u64, prefill: bool) {
+        if !self.opt.step_rows {
+            return;
+        }
+        let b = &self.batchers;
+        self.batch_rows.push(BatchRow {
+            step: self.step,
+            start: self.now,
+            duration: end - self.now,
+            prefill,
+            tokens,
+            seqs: self.plans.iter().map(|p| p.work.len() as u64).sum(),
+            waiting: b.iter().map(|b| b.waiting.len() as u64).sum(),
+            kv_used: b.iter().map(|b| b.kv_used()).sum(),
+            kv_capacity: b.iter().map(|b| b.kv_capacity_tokens()).sum(),
+        });
+    }
+
+    /// The tokens this step samples, at each replica's step end; finished requests are
+    /// recorded and their closed-loop clients issue again.
+    fn record_tokens(&mut self, ends: &[Ps]) {
+        for ((b, p), &at) in self.batchers.iter().zip(&self.plans).zip(ends) {
+            for w in p.work.iter().filter(|w| w.samples) {
+                let sq = &b.seqs[w.seq];
+                self.tracker.token(sq.id, at);
+                if sq.generated + 1 >= sq.output {
+                    let scheduled = sq.first_scheduled.unwrap_or(sq.arrival);
+                    let lengths = (sq.prompt, sq.output);
+                    self.tracker.finish(sq.id, sq.arrival, lengths, scheduled);
+                    self.load.clients.finished(at);
+                }
+            }
+        }
     }
 
     /// After a step: tokens out, finished sequences' text dropped, caches stepped.
@@ -522,20 +594,21 @@ impl<'a> ServeSim<'a> {
         Ok(self.ex.add_op(o)?)
     }
 
-    /// One replica's ops for this step; the ops the step's barrier waits for go to
-    /// `lasts` (its last compute op, and under async scheduling its CPU op).
+    /// One replica's ops for this step: its last compute op, if it has work (when its
+    /// tokens are out); under async scheduling its CPU op goes to `lasts` (the step's
+    /// barrier waits for it too).
     fn gpu_step(
         &mut self,
         gi: usize,
         node_tokens: u64,
         lasts: &mut Vec<OpId>,
-    ) -> Result<(), ScenarioError> {
+    ) -> Result<Option<OpId>, ScenarioError> {
         for f in self.fetches[gi].iter_mut() {
             *f = None;
         }
         let p = &self.plans[gi];
         if p.work.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let sampled = p.work.iter().filter(|w| w.samples).count() as u64;
         let (prefill, tokens) = (p.prefill, p.tokens());
@@ -556,8 +629,7 @@ impl<'a> ServeSim<'a> {
                 .after(g.last.or(self.prev))
                 .at(su, g.layer_at),
         )?;
-        lasts.push(fin);
-        Ok(())
+        Ok(Some(fin))
     }
 
     /// The step's CPU time: the engine's (scheduling, input preparation, sampling) before
@@ -775,7 +847,7 @@ impl<'a> ServeSim<'a> {
     }
 
     /// The run's statistics.
-    fn finish(self) -> (RunStats, Vec<StepRow>) {
+    fn finish(self) -> SimOutput {
         let Totals {
             mut st,
             mut step_exposed,
@@ -809,7 +881,14 @@ impl<'a> ServeSim<'a> {
                 l.min_slack_ps = 0;
             }
         }
-        (st, step_rows)
+        let (requests, latency) = self.tracker.finish_run(self.load.slo);
+        st.latency = latency;
+        SimOutput {
+            stats: st,
+            step_rows,
+            requests,
+            batches: self.batch_rows,
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl TimeLines {
 
 impl Plot for TimeLines {
     fn size(&self) -> (u32, u32) {
-        (DEFAULT_SIZE.0, 180 + 300 * self.panels.len() as u32)
+        (DEFAULT_SIZE.0, 140 + 280 * self.panels.len() as u32)
     }
 
     fn check(&self) -> Result<(), PlotError> {

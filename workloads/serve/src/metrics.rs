@@ -230,10 +230,10 @@ pub fn summarize(records: &[RequestRecord], itl: &BTreeMap<u64, u64>, slo: Slo) 
     let goodput = (slo.ttft.is_some() || slo.tpot.is_some()).then(|| {
         let good = m
             .iter()
-            .filter(|r| slo.ttft.map_or(true, |t| r.ttft() <= t))
+            .filter(|r| slo.ttft.is_none_or(|t| r.ttft() <= t))
             .filter(|r| {
                 let limit = slo.tpot.map(|t| t.as_secs_f64());
-                limit.map_or(true, |t| r.tpot_s().map_or(true, |x| x <= t))
+                limit.is_none_or(|t| r.tpot_s().is_none_or(|x| x <= t))
             })
             .count() as u64;
         Goodput {

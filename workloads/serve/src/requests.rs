@@ -387,7 +387,7 @@ fn collect(
     hint: &str,
 ) -> Result<Vec<Request>, ScenarioError> {
     let mut out = Vec::new();
-    while max.map_or(true, |m| (out.len() as u64) < m) {
+    while max.is_none_or(|m| (out.len() as u64) < m) {
         match f.next_request()? {
             Some(r) => out.push(r),
             None => break,
@@ -449,9 +449,10 @@ impl Lengths {
     }
 }
 
-/// How requests are issued.
+/// How requests are issued (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Source {
-    File(RequestFile),
+    File(Box<RequestFile>),
     Synthetic(Uniform),
     Poisson {
         lengths: Lengths,
@@ -507,11 +508,17 @@ impl Clients {
                 *requests,
             ),
             WorkloadSpec::Azure { csv, max_requests } => (
-                Source::File(RequestFile::open(crate::run::resolve(s, csv), None)?),
+                Source::File(Box::new(RequestFile::open(
+                    crate::run::resolve(s, csv),
+                    None,
+                )?)),
                 max_requests.unwrap_or(u64::MAX),
             ),
             WorkloadSpec::Jsonl { file, max_requests } => (
-                Source::File(RequestFile::open(crate::run::resolve(s, file), Some(true))?),
+                Source::File(Box::new(RequestFile::open(
+                    crate::run::resolve(s, file),
+                    Some(true),
+                )?)),
                 max_requests.unwrap_or(u64::MAX),
             ),
             WorkloadSpec::Poisson { rate, requests, .. } => (

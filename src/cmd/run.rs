@@ -15,8 +15,8 @@ use memwall_reports::plots::{
     Axis, BarGroup, BarSegment, Cdf, CdfSeries, HiddenExposedBars, Panel, Plot, Series, TimeLines,
 };
 use memwall_serve::{
-    batches_csv, requests_csv, run_scenario, step_csv, summary_csv, summary_json, summary_text,
-    BatchRow, RunResult, Scenario,
+    batches_csv, requests_csv, run_scenario_with, step_csv, summary_csv, summary_json,
+    summary_text, BatchRow, RunOptions, RunResult, Scenario,
 };
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -84,7 +84,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if est.seconds > 10.0 && std::io::stderr().is_terminal() {
         eprintln!("{}: running ({})...", s.origin, est.describe());
     }
-    let r = run_scenario(&s, &reg, &models)?;
+    // Step rows only when a file wants them (memory grows with the steps).
+    let opt = RunOptions {
+        step_rows: a.out.is_some() || a.steps_csv.is_some(),
+    };
+    let r = run_scenario_with(&s, &reg, &models, opt)?;
     print!("{}", summary_text(&r));
     if let Some(p) = &a.steps_csv {
         write_atomic(p, &step_csv(&r)).with_context(|| format!("writing {}", p.display()))?;

@@ -7,7 +7,9 @@
 //! `benchmark_serving` reports them), and goodput under TTFT and TPOT objectives.
 //!
 //! The first `warmup_requests` and the last `cooldown_requests` issued are served but not
-//! measured.
+//! measured. Memory: a record of 56 bytes per request (for `requests.csv` and the
+//! percentiles), and inter-token gaps kept to four significant digits in a histogram
+//! whose size does not grow with the run (ITL figures within 0.05%).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -165,6 +167,16 @@ impl Window {
     }
 }
 
+/// `ps` rounded to four significant digits: the inter-token histogram then holds at most
+/// 9,000 values a decade, however long the run (a relative error under 0.05%).
+fn four_digits(ps: u64) -> u64 {
+    let mut scale = 1u64;
+    while ps / scale >= 10_000 {
+        scale *= 10;
+    }
+    ps.saturating_add(scale / 2) / scale * scale
+}
+
 /// Tokens as the step loop delivers them: first and last token of each request in
 /// flight, the records of finished requests, and the inter-token gaps of measured ones.
 #[derive(Debug, Default)]
@@ -172,7 +184,7 @@ pub struct Tracker {
     window: Window,
     inflight: HashMap<u64, (Ps, Ps)>,
     records: Vec<RequestRecord>,
-    /// Inter-token gap (ps) -> tokens, of measured requests.
+    /// Inter-token gap (ps, four significant digits) -> tokens, of measured requests.
     itl: BTreeMap<u64, u64>,
 }
 
@@ -188,7 +200,7 @@ impl Tracker {
     pub fn token(&mut self, id: u64, at: Ps) {
         let e = self.inflight.entry(id).or_insert((at, at));
         if at > e.1 && self.window.measures(id) {
-            *self.itl.entry((at - e.1).0).or_insert(0) += 1;
+            *self.itl.entry(four_digits((at - e.1).0)).or_insert(0) += 1;
         }
         e.1 = at;
     }
@@ -296,6 +308,15 @@ mod tests {
             "{d:?}"
         );
         assert_eq!(Dist::of(&mut []), Dist::default());
+    }
+
+    #[test]
+    fn gaps_keep_four_significant_digits() {
+        assert_eq!(four_digits(0), 0);
+        assert_eq!(four_digits(9_999), 9_999);
+        assert_eq!(four_digits(12_345), 12_350);
+        assert_eq!(four_digits(16_151_949_000), 16_150_000_000);
+        assert_eq!(four_digits(u64::MAX / 2), 9_223_000_000_000_000_000);
     }
 
     #[test]

@@ -122,3 +122,75 @@ fn bad_client_fields_are_errors_at_their_line() {
     .to_string();
     assert!(e.contains("leaves none of the 6 requests measured"), "{e}");
 }
+
+/// The metric definitions reproduce the published summaries of the shared vLLM runs
+/// (`../shared/data/vllm-serving/README.md`) from their measured timestamps: TTFT mean
+/// and median, TPOT mean and median, end-to-end mean, to the 0.1 ms they are given in.
+#[test]
+fn the_definitions_reproduce_the_vllm_summaries() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/vllm-serving"
+    );
+    if !std::path::Path::new(dir).exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "{dir} missing under CI"
+        );
+        eprintln!("notice: {dir} absent; skipping");
+        return;
+    }
+    // TTFT mean, median; TPOT mean, median; E2E mean (ms), as the README gives them.
+    let published = [
+        (
+            "rtx4090-llama-3.1-8b-tp1",
+            [65_456.6, 60_110.9, 32.45, 30.76, 86_578.3],
+        ),
+        (
+            "rtxpro6000-llama-3.1-8b-tp1",
+            [7_097.2, 9_442.7, 32.46, 33.42, 28_200.7],
+        ),
+        (
+            "rtxpro6000-qwen3-32b-tp2",
+            [36_905.2, 40_701.8, 80.31, 84.28, 90_408.1],
+        ),
+    ];
+    for (run, want) in published {
+        let text = std::fs::read_to_string(format!("{dir}/{run}/requests.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let t0 = lines[0]["queued_ts"].as_f64().unwrap();
+        let ps = |v: &serde_json::Value, k: &str| {
+            Ps(((v[k].as_f64().unwrap() - t0) * 1e12).round() as u64)
+        };
+        let recs: Vec<RequestRecord> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, v)| RequestRecord {
+                id: i as u64,
+                arrival: ps(v, "queued_ts"),
+                prompt: v["input_toks"].as_u64().unwrap() as u32,
+                output: v["output_toks"].as_u64().unwrap() as u32,
+                scheduled: ps(v, "scheduled_ts"),
+                first_token: ps(v, "first_token_ts"),
+                last_token: ps(v, "last_token_ts"),
+                measured: true,
+            })
+            .collect();
+        let s = memwall_serve::metrics::summarize(&recs, &Default::default(), Default::default());
+        let got = [
+            s.ttft.mean_s,
+            s.ttft.p50_s,
+            s.tpot.mean_s,
+            s.tpot.p50_s,
+            s.e2e.mean_s,
+        ]
+        .map(|x| x * 1e3);
+        for (g, w) in got.iter().zip(want) {
+            let tol = if w > 100.0 { 0.05 } else { 0.005 };
+            assert!((g - w).abs() <= tol, "{run}: {got:?} against {want:?}");
+        }
+    }
+}

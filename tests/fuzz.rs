@@ -276,6 +276,17 @@ fn targets() -> Vec<Target> {
             }),
         },
         Target {
+            name: "requests-jsonl",
+            seeds: texts(files(&r.join("tests/fixtures"), "jsonl")),
+            origin: "fuzz-requests.jsonl",
+            names_file: true,
+            parse: Box::new(|b| {
+                memwall_serve::requests::jsonl("fuzz-requests.jsonl", &text(b), Some(1000))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }),
+        },
+        Target {
             name: "engram-traces",
             seeds: vec![engram_trace_seed()],
             origin: "",

@@ -137,3 +137,166 @@ fn a_malformed_model_file_is_named_with_line_field_and_hint() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A scenario serving the fixture's 40 measured vLLM requests (copied beside it as
+/// `requests.jsonl`) on one H200, with two warm-up requests and a TTFT objective.
+fn jsonl_scenario(d: &Path, request_file: &str) -> PathBuf {
+    let text = format!(
+        "name = \"fixture-40\"\nseed = 1\nsystem = \"hgx-h200\"\nmodel = \"qwen3-4b-dense\"\n\
+         [workload]\nkind = \"jsonl\"\nfile = \"{request_file}\"\n\
+         [metrics]\nwarmup_requests = 2\nslo_ttft = \"1 s\"\n\
+         [engine]\nreplicas = 1\nmax_num_seqs = 128\nmax_batched_tokens = 2048\n"
+    );
+    let p = d.join("fixture.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn fixture_requests() -> String {
+    std::fs::read_to_string(
+        root().join("tests/fixtures/vllm-rtxpro6000-llama-3.1-8b-requests-40.jsonl"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn run_out_writes_requests_summary_steps_and_plots() {
+    let d = tmp("out");
+    std::fs::write(d.join("requests.jsonl"), fixture_requests()).unwrap();
+    let scen = jsonl_scenario(&d, "requests.jsonl");
+    let out = d.join("out");
+    let o = memwall(
+        &root(),
+        &[
+            "run",
+            scen.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert!(stdout.contains("40 served, 38 measured"), "{stdout}");
+    assert!(stdout.contains("TTFT") && stdout.contains("goodput (TTFT <= 1000 ms)"));
+
+    let csv = std::fs::read_to_string(out.join("requests.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,arrival_s,input_tokens,output_tokens,queue_ms,ttft_ms,tpot_ms,e2e_ms,measured"
+    );
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| l.split(',').map(|f| f.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 40);
+    // The fixture's first request: 2358 prompt tokens, 531 output tokens, at t = 0.
+    assert_eq!(&rows[0][..4], &[0.0, 0.0, 2358.0, 531.0]);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], i as f64);
+        assert_eq!(r[8], if i < 2 { 0.0 } else { 1.0 });
+        // queue <= TTFT <= end-to-end; TPOT x (output - 1) = e2e - TTFT.
+        assert!(r[4] <= r[5] && r[5] <= r[7], "{r:?}");
+        let decode = r[6] * (r[3] - 1.0);
+        assert!((decode - (r[7] - r[5])).abs() < 1e-3 * r[3] + 1e-3, "{r:?}");
+    }
+    let measured: Vec<&Vec<f64>> = rows.iter().filter(|r| r[8] == 1.0).collect();
+    let mean_ttft = measured.iter().map(|r| r[5]).sum::<f64>() / measured.len() as f64;
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["requests"]["served"], 40);
+    assert_eq!(json["requests"]["measured"], 38);
+    let ttft = &json["latency"]["ttft"];
+    assert!(
+        (ttft["mean_ms"].as_f64().unwrap() - mean_ttft).abs() < 1e-3,
+        "{ttft}"
+    );
+    assert!(ttft["p50_ms"].as_f64().unwrap() <= ttft["p99_ms"].as_f64().unwrap());
+    assert!(json["goodput"]["good_requests"].as_u64().unwrap() <= 38);
+    assert!(json["throughput"]["tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(json["throughput_penalty_pct"].is_null());
+
+    let batches = std::fs::read_to_string(out.join("batches.csv")).unwrap();
+    assert!(batches.starts_with("step,kind,start_s,step_ms,tokens,seqs,waiting,"));
+    assert!(batches.lines().count() > 100, "one row per step");
+    assert!(out.join("steps.csv").exists() && out.join("summary.csv").exists());
+    for plot in ["ttft-cdf", "tpot-cdf", "batch-timeline"] {
+        let png = std::fs::read(out.join(format!("{plot}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{plot}");
+        let svg = std::fs::read_to_string(out.join(format!("{plot}.svg"))).unwrap();
+        assert!(svg.contains("<svg"), "{plot}");
+    }
+    let svg = std::fs::read_to_string(out.join("ttft-cdf.svg")).unwrap();
+    assert!(svg.contains("requests at or below (%)"));
+    // Without Engram there are no Engram layers to draw.
+    assert!(!out.join("engram-layers.png").exists());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn run_out_refuses_to_overwrite_the_request_file() {
+    let d = tmp("clash");
+    std::fs::create_dir_all(d.join("out")).unwrap();
+    // The request file is where --out would write requests.csv.
+    std::fs::write(d.join("out/requests.csv"), fixture_requests()).unwrap();
+    let scen = jsonl_scenario(&d, "out/requests.csv");
+    let out = d.join("out");
+    let o = memwall(
+        &root(),
+        &[
+            "run",
+            scen.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("would destroy the input"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/requests.csv")).unwrap(),
+        fixture_requests()
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_bad_request_file_is_an_error_with_file_line_and_field() {
+    let d = tmp("bad-requests");
+    let good = fixture_requests();
+    let first: Vec<&str> = good.lines().take(3).collect();
+    let cases = [
+        (
+            first[2].replace("\"input_toks\": 1320", "\"input_toks\": -1320"),
+            "requests.jsonl:3: field `input_toks` = -1320: a length cannot be negative",
+        ),
+        (
+            first[2].replace("\"output_toks\": 769, ", ""),
+            "requests.jsonl:3: field `output_toks` is missing",
+        ),
+        (
+            first[2].replace('}', ""),
+            "requests.jsonl:3: not a JSON object",
+        ),
+    ];
+    for (bad, want) in cases {
+        let text = format!("{}\n{}\n{bad}\n", first[0], first[1]);
+        std::fs::write(d.join("requests.jsonl"), text).unwrap();
+        let scen = jsonl_scenario(&d, "requests.jsonl");
+        let out = d.join("out");
+        let o = memwall(
+            &root(),
+            &[
+                "run",
+                scen.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad}");
+        assert!(err.contains(want), "{bad}:\n{err}");
+        assert!(!out.exists(), "nothing is written on an error");
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}

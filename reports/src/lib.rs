@@ -18,6 +18,7 @@
 //! let cdf = Cdf {
 //!     title: "Exposed Engram latency per step".into(),
 //!     quantity: "exposed latency".into(),
+//!     population: "steps".into(),
 //!     series: vec![CdfSeries { name: "H800".into(), values_s: vec![1e-6, 2e-6, 4e-6] }],
 //! };
 //! let picture = cdf.render().unwrap();

@@ -257,6 +257,7 @@ fn cdf() {
     let p = Cdf {
         title: "Per-step exposed latency".into(),
         quantity: "exposed latency per step".into(),
+        population: "steps".into(),
         series: vec![
             CdfSeries {
                 name: "H800 + NVMe".into(),
@@ -346,10 +347,56 @@ fn pareto() {
 }
 
 #[test]
+fn time_lines() {
+    let t: Vec<f64> = (0..500).map(|i| i as f64 * 0.01).collect();
+    let line = |name: &str, f: &dyn Fn(f64) -> f64| Series {
+        name: name.into(),
+        points: t.iter().map(|&x| (x, f(x))).collect(),
+    };
+    let p = TimeLines {
+        title: "batch and KV cache over the run".into(),
+        x: Axis::new("simulated time", "s"),
+        panels: vec![
+            Panel {
+                y: Axis::new("requests", "count"),
+                series: vec![
+                    line("in the batch", &|x| (x * 7.0).floor() % 33.0),
+                    line("waiting", &|x| (x * 3.0).floor()),
+                ],
+            },
+            Panel {
+                y: Axis::new("KV cache used", "%"),
+                series: vec![line("KV cache used", &|x| 20.0 * x)],
+            },
+        ],
+    };
+    check(
+        "time-lines",
+        &p,
+        &[
+            "simulated time (s)",
+            "requests (count)",
+            "KV cache used (%)",
+            "in the batch",
+            "waiting",
+        ],
+    );
+    let empty = TimeLines {
+        panels: vec![Panel {
+            y: Axis::new("x", "s"),
+            series: vec![],
+        }],
+        ..p
+    };
+    assert!(matches!(empty.render(), Err(PlotError::Input(_))));
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     let p = Cdf {
         title: "x".into(),
         quantity: "y".into(),
+        population: "steps".into(),
         series: vec![CdfSeries {
             name: "a".into(),
             values_s: vec![],

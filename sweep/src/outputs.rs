@@ -606,6 +606,7 @@ fn exposed_cdf(plan: &Plan, out: &[CellOutput]) -> Option<Cdf> {
     Some(Cdf {
         title: "exposed latency per step".into(),
         quantity: "exposed latency per step".into(),
+        population: "steps".into(),
         series,
     })
 }

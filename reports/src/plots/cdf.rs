@@ -1,5 +1,6 @@
-//! Cumulative distribution of per-step exposed latency: x = latency, y = share of steps
-//! at or below it; one line per series (system, policy, ...), p50 and p99 in the legend.
+//! Cumulative distribution of a latency (per-step exposed latency, per-request TTFT or
+//! TPOT): x = latency, y = share of the population (steps, requests) at or below it; one
+//! line per series (system, policy, ...), p50 and p99 in the legend.
 
 use super::*;
 
@@ -17,6 +18,8 @@ pub struct Cdf {
     /// What is distributed (e.g. "exposed latency per step"); the unit is picked from
     /// the data.
     pub quantity: String,
+    /// What is counted on the y axis ("steps", "requests").
+    pub population: String,
     pub series: Vec<CdfSeries>,
 }
 
@@ -74,7 +77,7 @@ impl Plot for Cdf {
         chart
             .configure_mesh()
             .x_desc(self.x_label())
-            .y_desc("steps at or below (%)")
+            .y_desc(format!("{} at or below (%)", self.population))
             .axis_desc_style(axis_label_style())
             .label_style(tick_style())
             .x_label_formatter(&|v| tick(*v))

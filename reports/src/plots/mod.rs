@@ -3,7 +3,8 @@
 //!
 //! * [`HiddenExposedBars`]: stacked hidden/exposed latency per category, per system;
 //! * [`Gantt`]: a timeline's streams, ops coloured by category (windowed when huge);
-//! * [`Cdf`]: distribution of per-step exposed latency, one line per series;
+//! * [`Cdf`]: distribution of a latency (per step, per request), one line per series;
+//! * [`TimeLines`]: stacked panels of quantities against time (batch size, KV-cache use);
 //! * [`SweepChart`]: a metric against a swept parameter, one line per series;
 //! * [`ParetoPlot`]: throughput against cost with the Pareto frontier highlighted.
 //!
@@ -17,6 +18,7 @@ mod from_attribution;
 mod gantt;
 mod pareto;
 mod sweep;
+mod timeline;
 
 pub use bars::{BarGroup, BarSegment, HiddenExposedBars};
 pub use cdf::{percentile, Cdf, CdfSeries};
@@ -24,6 +26,7 @@ pub use from_attribution::exposed_per_step_s;
 pub use gantt::{Gantt, GanttOptions, GanttSelection};
 pub use pareto::{pareto_frontier, ParetoPlot, ParetoPoint};
 pub use sweep::{Series, SweepChart};
+pub use timeline::{Panel, TimeLines};
 
 use crate::output::{write_atomic, OutputError};
 use plotters::coord::Shift;

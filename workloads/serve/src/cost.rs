@@ -6,10 +6,19 @@
 //! and the residual, norm and activation kernels as memory-bound kernels, none faster
 //! than the GPU's kernel floor; plus the CPU launch overhead. The Engram module's own
 //! compute (projections, gating, short conv) and the output head likewise.
+//!
+//! Under tensor parallelism (`tp` GPUs per replica, Megatron-style as vLLM shards a
+//! model) each GPU holds `1/tp` of every weight matrix, attention head and KV head, so
+//! its GEMMs have `1/tp` of the output columns and its attention `1/tp` of the work; each
+//! layer then pays two all-reduces of the step's hidden states (after the attention
+//! output projection and after the FFN down projection), the step one more after the
+//! embedding and an all-gather of the logits, each priced by `memwall_models::collective`
+//! on the system's links (NVLink, or PCIe peer to peer for GPUs without it).
 
+use memwall_models::collective::{predict, Collective};
 use memwall_models::cost::{Gemm, GroupedGemm, OpTime, Roofline};
 use memwall_models::perf::{Dtype as CostDtype, HwRates};
-use memwall_models::GpuSpec;
+use memwall_models::{GpuSpec, SystemSpec};
 use memwall_sim::Ps;
 
 use memwall_llm::engram::EngramDims;
@@ -45,6 +54,24 @@ pub struct CostModel {
     ep: u64,
     expert_bytes: u64,
     lm_head_bytes: u64,
+    /// Tensor-parallel degree, and the system whose links its collectives cross.
+    tp: u32,
+    system: Option<SystemSpec>,
+}
+
+/// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// The built-in behaviour: decode steps under CUDA graphs when `cuda_graph_decode`,
+    /// otherwise `kernels_per_layer` launches per layer.
+    Default,
+    /// A full graph padded to `padded` tokens: one graph launch per step.
+    FullGraph { padded: u64 },
+    /// Piecewise graphs padded to `padded` tokens: one graph launch per layer plus its
+    /// eager kernels (attention, KV write).
+    Piecewise { padded: u64, eager_per_layer: u64 },
+    /// Every kernel launched from the host.
+    Eager,
 }
 
 /// One layer's work in one step, summed over the step's sequences. The GEMMs are priced
@@ -122,31 +149,63 @@ impl CostModel {
             ep: ep.max(1),
             expert_bytes,
             lm_head_bytes,
+            tp: 1,
+            system: None,
             model,
         })
+    }
+
+    /// Splits the model over `tp` GPUs of `system` (collectives priced on its links).
+    pub fn with_tensor_parallel(mut self, tp: u32, system: &SystemSpec) -> Self {
+        self.tp = tp.max(1);
+        if self.tp > 1 {
+            self.system = Some(system.clone());
+        }
+        self
+    }
+
+    /// One collective of `bytes` over the TP group, picoseconds.
+    fn collective(&self, c: Collective, bytes: u64) -> Result<u128, ScenarioError> {
+        let Some(sys) = self.system.as_ref() else {
+            return Ok(0);
+        };
+        predict(sys, c, bytes.max(1), self.tp, None, None)
+            .map(|p| p.time_ps as u128)
+            .map_err(|e| ScenarioError::Cost {
+                gpu: self.rates.name.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Bytes of the hidden states of `tokens` tokens (what a TP all-reduce carries).
+    fn hidden_bytes(&self, tokens: u64) -> u64 {
+        self.model
+            .activation_dtype
+            .bytes_for(tokens.saturating_mul(self.model.hidden_size))
     }
 
     pub fn num_layers(&self) -> u32 {
         self.model.num_layers
     }
 
-    /// Weight bytes per GPU resident in HBM (experts split over the EP group).
+    /// Weight bytes per GPU resident in HBM (experts split over the EP group, everything
+    /// over the TP group).
     pub fn weight_bytes_per_gpu(&self) -> Result<u64, ScenarioError> {
         let mut t = self.lm_head_bytes as u128 * 2;
         for l in 0..self.model.num_layers {
             let (dense, routed) = self.model.layer_weight_bytes(l)?;
             t += dense as u128 + (routed as u128 * self.expert_bytes as u128) / self.ep as u128;
         }
-        Ok(t.min(u64::MAX as u128) as u64)
+        Ok((t / self.tp as u128).min(u64::MAX as u128) as u64)
     }
 
-    /// KV bytes per cached token over all layers.
+    /// KV bytes per cached token over all layers, on one GPU of the TP group.
     pub fn kv_bytes_per_token(&self) -> Result<u64, ScenarioError> {
         let mut t = 0u64;
         for l in 0..self.model.num_layers {
             t += self.model.kv_cache_bytes_per_token(l)?;
         }
-        Ok(t.max(1))
+        Ok((t / self.tp as u64).max(1))
     }
 
     /// Time of each layer class for one step of `work` on this GPU; `node_tokens` is the
@@ -156,31 +215,39 @@ impl CostModel {
         work: &[SeqWork],
         prefill: bool,
         node_tokens: u64,
+        launch: Launch,
         out: &mut Vec<Ps>,
     ) -> Result<(), ScenarioError> {
         out.clear();
-        let per_layer_launch = if !prefill && self.cuda_graph_decode {
-            Ps::ZERO
-        } else {
-            Ps(self.launch.0 * self.kernels_per_layer)
+        let l = self.launch.0;
+        let per_layer_launch = match launch {
+            Launch::Default if !prefill && self.cuda_graph_decode => Ps::ZERO,
+            Launch::Default | Launch::Eager => Ps(l * self.kernels_per_layer),
+            Launch::FullGraph { .. } => Ps::ZERO,
+            Launch::Piecewise {
+                eager_per_layer, ..
+            } => Ps(l * eager_per_layer + self.rates.kernels.graph_launch_ps),
+        };
+        let padded = match launch {
+            Launch::FullGraph { padded } | Launch::Piecewise { padded, .. } => Some(padded),
+            Launch::Default | Launch::Eager => None,
         };
         for c in &self.classes {
-            let step = self.step_work(c.rep, work, prefill)?;
-            out.push(self.layer_time(c, &step, node_tokens)? + per_layer_launch);
+            let step = self.step_work(c.rep, work)?;
+            let gemm_tokens = padded.unwrap_or(step.tokens).max(step.tokens);
+            let comm =
+                2 * self.collective(Collective::AllReduce, self.hidden_bytes(gemm_tokens))?;
+            let t = self.layer_time(c, &step, gemm_tokens, node_tokens)?;
+            out.push(t + Ps(comm.min(u64::MAX as u128) as u64) + per_layer_launch);
         }
         Ok(())
     }
 
     /// One layer's FLOPs and bytes for the step's sequences.
-    fn step_work(
-        &self,
-        rep: u32,
-        work: &[SeqWork],
-        prefill: bool,
-    ) -> Result<StepWork, ScenarioError> {
+    fn step_work(&self, rep: u32, work: &[SeqWork]) -> Result<StepWork, ScenarioError> {
         let mut s = StepWork::default();
         for w in work {
-            if prefill {
+            if !w.decode {
                 let pass = |tokens: u32| Pass::Prefill {
                     tokens: tokens as u64,
                 };
@@ -211,6 +278,9 @@ impl CostModel {
             s.kv_bytes += (b.kv_read_bytes + b.kv_write_bytes) as u128;
             s.residual_bytes += b.residual_bytes as u128;
         }
+        let tp = self.tp as u128;
+        s.attention_flops /= tp;
+        s.kv_bytes /= tp;
         Ok(s)
     }
 
@@ -224,10 +294,13 @@ impl CostModel {
         })
     }
 
-    /// A GEMM of the step's `tokens` rows by a `hidden x (params / hidden)` weight.
+    /// A GEMM of the step's `tokens` rows by a `hidden x (params / hidden)` weight (its
+    /// `1/tp` share of the columns).
     fn weight_gemm(&self, tokens: u64, params: u128) -> Result<u128, ScenarioError> {
         let k = self.model.hidden_size.max(1);
-        let n = (params / k as u128).max(1).min(u64::MAX as u128) as u64;
+        let n = (params / k as u128 / self.tp as u128)
+            .max(1)
+            .min(u64::MAX as u128) as u64;
         self.op(Gemm {
             m: tokens,
             n,
@@ -274,13 +347,14 @@ impl CostModel {
         &self,
         c: &LayerClass,
         s: &StepWork,
+        gemm_tokens: u64,
         node_tokens: u64,
     ) -> Result<Ps, ScenarioError> {
         if s.tokens == 0 {
             return Ok(Ps::ZERO);
         }
-        let proj = self.weight_gemm(s.tokens, self.model.attention_params() as u128)?;
-        let ffn = self.ffn_time(c, s.tokens, node_tokens)?;
+        let proj = self.weight_gemm(gemm_tokens, self.model.attention_params() as u128)?;
+        let ffn = self.ffn_time(c, gemm_tokens, node_tokens)?;
         let core = Roofline {
             flops: s.attention_flops,
             bytes: s.kv_bytes,
@@ -311,23 +385,34 @@ impl CostModel {
         t
     }
 
-    /// The output head for `sampled` tokens, plus one launch per step.
-    pub fn head_time(&self, sampled: u64, prefill: bool) -> Result<Ps, ScenarioError> {
+    /// The output head for `sampled` tokens (its `1/tp` of the vocabulary, then the
+    /// logits all-gathered), the embedding's all-reduce of the step's `tokens`, and the
+    /// step's launches outside the layers.
+    pub fn head_time(
+        &self,
+        sampled: u64,
+        tokens: u64,
+        prefill: bool,
+        launch: Launch,
+    ) -> Result<Ps, ScenarioError> {
         let (n, k) = (self.model.vocab_size, self.model.hidden_size);
         let gemm = Gemm {
             m: sampled.max(1),
-            n,
+            n: (n / self.tp as u64).max(1),
             k,
             batch: 1,
             dtype: CostDtype::Bf16,
         };
         let t = self.op(gemm.time(&self.rates))?;
-        let launches = if !prefill && self.cuda_graph_decode {
-            1
-        } else {
-            2
+        let logits = self.model.activation_dtype.bytes_for(sampled.max(1) * n);
+        let comm = self.collective(Collective::AllGather, logits)?
+            + self.collective(Collective::AllReduce, self.hidden_bytes(tokens))?;
+        let launches = match launch {
+            Launch::Default if !prefill && self.cuda_graph_decode => self.launch.0,
+            Launch::FullGraph { .. } => self.rates.kernels.graph_launch_ps,
+            _ => 2 * self.launch.0,
         };
-        Ok(Ps(t.min(u64::MAX as u128) as u64) + Ps(self.launch.0 * launches))
+        Ok(Ps((t + comm).min(u64::MAX as u128) as u64) + Ps(launches))
     }
 
     /// The Engram module of one layer for `tokens` tokens: projections, gating and conv

@@ -42,10 +42,12 @@
 pub mod batcher;
 pub mod corpus;
 pub mod cost;
+pub mod engine;
 mod engram;
 pub mod error;
 pub mod fetch_bench;
 pub mod limits;
+pub mod metrics;
 pub mod report;
 pub mod requests;
 pub mod rows;
@@ -53,8 +55,9 @@ pub mod run;
 pub mod scenario;
 mod sim;
 
-pub use report::{step_csv, summary_csv, summary_text};
+pub use metrics::{Dist, LatencySummary, RequestRecord, Slo};
+pub use report::{batches_csv, requests_csv, step_csv, summary_csv, summary_json, summary_text};
 pub use run::{
-    run_scenario, run_scenario_with, LayerStats, RunOptions, RunResult, RunStats, StepRow,
+    run_scenario, run_scenario_with, BatchRow, LayerStats, RunOptions, RunResult, RunStats, StepRow,
 };
 pub use scenario::{Scenario, ScenarioError};

@@ -55,6 +55,19 @@ pub const LIMITS: &[Limit] = &[
         TOKENS,
         "output_tokens = [100, 256]",
     ),
+    limit("workload.concurrency", 1, 1_000_000, "concurrency = 64"),
+    limit(
+        "metrics.warmup_requests",
+        0,
+        10_000_000,
+        "warmup_requests = 32",
+    ),
+    limit(
+        "metrics.cooldown_requests",
+        0,
+        10_000_000,
+        "cooldown_requests = 32",
+    ),
     limit(
         "engine.replicas",
         0,
@@ -62,6 +75,7 @@ pub const LIMITS: &[Limit] = &[
         "replicas = 0 (every GPU of the node)",
     ),
     limit("engine.expert_parallel", 1, 1024, "expert_parallel = 8"),
+    limit("engine.tensor_parallel", 1, 1024, "tensor_parallel = 2"),
     limit("engine.max_num_seqs", 1, 65_536, "max_num_seqs = 256"),
     limit(
         "engine.max_batched_tokens",
@@ -117,17 +131,39 @@ fn values(s: &Scenario) -> Vec<(&'static str, u64)> {
             v.extend(prompt_tokens.map(|t| ("workload.prompt_tokens", t as u64)));
             v.extend(output_tokens.map(|t| ("workload.output_tokens", t as u64)));
         }
-        WorkloadSpec::Azure { max_requests, .. } => {
+        WorkloadSpec::Azure { max_requests, .. } | WorkloadSpec::Jsonl { max_requests, .. } => {
             v.extend(max_requests.map(|n| ("workload.max_requests", n)));
         }
+        WorkloadSpec::Poisson {
+            requests,
+            prompt_tokens,
+            output_tokens,
+            ..
+        } => generated(&mut v, *requests, prompt_tokens, output_tokens),
+        WorkloadSpec::ClosedLoop {
+            concurrency,
+            requests,
+            prompt_tokens,
+            output_tokens,
+            ..
+        } => {
+            v.push(("workload.concurrency", *concurrency));
+            generated(&mut v, *requests, prompt_tokens, output_tokens);
+        }
     }
+    v.push(("metrics.warmup_requests", s.metrics.warmup_requests));
+    v.push(("metrics.cooldown_requests", s.metrics.cooldown_requests));
     let e = &s.engine;
     v.push(("engine.replicas", e.replicas as u64));
     v.push(("engine.expert_parallel", e.expert_parallel));
-    v.push(("engine.max_num_seqs", e.max_num_seqs as u64));
-    v.push(("engine.max_batched_tokens", e.max_batched_tokens));
+    v.push(("engine.tensor_parallel", e.tensor_parallel));
+    v.extend(e.max_num_seqs.map(|n| ("engine.max_num_seqs", n as u64)));
+    v.extend(
+        e.max_batched_tokens
+            .map(|n| ("engine.max_batched_tokens", n)),
+    );
     v.extend(e.kv_cache_tokens.map(|t| ("engine.kv_cache_tokens", t)));
-    v.push(("engine.kernels_per_layer", e.kernels_per_layer));
+    v.extend(e.kernels_per_layer.map(|n| ("engine.kernels_per_layer", n)));
     if let Some(g) = &s.engram {
         v.push(("engram.kernels", g.kernels));
         let ids = g.layer_ids.iter().flatten();
@@ -146,6 +182,28 @@ fn values(s: &Scenario) -> Vec<(&'static str, u64)> {
         v.extend(warm.map(|w| ("engram.hbm_cache.warmup_steps", w)));
     }
     v
+}
+
+/// A generated workload's request count and length ranges.
+fn generated(
+    v: &mut Vec<(&'static str, u64)>,
+    requests: u64,
+    prompt: &Option<[u32; 2]>,
+    output: &Option<[u32; 2]>,
+) {
+    v.push(("workload.requests", requests));
+    v.extend(
+        prompt
+            .iter()
+            .flatten()
+            .map(|&t| ("workload.prompt_tokens", t as u64)),
+    );
+    v.extend(
+        output
+            .iter()
+            .flatten()
+            .map(|&t| ("workload.output_tokens", t as u64)),
+    );
 }
 
 /// Checks every count and size of `s` against [`LIMITS`]; the first out of range is the
@@ -216,9 +274,23 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
             (output_tokens[0] as f64 + output_tokens[1] as f64) / 2.0,
         ),
         WorkloadSpec::Azure { csv, max_requests } => {
-            // A CSV row is at least 20 bytes; the file is read under the input cap.
+            // A CSV row is at least 20 bytes.
             let rows = std::fs::metadata(crate::run::resolve(s, csv)).map_or(0, |m| m.len() / 20);
             (max_requests.unwrap_or(rows).min(rows.max(1)) as f64, 256.0)
+        }
+        WorkloadSpec::Jsonl { file, max_requests } => {
+            // A JSONL line of the three fields is at least 50 bytes.
+            let rows = std::fs::metadata(crate::run::resolve(s, file)).map_or(0, |m| m.len() / 50);
+            (max_requests.unwrap_or(rows).min(rows.max(1)) as f64, 256.0)
+        }
+        WorkloadSpec::Poisson { requests, .. } | WorkloadSpec::ClosedLoop { requests, .. } => {
+            let out = match s.workload.lengths() {
+                Some(crate::scenario::LengthSpec::Uniform { output, .. }) => {
+                    (output[0] as f64 + output[1] as f64) / 2.0
+                }
+                _ => 256.0,
+            };
+            (*requests as f64, out)
         }
     };
     let replicas = match s.engine.replicas {
@@ -226,7 +298,9 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
         r => r,
     } as f64;
     let per_replica = (requests / replicas).ceil();
-    let batch = (s.engine.max_num_seqs as f64).min(per_replica).max(1.0);
+    let batch = (s.engine.max_num_seqs_or_default() as f64)
+        .min(per_replica)
+        .max(1.0);
     let steps = per_replica * mean_out / batch;
     let runs = if s.compare_without_engram && s.engram.is_some() {
         2.0

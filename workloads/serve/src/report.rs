@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use memwall_sim::Ps;
 
+use super::metrics::{Dist, LatencySummary, Slo};
 use super::run::{RunResult, RunStats, STEP_CSV_HEADER};
 
 fn us(p: Ps) -> String {
@@ -226,5 +227,202 @@ pub fn summary_text(r: &RunResult) -> String {
     if let Some(h) = st.dram_cache_hit_rate {
         let _ = writeln!(s, "  DRAM row cache hit rate {:.1}%", h * 100.0);
     }
+    s.push_str(&latency_text(&st.latency));
     s
+}
+
+/// The request latency lines of the terminal summary.
+pub fn latency_text(l: &LatencySummary) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  requests: {} served, {} measured over {:.3} s: {:.2} req/s, {:.1} output tok/s",
+        l.requests, l.measured, l.window_s, l.request_throughput, l.output_throughput
+    );
+    let _ = writeln!(
+        s,
+        "    {:<22} {:>12} {:>12} {:>12} {:>12}",
+        "latency (ms)", "mean", "p50", "p90", "p99"
+    );
+    for (name, d) in latency_rows(l) {
+        let _ = writeln!(
+            s,
+            "    {:<22} {:>12.3} {:>12.3} {:>12.3} {:>12.3}",
+            name,
+            d.mean_s * 1e3,
+            d.p50_s * 1e3,
+            d.p90_s * 1e3,
+            d.p99_s * 1e3
+        );
+    }
+    if let Some(g) = &l.goodput {
+        let _ = writeln!(
+            s,
+            "  goodput ({}): {} of {} measured requests ({:.1}%), {:.2} req/s",
+            slo_text(&g.slo),
+            g.good,
+            l.measured,
+            g.fraction * 100.0,
+            g.per_s
+        );
+    }
+    s
+}
+
+/// The distributions of a summary with their names.
+fn latency_rows(l: &LatencySummary) -> [(&'static str, &Dist); 5] {
+    [
+        ("queue", &l.queue),
+        ("TTFT", &l.ttft),
+        ("TPOT", &l.tpot),
+        ("inter-token", &l.itl),
+        ("end-to-end", &l.e2e),
+    ]
+}
+
+fn slo_text(slo: &Slo) -> String {
+    let ms = |p: Ps| format!("{} ms", p.as_secs_f64() * 1e3);
+    let mut parts = Vec::new();
+    if let Some(t) = slo.ttft {
+        parts.push(format!("TTFT <= {}", ms(t)));
+    }
+    if let Some(t) = slo.tpot {
+        parts.push(format!("TPOT <= {}", ms(t)));
+    }
+    parts.join(", ")
+}
+
+pub const REQUESTS_CSV_HEADER: &str =
+    "id,arrival_s,input_tokens,output_tokens,queue_ms,ttft_ms,tpot_ms,e2e_ms,measured";
+
+/// One row per request of the run with Engram (`docs/csv-schema.md`).
+pub fn requests_csv(r: &RunResult) -> Vec<u8> {
+    let mut s = String::with_capacity(64 * (r.requests.len() + 1));
+    s.push_str(REQUESTS_CSV_HEADER);
+    s.push('\n');
+    let ms = |p: Ps| format!("{:.3}", p.as_secs_f64() * 1e3);
+    for q in &r.requests {
+        let _ = writeln!(
+            s,
+            "{},{:.6},{},{},{},{},{},{},{}",
+            q.id,
+            q.arrival.as_secs_f64(),
+            q.prompt,
+            q.output,
+            ms(q.queue()),
+            ms(q.ttft()),
+            q.tpot_s()
+                .map_or(String::new(), |t| format!("{:.3}", t * 1e3)),
+            ms(q.e2e()),
+            u8::from(q.measured)
+        );
+    }
+    s.into_bytes()
+}
+
+pub const BATCHES_CSV_HEADER: &str =
+    "step,kind,start_s,step_ms,tokens,seqs,waiting,kv_used_tokens,kv_capacity_tokens";
+
+/// One row per step of the node: its batch and KV-cache use (`docs/csv-schema.md`).
+pub fn batches_csv(r: &RunResult) -> Vec<u8> {
+    let mut s = String::with_capacity(64 * (r.batches.len() + 1));
+    s.push_str(BATCHES_CSV_HEADER);
+    s.push('\n');
+    for b in &r.batches {
+        let _ = writeln!(
+            s,
+            "{},{},{:.6},{:.3},{},{},{},{},{}",
+            b.step,
+            if b.prefill { "prefill" } else { "decode" },
+            b.start.as_secs_f64(),
+            b.duration.as_secs_f64() * 1e3,
+            b.tokens,
+            b.seqs,
+            b.waiting,
+            b.kv_used,
+            b.kv_capacity
+        );
+    }
+    s.into_bytes()
+}
+
+fn dist_json(d: &Dist) -> serde_json::Value {
+    serde_json::json!({
+        "count": d.count,
+        "mean_ms": d.mean_s * 1e3,
+        "p50_ms": d.p50_s * 1e3,
+        "p90_ms": d.p90_s * 1e3,
+        "p99_ms": d.p99_s * 1e3,
+    })
+}
+
+fn layers_json(st: &RunStats) -> serde_json::Value {
+    let ms = |p: Ps| p.as_secs_f64() * 1e3;
+    st.layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "layer": l.layer,
+                "rows": l.rows,
+                "bytes": l.bytes,
+                "fetch_latency_ms": ms(l.latency),
+                "hidden_ms": ms(l.hidden),
+                "exposed_ms": ms(l.exposed),
+                "steps_exposed": l.steps_exposed,
+            })
+        })
+        .collect()
+}
+
+/// `summary.json`: request latency, throughput, Engram hidden and exposed per layer, and
+/// the penalty against no Engram (`docs/csv-schema.md`).
+pub fn summary_json(r: &RunResult) -> Vec<u8> {
+    let st = &r.with_engram;
+    let l = &st.latency;
+    let latency: serde_json::Map<String, serde_json::Value> = [
+        ("queue", &l.queue),
+        ("ttft", &l.ttft),
+        ("tpot", &l.tpot),
+        ("itl", &l.itl),
+        ("e2e", &l.e2e),
+    ]
+    .into_iter()
+    .map(|(k, d)| (k.to_string(), dist_json(d)))
+    .collect();
+    let goodput = l.goodput.map(|g| {
+        serde_json::json!({
+            "slo_ttft_ms": g.slo.ttft.map(|p| p.as_secs_f64() * 1e3),
+            "slo_tpot_ms": g.slo.tpot.map(|p| p.as_secs_f64() * 1e3),
+            "good_requests": g.good,
+            "fraction": g.fraction,
+            "requests_per_s": g.per_s,
+        })
+    });
+    let v = serde_json::json!({
+        "scenario": r.scenario,
+        "seed": r.seed,
+        "system": r.system,
+        "model": r.model,
+        "placement": r.placement,
+        "requests": { "served": l.requests, "measured": l.measured },
+        "window_s": l.window_s,
+        "request_throughput_per_s": l.request_throughput,
+        "output_throughput_tokens_per_s": l.output_throughput,
+        "latency": latency,
+        "goodput": goodput,
+        "throughput": {
+            "tokens_per_s": st.tokens_per_s,
+            "makespan_s": st.makespan.as_secs_f64(),
+            "output_tokens": st.output_tokens,
+            "prompt_tokens": st.prompt_tokens,
+            "steps": st.steps,
+            "preemptions": st.preemptions,
+        },
+        "engram_layers": layers_json(st),
+        "without_engram_tokens_per_s": r.without_engram.as_ref().map(|b| b.tokens_per_s),
+        "throughput_penalty_pct": r.penalty.map(|p| p * 100.0),
+    });
+    let mut out = serde_json::to_vec_pretty(&v).expect("JSON of plain values");
+    out.push(b'\n');
+    out
 }

@@ -6,10 +6,11 @@ use memwall_models::Registry;
 use memwall_sim::attribution::CategoryTotals;
 use memwall_sim::Ps;
 
-use super::error::{invalid, ScenarioError};
-use super::requests::{azure_csv, synthetic, Request};
-use super::scenario::{Scenario, WorkloadSpec};
-use super::sim::ServeSim;
+use super::error::ScenarioError;
+use super::metrics::{LatencySummary, RequestRecord, Slo, Window};
+use super::requests::Clients;
+use super::scenario::Scenario;
+use super::sim::{Load, ServeSim};
 
 /// Per Engram layer totals over a run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -53,6 +54,8 @@ pub struct RunStats {
     pub hbm_cache_hit_rate: Option<f64>,
     pub dram_cache_hit_rate: Option<f64>,
     pub nvme_pages: u64,
+    /// Per-request latency: queue, TTFT, TPOT, inter-token, end-to-end, goodput.
+    pub latency: LatencySummary,
 }
 
 /// A scenario's answer.
@@ -69,6 +72,26 @@ pub struct RunResult {
     pub penalty: Option<f64>,
     /// Tidy per step x Engram layer rows (see `STEP_CSV_HEADER`), when asked for.
     pub step_rows: Vec<StepRow>,
+    /// Every request of the run with Engram, in issue order.
+    pub requests: Vec<RequestRecord>,
+    /// The node's batch and KV-cache use per step, when step rows are asked for.
+    pub batches: Vec<BatchRow>,
+}
+
+/// One step of the node: its batch (all replicas) and KV-cache use at its start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    pub step: u64,
+    pub start: Ps,
+    pub duration: Ps,
+    pub prefill: bool,
+    /// Tokens computed, sequences in the batch, requests waiting.
+    pub tokens: u64,
+    pub seqs: u64,
+    pub waiting: u64,
+    /// KV-cache tokens held and the capacity, summed over replicas.
+    pub kv_used: u64,
+    pub kv_capacity: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,12 +141,25 @@ pub fn run_scenario_with(
     opt: RunOptions,
 ) -> Result<RunResult, ScenarioError> {
     let model = resolve_model(s, models)?;
-    let requests = load_requests(s)?;
+    let total = Clients::count(s)?;
+    let (window, slo) = measured(s, total)?;
+    let load = || -> Result<Load, ScenarioError> {
+        Ok(Load {
+            clients: Clients::open(s)?,
+            window,
+            slo,
+        })
+    };
     let engram = s.engram.is_some();
-    let (with, rows) = ServeSim::new(s, reg, &model, &requests, engram, opt)?.run()?;
+    let out = ServeSim::new(s, reg, &model, load()?, engram, opt)?.run()?;
+    let with = out.stats;
     let without = if engram && s.compare_without_engram {
         let o = RunOptions { step_rows: false };
-        Some(ServeSim::new(s, reg, &model, &requests, false, o)?.run()?.0)
+        Some(
+            ServeSim::new(s, reg, &model, load()?, false, o)?
+                .run()?
+                .stats,
+        )
     } else {
         None
     };
@@ -140,31 +176,41 @@ pub fn run_scenario_with(
         with_engram: with,
         without_engram: without,
         penalty,
-        step_rows: rows,
+        step_rows: out.step_rows,
+        requests: out.requests,
+        batches: out.batches,
     })
 }
 
-fn load_requests(s: &Scenario) -> Result<Vec<Request>, ScenarioError> {
-    Ok(match &s.workload {
-        WorkloadSpec::Synthetic {
-            requests,
-            prompt_tokens,
-            output_tokens,
-        } => synthetic(s.seed, *requests, *prompt_tokens, *output_tokens),
-        WorkloadSpec::Azure { csv, max_requests } => {
-            let path = resolve(s, csv);
-            let text = memwall_io::input::read_to_string_capped(&path).map_err(|e| {
-                invalid(
-                    &s.origin,
-                    format!(
-                        "[workload] csv {}: {e}\nhint: paths are relative to the scenario file",
-                        path.display()
-                    ),
-                )
-            })?;
-            azure_csv(&path.display().to_string(), &text, *max_requests)?
-        }
-    })
+/// The measured requests of `total` and the goodput objectives, from `[metrics]`.
+fn measured(s: &Scenario, total: u64) -> Result<(Window, Slo), ScenarioError> {
+    let m = &s.metrics;
+    let window = Window {
+        warmup: m.warmup_requests,
+        cooldown: m.cooldown_requests,
+        total,
+    };
+    if window.warmup + window.cooldown >= total {
+        return Err(ScenarioError::Field {
+            origin: s.origin.clone(),
+            line: crate::limits::key_line(&s.source_text, "metrics.warmup_requests"),
+            field: "metrics.warmup_requests".into(),
+            value: format!(
+                "{} (+ cooldown_requests {})",
+                m.warmup_requests, m.cooldown_requests
+            ),
+            message: format!("leaves none of the {total} requests measured"),
+            hint: "warm-up and cool-down together must be fewer than the requests".into(),
+        });
+    }
+    let time = |f: &str, v: &Option<String>| -> Result<Option<Ps>, ScenarioError> {
+        v.as_deref().map(|v| s.time_field(f, v).map(Ps)).transpose()
+    };
+    let slo = Slo {
+        ttft: time("metrics.slo_ttft", &m.slo_ttft)?,
+        tpot: time("metrics.slo_tpot", &m.slo_tpot)?,
+    };
+    Ok((window, slo))
 }
 
 /// The scenario's model: a known name, or a path to a model file (relative to the

@@ -26,6 +26,9 @@ pub struct Scenario {
     /// Built-in model config (deepseek-v4.1-flash, qwen3-4b-dense, ...).
     pub model: String,
     pub workload: WorkloadSpec,
+    /// Warm-up and cool-down left out of the request metrics, and the goodput SLOs.
+    #[serde(default)]
+    pub metrics: MetricsSpec,
     #[serde(default)]
     pub engine: EngineSpec,
     /// No `[engram]` table: the model runs without Engram.
@@ -66,6 +69,88 @@ pub enum WorkloadSpec {
         /// Stop after this many requests (all when absent).
         max_requests: Option<u64>,
     },
+    /// Requests from a JSONL file, one JSON object a line with `input_toks`, `output_toks`
+    /// and `arrival_time` (seconds, relative to the first line's; other keys are ignored),
+    /// as vLLM's benchmark records them (`../shared/data/vllm-serving/*/requests.jsonl`).
+    Jsonl {
+        file: String,
+        /// Stop after this many requests (all when absent).
+        max_requests: Option<u64>,
+    },
+    /// Open loop: `requests` arrivals of a Poisson process at `rate` requests/s (seeded),
+    /// the first at time zero; lengths uniform in ranges or read from a JSONL file.
+    Poisson {
+        rate: f64,
+        requests: u64,
+        prompt_tokens: Option<[u32; 2]>,
+        output_tokens: Option<[u32; 2]>,
+        /// A JSONL file whose `input_toks` and `output_toks` are taken in order (cycled).
+        lengths: Option<String>,
+    },
+    /// Closed loop: `concurrency` clients, each issuing its next request when its last
+    /// one finishes (plus `think_time`), `requests` in all, as vLLM's `benchmark_serving`
+    /// and SGLang's `bench_serving` run with a concurrency limit.
+    ClosedLoop {
+        concurrency: u64,
+        requests: u64,
+        /// Time between a request's last token and the client's next request.
+        think_time: Option<String>,
+        prompt_tokens: Option<[u32; 2]>,
+        output_tokens: Option<[u32; 2]>,
+        lengths: Option<String>,
+    },
+}
+
+/// Where generated requests (Poisson, closed loop) take their lengths from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LengthSpec<'a> {
+    /// Uniform in the inclusive ranges, seeded.
+    Uniform { prompt: [u32; 2], output: [u32; 2] },
+    /// A JSONL file's `input_toks` and `output_toks`, in order, cycled.
+    File(&'a str),
+}
+
+impl WorkloadSpec {
+    /// The lengths of a generated workload (none for file and synthetic workloads, or when
+    /// the fields are incomplete).
+    pub fn lengths(&self) -> Option<LengthSpec<'_>> {
+        let (p, o, f) = match self {
+            WorkloadSpec::Poisson {
+                prompt_tokens,
+                output_tokens,
+                lengths,
+                ..
+            }
+            | WorkloadSpec::ClosedLoop {
+                prompt_tokens,
+                output_tokens,
+                lengths,
+                ..
+            } => (prompt_tokens, output_tokens, lengths),
+            _ => return None,
+        };
+        match (p, o, f) {
+            (Some(prompt), Some(output), None) => Some(LengthSpec::Uniform {
+                prompt: *prompt,
+                output: *output,
+            }),
+            (None, None, Some(f)) => Some(LengthSpec::File(f)),
+            _ => None,
+        }
+    }
+}
+
+/// `[metrics]`: which requests are measured and the service-level objectives of goodput.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSpec {
+    /// The first requests issued, served but left out of the latency metrics (warm-up).
+    pub warmup_requests: u64,
+    /// The last requests issued, served but left out of the metrics (cool-down).
+    pub cooldown_requests: u64,
+    /// Goodput counts the measured requests whose TTFT and TPOT are at or under these.
+    pub slo_ttft: Option<String>,
+    pub slo_tpot: Option<String>,
 }
 
 /// `[text]`: each request's token ids are a seeded slice of a real corpus, tokenized with
@@ -82,44 +167,78 @@ pub struct TextSpec {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSpec {
+    /// An engine profile (`vllm-v1`, `sglang`, `nano-vllm`; docs/engines.md) whose
+    /// scheduler, KV blocks, CPU costs and CUDA graphs the run follows; the fields below
+    /// that the scenario writes override the profile's. Absent: the built-in behaviour
+    /// (prefill-first, KV per token, the defaults below).
+    pub engine: Option<Spanned<String>>,
+    /// GPUs per replica, weights and KV split over them, two all-reduces per layer
+    /// (`memwall_models::collective` on the node's links).
+    pub tensor_parallel: u64,
     /// GPUs simulated, each a data-parallel replica with its own batch (all contend for
-    /// the node's host DRAM, switches and drives). 0 = every GPU of the node.
+    /// the node's host DRAM, switches and drives). 0 = every GPU of the node (divided by
+    /// `tensor_parallel`).
     pub replicas: usize,
     /// Expert-parallel degree for MoE weights (experts split over this many GPUs).
     pub expert_parallel: u64,
-    pub max_num_seqs: usize,
-    pub max_batched_tokens: u64,
+    /// Default 256 (or the engine profile's).
+    pub max_num_seqs: Option<usize>,
+    /// Default 16384 (or the engine profile's).
+    pub max_batched_tokens: Option<u64>,
     /// KV-cache capacity per replica in tokens; derived from HBM when absent.
     pub kv_cache_tokens: Option<u64>,
-    /// Share of HBM the engine may use (vLLM's gpu_memory_utilization).
-    pub gpu_memory_utilization: f64,
+    /// Share of HBM the engine may use (vLLM's gpu_memory_utilization); default 0.9.
+    pub gpu_memory_utilization: Option<f64>,
     /// Kernels launched per layer (launch overhead each); decode under CUDA graphs pays
-    /// one launch per step instead.
-    pub kernels_per_layer: u64,
-    pub cuda_graph_decode: bool,
+    /// one launch per step instead. Default 8 (or the engine profile's).
+    pub kernels_per_layer: Option<u64>,
+    /// Default true (or the engine profile's `full_decode`).
+    pub cuda_graph_decode: Option<bool>,
     /// Share of the GPU profile's achievable FLOP rate and HBM bandwidth that the engine's
     /// kernels reach (attention, GEMMs, KV reads), applied to every roofline kernel of the
     /// backbone and of the Engram module; 1.0 = the achievable figures. A calibration knob:
     /// say what it was fitted to.
     pub compute_efficiency: f64,
-    /// CPU time per step on the critical path (scheduling, input preparation, sampling).
-    pub host_step_overhead: Spanned<String>,
+    /// CPU time per step on the critical path (scheduling, input preparation, sampling);
+    /// default 0 (or the engine profile's `cpu.step`).
+    pub host_step_overhead: Option<Spanned<String>>,
 }
 
 impl Default for EngineSpec {
     fn default() -> Self {
         EngineSpec {
+            engine: None,
+            tensor_parallel: 1,
             replicas: 0,
             expert_parallel: 1,
-            max_num_seqs: 256,
-            max_batched_tokens: 16384,
+            max_num_seqs: None,
+            max_batched_tokens: None,
             kv_cache_tokens: None,
-            gpu_memory_utilization: 0.9,
-            kernels_per_layer: 8,
-            cuda_graph_decode: true,
+            gpu_memory_utilization: None,
+            kernels_per_layer: None,
+            cuda_graph_decode: None,
             compute_efficiency: 1.0,
-            host_step_overhead: Spanned::new(0..0, "0 us".into()),
+            host_step_overhead: None,
         }
+    }
+}
+
+impl EngineSpec {
+    /// The built-in behaviour's values (no engine profile), where the scenario is silent.
+    pub fn max_num_seqs_or_default(&self) -> usize {
+        self.max_num_seqs.unwrap_or(256)
+    }
+    pub fn max_batched_tokens_or_default(&self) -> u64 {
+        self.max_batched_tokens.unwrap_or(16384)
+    }
+    pub fn gpu_memory_utilization_or_default(&self) -> f64 {
+        self.gpu_memory_utilization.unwrap_or(0.9)
+    }
+    pub fn kernels_per_layer_or_default(&self) -> u64 {
+        self.kernels_per_layer.unwrap_or(8)
+    }
+    pub fn cuda_graph_decode_or_default(&self) -> bool {
+        self.cuda_graph_decode.unwrap_or(true)
     }
 }
 
@@ -378,6 +497,21 @@ impl Scenario {
             .map(|i| i + 1)
     }
 
+    /// The 1-based line of `key = ...` inside `[table]` in the scenario's text, if any.
+    pub(crate) fn line_of_table_key(&self, table: &str, key: &str) -> Option<usize> {
+        let header = format!("[{table}]");
+        let mut inside = false;
+        for (i, l) in self.source_text.lines().enumerate() {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                inside = t.trim_end() == header;
+            } else if inside && t.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+                return Some(i + 1);
+            }
+        }
+        None
+    }
+
     pub(crate) fn unknown_system(&self, e: memwall_models::ProfileErrors) -> ScenarioError {
         let line = self.line_of_key("system");
         ScenarioError::Field {
@@ -421,11 +555,16 @@ impl Scenario {
     fn validate_engine(&self) -> Result<(), ScenarioError> {
         let e = &self.engine;
         let o = &self.origin;
-        if e.max_num_seqs == 0 || e.max_batched_tokens == 0 || e.expert_parallel == 0 {
+        if e.max_num_seqs == Some(0)
+            || e.max_batched_tokens == Some(0)
+            || e.expert_parallel == 0
+            || e.tensor_parallel == 0
+        {
             return Err(invalid(
                 o,
-                "[engine] max_num_seqs, max_batched_tokens and expert_parallel must be \
-                 positive\nhint: nano-vLLM uses max_num_seqs = 512, max_batched_tokens = 16384"
+                "[engine] max_num_seqs, max_batched_tokens, expert_parallel and \
+                 tensor_parallel must be positive\nhint: nano-vLLM uses max_num_seqs = 512, \
+                 max_batched_tokens = 16384"
                     .into(),
             ));
         }
@@ -437,33 +576,39 @@ impl Scenario {
                     .into(),
             ));
         }
-        if !(e.gpu_memory_utilization > 0.0 && e.gpu_memory_utilization <= 1.0) {
+        let util = e.gpu_memory_utilization_or_default();
+        if !(util > 0.0 && util <= 1.0) {
             return Err(invalid(
                 o,
                 "[engine] gpu_memory_utilization must be in (0, 1]".into(),
             ));
         }
-        self.quantity(
-            "engine.host_step_overhead",
-            &e.host_step_overhead,
-            memwall_models::units::parse_time_ps,
-        )?;
+        if let Some(h) = &e.host_step_overhead {
+            self.quantity(
+                "engine.host_step_overhead",
+                h,
+                memwall_models::units::parse_time_ps,
+            )?;
+        }
+        crate::engine::Engine::of(self)?;
         Ok(())
     }
 
     fn validate_workload(&self) -> Result<(), ScenarioError> {
-        if let WorkloadSpec::Synthetic {
-            requests,
-            prompt_tokens,
-            output_tokens,
-        } = &self.workload
-        {
-            if *requests == 0
-                || prompt_tokens[0] == 0
-                || output_tokens[0] == 0
-                || prompt_tokens[0] > prompt_tokens[1]
-                || output_tokens[0] > output_tokens[1]
-            {
+        let w = &self.workload;
+        let ranges = match w {
+            WorkloadSpec::Synthetic {
+                requests,
+                prompt_tokens,
+                output_tokens,
+            } => Some((*requests, *prompt_tokens, *output_tokens)),
+            _ => match w.lengths() {
+                Some(LengthSpec::Uniform { prompt, output }) => Some((1, prompt, output)),
+                _ => None,
+            },
+        };
+        if let Some((requests, p, o)) = ranges {
+            if requests == 0 || p[0] == 0 || o[0] == 0 || p[0] > p[1] || o[0] > o[1] {
                 return Err(invalid(
                     &self.origin,
                     "[workload] needs requests > 0 and lengths [min, max] with \
@@ -472,7 +617,76 @@ impl Scenario {
                 ));
             }
         }
+        match w {
+            WorkloadSpec::Poisson { rate, .. } if !(rate.is_finite() && *rate > 0.0) => {
+                return Err(self.workload_field(
+                    "rate",
+                    rate.to_string(),
+                    "must be a positive number of requests per second",
+                    "rate = 10.0",
+                ));
+            }
+            WorkloadSpec::ClosedLoop {
+                think_time: Some(t),
+                ..
+            } => {
+                self.time_field("workload.think_time", t)?;
+            }
+            _ => {}
+        }
+        let generated = matches!(
+            w,
+            WorkloadSpec::Poisson { .. } | WorkloadSpec::ClosedLoop { .. }
+        );
+        if generated && w.lengths().is_none() {
+            return Err(self.workload_field(
+                "lengths",
+                String::new(),
+                "give either prompt_tokens and output_tokens, or lengths (not both)",
+                "prompt_tokens = [100, 1024] and output_tokens = [100, 256], or \
+                 lengths = \"requests.jsonl\"",
+            ));
+        }
+        self.validate_metrics()
+    }
+
+    fn validate_metrics(&self) -> Result<(), ScenarioError> {
+        let m = &self.metrics;
+        for (field, v) in [
+            ("metrics.slo_ttft", &m.slo_ttft),
+            ("metrics.slo_tpot", &m.slo_tpot),
+        ] {
+            if let Some(v) = v {
+                self.time_field(field, v)?;
+            }
+        }
         Ok(())
+    }
+
+    /// A time written as a plain string (`"500 ms"`) at `field` (`table.key`), parsed, with
+    /// the file, line and field in the error.
+    pub(crate) fn time_field(&self, field: &str, v: &str) -> Result<u64, ScenarioError> {
+        memwall_models::units::parse_time_ps(v).map_err(|e| ScenarioError::Field {
+            origin: self.origin.clone(),
+            line: crate::limits::key_line(&self.source_text, field),
+            field: field.to_string(),
+            value: v.to_string(),
+            message: e.message,
+            hint: e.hint,
+        })
+    }
+
+    /// An invalid `[workload]` value, at its line.
+    fn workload_field(&self, key: &str, value: String, message: &str, hint: &str) -> ScenarioError {
+        let field = format!("workload.{key}");
+        ScenarioError::Field {
+            origin: self.origin.clone(),
+            line: crate::limits::key_line(&self.source_text, &field),
+            field,
+            value,
+            message: message.to_string(),
+            hint: format!("e.g. {hint} (scenarios/README.md)"),
+        }
     }
 
     fn validate_engram(&self, g: &EngramSpec) -> Result<(), ScenarioError> {

@@ -15,13 +15,15 @@ use memwall_sim::{
     CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
 };
 
-use super::batcher::{Batcher, StepPlan};
-use super::cost::CostModel;
+use super::batcher::{Batcher, BlockMode, StepPlan};
+use super::cost::{CostModel, Launch};
+use super::engine::Engine;
 use super::engram::{engram_setup, EngramSetup};
 use super::error::{invalid, ScenarioError};
-use super::requests::Request;
+use super::metrics::{RequestRecord, Slo, Tracker, Window};
+use super::requests::Clients;
 use super::rows::hash_rows;
-use super::run::{LayerStats, RunOptions, RunStats, StepRow};
+use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
 /// Categories the step loop's own ops use.
@@ -120,6 +122,8 @@ pub(crate) struct ServeSim<'a> {
     gpus: Vec<Gpu>,
     barrier_stream: StreamId,
     host_over: Ps,
+    /// The engine profile the run follows (`None`: the built-in behaviour).
+    engine: Option<Engine>,
     engram: Option<EngramRun<'a>>,
     batchers: Vec<Batcher>,
     /// Token text of each running sequence, per replica.
@@ -132,6 +136,24 @@ pub(crate) struct ServeSim<'a> {
     rowbuf: Vec<u64>,
     fetches: Vec<Vec<Option<FetchOps>>>,
     totals: Totals,
+    load: Load,
+    tracker: Tracker,
+    batch_rows: Vec<BatchRow>,
+}
+
+/// The requests of a run: who issues them, which are measured, the goodput objectives.
+pub(crate) struct Load {
+    pub clients: Clients,
+    pub window: Window,
+    pub slo: Slo,
+}
+
+/// What a run gives.
+pub(crate) struct SimOutput {
+    pub stats: RunStats,
+    pub step_rows: Vec<StepRow>,
+    pub requests: Vec<RequestRecord>,
+    pub batches: Vec<BatchRow>,
 }
 
 fn percentile(v: &mut [u64], p: f64) -> Ps {
@@ -147,23 +169,34 @@ fn cost_model(
     s: &Scenario,
     model: memwall_llm::ModelConfig,
     sys: &SystemSpec,
+    engine: Option<&Engine>,
 ) -> Result<CostModel, ScenarioError> {
     let e = &s.engine;
-    CostModel::new(
+    let (kernels, graphs, tp) = match engine {
+        Some(g) => (g.kernels_per_layer, g.graphs.full_decode, g.tensor_parallel),
+        None => (
+            e.kernels_per_layer_or_default(),
+            e.cuda_graph_decode_or_default(),
+            1,
+        ),
+    };
+    let c = CostModel::new(
         model,
         &sys.node.gpu,
         e.expert_parallel,
-        e.kernels_per_layer,
-        e.cuda_graph_decode,
+        kernels,
+        graphs,
         e.compute_efficiency,
-    )
+    )?;
+    Ok(c.with_tensor_parallel(tp, sys))
 }
 
-/// Each replica's compute, host and Engram streams.
-fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu> {
+/// Each replica's compute, host and Engram streams (replica `i` on GPU `i x tp`, the
+/// first of its tensor-parallel group).
+fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize, tp: usize) -> Vec<Gpu> {
     (0..replicas)
         .map(|i| Gpu {
-            socket: sys.node.gpus[i].socket,
+            socket: sys.node.gpus[i * tp].socket,
             compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
             host: ex.add_stream(format!("gpu{i}.host"), true, false),
             side: ex.add_stream(format!("gpu{i}.engram"), false, false),
@@ -171,16 +204,29 @@ fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize) -> Vec<Gpu>
         .collect()
 }
 
-/// One batcher per replica, the requests dealt round-robin.
-fn batchers(s: &Scenario, requests: &[Request], replicas: usize, kv: u64) -> Vec<Batcher> {
+/// One batcher per replica (requests are dealt round-robin as they arrive); `kv` is in
+/// tokens, or in blocks under an engine profile.
+fn batchers(s: &Scenario, engine: Option<&Engine>, replicas: usize, kv: u64) -> Vec<Batcher> {
     let e = &s.engine;
-    let mut b: Vec<Batcher> = (0..replicas)
-        .map(|_| Batcher::new(e.max_num_seqs, e.max_batched_tokens, kv.max(1)))
-        .collect();
-    for (i, r) in requests.iter().enumerate() {
-        b[i % replicas].push(i as u64, r);
-    }
-    b
+    (0..replicas)
+        .map(|_| match engine {
+            Some(g) => Batcher::with_blocks(
+                g.max_num_seqs,
+                g.max_batched_tokens,
+                kv.max(1),
+                BlockMode {
+                    scheduler: g.scheduler,
+                    block_size: g.block_size,
+                    admission: g.admission,
+                },
+            ),
+            None => Batcher::new(
+                e.max_num_seqs_or_default(),
+                e.max_batched_tokens_or_default(),
+                kv.max(1),
+            ),
+        })
+        .collect()
 }
 
 impl Totals {
@@ -200,53 +246,92 @@ impl Totals {
     }
 }
 
-/// Replicas asked for (0: every GPU), checked against the node.
-fn replicas(s: &Scenario, node: &NodeModel) -> Result<usize, ScenarioError> {
+/// Replicas asked for (0: every GPU, over the TP degree), checked against the node.
+fn replicas(s: &Scenario, node: &NodeModel, tp: usize) -> Result<usize, ScenarioError> {
+    let gpus = node.gpus.len();
+    if tp > gpus {
+        return Err(ScenarioError::Field {
+            origin: s.origin.clone(),
+            line: s.line_of_table_key("engine", "tensor_parallel"),
+            field: "engine.tensor_parallel".into(),
+            value: tp.to_string(),
+            message: format!("{} has {gpus} GPUs", s.system),
+            hint: format!("tensor_parallel can be at most {gpus} on this system"),
+        });
+    }
     let n = match s.engine.replicas {
-        0 => node.gpus.len(),
+        0 => gpus / tp,
         r => r,
     };
-    if n > node.gpus.len() {
+    if n * tp > gpus {
         return Err(invalid(
             &s.origin,
             format!(
-                "[engine] replicas = {n} but {} has {} GPUs",
-                s.system,
-                node.gpus.len()
+                "[engine] replicas = {n} x tensor_parallel = {tp} but {} has {gpus} GPUs",
+                s.system
             ),
         ));
     }
     Ok(n)
 }
 
-/// KV-cache capacity per replica in tokens: as given, else what HBM leaves after the
-/// weights (and a sharded Engram table).
+/// KV-cache capacity per replica: in tokens (as given, else what HBM leaves after the
+/// weights and a sharded Engram table), or under an engine profile in blocks, what
+/// `gpu_memory_utilization` leaves after the weights and the engine's non-KV memory
+/// (vLLM's sizing, docs/engines.md), less its reserved blocks.
+fn kv_capacity(
+    s: &Scenario,
+    sys: &SystemSpec,
+    cost: &CostModel,
+    engine: Option<&Engine>,
+    engram_hbm: u64,
+) -> Result<u64, ScenarioError> {
+    let Some(g) = engine else {
+        let util = s.engine.gpu_memory_utilization_or_default();
+        return kv_tokens(s, sys, cost, util, engram_hbm);
+    };
+    let tokens = match s.engine.kv_cache_tokens {
+        Some(t) => t,
+        None => kv_tokens(
+            s,
+            sys,
+            cost,
+            g.gpu_memory_utilization,
+            engram_hbm + g.non_kv_memory,
+        )?,
+    };
+    Ok((tokens / g.block_size).saturating_sub(g.reserved_blocks))
+}
+
+/// KV tokens per replica: as given, else what `util` of HBM leaves after the weights and
+/// `reserved` bytes.
 fn kv_tokens(
     s: &Scenario,
     sys: &SystemSpec,
     cost: &CostModel,
-    engram_hbm: u64,
+    util: f64,
+    reserved: u64,
 ) -> Result<u64, ScenarioError> {
     if let Some(t) = s.engine.kv_cache_tokens {
         return Ok(t);
     }
     let hbm = sys.node.gpu.hbm_capacity_bytes;
-    let usable = (hbm as f64 * s.engine.gpu_memory_utilization) as u64;
-    let used = cost.weight_bytes_per_gpu()? + engram_hbm;
+    let usable = (hbm as f64 * util) as u64;
+    let used = cost.weight_bytes_per_gpu()? + reserved;
     let free = usable.checked_sub(used).filter(|f| *f > 0).ok_or_else(|| {
         invalid(
             &s.origin,
             format!(
                 "the weights ({} GB per GPU{}) do not fit in {} GB x {}: raise \
-                 expert_parallel or pick a larger GPU",
+                 expert_parallel or tensor_parallel, or pick a larger GPU",
                 used / 1_000_000_000,
-                if engram_hbm > 0 {
-                    ", Engram shard included"
+                if reserved > 0 {
+                    ", Engram shard and engine memory included"
                 } else {
                     ""
                 },
                 hbm / 1_000_000_000,
-                s.engine.gpu_memory_utilization
+                util
             ),
         )
     })?;
@@ -259,7 +344,7 @@ impl<'a> ServeSim<'a> {
         s: &'a Scenario,
         reg: &Registry,
         model: &ModelConfig,
-        requests: &[Request],
+        load: Load,
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
@@ -277,27 +362,35 @@ impl<'a> ServeSim<'a> {
             system: s.system.clone(),
             message: e.to_string(),
         })?;
-        let replicas = replicas(s, &node)?;
-        let e = &s.engine;
-        let cost = cost_model(s, model.clone(), &sys)?;
+        let engine = Engine::of(s)?;
+        let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
+        if tp > 1 && spec.is_some() {
+            return Err(invalid(
+                &s.origin,
+                "[engine] tensor_parallel > 1 with [engram] is not modelled yet\nhint: \
+                 serve Engram models with expert_parallel and data-parallel replicas"
+                    .into(),
+            ));
+        }
+        let replicas = replicas(s, &node, tp)?;
+        let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
             _ => 0,
         };
-        let kv = kv_tokens(s, &sys, &cost, engram_hbm)?;
+        let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;
         let cats = Cats::new(&mut ex);
-        let gpus = gpu_streams(&mut ex, &sys, replicas);
+        let gpus = gpu_streams(&mut ex, &sys, replicas, tp);
         let engram = match (spec, setup) {
             (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
             _ => None,
         };
         let barrier_stream = ex.add_stream("steps", false, false);
-        let host_over = Ps(s.quantity(
-            "engine.host_step_overhead",
-            &e.host_step_overhead,
-            parse_time_ps,
-        )?);
-        let batchers = batchers(s, requests, replicas, kv);
+        let host_over = match &s.engine.host_step_overhead {
+            Some(h) => Ps(s.quantity("engine.host_step_overhead", h, parse_time_ps)?),
+            None => Ps::ZERO,
+        };
+        let batchers = batchers(s, engine.as_ref(), replicas, kv);
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -309,6 +402,7 @@ impl<'a> ServeSim<'a> {
             gpus,
             barrier_stream,
             host_over,
+            engine,
             engram,
             batchers,
             texts: vec![HashMap::new(); replicas],
@@ -320,20 +414,24 @@ impl<'a> ServeSim<'a> {
             rowbuf: Vec::new(),
             fetches: vec![vec![None; layers]; replicas],
             totals,
+            tracker: Tracker::new(load.window),
+            load,
+            batch_rows: Vec::new(),
         })
     }
 
     /// Serves every request, step by step.
-    pub(crate) fn run(mut self) -> Result<(RunStats, Vec<StepRow>), ScenarioError> {
+    pub(crate) fn run(mut self) -> Result<SimOutput, ScenarioError> {
         let finished = |b: &[Batcher]| b.iter().map(|b| b.finished).sum::<u64>();
-        let total = self.batchers.iter().map(|b| b.waiting.len() as u64).sum();
         let label = if self.engram.is_some() {
             "serving"
         } else {
             "serving without Engram"
         };
-        let progress = memwall_io::progress::task(label, Some(total), "requests");
+        let total = self.load.clients.planned();
+        let progress = memwall_io::progress::task(label, total, "requests");
         loop {
+            self.admit_arrivals()?;
             let mut any = false;
             for (b, p) in self.batchers.iter_mut().zip(self.plans.iter_mut()) {
                 b.plan(self.now, p);
@@ -351,9 +449,22 @@ impl<'a> ServeSim<'a> {
         Ok(self.finish())
     }
 
+    /// Hands the requests that have arrived by now to the replicas, round-robin by id.
+    fn admit_arrivals(&mut self) -> Result<(), ScenarioError> {
+        let n = self.batchers.len() as u64;
+        while let Some((id, r)) = self.load.clients.pop_due(self.now)? {
+            self.batchers[(id % n) as usize].push(id, &r);
+        }
+        Ok(())
+    }
+
     /// Nothing to run: waits for the next arrival (true) or ends the run (false).
     fn idle_until_next_arrival(&mut self) -> Result<bool, ScenarioError> {
-        let next = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        let queued = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        let next = match (queued, self.load.clients.next_arrival()?) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match next {
             None => Ok(false),
             Some(t) if t > self.now => {
@@ -377,10 +488,11 @@ impl<'a> ServeSim<'a> {
     fn step(&mut self) -> Result<(), ScenarioError> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
+        let mut ends = Vec::new();
         for gi in 0..self.gpus.len() {
-            if let Some(last) = self.gpu_step(gi, node_tokens)? {
-                lasts.push(last);
-            }
+            let last = self.gpu_step(gi, node_tokens, &mut lasts)?;
+            ends.push(last);
+            lasts.extend(last);
         }
         let su = self.step as u32;
         let barrier = self.ex.add_op(
@@ -411,11 +523,54 @@ impl<'a> ServeSim<'a> {
             },
         );
         self.totals.step_exposed.push(worst);
+        // Each replica's tokens reach their requests when its own step ends.
+        let ends: Vec<Ps> = ends
+            .iter()
+            .map(|o| o.and_then(|o| tl.get(o)).map_or(end, |r| r.end))
+            .collect();
+        self.record_batch(end, node_tokens, prefill);
+        self.record_tokens(&ends);
         self.complete_step(prefill);
         self.now = end;
         self.prev = Some(barrier);
         self.ex.forget_before(barrier)?;
         Ok(())
+    }
+
+    /// The step's batch and KV-cache use (for the time line), when step rows are kept.
+    fn record_batch(&mut self, end: Ps, tokens: u64, prefill: bool) {
+        if !self.opt.step_rows {
+            return;
+        }
+        let b = &self.batchers;
+        self.batch_rows.push(BatchRow {
+            step: self.step,
+            start: self.now,
+            duration: end - self.now,
+            prefill,
+            tokens,
+            seqs: self.plans.iter().map(|p| p.work.len() as u64).sum(),
+            waiting: b.iter().map(|b| b.waiting.len() as u64).sum(),
+            kv_used: b.iter().map(|b| b.kv_used()).sum(),
+            kv_capacity: b.iter().map(|b| b.kv_capacity_tokens()).sum(),
+        });
+    }
+
+    /// The tokens this step samples, at each replica's step end; finished requests are
+    /// recorded and their closed-loop clients issue again.
+    fn record_tokens(&mut self, ends: &[Ps]) {
+        for ((b, p), &at) in self.batchers.iter().zip(&self.plans).zip(ends) {
+            for w in p.work.iter().filter(|w| w.samples) {
+                let sq = &b.seqs[w.seq];
+                self.tracker.token(sq.id, at);
+                if sq.generated + 1 >= sq.output {
+                    let scheduled = sq.first_scheduled.unwrap_or(sq.arrival);
+                    let lengths = (sq.prompt, sq.output);
+                    self.tracker.finish(sq.id, sq.arrival, lengths, scheduled);
+                    self.load.clients.finished(at);
+                }
+            }
+        }
     }
 
     /// After a step: tokens out, finished sequences' text dropped, caches stepped.
@@ -448,8 +603,15 @@ impl<'a> ServeSim<'a> {
         Ok(self.ex.add_op(o)?)
     }
 
-    /// One replica's ops for this step; the last one, if it has work.
-    fn gpu_step(&mut self, gi: usize, node_tokens: u64) -> Result<Option<OpId>, ScenarioError> {
+    /// One replica's ops for this step: its last compute op, if it has work (when its
+    /// tokens are out); under async scheduling its CPU op goes to `lasts` (the step's
+    /// barrier waits for it too).
+    fn gpu_step(
+        &mut self,
+        gi: usize,
+        node_tokens: u64,
+        lasts: &mut Vec<OpId>,
+    ) -> Result<Option<OpId>, ScenarioError> {
         for f in self.fetches[gi].iter_mut() {
             *f = None;
         }
@@ -458,17 +620,18 @@ impl<'a> ServeSim<'a> {
             return Ok(None);
         }
         let sampled = p.work.iter().filter(|w| w.samples).count() as u64;
-        let prefill = p.prefill;
+        let (prefill, tokens) = (p.prefill, p.tokens());
+        let launch = launch_of(self.engine.as_ref(), p);
         self.cost
-            .class_times(&p.work, prefill, node_tokens, &mut self.class_t)?;
-        let mut g = self.step_head(gi)?;
+            .class_times(&p.work, prefill, node_tokens, launch, &mut self.class_t)?;
+        let mut g = self.step_head(gi, lasts)?;
         let nlayers = self.engram.as_ref().map_or(0, |e| e.layers.len());
         for k in 0..nlayers {
             self.engram_layer(gi, k, &mut g)?;
         }
         let (su, nl) = (self.step as u32, self.cost.num_layers());
         let seg = self.cost.range_time(&self.class_t, g.layer_at..nl)
-            + self.cost.head_time(sampled, prefill)?;
+            + self.cost.head_time(sampled, tokens, prefill, launch)?;
         let compute = self.gpus[gi].compute;
         let fin = self.add(
             OpSpec::new(compute, self.cats.compute, Work::Delay(seg))
@@ -478,8 +641,35 @@ impl<'a> ServeSim<'a> {
         Ok(Some(fin))
     }
 
+    /// The step's CPU time: the engine's (scheduling, input preparation, sampling) before
+    /// the GPU work, or beside it under async scheduling (it prepared this step while the
+    /// last one ran: the step takes the longer of the two); else the scenario's
+    /// `host_step_overhead`.
+    fn step_cpu(
+        &mut self,
+        gi: usize,
+        lasts: &mut Vec<OpId>,
+    ) -> Result<Option<OpId>, ScenarioError> {
+        let (su, prev) = (self.step as u32, self.prev);
+        let (compute, host) = (self.gpus[gi].compute, self.gpus[gi].host);
+        let (t, overlapped) = match &self.engine {
+            Some(e) => (e.cpu_time(self.plans[gi].work.len()), e.async_scheduling),
+            None => (self.host_over, false),
+        };
+        if t == Ps::ZERO {
+            return Ok(None);
+        }
+        if overlapped {
+            let o = OpSpec::new(host, self.cats.host, Work::Delay(t));
+            lasts.push(self.add(o.after(prev).at(su, 0))?);
+            return Ok(None);
+        }
+        let o = OpSpec::new(compute, self.cats.host, Work::Delay(t));
+        Ok(Some(self.add(o.after(prev).at(su, 0))?))
+    }
+
     /// The step's host overhead and Engram hashing (blocking or not).
-    fn step_head(&mut self, gi: usize) -> Result<GpuStep, ScenarioError> {
+    fn step_head(&mut self, gi: usize, lasts: &mut Vec<OpId>) -> Result<GpuStep, ScenarioError> {
         let (su, prev) = (self.step as u32, self.prev);
         let (compute, host) = (self.gpus[gi].compute, self.gpus[gi].host);
         let tokens = self.plans[gi].tokens();
@@ -490,10 +680,7 @@ impl<'a> ServeSim<'a> {
             layer_at: 0,
             prev_reads: Vec::new(),
         };
-        if self.host_over > Ps::ZERO {
-            let o = OpSpec::new(compute, self.cats.host, Work::Delay(self.host_over));
-            g.last = Some(self.add(o.after(prev).at(su, 0))?);
-        }
+        g.last = self.step_cpu(gi, lasts)?;
         let Some(e) = &self.engram else {
             return Ok(g);
         };
@@ -669,7 +856,7 @@ impl<'a> ServeSim<'a> {
     }
 
     /// The run's statistics.
-    fn finish(self) -> (RunStats, Vec<StepRow>) {
+    fn finish(self) -> SimOutput {
         let Totals {
             mut st,
             mut step_exposed,
@@ -703,7 +890,14 @@ impl<'a> ServeSim<'a> {
                 l.min_slack_ps = 0;
             }
         }
-        (st, step_rows)
+        let (requests, latency) = self.tracker.finish_run(self.load.slo);
+        st.latency = latency;
+        SimOutput {
+            stats: st,
+            step_rows,
+            requests,
+            batches: self.batch_rows,
+        }
     }
 }
 
@@ -764,6 +958,26 @@ impl<'a> EngramRun<'a> {
             hbm_caches,
             layers,
         })
+    }
+}
+
+/// How a step of plan `p` launches its kernels under the engine's CUDA graphs: a uniform
+/// decode batch replays a full graph padded to the next capture size; another batch up
+/// to the largest capture size replays piecewise graphs (where the engine has them);
+/// anything larger launches every kernel.
+fn launch_of(engine: Option<&Engine>, p: &StepPlan) -> Launch {
+    let Some(e) = engine else {
+        return Launch::Default;
+    };
+    let g = &e.graphs;
+    let decode = p.work.iter().all(|w| w.decode);
+    match g.padded(p.tokens()) {
+        Some(padded) if decode && g.full_decode => Launch::FullGraph { padded },
+        Some(padded) if g.piecewise_mixed => Launch::Piecewise {
+            padded,
+            eager_per_layer: g.eager_kernels_per_layer_in_graph,
+        },
+        _ => Launch::Eager,
     }
 }
 

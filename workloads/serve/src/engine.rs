@@ -1,0 +1,293 @@
+//! Serving engines as data: one profile per engine (`workloads/serve/configs/engines/`,
+//! embedded at build; docs/engines.md), each figure with its basis and source. A scenario
+//! picks one with `[engine] engine = "vllm-v1"` and may override its arguments
+//! (`max_num_seqs`, `max_batched_tokens`, `gpu_memory_utilization`, ...); [`Engine`] is
+//! the resolved result the step loop reads.
+//!
+//! Without `engine = ...` a scenario runs the original built-in behaviour (prefill-first
+//! steps, KV allocated per token, launches as `kernels_per_layer` and
+//! `cuda_graph_decode` say), so older scenarios keep their figures.
+
+use memwall_models::units::{parse_bytes, parse_time_ps};
+use memwall_sim::Ps;
+use serde::Deserialize;
+
+use crate::error::ScenarioError;
+use crate::scenario::Scenario;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/engines.rs"));
+}
+
+/// One figure of an engine profile: its value, basis (`code`, `spec`, `measured`,
+/// `estimate`, `calibrated`, `derived`) and source (docs/sources.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub basis: Basis,
+    pub source: String,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Read in the engine's source code.
+    Code,
+    Spec,
+    Measured,
+    Estimate,
+    Calibrated,
+    Derived,
+}
+
+/// How a step's batch is formed.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerKind {
+    /// vLLM V1: running requests first (decodes and chunked-prefill continuations), then
+    /// waiting ones, all from one token budget per step.
+    Mixed,
+    /// nano-vLLM, SGLang: a step of new prefills when any fits, else a decode step.
+    PrefillFirst,
+}
+
+/// When a waiting request may enter the batch.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Admission {
+    /// Its whole prompt fits in free blocks; blocks are then allocated chunk by chunk.
+    FullPrompt,
+    /// Its whole sequence so far is allocated on admission.
+    WholeSequence,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvProfile {
+    pub block_size: Sourced<u64>,
+    pub admission: Sourced<Admission>,
+    pub reserved_blocks: Sourced<u64>,
+    /// HBM the engine keeps besides weights and KV (activation peak, non-torch memory).
+    pub non_kv_memory: Sourced<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CpuProfile {
+    pub async_scheduling: Sourced<bool>,
+    /// CPU time per step (scheduling, input preparation, sampling, output processing).
+    pub step: Sourced<String>,
+    pub per_sequence: Sourced<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GraphProfile {
+    pub capture_sizes: Sourced<Vec<u32>>,
+    /// The largest capture size is at most this many times `max_num_seqs`.
+    pub capture_max_per_seq: Sourced<u32>,
+    pub full_decode: Sourced<bool>,
+    pub piecewise_mixed: Sourced<bool>,
+    pub eager_kernels_per_layer_in_graph: Sourced<u64>,
+    pub kernels_per_layer: Sourced<u64>,
+}
+
+/// An engine profile as written.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EngineProfile {
+    pub name: String,
+    pub description: String,
+    pub scheduler: Sourced<SchedulerKind>,
+    pub max_num_seqs: Sourced<usize>,
+    pub max_batched_tokens: Sourced<u64>,
+    pub gpu_memory_utilization: Sourced<f64>,
+    pub kv: KvProfile,
+    pub cpu: CpuProfile,
+    pub graphs: GraphProfile,
+}
+
+/// The names of the shipped engine profiles.
+pub fn engine_names() -> Vec<String> {
+    embedded::EMBEDDED
+        .iter()
+        .map(|(p, _)| p.trim_end_matches(".toml").to_string())
+        .collect()
+}
+
+/// A shipped engine profile by name.
+pub fn engine_profile(name: &str) -> Option<Result<EngineProfile, String>> {
+    let file = format!("{name}.toml");
+    let (path, text) = embedded::EMBEDDED.iter().find(|(p, _)| *p == file)?;
+    Some(toml::from_str(text).map_err(|e| {
+        let at = e.span().map(|r| r.start);
+        let line = at.map_or(0, |o| text[..o.min(text.len())].matches('\n').count() + 1);
+        format!(
+            "workloads/serve/configs/engines/{path}:{line}: {}",
+            e.message()
+        )
+    }))
+}
+
+/// CUDA-graph behaviour of a resolved engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graphs {
+    /// Capture sizes in use (ascending), at most the largest allowed.
+    pub sizes: Vec<u32>,
+    pub full_decode: bool,
+    pub piecewise_mixed: bool,
+    pub eager_kernels_per_layer_in_graph: u64,
+}
+
+impl Graphs {
+    /// The capture size a batch of `tokens` pads to, if one holds it.
+    pub fn padded(&self, tokens: u64) -> Option<u64> {
+        self.sizes.iter().map(|&s| s as u64).find(|&s| s >= tokens)
+    }
+}
+
+/// The engine a scenario runs: a profile with the scenario's overrides applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Engine {
+    pub name: String,
+    pub scheduler: SchedulerKind,
+    pub max_num_seqs: usize,
+    pub max_batched_tokens: u64,
+    pub gpu_memory_utilization: f64,
+    pub block_size: u64,
+    pub admission: Admission,
+    pub reserved_blocks: u64,
+    pub non_kv_memory: u64,
+    pub async_scheduling: bool,
+    pub step_cpu: Ps,
+    pub seq_cpu: Ps,
+    pub graphs: Graphs,
+    pub kernels_per_layer: u64,
+    pub tensor_parallel: u32,
+}
+
+impl Engine {
+    /// CPU time of a step that schedules `seqs` sequences.
+    pub fn cpu_time(&self, seqs: usize) -> Ps {
+        Ps(self.step_cpu.0 + self.seq_cpu.0 * seqs as u64)
+    }
+
+    /// The scenario's engine: its profile (`[engine] engine = ...`) with the scenario's
+    /// overrides, or `None` for the built-in behaviour.
+    pub fn of(s: &Scenario) -> Result<Option<Engine>, ScenarioError> {
+        let e = &s.engine;
+        let Some(name) = &e.engine else {
+            return Ok(None);
+        };
+        let line = s.line_of_table_key("engine", "engine");
+        let p = match engine_profile(name.get_ref()) {
+            Some(Ok(p)) => p,
+            Some(Err(message)) => return Err(crate::error::invalid(&s.origin, message)),
+            None => {
+                return Err(ScenarioError::Field {
+                    origin: s.origin.clone(),
+                    line,
+                    field: "engine.engine".into(),
+                    value: name.get_ref().clone(),
+                    message: "unknown engine".into(),
+                    hint: format!("one of: {}", engine_names().join(", ")),
+                })
+            }
+        };
+        Engine::resolve(s, &p).map(Some)
+    }
+
+    fn resolve(s: &Scenario, p: &EngineProfile) -> Result<Engine, ScenarioError> {
+        let e = &s.engine;
+        let origin = format!("workloads/serve/configs/engines/{}.toml", p.name);
+        let bad = |field: &str, v: &str, m: String| ScenarioError::Field {
+            origin: origin.clone(),
+            line: None,
+            field: field.into(),
+            value: v.into(),
+            message: m,
+            hint: "see docs/engines.md".into(),
+        };
+        let time = |field: &str, v: &str| parse_time_ps(v).map_err(|x| bad(field, v, x.message));
+        let max_num_seqs = e.max_num_seqs.unwrap_or(p.max_num_seqs.value);
+        let max_batched_tokens = e.max_batched_tokens.unwrap_or(p.max_batched_tokens.value);
+        let g = &p.graphs;
+        let largest =
+            (g.capture_max_per_seq.value as u64 * max_num_seqs as u64).min(max_batched_tokens);
+        let mut sizes: Vec<u32> = g
+            .capture_sizes
+            .value
+            .iter()
+            .copied()
+            .filter(|&c| c as u64 <= largest)
+            .collect();
+        sizes.sort_unstable();
+        let step_cpu = match &e.host_step_overhead {
+            Some(v) => Ps(s.quantity("engine.host_step_overhead", v, parse_time_ps)?),
+            None => Ps(time("cpu.step", &p.cpu.step.value)?),
+        };
+        let nkv = &p.kv.non_kv_memory.value;
+        Ok(Engine {
+            name: p.name.clone(),
+            scheduler: p.scheduler.value,
+            max_num_seqs,
+            max_batched_tokens,
+            gpu_memory_utilization: e
+                .gpu_memory_utilization
+                .unwrap_or(p.gpu_memory_utilization.value),
+            block_size: p.kv.block_size.value.max(1),
+            admission: p.kv.admission.value,
+            reserved_blocks: p.kv.reserved_blocks.value,
+            non_kv_memory: parse_bytes(nkv).map_err(|x| bad("kv.non_kv_memory", nkv, x.message))?,
+            async_scheduling: p.cpu.async_scheduling.value,
+            step_cpu,
+            seq_cpu: Ps(time("cpu.per_sequence", &p.cpu.per_sequence.value)?),
+            graphs: Graphs {
+                sizes,
+                full_decode: e.cuda_graph_decode.unwrap_or(g.full_decode.value),
+                piecewise_mixed: g.piecewise_mixed.value,
+                eager_kernels_per_layer_in_graph: g.eager_kernels_per_layer_in_graph.value,
+            },
+            kernels_per_layer: e.kernels_per_layer.unwrap_or(g.kernels_per_layer.value),
+            tensor_parallel: e.tensor_parallel.max(1) as u32,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_profile_parses() {
+        let names = engine_names();
+        for n in ["vllm-v1", "sglang", "nano-vllm"] {
+            assert!(names.contains(&n.to_string()), "{names:?}");
+        }
+        for n in &names {
+            let p = engine_profile(n).unwrap().unwrap();
+            assert_eq!(&p.name, n);
+            assert!(parse_bytes(&p.kv.non_kv_memory.value).is_ok());
+            assert!(parse_time_ps(&p.cpu.step.value).is_ok());
+            let s = &p.graphs.capture_sizes.value;
+            assert!(s.windows(2).all(|w| w[0] < w[1]), "{n}: sizes ascend");
+        }
+        assert!(engine_profile("nope").is_none());
+    }
+
+    #[test]
+    fn padding_picks_the_next_capture_size() {
+        let g = Graphs {
+            sizes: vec![1, 2, 4, 8, 16],
+            full_decode: true,
+            piecewise_mixed: true,
+            eager_kernels_per_layer_in_graph: 2,
+        };
+        assert_eq!(g.padded(3), Some(4));
+        assert_eq!(g.padded(8), Some(8));
+        assert_eq!(g.padded(17), None);
+    }
+}

@@ -1,3 +1,4 @@
+#![allow(clippy::result_large_err)] // ScenarioError as the library returns it (its lib allows the same)
 //! Clients end to end: a closed loop keeps its concurrency and issues each request when
 //! one finishes; a Poisson client is seeded; warm-up and cool-down are left out of the
 //! metrics; bad client fields are errors at their line.

@@ -44,6 +44,20 @@ pub enum Work {
     Marker,
 }
 
+impl Work {
+    /// A transfer of one flow of `bytes` over `path` after `latency`, optionally capped.
+    pub fn flow(latency: Ps, path: Vec<ResourceId>, bytes: u64, rate_cap: Option<u64>) -> Work {
+        Work::Transfer {
+            latency,
+            flows: vec![FlowSpec {
+                path,
+                bytes,
+                rate_cap,
+            }],
+        }
+    }
+}
+
 /// An op to add to the graph.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpSpec {

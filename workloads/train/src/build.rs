@@ -306,14 +306,7 @@ impl<'a> Builder<'a> {
         let spec = OpSpec::new(
             self.res[r].compute,
             cat,
-            Work::Transfer {
-                latency: Ps::ZERO,
-                flows: vec![FlowSpec {
-                    path: vec![self.res[r].gpu],
-                    bytes: ps.0,
-                    rate_cap: None,
-                }],
-            },
+            Work::flow(Ps::ZERO, vec![self.res[r].gpu], ps.0, None),
         )
         .after(deps.iter().copied())
         .at(self.tag, layer);
@@ -370,14 +363,12 @@ impl<'a> Builder<'a> {
         let spec = OpSpec::new(
             stream,
             self.cats.p2p,
-            Work::Transfer {
-                latency: Ps(self.plan.hw.scale_out_latency_ps),
-                flows: vec![FlowSpec {
-                    path: vec![self.res[src].nic_tx, self.res[dst].nic_rx],
-                    bytes: self.plan.p2p_bytes,
-                    rate_cap: None,
-                }],
-            },
+            Work::flow(
+                Ps(self.plan.hw.scale_out_latency_ps),
+                vec![self.res[src].nic_tx, self.res[dst].nic_rx],
+                self.plan.p2p_bytes,
+                None,
+            ),
         )
         .after([dep])
         .at(self.tag, 0);
@@ -413,14 +404,7 @@ impl<'a> Builder<'a> {
         let spec = OpSpec::new(
             self.res[r].hp,
             self.cats.mhc,
-            Work::Transfer {
-                latency: Ps::ZERO,
-                flows: vec![FlowSpec {
-                    path: vec![self.res[r].hbm],
-                    bytes: ps.0,
-                    rate_cap: None,
-                }],
-            },
+            Work::flow(Ps::ZERO, vec![self.res[r].hbm], ps.0, None),
         )
         .after(deps.iter().copied())
         .at(self.tag, layer);
@@ -680,14 +664,12 @@ impl<'a> Builder<'a> {
         let spec = OpSpec::new(
             res.dp,
             cat,
-            Work::Transfer {
-                latency: Ps((group as u64 - 1).saturating_mul(link.latency_ps)),
-                flows: vec![FlowSpec {
-                    path: vec![res.nic_tx, res.nic_rx],
-                    bytes: wire,
-                    rate_cap: Some(link.bandwidth.max(1)),
-                }],
-            },
+            Work::flow(
+                Ps((group as u64 - 1).saturating_mul(link.latency_ps)),
+                vec![res.nic_tx, res.nic_rx],
+                wire,
+                Some(link.bandwidth.max(1)),
+            ),
         )
         .after(deps.iter().copied())
         .at(self.tag, 0);

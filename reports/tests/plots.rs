@@ -286,7 +286,7 @@ fn sweep() {
         name: name.into(),
         points: sizes.iter().map(|&x| (x / 1e9, f(x))).collect(),
     };
-    for log_x in [false, true] {
+    for (log_x, log_y) in [(false, false), (true, false), (false, true), (true, true)] {
         let p = SweepChart {
             title: "Throughput vs Engram table size".into(),
             x: Axis::new("Engram table size", "GB"),
@@ -297,8 +297,15 @@ fn sweep() {
                 mk("GB300, table in DRAM", &|x| 15000.0 - x.log10() * 200.0),
             ],
             log_x,
+            log_y,
+            keep_order: false,
         };
-        let name = if log_x { "sweep-log" } else { "sweep" };
+        let name = match (log_x, log_y) {
+            (false, false) => "sweep",
+            (true, false) => "sweep-log",
+            (false, true) => "sweep-log-y",
+            (true, true) => "sweep-log-xy",
+        };
         check(
             name,
             &p,
@@ -412,6 +419,8 @@ fn bad_input_is_an_error_not_a_panic() {
             points: vec![(0.0, 1.0)],
         }],
         log_x: true,
+        log_y: false,
+        keep_order: false,
     };
     assert!(matches!(s.render(), Err(PlotError::Input(_))));
 }

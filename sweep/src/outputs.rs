@@ -480,24 +480,36 @@ fn plots(plan: &Plan, out: &[CellOutput]) -> Vec<(String, SweepPlot)> {
     v
 }
 
-/// A configured chart: `y` against axis `x`, one line per value of the series axis
-/// and of the other axes; `None` when no cell has a numeric `x` and a `y`.
+/// A configured chart: `y` against axis `x` (or against metric `x` along axis `along`),
+/// one line per value of the series axis and of the other axes; `None` when no cell has
+/// a numeric `x` and a `y`.
 fn sweep_chart(plan: &Plan, metrics: &[Vec<Metric>], ch: &ChartSpec) -> Option<SweepChart> {
-    let xi = plan.axes.iter().position(|a| a == &ch.x)?;
+    let swept = ch.along.as_ref().unwrap_or(&ch.x);
+    let xi = plan.axes.iter().position(|a| a == swept)?;
     let si = ch
         .series
         .as_ref()
         .and_then(|s| plan.axes.iter().position(|a| a == s));
-    let mut unit = String::new();
+    let mut units = (String::from("as swept"), String::new());
     let mut series: Vec<Series> = Vec::new();
     for (c, ms) in plan.cells.iter().zip(metrics) {
         let Some(m) = ms.iter().find(|m| m.name == ch.y) else {
             continue;
         };
-        let Ok(x) = c.params[xi].parse::<f64>() else {
-            continue;
+        let x = match &ch.along {
+            Some(_) => match ms.iter().find(|m| m.name == ch.x) {
+                Some(mx) => {
+                    units.0 = mx.unit.clone();
+                    mx.value
+                }
+                None => continue,
+            },
+            None => match c.params[xi].parse::<f64>() {
+                Ok(x) => x,
+                Err(_) => continue,
+            },
         };
-        unit = m.unit.clone();
+        units.1 = m.unit.clone();
         // One line per series value and per value of the other axes.
         let name: String = plan
             .axes
@@ -525,10 +537,12 @@ fn sweep_chart(plan: &Plan, metrics: &[Vec<Metric>], ch: &ChartSpec) -> Option<S
             .title
             .clone()
             .unwrap_or_else(|| format!("{} against {}", ch.y, ch.x)),
-        x: Axis::new(ch.x.clone(), "as swept"),
-        y: Axis::new(ch.y.clone(), unit),
+        x: Axis::new(ch.x.clone(), units.0),
+        y: Axis::new(ch.y.clone(), units.1),
         series,
         log_x: ch.log_x,
+        log_y: ch.log_y,
+        keep_order: ch.along.is_some(),
     })
 }
 

@@ -123,6 +123,10 @@ struct RawChart {
     #[serde(default)]
     series: Option<String>,
     #[serde(default)]
+    along: Option<String>,
+    #[serde(default)]
+    log_y: bool,
+    #[serde(default)]
     log_x: bool,
     #[serde(default)]
     title: Option<String>,
@@ -156,12 +160,19 @@ pub enum CostBasis {
     Purchase,
 }
 
-/// A line chart of one metric against one axis, one line per value of another axis.
+/// A line chart of one metric against one axis, one line per value of another axis; or,
+/// with `along`, of one metric against another, each line following a swept key (a
+/// latency-throughput curve along the client concurrency).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ChartSpec {
     pub x: String,
     pub y: String,
     pub series: Option<String>,
+    /// The swept key each line follows; `x` is then a metric, not a swept key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub along: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub log_y: bool,
     pub log_x: bool,
     pub title: Option<String>,
 }
@@ -371,7 +382,8 @@ fn check_zips(path: &Path, axes: &[Axis]) -> Result<(), SweepError> {
     Ok(())
 }
 
-/// One `[[report.chart]]`: its `x` and `series` must be swept keys.
+/// One `[[report.chart]]`: its `x` (or, with `along`, `along`) and `series` must be
+/// swept keys.
 fn parse_chart(
     path: &Path,
     text: &str,
@@ -380,7 +392,8 @@ fn parse_chart(
 ) -> Result<ChartSpec, SweepError> {
     let line = line_of(text, c.span().start);
     let c = c.into_inner();
-    for k in std::iter::once(&c.x).chain(c.series.as_ref()) {
+    let swept_x = c.along.as_ref().unwrap_or(&c.x);
+    for k in std::iter::once(swept_x).chain(c.series.as_ref()) {
         if !axes.iter().any(|a| &a.key == k) {
             let keys: Vec<&str> = axes.iter().map(|a| a.key.as_str()).collect();
             return Err(SweepError::new(
@@ -397,6 +410,8 @@ fn parse_chart(
         x: c.x,
         y: c.y,
         series: c.series,
+        along: c.along,
+        log_y: c.log_y,
         log_x: c.log_x,
         title: c.title,
     })
@@ -490,6 +505,24 @@ mod tests {
         let e = parse("[sweep]\nname = \"a\"\nrunner = \"r\"\n[[axis]]\nkey = \"x\"\nvalues = [1,2]\nzip = \"z\"\n[[axis]]\nkey = \"y\"\nvalues = [1]\nzip = \"z\"\n")
             .unwrap_err();
         assert_eq!(e.line, Some(9), "{e}");
+    }
+
+    #[test]
+    fn a_curve_follows_a_swept_key_and_its_x_is_a_metric() {
+        let head =
+            "[sweep]\nname = \"a\"\nrunner = \"r\"\n[[axis]]\nkey = \"c\"\nvalues = [1, 2]\n";
+        let ok = parse(&format!(
+            "{head}[[report.chart]]\nx = \"tput\"\ny = \"lat\"\nalong = \"c\"\nlog_y = true\n"
+        ))
+        .unwrap();
+        let ch = &ok.report.charts[0];
+        assert_eq!((ch.along.as_deref(), ch.log_y), (Some("c"), true));
+        let e = parse(&format!(
+            "{head}[[report.chart]]\nx = \"tput\"\ny = \"lat\"\nalong = \"d\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("\"d\" is not a swept key"), "{e}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::*;
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 
-/// One line: (x, y) points, drawn in x order.
+/// One line: (x, y) points, drawn in x order (or as given, see `SweepChart::keep_order`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: String,
@@ -20,35 +20,51 @@ pub struct SweepChart {
     pub series: Vec<Series>,
     /// Logarithmic x axis (table sizes, batch sizes); needs x > 0.
     pub log_x: bool,
+    /// Logarithmic y axis (latencies spanning decades); needs y > 0.
+    pub log_y: bool,
+    /// Points joined in the order given (a curve traced along a swept key, whose x is a
+    /// metric that need not grow), not sorted by x.
+    pub keep_order: bool,
 }
 
 impl SweepChart {
-    fn bounds(&self) -> ((f64, f64), f64) {
-        let pts = self.series.iter().flat_map(|s| &s.points);
-        let xmin = pts.clone().map(|p| p.0).fold(f64::INFINITY, f64::min);
-        let xmax = pts.clone().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-        let ymax = pts.map(|p| p.1).fold(0.0, f64::max);
-        ((xmin, xmax), ymax)
+    fn x_bounds(&self) -> (f64, f64) {
+        let xs = self.series.iter().flat_map(|s| &s.points).map(|p| p.0);
+        let xmin = xs.clone().fold(f64::INFINITY, f64::min);
+        (xmin, xs.fold(f64::NEG_INFINITY, f64::max))
     }
 
-    fn body<DB, X>(&self, chart_area: &DrawingArea<DB, Shift>, xr: X) -> Result<(), PlotError>
+    /// The y range: from 0 (or below, for negative values) on a linear axis; from half
+    /// the smallest to twice the largest value on a logarithmic one.
+    fn y_range(&self) -> (f64, f64) {
+        let ys = self.series.iter().flat_map(|s| &s.points).map(|p| p.1);
+        let ymax = ys.clone().fold(0.0, f64::max);
+        if self.log_y {
+            let ymin = ys.fold(f64::INFINITY, f64::min);
+            (ymin / 2.0, ymax * 2.0)
+        } else {
+            (ys.fold(0.0, f64::min), upper(ymax))
+        }
+    }
+
+    fn body<DB, X, Y>(
+        &self,
+        chart_area: &DrawingArea<DB, Shift>,
+        xr: X,
+        yr: Y,
+    ) -> Result<(), PlotError>
     where
         DB: DrawingBackend,
         X: AsRangedCoord<Value = f64>,
         X::CoordDescType: ValueFormatter<f64>,
+        Y: AsRangedCoord<Value = f64>,
+        Y::CoordDescType: ValueFormatter<f64>,
     {
-        let ((_, _), ymax) = self.bounds();
-        let ymin = self
-            .series
-            .iter()
-            .flat_map(|s| &s.points)
-            .map(|p| p.1)
-            .fold(0.0, f64::min);
         let mut chart = ChartBuilder::on(chart_area)
             .margin(15)
             .x_label_area_size(60)
             .y_label_area_size(90)
-            .build_cartesian_2d(xr, ymin..upper(ymax))
+            .build_cartesian_2d(xr, yr)
             .map_err(de)?;
         chart
             .configure_mesh()
@@ -64,7 +80,9 @@ impl SweepChart {
             .map_err(de)?;
         for (i, s) in self.series.iter().enumerate() {
             let mut pts = s.points.clone();
-            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            if !self.keep_order {
+                pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
             let c = palette(i);
             chart
                 .draw_series(LineSeries::new(pts.clone(), c.stroke_width(3)))
@@ -90,26 +108,38 @@ impl Plot for SweepChart {
                 self.x.name
             )));
         }
+        if self.log_y && pts.clone().any(|p| p.1 <= 0.0) {
+            return Err(PlotError::Input(format!(
+                "sweep: logarithmic {} axis needs values above 0",
+                self.y.name
+            )));
+        }
         Ok(())
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
         let (chart_area, legend) = layout(root, &self.title)?;
-        let ((xmin, xmax), _) = self.bounds();
-        if self.log_x {
-            let (a, b) = if xmax > xmin {
+        let (xmin, xmax) = self.x_bounds();
+        let (x0, x1) = if self.log_x {
+            if xmax > xmin {
                 (xmin, xmax)
             } else {
                 (xmin / 2.0, xmin * 2.0)
-            };
-            self.body(&chart_area, (a..b).log_scale())?;
+            }
         } else {
             let pad = if xmax > xmin {
                 (xmax - xmin) * 0.03
             } else {
                 1.0
             };
-            self.body(&chart_area, (xmin - pad)..(xmax + pad))?;
+            (xmin - pad, xmax + pad)
+        };
+        let (y0, y1) = self.y_range();
+        match (self.log_x, self.log_y) {
+            (false, false) => self.body(&chart_area, x0..x1, y0..y1)?,
+            (true, false) => self.body(&chart_area, (x0..x1).log_scale(), y0..y1)?,
+            (false, true) => self.body(&chart_area, x0..x1, (y0..y1).log_scale())?,
+            (true, true) => self.body(&chart_area, (x0..x1).log_scale(), (y0..y1).log_scale())?,
         }
         let entries: Vec<(String, Mark)> = self
             .series

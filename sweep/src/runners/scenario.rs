@@ -10,7 +10,7 @@ use memwall_serve::{run_scenario_with, RunOptions as ServeOptions, Scenario};
 pub struct ServingScenario {
     registry: Registry,
     models: ModelRegistry,
-    /// `serving-1`, plus the user data's digest when there is any (`super::versioned`).
+    /// `serving-2`, plus the user data's digest when there is any (`super::versioned`).
     version: String,
 }
 
@@ -19,7 +19,7 @@ impl ServingScenario {
         ServingScenario {
             registry,
             models,
-            version: super::versioned("serving-1", user),
+            version: super::versioned("serving-2", user),
         }
     }
 }
@@ -71,6 +71,7 @@ impl CellRunner for ServingScenario {
             Metric::new("nvme_pages", "count", w.nvme_pages as f64),
             Metric::new("nodes", "count", 1.0),
         ];
+        m.extend(latency_metrics(&w.latency));
         if let Some(b) = &r.without_engram {
             m.push(Metric::new(
                 "throughput_without_engram",
@@ -102,4 +103,21 @@ impl CellRunner for ServingScenario {
             step_exposed_us: Vec::new(),
         })
     }
+}
+
+/// Request latency of the measured requests (queue, TTFT, TPOT, end-to-end) and the
+/// output tokens per second of their window: what a latency-throughput curve plots.
+fn latency_metrics(l: &memwall_serve::metrics::LatencySummary) -> Vec<Metric> {
+    let ms = |s: f64| s * 1e3;
+    vec![
+        Metric::new("output_throughput", "tokens/s", l.output_throughput),
+        Metric::new("queue_mean", "ms", ms(l.queue.mean_s)),
+        Metric::new("ttft_mean", "ms", ms(l.ttft.mean_s)),
+        Metric::new("ttft_p50", "ms", ms(l.ttft.p50_s)),
+        Metric::new("ttft_p99", "ms", ms(l.ttft.p99_s)),
+        Metric::new("tpot_mean", "ms", ms(l.tpot.mean_s)),
+        Metric::new("tpot_p50", "ms", ms(l.tpot.p50_s)),
+        Metric::new("tpot_p99", "ms", ms(l.tpot.p99_s)),
+        Metric::new("e2e_mean", "ms", ms(l.e2e.mean_s)),
+    ]
 }

@@ -14,7 +14,7 @@
 //! neighbouring requests), and within 6% from 353 bytes up, which covers Engram rows.
 
 use crate::node::{NodeModel, WiringError};
-use memwall_sim::{FlowSpec, Ps, Work};
+use memwall_sim::{Ps, Work};
 
 /// Granularity of SM-issued reads of host memory (an L2 sector pair; estimate, see
 /// the module doc for the calibration).
@@ -75,14 +75,7 @@ pub fn zero_copy_gather(
         + node.cross_socket_latency(socket, gpu);
     let wire = gather_wire_bytes(row_bytes, rows);
     Ok(Gather {
-        work: Work::Transfer {
-            latency,
-            flows: vec![FlowSpec {
-                path: resources,
-                bytes: wire,
-                rate_cap: None,
-            }],
-        },
+        work: Work::flow(latency, resources, wire, None),
         payload_bytes: row_bytes.saturating_mul(rows),
         wire_bytes: wire,
     })

@@ -2,7 +2,7 @@
 //! (sector-granular, [`gather_wire_bytes`]) and writes them out contiguously, both
 //! through that GPU's HBM.
 
-use memwall_sim::{FlowSpec, Ps, Work};
+use memwall_sim::{Ps, Work};
 use serde::Deserialize;
 
 use super::{Attach, FetchCx, FetchRequest, FetchTier, Fetched, TierError, TierSpec};
@@ -27,14 +27,12 @@ impl FetchTier for Hbm {
     fn fetch(&mut self, cx: &mut FetchCx, req: &FetchRequest) -> Result<Fetched, TierError> {
         let n = req.rows.len();
         let bytes = gather_wire_bytes(req.row_bytes, n).saturating_add(req.bytes());
-        let work = Work::Transfer {
-            latency: Ps(cx.node.spec.gpu.kernel_launch_ps),
-            flows: vec![FlowSpec {
-                path: vec![cx.node.hbm(req.gpu)?],
-                bytes,
-                rate_cap: None,
-            }],
-        };
+        let work = Work::flow(
+            Ps(cx.node.spec.gpu.kernel_launch_ps),
+            vec![cx.node.hbm(req.gpu)?],
+            bytes,
+            None,
+        );
         Ok(Fetched::one(cx.add_fetch(work, req.after.iter().copied())?))
     }
 }

@@ -13,8 +13,7 @@ use memwall_models::tiers::{
     Attach, FetchCategories, FetchCx, FetchRequest, FetchTier, FieldSource, Rows,
 };
 use memwall_sim::{
-    CategoryId, Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
-    PS_PER_SEC,
+    CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work, PS_PER_SEC,
 };
 
 /// A launched op counts as released by its launch when it started this long after its
@@ -760,14 +759,7 @@ impl<'a> GraphBuilder<'a> {
             OpSpec::new(
                 stream,
                 cat,
-                Work::Transfer {
-                    latency: Ps::ZERO,
-                    flows: vec![FlowSpec {
-                        path: vec![self.nm.gpus[gpu].compute],
-                        bytes: w,
-                        rate_cap: None,
-                    }],
-                },
+                Work::flow(Ps::ZERO, vec![self.nm.gpus[gpu].compute], w, None),
             )
         } else {
             let d = f.apply(ps(op.dur_ns).0).saturating_mul(dur_mult);

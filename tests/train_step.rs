@@ -15,7 +15,10 @@ fn run(cfg: &TrainConfig) -> (training::Plan, TrainRun) {
 }
 
 /// V3 §1 Table 1 and §4.2: 180K H800 GPU-hours per trillion tokens on 2,048 GPUs at a
-/// batch of 15,360 x 4,096 tokens: 19.9 s per step (training_step.md §7).
+/// batch of 15,360 x 4,096 tokens: 19.9 s per step (training_step.md §7). That figure
+/// is pre-training's 2,664K GPU-hours over its 14.8T tokens, so it averages over the
+/// batch ramp of the first 469B tokens (V3 §4.2): the like-for-like figure is the
+/// simulated step averaged over the same run (`training::ramp_mean`).
 #[test]
 fn v3_step_against_the_reported_gpu_hours() {
     let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
@@ -26,16 +29,31 @@ fn v3_step_against_the_reported_gpu_hours() {
     assert!((reported - 19.9).abs() < 0.05, "{reported}");
     let step = run.step_time.as_secs_f64();
     let err = step / reported - 1.0;
+    let ramp = training::ramp_mean(&cfg, &plan.hw, &ModelRegistry::builtin())
+        .unwrap()
+        .unwrap();
+    assert_eq!(ramp.full_step, run.step_time);
+    assert_eq!((ramp.ramp_start, ramp.floor), (24.0, 32));
+    let mean = ramp.mean_step.as_secs_f64();
+    let mean_err = mean / reported - 1.0;
     eprintln!(
-        "V3 step: simulated {step:.3} s, reported {reported:.3} s ({:+.1}%)",
-        100.0 * err
+        "V3 step: simulated {step:.3} s at the full batch ({:+.1}%), {mean:.3} s averaged \
+         over the run with its batch ramp ({:+.1}%); reported {reported:.3} s",
+        100.0 * err,
+        100.0 * mean_err
     );
-    // The issue asks for 5 %; the model lands at about -5.4 % (docs/training.md says
-    // what it leaves out). This pins the model's figure so that a change shows.
-    assert!(err.abs() < 0.06, "{:+.2}%", 100.0 * err);
+    for (m, s) in &ramp.samples {
+        eprintln!("  {m} micro-batches: {:.3} s", s.as_secs_f64());
+    }
+    // The issue asks for 5 %. At the full batch the model lands at -5.3 %; over the run
+    // (the ramp taken as linear in tokens, batches below DualPipe's 2 x PP micro-batches
+    // at the 32-micro-batch cost) at -4.8 %. Both pinned so that a change shows;
+    // docs/training.md lists what the model leaves out.
+    assert!(err < 0.0 && err > -0.06, "{:+.2}%", 100.0 * err);
     assert!(
-        err < 0.0,
-        "the model has no routing imbalance, restarts or ramp: {err}"
+        mean > step && mean_err.abs() < 0.05,
+        "{:+.2}%",
+        100.0 * mean_err
     );
 }
 
@@ -167,8 +185,74 @@ fn mhc_techniques() {
             all = over;
         }
     }
-    // The issue asks for 6.7 +- 2 points; the model gives about +11 % (docs/training.md).
+    // The issue asks for 6.7 +- 2 points; the model gives about +10.6 % (docs/training.md).
     assert!(all > 4.7 && all < 12.0, "{all}");
+    // Its two parts, all three techniques on: the HBM traffic alone (pipeline messages
+    // of the plain residual's size) and the n-fold messages alone (no mHC kernels).
+    cfg.mhc = Some(4);
+    let hw = TrainHw::shipped(&cfg.system, &cfg).unwrap();
+    let full = training::plan(&cfg, &hw, &ModelRegistry::builtin()).unwrap();
+    let mut hbm = full.clone();
+    hbm.p2p_bytes /= 4;
+    let mut p2p = full.clone();
+    for l in p2p.stages.iter_mut().flat_map(|s| s.layers.iter_mut()) {
+        (l.mhc_f, l.mhc_b, l.mhc_recompute) = (Ps::ZERO, Ps::ZERO, Ps::ZERO);
+        (l.mhc_post_f, l.mhc_post_b) = (Ps::ZERO, Ps::ZERO);
+    }
+    let mut parts = [0.0; 2];
+    for (i, (name, p)) in [
+        ("HBM traffic alone", hbm),
+        ("4x pipeline messages alone", p2p),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let slot = training::run_step(&p).unwrap().mean_pair_slot().unwrap();
+        parts[i] = 100.0 * (slot.as_ms_f64() / base.as_ms_f64() - 1.0);
+        eprintln!(
+            "| all three: {name} | {:.1} ms | {:+.1} % | |",
+            slot.as_ms_f64(),
+            parts[i]
+        );
+    }
+    assert!(parts.iter().all(|&p| p > 0.0 && p < all), "{parts:?} {all}");
+}
+
+/// V3 Fig. 4: the pipeline P2P runs on the communication stream, after the chunk's
+/// all-to-all, with or without mHC. The MLP's F_post,res kernels run on the
+/// high-priority stream only with the adjusted overlap, else on the compute stream.
+#[test]
+fn p2p_on_the_communication_stream_and_f_post_res_placement() {
+    let mut cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+    cfg.pp = 4;
+    cfg.micro_batches = 8;
+    for (mhc, overlap) in [(0, false), (4, false), (4, true)] {
+        cfg.mhc = Some(mhc);
+        cfg.mhc_overlap = overlap;
+        let (_, run) = run(&cfg);
+        let tl = &run.timeline;
+        let on = |cat: &str, pick: &dyn Fn(&training::RankOut) -> memwall_sim::StreamId| {
+            tl.records
+                .iter()
+                .filter(|r| tl.category(r.category).name == cat)
+                .filter(|r| run.ranks.iter().any(|k| pick(k) == r.stream))
+                .count()
+        };
+        let p2p = tl
+            .records
+            .iter()
+            .filter(|r| tl.category(r.category).name == "pp-p2p")
+            .count();
+        assert!(p2p > 0);
+        assert_eq!(on("pp-p2p", &|k| k.comm), p2p, "mhc {mhc}");
+        let hp = on("mhc-hbm", &|k| k.hp);
+        assert_eq!(
+            hp > 0,
+            mhc > 0 && overlap,
+            "mhc {mhc} overlap {overlap}: {hp}"
+        );
+        assert_eq!(on("mhc-hbm", &|k| k.compute) > 0, mhc > 0);
+    }
 }
 
 /// HBM per rank: V3 fits an H800 (80 GB); mHC n = 4 without recompute does not, and the

@@ -143,6 +143,7 @@ fn config(args: &TrainArgs) -> anyhow::Result<TrainConfig> {
         cfg.micro_batches = n;
         cfg.global_batch = None;
         cfg.sequence_length = None;
+        cfg.batch_ramp = None;
     }
     if let Some(f) = args.mhc_fused {
         cfg.mhc_fused = f;

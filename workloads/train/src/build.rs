@@ -19,8 +19,8 @@ use memwall_pipeline::{BackwardMode, DependencyKind, Op, OpKind as SchedOp, OpRe
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RankOut {
     pub compute: StreamId,
+    /// The communication stream: the EP all-to-all and the pipeline P2P (V3 Fig. 4).
     pub comm: StreamId,
-    pub pp: StreamId,
     /// The high-priority mHC stream (adjusted overlap) and the data-parallel stream.
     pub hp: StreamId,
     pub dp: StreamId,
@@ -74,7 +74,6 @@ struct Res {
     nvl_rx: ResourceId,
     compute: StreamId,
     comm: StreamId,
-    pp: StreamId,
     hp: StreamId,
     dp: StreamId,
 }
@@ -128,8 +127,9 @@ struct Side<'a> {
 }
 
 impl<'a> Builder<'a> {
-    /// Per rank: a GPU compute resource, NIC and NVLink tx/rx, and the compute, EP
-    /// communication and pipeline P2P streams; the op categories.
+    /// Per rank: a GPU compute resource, HBM, NIC and NVLink tx/rx, and the compute,
+    /// communication (EP all-to-all and pipeline P2P), high-priority mHC and
+    /// data-parallel streams; the op categories.
     fn new(plan: &'a Plan) -> Result<Self, TrainError> {
         let hw = &plan.hw;
         let nr = plan.schedule.ranks.len();
@@ -157,7 +157,6 @@ impl<'a> Builder<'a> {
                 nvl_rx,
                 compute: ex.add_stream(format!("rank{r}/compute"), true, true),
                 comm: ex.add_stream(format!("rank{r}/ep-comm"), true, false),
-                pp: ex.add_stream(format!("rank{r}/pp-p2p"), false, false),
                 hp: ex.add_stream(format!("rank{r}/mhc-high-priority"), true, false),
                 dp: ex.add_stream(format!("rank{r}/dp-comm"), false, false),
             });
@@ -276,8 +275,8 @@ impl<'a> Builder<'a> {
     }
 
     /// P2P sends of a schedule op's outputs to the ranks that consume them, issued as
-    /// soon as the output exists (on the EP stream after the chunk's all-to-all with the
-    /// adjusted mHC overlap, else on the P2P stream beside it).
+    /// soon as the output exists, on the communication stream after the chunk's
+    /// all-to-all (V3 §3.2.1 Fig. 4: DISPATCH(F) DISPATCH(B) COMBINE(F) PP COMBINE(B)).
     fn send_outputs(
         &mut self,
         r: usize,
@@ -355,13 +354,8 @@ impl<'a> Builder<'a> {
     }
 
     fn p2p(&mut self, src: usize, dst: usize, dep: OpId) -> Result<OpId, TrainError> {
-        let stream = if self.plan.mhc_overlap {
-            self.res[src].comm
-        } else {
-            self.res[src].pp
-        };
         let spec = OpSpec::new(
-            stream,
+            self.res[src].comm,
             self.cats.p2p,
             Work::flow(
                 Ps(self.plan.hw.scale_out_latency_ps),
@@ -389,8 +383,25 @@ impl<'a> Builder<'a> {
         Ok(Some(self.compute(r, c, ps, deps, layer)?))
     }
 
-    /// An mHC kernel on the high-priority stream (adjusted overlap): HBM time beside the
-    /// compute stream's kernels.
+    /// The MLP site's F_post,res kernels: on the high-priority stream with the adjusted
+    /// overlap (HBM time beside the compute stream's kernels), else on the compute
+    /// stream where the op is emitted.
+    fn post(
+        &mut self,
+        r: usize,
+        ps: Ps,
+        deps: &[OpId],
+        layer: u32,
+    ) -> Result<Option<OpId>, TrainError> {
+        if self.plan.mhc_overlap {
+            self.hp(r, ps, deps, layer)
+        } else {
+            self.mhc(r, ps, deps, layer)
+        }
+    }
+
+    /// An mHC kernel on the high-priority stream: HBM time beside the compute stream's
+    /// kernels.
     fn hp(
         &mut self,
         r: usize,
@@ -490,8 +501,8 @@ impl<'a> Builder<'a> {
         if let Some(b) = b.filter(|b| b.moe) {
             pb = vec![self.a2a(r, c.combine, b.a2a_fp8, &pb, li)?];
         }
-        if let Some(b) = b {
-            pb = self.hp(r, b.mhc_hp_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        if let Some(b) = b.filter(|_| self.plan.mhc_overlap) {
+            pb = self.hp(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
         }
         if let Some(f) = f {
             pf = self.mhc(r, f.mhc_f, &pf, li)?.map_or(pf, |m| vec![m]);
@@ -502,6 +513,10 @@ impl<'a> Builder<'a> {
         }
         if let Some(b) = b {
             let [_, mb, mw] = self.mlp_cats(&b);
+            if !self.plan.mhc_overlap {
+                // Without the high-priority stream, behind the forward's attention.
+                pb = self.mhc(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
+            }
             pb = self.step(r, mb, b.mlp_b, pb, li)?;
             if b.moe {
                 pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, &pb, li)?];
@@ -522,7 +537,9 @@ impl<'a> Builder<'a> {
             pf = vec![self.a2a(r, c.combine, f.a2a_bf16, &pf, li)?];
         }
         if let Some(f) = f {
-            pf = self.hp(r, f.mhc_hp_f, &pf, li)?.map_or(pf, |m| vec![m]);
+            // The stage output (and the P2P send) waits for it: behind ATTN(B) on the
+            // compute stream, or on the high-priority stream (mHC paper §4.3.3).
+            pf = self.post(r, f.mhc_post_f, &pf, li)?.map_or(pf, |m| vec![m]);
         }
         if let (Some(b), Some(s)) = (b, w_stage) {
             self.weight_op(r, s, c.attn_w, b.attn_w, li)?;
@@ -563,7 +580,8 @@ impl<'a> Builder<'a> {
     /// The data-parallel end of the step, after every rank's schedule: per entry of a
     /// held stage (a gradient bucket) a reduce-scatter once every rank holding the stage
     /// has that entry's last weight gradient (the mirror copies sum too), overlapping the
-    /// rest of the backward; a global gradient-norm all-reduce; AdamW on the GPU's
+    /// rest of the backward; a global all-reduce of the gradient norm and the expert
+    /// loads (V3 §2.1.2, §4.2); AdamW on the GPU's
     /// shard; the parameter all-gathers; a step-end marker on the compute stream that
     /// waits for them.
     fn dp_end(&mut self) -> Result<(), TrainError> {
@@ -589,11 +607,17 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
-    /// Gradient norm, AdamW and parameter all-gather of rank `r` after every bucket's
+    /// Gradient norm and expert loads, AdamW and parameter all-gather of rank `r` after every bucket's
     /// reduce-scatter (`reduced`), and the step-end marker.
     fn update(&mut self, r: usize, stages: &[u32], reduced: &[OpId]) -> Result<(), TrainError> {
         let dp = self.plan.dp;
-        let lat = collective_time_ps(Collective::AllReduce, Algorithm::Tree, 4, dp.world, dp.link);
+        let lat = collective_time_ps(
+            Collective::AllReduce,
+            Algorithm::Tree,
+            dp.norm_bytes,
+            dp.world,
+            dp.link,
+        );
         let spec = OpSpec::new(self.res[r].dp, self.cats.grad_norm, Work::Delay(Ps(lat)))
             .after(reduced.iter().copied())
             .at(self.tag, 0);
@@ -779,7 +803,6 @@ fn rank_outs(plan: &Plan, res: &[Res]) -> Vec<RankOut> {
         .map(|(x, m)| RankOut {
             compute: x.compute,
             comm: x.comm,
-            pp: x.pp,
             hp: x.hp,
             dp: x.dp,
             param_bytes: m.params,

@@ -35,6 +35,10 @@ pub struct TrainConfig {
     pub global_batch: Option<u64>,
     #[serde(default)]
     pub sequence_length: Option<u64>,
+    /// The batch-size ramp at the start of training (V3 §4.2), for the step averaged over
+    /// the whole run (`training::ramp_mean`); needs `global_batch`.
+    #[serde(default)]
+    pub batch_ramp: Option<BatchRamp>,
     /// Expert-parallel group size.
     pub ep: u32,
     /// Data-parallel degree (ZeRO-1): pipelines of `pp` GPUs per step; each stage's
@@ -52,11 +56,12 @@ pub struct TrainConfig {
     /// `false` prices the unfused HC site of the paper's Table 2.
     #[serde(default = "default_true")]
     pub mhc_fused: bool,
-    /// V4's adjusted DualPipe overlap for mHC (V4 report §3.4.2, mHC paper §4.3.3;
-    /// training_step.md §9): the
-    /// MLP's F_post,res kernels on a high-priority stream beside the compute stream, and
-    /// the n-wide pipeline sends on the EP communication stream after the forward's
-    /// last combine (Fig. 4's order) instead of beside the all-to-all. Only with mHC.
+    /// V4's adjusted DualPipe overlap for mHC (V4 report §3.4.2, mHC paper §4.3.3 and
+    /// Fig. 4; training_step.md §9): the MLP's F_post,res kernels run on a high-priority
+    /// stream beside the compute stream as soon as the combine lands, so the stage
+    /// output (and its n-wide pipeline send) does not wait behind the attention kernels;
+    /// off, they run on the compute stream after ATTN(B). Only with mHC. The pipeline
+    /// sends are on the communication stream either way (V3 Fig. 4).
     #[serde(default)]
     pub mhc_overlap: bool,
     /// SMs that the all-to-all kernels occupy (DeepEP on H800: 20 of 132).
@@ -84,6 +89,17 @@ fn default_param_bytes() -> u64 {
 
 fn default_true() -> bool {
     true
+}
+
+/// A batch that grows from `from_batch` sequences to the config's `global_batch` over
+/// the first `tokens` of a run of `train_tokens` (V3 §4.2: 3,072 to 15,360 over the first
+/// 469B of 14.8T tokens), taken as linear in tokens (the report does not give the shape).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRamp {
+    pub from_batch: u64,
+    pub tokens: f64,
+    pub train_tokens: f64,
 }
 
 /// Measured per-layer compute phase times of one MoE layer; other models and GPUs are
@@ -197,6 +213,21 @@ impl TrainConfig {
         if let Some(n) = self.mhc {
             if n > 16 {
                 return bad("mhc", format!("expansion rate {n} is above 16"));
+            }
+        }
+        if let Some(r) = &self.batch_ramp {
+            let ok = r.tokens.is_finite() && r.train_tokens.is_finite();
+            if !(ok && r.tokens > 0.0 && r.tokens <= r.train_tokens) {
+                return bad(
+                    "batch_ramp.tokens",
+                    "must be above 0 and at most batch_ramp.train_tokens".into(),
+                );
+            }
+            if r.from_batch == 0 || self.global_batch.is_none_or(|b| r.from_batch > b) {
+                return bad(
+                    "batch_ramp.from_batch",
+                    "must be at least 1 and at most global_batch (which it needs)".into(),
+                );
             }
         }
         let r = &self.reference;

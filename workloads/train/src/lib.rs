@@ -52,17 +52,19 @@ pub mod hw;
 pub mod limits;
 pub mod memory;
 mod plan;
+pub mod ramp;
 pub mod trace;
 
 pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
-pub use config::{parse_duration, ReferencePhases, TrainConfig};
+pub use config::{parse_duration, BatchRamp, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use memory::{check_memory, memory, RankMemory};
 pub use plan::{
     balanced_layers, chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage, plan,
     rank_stages, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan, ADAM_BYTES_PER_PARAM,
 };
+pub use ramp::{ramp_mean, RampMean};
 
 use memwall_kineto::KinetoError;
 use memwall_models::ProfileErrors;

@@ -50,10 +50,11 @@ pub struct LayerCost {
     pub mhc_f: Ps,
     pub mhc_b: Ps,
     pub mhc_recompute: Ps,
-    /// The MLP site's F_post,res kernels when they run on the high-priority stream
-    /// (adjusted overlap): HBM time, forward and backward (else in `mhc_f`, `mhc_b`).
-    pub mhc_hp_f: Ps,
-    pub mhc_hp_b: Ps,
+    /// The MLP site's F_post,res kernels (the rest of the mHC traffic is in `mhc_f`,
+    /// `mhc_b`): HBM time, forward and backward. They run after the MLP's combine, on
+    /// the high-priority stream with the adjusted overlap, else on the compute stream.
+    pub mhc_post_f: Ps,
+    pub mhc_post_b: Ps,
 }
 
 impl LayerCost {
@@ -96,7 +97,8 @@ pub struct Plan {
     pub param_bytes: u64,
     pub mhc_n: u64,
     pub tokens: u64,
-    /// The adjusted DualPipe overlap of mHC is on (only with mHC).
+    /// The adjusted DualPipe overlap of mHC is on (only with mHC): the MLP's F_post,res
+    /// kernels run on the high-priority stream.
     pub mhc_overlap: bool,
     pub dp: DpPlan,
 }
@@ -117,6 +119,11 @@ pub struct DpPlan {
     /// parameter.
     pub grad_bytes: u64,
     pub param_bytes: u64,
+    /// Bytes of the end-of-step all-reduce over the whole cluster: the FP32 gradient
+    /// norm (clipping at 1.0, V3 §4.2) and the FP32 load of every routed expert of every
+    /// MoE layer, which the auxiliary-loss-free bias update needs at the end of each step
+    /// (V3 §2.1.2).
+    pub norm_bytes: u64,
     /// The link the collectives cross: the NIC once a group leaves the NVLink domain.
     pub link: LinkCost,
 }
@@ -242,6 +249,7 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<P
         world: cfg.dp.saturating_mul(schedule.num_ranks),
         grad_bytes: GRAD_BYTES,
         param_bytes: cfg.param_bytes,
+        norm_bytes: GRAD_BYTES + GRAD_BYTES * costing.expert_loads()?,
         link,
     };
     Ok(Plan {
@@ -427,9 +435,9 @@ struct Costing<'a> {
     a2a_fp8: A2aBytes,
     a2a_bf16: A2aBytes,
     /// mHC HBM time per layer over a plain residual: on the compute stream (forward)
-    /// and, with the adjusted overlap, the MLP F_post,res on the high-priority stream.
+    /// and the MLP site's F_post,res.
     mhc_f: Ps,
-    mhc_hp_f: Ps,
+    mhc_post_f: Ps,
     recompute: bool,
     overlap: bool,
 }
@@ -461,7 +469,7 @@ impl<'a> Costing<'a> {
         let a2a_fp8 = geom.map_or(NO_A2A, |g| g.bytes(t, fp8_token_bytes(c)));
         let a2a_bf16 = geom.map_or(NO_A2A, |g| g.bytes(t, bf16_token_bytes(c)));
         let overlap = cfg.mhc_overlap && n > 1;
-        let (serial, hp) = mhc_layer_bytes(c, n, act, cfg.mhc_fused, overlap);
+        let (rest, post) = mhc_layer_bytes(c, n, act, cfg.mhc_fused);
         let hbm_ps = |bytes: u128| {
             Ps((bytes * t as u128 * PS_PER_SEC as u128 / hw.rates.hbm.max(1) as u128) as u64)
         };
@@ -473,11 +481,23 @@ impl<'a> Costing<'a> {
             k_active,
             a2a_fp8,
             a2a_bf16,
-            mhc_f: hbm_ps(serial),
-            mhc_hp_f: hbm_ps(hp),
+            mhc_f: hbm_ps(rest),
+            mhc_post_f: hbm_ps(post),
             recompute: cfg.recompute == "mhc-block",
             overlap,
         })
+    }
+
+    /// Routed experts summed over the MoE layers: the expert loads a step counts.
+    fn expert_loads(&self) -> Result<u64, TrainError> {
+        let experts = self.m.mlp.moe.as_ref().map_or(0, |x| x.num_routed_experts);
+        let mut n = 0u64;
+        for l in 0..self.m.num_layers {
+            if self.m.layer_kind(l)? == LayerKind::Moe {
+                n = n.saturating_add(experts);
+            }
+        }
+        Ok(n)
     }
 
     /// Mean compute (F + B + W) of the model's blocks, for balancing stages.
@@ -609,12 +629,12 @@ impl<'a> Costing<'a> {
             mhc_f: self.mhc_f,
             mhc_b: Ps(2 * self.mhc_f.0),
             mhc_recompute: if self.recompute {
-                self.mhc_f + self.mhc_hp_f
+                self.mhc_f + self.mhc_post_f
             } else {
                 Ps::ZERO
             },
-            mhc_hp_f: self.mhc_hp_f,
-            mhc_hp_b: Ps(2 * self.mhc_hp_f.0),
+            mhc_post_f: self.mhc_post_f,
+            mhc_post_b: Ps(2 * self.mhc_post_f.0),
         })
     }
 
@@ -664,12 +684,12 @@ impl<'a> Costing<'a> {
 }
 
 /// mHC residual HBM bytes per token and layer (two sites) over a plain residual: the
-/// part on the compute stream, and the MLP site's F_post,res part that the adjusted
-/// overlap moves to the high-priority stream (0 without it). Fused sites move
+/// MLP site's F_post,res part (which the adjusted overlap moves to the high-priority
+/// stream) and the rest, as (rest, F_post,res). Fused sites move
 /// (3n+1)C reads and (n+1)C writes, F_post,res (n+1)C and nC of them; unfused HC moves
 /// the mHC paper's Table 2 total, H_post, H_res and the merge (3n+1)C and 3nC of it
 /// (mhc_dualpipe.md §2.3).
-fn mhc_layer_bytes(c: u64, n: u64, act: DtypeL, fused: bool, overlap: bool) -> (u128, u128) {
+fn mhc_layer_bytes(c: u64, n: u64, act: DtypeL, fused: bool) -> (u128, u128) {
     if n <= 1 {
         return (0, 0);
     }
@@ -685,12 +705,8 @@ fn mhc_layer_bytes(c: u64, n: u64, act: DtypeL, fused: bool, overlap: bool) -> (
         (io.total_bytes(), act.bytes_for((6 * n + 1) * c))
     };
     let total = 2 * (site as u128).saturating_sub(plain);
-    let hp = if overlap {
-        (post as u128).saturating_sub(plain).min(total)
-    } else {
-        0
-    };
-    (total - hp, hp)
+    let post = (post as u128).saturating_sub(plain).min(total);
+    (total - post, post)
 }
 
 /// Costs of the entries around the blocks for a micro-batch of `t` tokens, by the op

@@ -40,12 +40,7 @@ fn train_writes_csvs_and_gantt_on_a_user_profile() {
             assert!(out.join(sys).join(f).is_file(), "{sys}/{f}");
         }
         let svg = std::fs::read_to_string(out.join(sys).join("gantt.svg")).unwrap();
-        for row in [
-            "rank0/compute",
-            "rank3/ep-comm",
-            "pp-p2p",
-            "ep-dispatch",
-        ] {
+        for row in ["rank0/compute", "rank3/ep-comm", "pp-p2p", "ep-dispatch"] {
             assert!(svg.contains(row), "{sys}: gantt.svg lacks {row}");
         }
     }

@@ -14,11 +14,13 @@
 //!   model; stages balanced by compute; ZeRO-1 groups) and per-rank memory
 //!   ([`memory`], [`check_memory`] against the GPU's HBM).
 //! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
-//!   an EP communication stream, a pipeline P2P stream, a high-priority mHC stream and a
-//!   DP stream; per GPU a compute resource that communication kernels hold SMs of, HBM,
+//!   a communication stream for the EP all-to-all and the pipeline P2P (V3 Fig. 4), a
+//!   high-priority mHC stream and a DP stream; per GPU a compute resource that communication kernels hold SMs of, HBM,
 //!   NIC tx/rx and NVLink tx/rx; the ZeRO-1 end: gradient reduce-scatter per bucket,
-//!   gradient norm, AdamW, parameter all-gather) and runs it.
+//!   gradient norm and expert loads, AdamW, parameter all-gather) and runs it.
 //! - [`breakdown`]: per rank the step in the categories of a published breakdown.
+//! - [`ramp_mean`]: the step averaged over a run whose batch ramps up (V3 §4.2), the
+//!   figure a reported cost per trillion tokens converts to.
 //! - [`simulate_abstract`]: the schedule alone with fixed F / B / W / F&B costs and free
 //!   communication, for the README bubble formulas.
 //! - [`trace`]: per-phase durations of a DeepSeek Kineto trace, read through the Kineto

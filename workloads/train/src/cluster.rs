@@ -269,33 +269,45 @@ pub fn route_tokens(f: &ClusterFabric, s: &EpSetup) -> Result<EpTraffic, TrainEr
     let l = Layout::new(f, s)?;
     let mut bits = Bits::new(s.seed);
     let mut out = EpTraffic::default();
-    let n = l.per_group * l.domain;
     let mut scratch = Scratch::new(&l, s);
     for g in 0..l.groups {
-        let mut c = Counts {
-            fabric: vec![0; n * l.per_group],
-            nvlink: vec![0; n * l.domain],
-        };
-        for j in 0..l.per_group {
-            for pos in 0..l.domain {
-                for _ in 0..s.tokens {
-                    route_token(&mut bits, &l, s, (j, pos), &mut c, &mut scratch);
-                }
-            }
-        }
-        let gpu = |i: usize| (l.base(g, i / l.domain) + i % l.domain) as u32;
-        for (i, &t) in c.fabric.iter().enumerate().filter(|(_, &t)| t > 0) {
-            let (src, d) = (i / l.per_group, i % l.per_group);
-            out.fabric
-                .push((gpu(src), gpu(d * l.domain + src % l.domain), t));
-        }
-        for (i, &t) in c.nvlink.iter().enumerate().filter(|(_, &t)| t > 0) {
-            let (from, to) = (i / l.domain, i % l.domain);
-            out.nvlink
-                .push((gpu(from), gpu(from - from % l.domain + to), t));
-        }
+        route_group(&l, s, g, &mut bits, &mut scratch, &mut out);
     }
     Ok(out)
+}
+
+/// Routes every token of group `g`'s GPUs, appending its pairs to `out`.
+fn route_group(
+    l: &Layout,
+    s: &EpSetup,
+    g: usize,
+    bits: &mut Bits,
+    scratch: &mut Scratch,
+    out: &mut EpTraffic,
+) {
+    let n = l.per_group * l.domain;
+    let mut c = Counts {
+        fabric: vec![0; n * l.per_group],
+        nvlink: vec![0; n * l.domain],
+    };
+    for j in 0..l.per_group {
+        for pos in 0..l.domain {
+            for _ in 0..s.tokens {
+                route_token(bits, l, s, (j, pos), &mut c, scratch);
+            }
+        }
+    }
+    let gpu = |i: usize| (l.base(g, i / l.domain) + i % l.domain) as u32;
+    for (i, &t) in c.fabric.iter().enumerate().filter(|(_, &t)| t > 0) {
+        let (src, d) = (i / l.per_group, i % l.per_group);
+        out.fabric
+            .push((gpu(src), gpu(d * l.domain + src % l.domain), t));
+    }
+    for (i, &t) in c.nvlink.iter().enumerate().filter(|(_, &t)| t > 0) {
+        let (from, to) = (i / l.domain, i % l.domain);
+        out.nvlink
+            .push((gpu(from), gpu(from - from % l.domain + to), t));
+    }
 }
 
 /// The phase's transfers: `traffic` forward (dispatch) or reversed (combine).
@@ -413,6 +425,9 @@ pub fn run_ep_layer(
         combine,
     })
 }
+
+mod prune;
+pub mod step;
 
 #[cfg(test)]
 mod tests;

@@ -36,7 +36,11 @@ use memwall_sim::{FlowNet, FlowSpec, ResourceId};
 
 use super::{route_group, Bits, EpSetup, EpTraffic, Layout, Scratch};
 use crate::a2a::{A2aBytes, EpGeometry};
-use crate::{rank_stages, run_step_wired, Plan, TrainError, TrainRun, Wiring};
+use crate::{
+    effective_model, rank_stages, run_step_wired, Plan, TrainConfig, TrainError, TrainRun, Wiring,
+};
+use memwall_llm::ModelRegistry;
+use memwall_models::Registry;
 
 /// Shared flow lists, one per distinct communication pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -464,3 +468,19 @@ pub fn run_whole_cluster(
         links,
     })
 }
+
+/// `memwall train --whole-cluster`: `plan`'s step on its system's wired cluster, EP
+/// groups as `cfg` sets them (routing seed 0), both options on.
+pub fn run_for_config(
+    cfg: &TrainConfig,
+    plan: &Plan,
+    reg: &Registry,
+    models: &ModelRegistry,
+) -> Result<WholeRun, TrainError> {
+    let sys = reg.system(&plan.hw.name).map_err(TrainError::Profiles)?;
+    let setup = EpSetup::from_config(cfg, &effective_model(cfg, models)?)?;
+    run_whole_cluster(plan, &sys, setup, cfg.dp, WholeOptions::default())
+}
+
+#[cfg(test)]
+mod tests;

@@ -38,10 +38,7 @@ pub enum Work {
     /// A transfer whose flow list is shared with other ops (one routed pattern that many
     /// ops repeat, e.g. an all-to-all of the same group and layer in every micro-batch):
     /// each op holds one pointer, not its own paths. Runs exactly as `Transfer`.
-    SharedTransfer {
-        latency: Ps,
-        flows: Arc<[FlowSpec]>,
-    },
+    SharedTransfer { latency: Ps, flows: Arc<[FlowSpec]> },
     /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
     Storage {
         server: ServerId,

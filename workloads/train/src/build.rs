@@ -416,7 +416,7 @@ impl<'a> Builder<'a> {
         };
         let spec = OpSpec::new(stream, self.cats.p2p, work)
             .after([dep])
-        .at(self.tag, 0);
+            .at(self.tag, 0);
         Ok(self.ex.add_op(spec)?)
     }
 
@@ -721,7 +721,7 @@ impl<'a> Builder<'a> {
         };
         let spec = OpSpec::new(self.res[r].dp, cat, work)
             .after(deps.iter().copied())
-        .at(self.tag, 0);
+            .at(self.tag, 0);
         Ok(Some(self.ex.add_op(spec)?))
     }
 }

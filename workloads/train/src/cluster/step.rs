@@ -176,7 +176,12 @@ impl WholeCluster {
         let mut plan = plan.clone();
         plan.schedule = repeat(&plan.schedule, bundles / folded);
         let engines = add_engines(&mut fabric, &plan)?;
-        let geom = EpGeometry::new(setup.ep, plan.hw.scale_up_domain(), setup.node_limit, setup.k);
+        let geom = EpGeometry::new(
+            setup.ep,
+            plan.hw.scale_up_domain(),
+            setup.node_limit,
+            setup.k,
+        );
         // Token copies per GPU, to 2^-20 of a token.
         let e = geom.bytes(setup.tokens, 1 << 20);
         let unit = (1u64 << 20) as f64;
@@ -298,7 +303,10 @@ impl WholeCluster {
                 }
                 self.fabric.route(src, dst)?.resources
             } else {
-                let near = self.fabric.route(src, self.gpu_at(to, shift, at))?.resources;
+                let near = self
+                    .fabric
+                    .route(src, self.gpu_at(to, shift, at))?
+                    .resources;
                 let pre = self.gpu_at(lane, self.folded - shift, pos);
                 let far = self.fabric.route(pre, self.lanes[to][at])?.resources;
                 let cut = |p: &[ResourceId]| {
@@ -397,11 +405,19 @@ impl Wiring for WholeCluster {
 fn add_engines(f: &mut ClusterFabric, plan: &Plan) -> Result<Vec<[ResourceId; 4]>, TrainError> {
     let eff = plan.a2a_efficiency;
     let cap = |bw: u64| ((bw as f64 * eff).round() as u64).max(1);
-    let (nic, nvl) = (cap(plan.hw.nic_bandwidth()), cap(plan.hw.scale_up_bandwidth()));
+    let (nic, nvl) = (
+        cap(plan.hw.nic_bandwidth()),
+        cap(plan.hw.scale_up_bandwidth()),
+    );
     (0..f.gpu_count())
         .map(|g| {
             let mut add = |n: &str, c: u64| f.net.add_resource(format!("gpu{g}/a2a-{n}"), c);
-            Ok([add("nic-tx", nic)?, add("nic-rx", nic)?, add("nvl-tx", nvl)?, add("nvl-rx", nvl)?])
+            Ok([
+                add("nic-tx", nic)?,
+                add("nic-rx", nic)?,
+                add("nvl-tx", nvl)?,
+                add("nvl-rx", nvl)?,
+            ])
         })
         .collect()
 }

@@ -61,7 +61,12 @@ fn pruning_and_folding_change_no_time_to_the_picosecond() {
     assert_eq!((folded.lanes, folded.folded, folded.gpus), (4, 2, 128));
     // Pruning: the same graph, every op at the same times.
     let times = |w: &WholeRun| -> Vec<(Ps, Ps)> {
-        w.run.timeline.records.iter().map(|r| (r.start, r.end)).collect()
+        w.run
+            .timeline
+            .records
+            .iter()
+            .map(|r| (r.start, r.end))
+            .collect()
     };
     assert_eq!(times(&pruned), times(&full));
     // Folding: the simulated group of each pipeline rank runs exactly as the first

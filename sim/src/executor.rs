@@ -17,6 +17,7 @@ use crate::timeline::{
     Category, CategoryId, OpId, OpKind, OpRecord, StreamId, StreamInfo, Timeline,
 };
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// One flow of a transfer op.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum Work {
     Delay(Ps),
     /// Fixed latency, then all flows in parallel; the op ends when the last one does.
     Transfer { latency: Ps, flows: Vec<FlowSpec> },
+    /// A transfer whose flow list is shared with other ops (one routed pattern that many
+    /// ops repeat, e.g. an all-to-all of the same group and layer in every micro-batch):
+    /// each op holds one pointer, not its own paths. Runs exactly as `Transfer`.
+    SharedTransfer { latency: Ps, flows: Arc<[FlowSpec]> },
     /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
     Storage {
         server: ServerId,
@@ -45,6 +50,15 @@ pub enum Work {
 }
 
 impl Work {
+    /// The latency and flows of a transfer (own or shared); `None` for other work.
+    pub fn transfer(&self) -> Option<(Ps, &[FlowSpec])> {
+        match self {
+            Work::Transfer { latency, flows } => Some((*latency, flows)),
+            Work::SharedTransfer { latency, flows } => Some((*latency, flows)),
+            _ => None,
+        }
+    }
+
     /// A transfer of one flow of `bytes` over `path` after `latency`, optionally capped.
     pub fn flow(latency: Ps, path: Vec<ResourceId>, bytes: u64, rate_cap: Option<u64>) -> Work {
         Work::Transfer {
@@ -302,23 +316,20 @@ impl Executor {
                 return Err(SimError::Flow(FlowError::UnknownResource(*r)));
             }
         }
-        match &spec.work {
-            Work::Transfer { flows, .. } => {
-                for f in flows {
-                    if f.path.is_empty() {
-                        return Err(SimError::Flow(FlowError::EmptyPath));
-                    }
-                    for r in &f.path {
-                        if r.0 as usize >= self.net.resource_count() {
-                            return Err(SimError::Flow(FlowError::UnknownResource(*r)));
-                        }
-                    }
+        for f in spec.work.transfer().map_or(&[][..], |t| t.1) {
+            if f.path.is_empty() {
+                return Err(SimError::Flow(FlowError::EmptyPath));
+            }
+            for r in &f.path {
+                if r.0 as usize >= self.net.resource_count() {
+                    return Err(SimError::Flow(FlowError::UnknownResource(*r)));
                 }
             }
-            Work::Storage { server, .. } if server.0 as usize >= self.servers.len() => {
+        }
+        if let Work::Storage { server, .. } = &spec.work {
+            if server.0 as usize >= self.servers.len() {
                 return Err(SimError::UnknownServer(*server));
             }
-            _ => {}
         }
         // Resolve dependencies.
         let mut pending = 0;
@@ -344,6 +355,7 @@ impl Executor {
         let now = self.q.now();
         let bytes = match &spec.work {
             Work::Transfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
+            Work::SharedTransfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
             Work::Storage {
                 requests,
                 bytes_per_request,
@@ -448,7 +460,7 @@ impl Executor {
                 self.q.schedule(t, id, Event::Timer(id));
             }
             Work::Marker => self.finish_op(id, now)?,
-            Work::Transfer { latency, .. } => {
+            Work::Transfer { latency, .. } | Work::SharedTransfer { latency, .. } => {
                 self.timeline.records[i].latency = latency;
                 let t = now.checked_add(latency)?;
                 self.q.schedule(t, id, Event::Timer(id));
@@ -488,8 +500,8 @@ impl Executor {
 
     fn timer(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
         let i = self.slot(id).expect("live op");
-        match &self.ops[i].spec.work {
-            Work::Transfer { flows, .. } => {
+        match self.ops[i].spec.work.transfer() {
+            Some((_, flows)) => {
                 let mut n = 0;
                 for f in flows {
                     if f.bytes > 0 {

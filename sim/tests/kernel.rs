@@ -317,3 +317,76 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_shared_transfer_runs_exactly_as_its_own_flows() {
+    // Two ops on two streams: one with its own flow list, one sharing the same list;
+    // against the same graph with own lists only.
+    let flows = |r: &[ResourceId]| {
+        vec![
+            FlowSpec {
+                path: vec![r[0], r[1]],
+                bytes: 3_000_017,
+                rate_cap: None,
+            },
+            FlowSpec {
+                path: vec![r[1]],
+                bytes: 1_000_003,
+                rate_cap: Some(7_000_000_000),
+            },
+        ]
+    };
+    let run = |shared: bool| {
+        let (net, r) = link_net(&[10_000_000_000, 25_000_000_000]);
+        let mut ex = Executor::new(net);
+        let c = ex.category("a2a", OpKind::Communication);
+        let list: std::sync::Arc<[FlowSpec]> = flows(&r).into();
+        let ops: Vec<_> = (0..2)
+            .map(|i| {
+                let s = ex.add_stream(format!("s{i}"), true, false);
+                let latency = Ps(1_000 * i);
+                let work = if shared {
+                    Work::SharedTransfer {
+                        latency,
+                        flows: list.clone(),
+                    }
+                } else {
+                    Work::Transfer {
+                        latency,
+                        flows: flows(&r),
+                    }
+                };
+                ex.add_op(OpSpec::new(s, c, work)).unwrap()
+            })
+            .collect();
+        ex.run().unwrap();
+        ops.iter()
+            .map(|&o| {
+                let rec = ex.timeline().get(o).unwrap();
+                (rec.start, rec.end, rec.latency, rec.bytes)
+            })
+            .collect::<Vec<_>>()
+    };
+    let own = run(false);
+    assert_eq!(run(true), own);
+    assert_eq!(own[0].3, 4_000_020);
+    assert!(own[1].1 > own[0].1);
+}
+
+#[test]
+fn a_shared_transfer_over_an_unknown_resource_is_refused() {
+    let (net, r) = link_net(&[1_000]);
+    let mut ex = Executor::new(net);
+    let s = ex.add_stream("s", true, false);
+    let c = ex.category("x", OpKind::Memory);
+    let bad = FlowSpec {
+        path: vec![r[0], ResourceId(7)],
+        bytes: 1,
+        rate_cap: None,
+    };
+    let work = Work::SharedTransfer {
+        latency: Ps::ZERO,
+        flows: vec![bad].into(),
+    };
+    assert!(ex.add_op(OpSpec::new(s, c, work)).is_err());
+}

@@ -67,6 +67,11 @@ pub struct TrainArgs {
     /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
     #[arg(long)]
     pub force: bool,
+    /// Whole-cluster mode: the system's whole [cluster] wired (PCIe, NICs, leaves,
+    /// spines, NVLink), the all-to-all, pipeline and data-parallel traffic as
+    /// per-GPU-pair flows over it; a rank is one EP group (docs/training.md).
+    #[arg(long)]
+    pub whole_cluster: bool,
 }
 
 /// Ops drawn in the Gantt plot: a whole default step (75,360 ops) fits; bigger steps are
@@ -115,7 +120,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         };
         let label = format!("training step on {} ({})", plan.hw.name, est.describe());
         let _progress = memwall_io::progress::task(&label, None, "");
-        summary.push(run_system(&cfg, plan, &dir, !args.no_timeline)?);
+        let whole = args.whole_cluster.then_some((&reg, &models));
+        summary.push(run_system(&cfg, plan, &dir, !args.no_timeline, whole)?);
     }
     if plans.len() > 1 {
         let names = systems_header();
@@ -201,9 +207,17 @@ fn run_system(
     plan: &Plan,
     dir: &std::path::Path,
     timeline: bool,
+    whole: Option<(&Registry, &ModelRegistry)>,
 ) -> anyhow::Result<Vec<String>> {
+    let (plan, run) = match whole {
+        Some((reg, models)) => {
+            let w = training::cluster::step::run_for_config(cfg, plan, reg, models)?;
+            (std::borrow::Cow::Owned(w.plan), w.run)
+        }
+        None => (std::borrow::Cow::Borrowed(plan), training::run_step(plan)?),
+    };
+    let plan = plan.as_ref();
     let hw = &plan.hw;
-    let run = training::run_step(plan)?;
     let a = attribute(&run.timeline, (Ps::ZERO, run.step_time));
     let title = format!(
         "{} on {}: {} PP{} N{}{}",

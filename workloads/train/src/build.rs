@@ -1,6 +1,7 @@
 //! The op graph of a training step, and its run on the executor.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use memwall_sim::{
     CategoryId, Executor, FlowNet, FlowSpec, OpId, OpKind, OpSpec, Ps, ResourceId, StreamId,
@@ -64,6 +65,34 @@ impl TrainRun {
     }
 }
 
+/// Whole-cluster mode ([`crate::cluster::step`]): where a step's communication goes
+/// instead of each rank's aggregate NIC and NVLink resources. Ranks are the builder's
+/// (a schedule whose ranks may stand for groups of GPUs); latencies stay the aggregate's.
+pub trait Wiring {
+    /// The network to add the ranks' compute resources to (the wired fabric).
+    fn take_net(&mut self) -> FlowNet;
+    /// Rank `r`'s all-to-all of `b` per GPU in entry `layer` of its chunk, tokens toward
+    /// their experts (`to_experts`) or back.
+    fn a2a(
+        &mut self,
+        r: usize,
+        layer: u32,
+        b: A2aBytes,
+        to_experts: bool,
+    ) -> Result<Arc<[FlowSpec]>, TrainError>;
+    /// A pipeline message of `bytes` per GPU from rank `src` to rank `dst`.
+    fn p2p(&mut self, src: usize, dst: usize, bytes: u64) -> Result<Arc<[FlowSpec]>, TrainError>;
+    /// Rank `r`'s share of a data-parallel ring over `group` GPUs: `wire` bytes per GPU,
+    /// each flow capped at `cap` bytes/s.
+    fn collective(
+        &mut self,
+        r: usize,
+        group: u32,
+        wire: u64,
+        cap: u64,
+    ) -> Result<Arc<[FlowSpec]>, TrainError>;
+}
+
 struct Res {
     gpu: ResourceId,
     /// HBM time the high-priority mHC kernels draw on (ps of HBM per second).
@@ -117,6 +146,8 @@ struct Builder<'a> {
     sends: HashMap<(OpRef, bool, u32), OpId>,
     /// The last weight-gradient op of each (rank, stage, entry of the stage).
     last_w: HashMap<(usize, u32, usize), OpId>,
+    /// Whole-cluster mode: the fabric the communication goes over.
+    wire: Option<&'a mut dyn Wiring>,
 }
 
 /// Forward or backward side of one schedule op.
@@ -130,10 +161,10 @@ impl<'a> Builder<'a> {
     /// Per rank: a GPU compute resource, HBM, NIC and NVLink tx/rx, and the compute,
     /// communication (EP all-to-all and pipeline P2P), high-priority mHC and
     /// data-parallel streams; the op categories.
-    fn new(plan: &'a Plan) -> Result<Self, TrainError> {
+    fn new(plan: &'a Plan, mut wire: Option<&'a mut dyn Wiring>) -> Result<Self, TrainError> {
         let hw = &plan.hw;
         let nr = plan.schedule.ranks.len();
-        let mut net = FlowNet::new();
+        let mut net = wire.as_mut().map_or_else(FlowNet::new, |w| w.take_net());
         let mut links = Vec::with_capacity(nr);
         for r in 0..nr {
             let mut add = |n: &str, c: u64| net.add_resource(format!("rank{r}/{n}"), c);
@@ -193,6 +224,7 @@ impl<'a> Builder<'a> {
             consumers: consumers(&plan.schedule),
             sends: HashMap::new(),
             last_w: HashMap::new(),
+            wire,
         })
     }
 
@@ -314,11 +346,13 @@ impl<'a> Builder<'a> {
         Ok(id)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn a2a(
         &mut self,
         r: usize,
         cat: CategoryId,
         b: A2aBytes,
+        to_experts: bool,
         deps: &[OpId],
         layer: u32,
     ) -> Result<OpId, TrainError> {
@@ -346,7 +380,14 @@ impl<'a> Builder<'a> {
         } else {
             hw.scale_up_latency_ps()
         });
-        let spec = OpSpec::new(res.comm, cat, Work::Transfer { latency, flows })
+        let work = match self.wire.as_mut() {
+            Some(w) => Work::SharedTransfer {
+                latency,
+                flows: w.a2a(r, layer, b, to_experts)?,
+            },
+            None => Work::Transfer { latency, flows },
+        };
+        let spec = OpSpec::new(res.comm, cat, work)
             .after(deps.iter().copied())
             .holding(res.gpu, self.plan.comm_hold)
             .at(self.tag, layer);
@@ -354,18 +395,24 @@ impl<'a> Builder<'a> {
     }
 
     fn p2p(&mut self, src: usize, dst: usize, dep: OpId) -> Result<OpId, TrainError> {
-        let spec = OpSpec::new(
-            self.res[src].comm,
-            self.cats.p2p,
-            Work::flow(
-                Ps(self.plan.hw.scale_out_latency_ps),
+        // On the communication stream, after the chunk's all-to-all (V3 Fig. 4).
+        let stream = self.res[src].comm;
+        let latency = Ps(self.plan.hw.scale_out_latency_ps);
+        let work = match self.wire.as_mut() {
+            Some(w) => Work::SharedTransfer {
+                latency,
+                flows: w.p2p(src, dst, self.plan.p2p_bytes)?,
+            },
+            None => Work::flow(
+                latency,
                 vec![self.res[src].nic_tx, self.res[dst].nic_rx],
                 self.plan.p2p_bytes,
                 None,
             ),
-        )
-        .after([dep])
-        .at(self.tag, 0);
+        };
+        let spec = OpSpec::new(stream, self.cats.p2p, work)
+            .after([dep])
+            .at(self.tag, 0);
         Ok(self.ex.add_op(spec)?)
     }
 
@@ -499,7 +546,7 @@ impl<'a> Builder<'a> {
     ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
         let c = self.cats;
         if let Some(b) = b.filter(|b| b.moe) {
-            pb = vec![self.a2a(r, c.combine, b.a2a_fp8, &pb, li)?];
+            pb = vec![self.a2a(r, c.combine, b.a2a_fp8, true, &pb, li)?];
         }
         if let Some(b) = b.filter(|_| self.plan.mhc_overlap) {
             pb = self.hp(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
@@ -508,7 +555,7 @@ impl<'a> Builder<'a> {
             pf = self.mhc(r, f.mhc_f, &pf, li)?.map_or(pf, |m| vec![m]);
             pf = self.step(r, c.attn_f, f.attn_f, pf, li)?;
             if f.moe {
-                pf = vec![self.a2a(r, c.dispatch, f.a2a_fp8, &pf, li)?];
+                pf = vec![self.a2a(r, c.dispatch, f.a2a_fp8, true, &pf, li)?];
             }
         }
         if let Some(b) = b {
@@ -519,7 +566,7 @@ impl<'a> Builder<'a> {
             }
             pb = self.step(r, mb, b.mlp_b, pb, li)?;
             if b.moe {
-                pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, &pb, li)?];
+                pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, false, &pb, li)?];
             }
             if let Some(s) = w_stage {
                 self.weight_op(r, s, mw, b.mlp_w, li)?;
@@ -534,7 +581,7 @@ impl<'a> Builder<'a> {
             pb = self.step(r, c.attn_b, b.attn_b, pb, li)?;
         }
         if let Some(f) = f.filter(|f| f.moe) {
-            pf = vec![self.a2a(r, c.combine, f.a2a_bf16, &pf, li)?];
+            pf = vec![self.a2a(r, c.combine, f.a2a_bf16, false, &pf, li)?];
         }
         if let Some(f) = f {
             // The stage output (and the P2P send) waits for it: behind ATTN(B) on the
@@ -684,19 +731,23 @@ impl<'a> Builder<'a> {
         let g = group as u128;
         let wire = (bytes as u128 * (g - 1)).div_ceil(g) as u64;
         let link = self.plan.dp.link;
-        let res = &self.res[r];
-        let spec = OpSpec::new(
-            res.dp,
-            cat,
-            Work::flow(
-                Ps((group as u64 - 1).saturating_mul(link.latency_ps)),
-                vec![res.nic_tx, res.nic_rx],
+        let latency = Ps((group as u64 - 1).saturating_mul(link.latency_ps));
+        let cap = link.bandwidth.max(1);
+        let work = match self.wire.as_mut() {
+            Some(w) => Work::SharedTransfer {
+                latency,
+                flows: w.collective(r, group, wire, cap)?,
+            },
+            None => Work::flow(
+                latency,
+                vec![self.res[r].nic_tx, self.res[r].nic_rx],
                 wire,
-                Some(link.bandwidth.max(1)),
+                Some(cap),
             ),
-        )
-        .after(deps.iter().copied())
-        .at(self.tag, 0);
+        };
+        let spec = OpSpec::new(self.res[r].dp, cat, work)
+            .after(deps.iter().copied())
+            .at(self.tag, 0);
         Ok(Some(self.ex.add_op(spec)?))
     }
 }
@@ -765,7 +816,22 @@ where
 
 /// Builds the op graph of one training step of `plan` and runs it.
 pub fn run_step(plan: &Plan) -> Result<TrainRun, TrainError> {
-    let mut b = Builder::new(plan)?;
+    run_step_with(plan, None)
+}
+
+/// [`run_step`] with the communication on `wire`'s fabric (whole-cluster mode).
+pub fn run_step_wired<'a>(
+    plan: &'a Plan,
+    wire: &'a mut dyn Wiring,
+) -> Result<TrainRun, TrainError> {
+    run_step_with(plan, Some(wire))
+}
+
+fn run_step_with<'a>(
+    plan: &'a Plan,
+    wire: Option<&'a mut dyn Wiring>,
+) -> Result<TrainRun, TrainError> {
+    let mut b = Builder::new(plan, wire)?;
     walk(&plan.schedule, |r, i, op| b.emit(r, i, op))?;
     b.dp_end()?;
     let Builder {

@@ -15,7 +15,7 @@
 
 use memwall_models::fabric::{ClusterFabric, PhaseResult, Transfer};
 use memwall_sim::Ps;
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::a2a::{bf16_token_bytes, fp8_token_bytes, A2aBytes, EpGeometry};
@@ -140,71 +140,125 @@ struct Counts {
     nvlink: Vec<u64>,
 }
 
-/// Buffers reused from token to token: the group's domains in draw order, the drawn
-/// experts, and their distinct target GPUs.
-#[derive(Default)]
-struct Scratch {
-    doms: Vec<usize>,
-    experts: Vec<usize>,
-    targets: Vec<(usize, usize)>,
+/// Uniform draws below small bounds from a seeded ChaCha8 stream, 64 bits at a time: a
+/// draw below `n` takes the fewest bits that cover `n - 1` and rejects values of `n` or
+/// more (unbiased), so a token's dozen draws cost about two words, not a dozen.
+struct Bits {
+    rng: ChaCha8Rng,
+    word: u64,
+    left: u32,
 }
 
-/// Routes one token of the GPU at (`j`, `pos`) of its group: adds to `c`.
+impl Bits {
+    fn new(seed: u64) -> Bits {
+        Bits {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            word: 0,
+            left: 0,
+        }
+    }
+
+    /// A uniform value in `0..n` (0 when `n <= 1`).
+    fn below(&mut self, n: usize) -> usize {
+        if n <= 1 {
+            return 0;
+        }
+        let bits = usize::BITS - (n - 1).leading_zeros();
+        let mask = u64::MAX >> (64 - bits);
+        loop {
+            if self.left < bits {
+                self.word = self.rng.next_u64();
+                self.left = 64;
+            }
+            let v = (self.word & mask) as usize;
+            self.word = self.word.checked_shr(bits).unwrap_or(0);
+            self.left -= bits;
+            if v < n {
+                return v;
+            }
+        }
+    }
+}
+
+/// Buffers reused from token to token: the group's domains (the first `node_limit` are
+/// the token's, after a partial shuffle); per expert of the token's pool its domain slot
+/// and GPU position (no division per draw); per expert, domain and target GPU the last
+/// token that drew or reached it (so each counts once per token).
+struct Scratch {
+    limit: usize,
+    doms: Vec<usize>,
+    pool: Vec<(usize, usize)>,
+    expert_seen: Vec<u64>,
+    experts: Vec<usize>,
+    dom_seen: Vec<u64>,
+    gpu_seen: Vec<u64>,
+    token: u64,
+}
+
+impl Scratch {
+    fn new(l: &Layout, s: &EpSetup) -> Scratch {
+        let m = l.per_group;
+        let limit = if s.node_limit == 0 {
+            m
+        } else {
+            (s.node_limit as usize).min(m)
+        };
+        let per_gpu = s.experts as usize / (m * l.domain);
+        let span = l.domain * per_gpu;
+        Scratch {
+            limit,
+            doms: (0..m).collect(),
+            pool: (0..limit * span)
+                .map(|e| (e / span, (e % span) / per_gpu))
+                .collect(),
+            expert_seen: vec![0; limit * span],
+            experts: Vec::with_capacity(s.k as usize),
+            dom_seen: vec![0; m],
+            gpu_seen: vec![0; m * l.domain],
+            token: 0,
+        }
+    }
+}
+
+/// Routes one token of the GPU at (`j`, `pos`) of its group: `node_limit` domains by a
+/// partial shuffle (uniform whatever order the previous token left), `k` distinct experts
+/// among theirs; adds to `c`.
 fn route_token(
-    rng: &mut ChaCha8Rng,
+    bits: &mut Bits,
     l: &Layout,
     s: &EpSetup,
     (j, pos): (usize, usize),
     c: &mut Counts,
-    scratch: &mut Scratch,
+    x: &mut Scratch,
 ) {
     let m = l.per_group;
-    let limit = if s.node_limit == 0 {
-        m
-    } else {
-        (s.node_limit as usize).min(m)
-    };
-    let Scratch {
-        doms,
-        experts,
-        targets,
-    } = scratch;
-    doms.clear();
-    doms.extend(0..m);
-    for i in 0..limit {
-        let r = rng.gen_range(i..m);
-        doms.swap(i, r);
+    for i in 0..x.limit {
+        let r = i + bits.below(m - i);
+        x.doms.swap(i, r);
     }
-    let per_gpu = s.experts as usize / (m * l.domain);
-    let pool = limit * l.domain * per_gpu;
+    let pool = x.pool.len();
     let k = (s.k as usize).min(pool);
-    experts.clear();
-    while experts.len() < k {
-        let e = rng.gen_range(0..pool);
-        if !experts.contains(&e) {
-            experts.push(e);
+    x.token += 1;
+    x.experts.clear();
+    while x.experts.len() < k {
+        let e = bits.below(pool);
+        if x.expert_seen[e] != x.token {
+            x.expert_seen[e] = x.token;
+            x.experts.push(e);
         }
     }
-    // Distinct target GPUs as (domain, position), each once.
-    targets.clear();
-    targets.extend(experts.iter().map(|&e| {
-        (
-            doms[e / (l.domain * per_gpu)],
-            (e % (l.domain * per_gpu)) / per_gpu,
-        )
-    }));
-    targets.sort_unstable();
-    targets.dedup();
     let src = j * l.domain + pos;
-    let mut last = usize::MAX;
-    for &(d, t) in targets.iter() {
-        // The GPU that forwards over NVLink: the sender in its own domain, else the
-        // relay at the sender's position in `d`.
-        if d != j && d != last {
+    for &e in &x.experts {
+        let (slot, t) = x.pool[e];
+        let d = x.doms[slot];
+        // One fabric copy per remote domain reached, to the relay at the sender's
+        // position; one NVLink copy per target GPU other than the forwarder.
+        if d != j && x.dom_seen[d] != x.token {
+            x.dom_seen[d] = x.token;
             c.fabric[src * m + d] += 1;
         }
-        last = d;
-        if t != pos {
+        if t != pos && x.gpu_seen[d * l.domain + t] != x.token {
+            x.gpu_seen[d * l.domain + t] = x.token;
             c.nvlink[(d * l.domain + pos) * l.domain + t] += 1;
         }
     }
@@ -213,35 +267,47 @@ fn route_token(
 /// Routes every token of every GPU; the same `seed` gives the same traffic.
 pub fn route_tokens(f: &ClusterFabric, s: &EpSetup) -> Result<EpTraffic, TrainError> {
     let l = Layout::new(f, s)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let mut bits = Bits::new(s.seed);
     let mut out = EpTraffic::default();
-    let n = l.per_group * l.domain;
-    let mut scratch = Scratch::default();
+    let mut scratch = Scratch::new(&l, s);
     for g in 0..l.groups {
-        let mut c = Counts {
-            fabric: vec![0; n * l.per_group],
-            nvlink: vec![0; n * l.domain],
-        };
-        for j in 0..l.per_group {
-            for pos in 0..l.domain {
-                for _ in 0..s.tokens {
-                    route_token(&mut rng, &l, s, (j, pos), &mut c, &mut scratch);
-                }
-            }
-        }
-        let gpu = |i: usize| (l.base(g, i / l.domain) + i % l.domain) as u32;
-        for (i, &t) in c.fabric.iter().enumerate().filter(|(_, &t)| t > 0) {
-            let (src, d) = (i / l.per_group, i % l.per_group);
-            out.fabric
-                .push((gpu(src), gpu(d * l.domain + src % l.domain), t));
-        }
-        for (i, &t) in c.nvlink.iter().enumerate().filter(|(_, &t)| t > 0) {
-            let (from, to) = (i / l.domain, i % l.domain);
-            out.nvlink
-                .push((gpu(from), gpu(from - from % l.domain + to), t));
-        }
+        route_group(&l, s, g, &mut bits, &mut scratch, &mut out);
     }
     Ok(out)
+}
+
+/// Routes every token of group `g`'s GPUs, appending its pairs to `out`.
+fn route_group(
+    l: &Layout,
+    s: &EpSetup,
+    g: usize,
+    bits: &mut Bits,
+    scratch: &mut Scratch,
+    out: &mut EpTraffic,
+) {
+    let n = l.per_group * l.domain;
+    let mut c = Counts {
+        fabric: vec![0; n * l.per_group],
+        nvlink: vec![0; n * l.domain],
+    };
+    for j in 0..l.per_group {
+        for pos in 0..l.domain {
+            for _ in 0..s.tokens {
+                route_token(bits, l, s, (j, pos), &mut c, scratch);
+            }
+        }
+    }
+    let gpu = |i: usize| (l.base(g, i / l.domain) + i % l.domain) as u32;
+    for (i, &t) in c.fabric.iter().enumerate().filter(|(_, &t)| t > 0) {
+        let (src, d) = (i / l.per_group, i % l.per_group);
+        out.fabric
+            .push((gpu(src), gpu(d * l.domain + src % l.domain), t));
+    }
+    for (i, &t) in c.nvlink.iter().enumerate().filter(|(_, &t)| t > 0) {
+        let (from, to) = (i / l.domain, i % l.domain);
+        out.nvlink
+            .push((gpu(from), gpu(from - from % l.domain + to), t));
+    }
 }
 
 /// The phase's transfers: `traffic` forward (dispatch) or reversed (combine).
@@ -359,6 +425,9 @@ pub fn run_ep_layer(
         combine,
     })
 }
+
+mod prune;
+pub mod step;
 
 #[cfg(test)]
 mod tests;

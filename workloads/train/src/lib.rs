@@ -58,7 +58,9 @@ pub mod ramp;
 pub mod trace;
 
 pub use breakdown::{breakdown, Breakdown, CATEGORIES};
-pub use build::{run_step, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun};
+pub use build::{
+    run_step, run_step_wired, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun, Wiring,
+};
 pub use config::{parse_duration, BatchRamp, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use memory::{check_memory, memory, RankMemory};

@@ -208,7 +208,9 @@ fn kv_run(
         return Ok(None);
     };
     let lay = crate::kv::Layout {
-        groups: (0..replicas).map(|i| (i * tp..(i + 1) * tp).collect()).collect(),
+        groups: (0..replicas)
+            .map(|i| (i * tp..(i + 1) * tp).collect())
+            .collect(),
         kv_bytes_per_token: cost.kv_bytes_per_token()?,
         engine_block: engine.map(|e| e.block_size),
         prefix_cache: engine.map_or(crate::kv::PrefixCacheKind::BlockHash, |e| e.prefix_cache),
@@ -664,7 +666,11 @@ impl<'a> ServeSim<'a> {
         let mut g = self.step_head(gi, lasts)?;
         if let Some(kv) = self.kv.as_mut() {
             let (compute, su) = (self.gpus[gi].compute, self.step as u32);
-            let at = crate::kv::StepAt { compute, prev: self.prev, step: su };
+            let at = crate::kv::StepAt {
+                compute,
+                prev: self.prev,
+                step: su,
+            };
             kv.issue(&mut self.ex, &self.node, gi, at, &mut g.last, lasts)?;
         }
         let nlayers = self.engram.as_ref().map_or(0, |e| e.layers.len());

@@ -16,6 +16,8 @@ pub struct Prompts {
     pub system_prompt_tokens: u32,
     /// Requests per conversation (1: every request is its own).
     pub turns: u64,
+    /// Conversations open at once per replica, their turns interleaved round-robin.
+    pub conversations: u64,
     pub seed: u64,
 }
 
@@ -31,14 +33,17 @@ pub fn mix(x: u64) -> u64 {
 }
 
 impl Prompts {
-    /// The conversation request `id` belongs to, with `replicas` replicas: requests are
-    /// dealt round-robin, so a conversation is `turns` consecutive requests of one
-    /// replica (session-affine routing, as production routers keep a conversation on the
-    /// replica holding its cache).
+    /// The conversation request `id` belongs to, with `replicas` replicas. Requests are
+    /// dealt round-robin, and a conversation stays on one replica (session-affine
+    /// routing, as production routers keep a conversation where its cache is): a
+    /// replica's requests come in groups of `conversations x turns`, in which
+    /// `conversations` conversations take turns round-robin.
     pub fn conversation(&self, id: u64, replicas: u64) -> u64 {
         let n = replicas.max(1);
+        let c = self.conversations.max(1);
         let local = id / n;
-        (local / self.turns.max(1)) * n + id % n
+        let group = local / (self.turns.max(1) * c);
+        ((group * c) + local % c) * n + id % n
     }
 
     /// The token streams of request `id`: (end position, stream), in position order.
@@ -96,6 +101,7 @@ mod tests {
             system_prompts: n,
             system_prompt_tokens: l,
             turns,
+            conversations: 1,
             seed: 7,
         }
     }
@@ -128,6 +134,13 @@ mod tests {
         // Two replicas: request ids alternate between them, a conversation stays on one.
         assert_eq!(p.conversation(0, 2), p.conversation(4, 2));
         assert_ne!(p.conversation(0, 2), p.conversation(1, 2));
+        // Two conversations at once: turns alternate, 0 2 4 | 1 3 5 | then 6 8 10 | ...
+        let q = Prompts {
+            conversations: 2,
+            ..p
+        };
+        let convs: Vec<u64> = (0..8).map(|i| q.conversation(i, 1)).collect();
+        assert_eq!(convs, vec![0, 1, 0, 1, 0, 1, 2, 3]);
     }
 
     /// Extending a chain keeps its blocks and adds only whole ones.

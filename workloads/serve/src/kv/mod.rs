@@ -91,6 +91,9 @@ pub struct PromptsSpec {
     pub system_prompt_tokens: u32,
     /// Requests per conversation: each turn's prompt continues the conversation so far.
     pub turns: u64,
+    /// Conversations open at once per replica, taking turns round-robin (the distance
+    /// between a conversation's turns, in requests).
+    pub conversations: u64,
 }
 
 impl Default for PromptsSpec {
@@ -99,6 +102,7 @@ impl Default for PromptsSpec {
             system_prompts: 0,
             system_prompt_tokens: 0,
             turns: 1,
+            conversations: 1,
         }
     }
 }

@@ -64,7 +64,11 @@ impl KvOps {
         deps: Vec<OpId>,
         step: u32,
     ) -> Result<OpId, ScenarioError> {
-        Ok(ex.add_op(OpSpec::new(compute, self.wait, Work::Marker).after(deps).at(step, 0))?)
+        Ok(ex.add_op(
+            OpSpec::new(compute, self.wait, Work::Marker)
+                .after(deps)
+                .at(step, 0),
+        )?)
     }
 
     /// Blocks per drive for `n` blocks striped round-robin over `drives`.
@@ -98,7 +102,11 @@ impl KvOps {
         if n == 0 {
             return Ok(None);
         }
-        let (socket, stream, tp) = (self.socket(node, gi), self.streams[gi], self.groups[gi].len());
+        let (socket, stream, tp) = (
+            self.socket(node, gi),
+            self.streams[gi],
+            self.groups[gi].len(),
+        );
         let block = self.unit_bytes * tp as u64;
         let mut after = at.after.clone();
         let per = self.stripe(hits.nvme, node.drive_server.len().max(1));
@@ -108,7 +116,11 @@ impl KvOps {
                 requests: k as u32,
                 bytes_per_request: block,
             };
-            let rd = ex.add_op(OpSpec::new(stream, cat, read).after(at.after.clone()).at(at.step, 0))?;
+            let rd = ex.add_op(
+                OpSpec::new(stream, cat, read)
+                    .after(at.after.clone())
+                    .at(at.step, 0),
+            )?;
             let bus = node.drive_to_host(d, socket).map_err(wiring)?;
             let xfer = bus.transfer(k * block);
             after.push(ex.add_op(OpSpec::new(stream, cat, xfer).after([rd]).at(at.step, 0))?);
@@ -121,7 +133,9 @@ impl KvOps {
             flows.push(p.flow(n * self.unit_bytes));
         }
         let w = Work::Transfer { latency, flows };
-        Ok(Some(ex.add_op(OpSpec::new(stream, cat, w).after(after).at(at.step, 0))?))
+        Ok(Some(ex.add_op(
+            OpSpec::new(stream, cat, w).after(after).at(at.step, 0),
+        )?))
     }
 
     /// Writes replica `gi`'s evicted blocks down: HBM to host DRAM, host DRAM to NVMe.
@@ -144,20 +158,36 @@ impl KvOps {
                 flows.push(p.flow(moves.offload * self.unit_bytes));
             }
             let w = Work::Transfer { latency, flows };
-            out.push(ex.add_op(OpSpec::new(stream, self.offload, w).after(at.after.clone()).at(at.step, 0))?);
+            out.push(
+                ex.add_op(
+                    OpSpec::new(stream, self.offload, w)
+                        .after(at.after.clone())
+                        .at(at.step, 0),
+                )?,
+            );
         }
         let block = self.unit_bytes * self.groups[gi].len() as u64;
         let per = self.stripe(moves.to_nvme, node.drive_server.len().max(1));
         for (d, &k) in per.iter().enumerate().filter(|(_, &k)| k > 0) {
             let path = host_to_drive(node, socket, d);
             let xfer = Work::flow(memwall_sim::Ps::ZERO, path, k * block, None);
-            let bus = ex.add_op(OpSpec::new(stream, self.offload, xfer).after(at.after.clone()).at(at.step, 0))?;
+            let bus = ex.add_op(
+                OpSpec::new(stream, self.offload, xfer)
+                    .after(at.after.clone())
+                    .at(at.step, 0),
+            )?;
             let write = Work::Storage {
                 server: node.drive_server[d],
                 requests: k as u32,
                 bytes_per_request: block,
             };
-            out.push(ex.add_op(OpSpec::new(stream, self.offload, write).after([bus]).at(at.step, 0))?);
+            out.push(
+                ex.add_op(
+                    OpSpec::new(stream, self.offload, write)
+                        .after([bus])
+                        .at(at.step, 0),
+                )?,
+            );
         }
         Ok(out)
     }

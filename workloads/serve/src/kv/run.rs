@@ -75,7 +75,9 @@ impl KvRun {
             .unwrap_or_else(|| lay.engine_block.unwrap_or(16).max(16) as u32)
             .max(1);
         let unit_bytes = unit as u64 * lay.kv_bytes_per_token;
-        let blocks = |field: &str, v: &Option<toml::Spanned<String>>| -> Result<u64, ScenarioError> {
+        let blocks = |field: &str,
+                      v: &Option<toml::Spanned<String>>|
+         -> Result<u64, ScenarioError> {
             let Some(v) = v else { return Ok(0) };
             let bytes = s.quantity(field, v, parse_bytes)?;
             let n = bytes / replicas.max(1) / (unit_bytes * tp).max(1);
@@ -109,6 +111,7 @@ impl KvRun {
                 system_prompts: p.system_prompts,
                 system_prompt_tokens: p.system_prompt_tokens,
                 turns: p.turns.max(1),
+                conversations: p.conversations.max(1),
                 seed: s.seed,
             },
             replicas,
@@ -248,8 +251,18 @@ impl KvRun {
 }
 
 /// The host tier must fit in the node's DRAM.
-fn check_fits(s: &Scenario, spec: &KvCacheSpec, node: &NodeModel, bytes: u64) -> Result<(), ScenarioError> {
-    let dram: u64 = node.spec.sockets.iter().map(|k| k.dram_capacity_bytes).sum();
+fn check_fits(
+    s: &Scenario,
+    spec: &KvCacheSpec,
+    node: &NodeModel,
+    bytes: u64,
+) -> Result<(), ScenarioError> {
+    let dram: u64 = node
+        .spec
+        .sockets
+        .iter()
+        .map(|k| k.dram_capacity_bytes)
+        .sum();
     if bytes > dram {
         return Err(invalid(
             &s.origin,

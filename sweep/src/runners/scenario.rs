@@ -119,8 +119,16 @@ fn kv_metrics(k: &memwall_serve::kv::KvStats) -> Vec<Metric> {
             .filter(|r| r.0.ends_with(".dram"))
             .map(|r| r.2)
             .sum();
-        m.push(Metric::new(format!("dram_gbps_{}", t.tenant), "GB/s", dram / 1e9));
-        m.push(Metric::new(format!("exposed_{}", t.tenant), "us", t.exposed.as_us_f64()));
+        m.push(Metric::new(
+            format!("dram_gbps_{}", t.tenant),
+            "GB/s",
+            dram / 1e9,
+        ));
+        m.push(Metric::new(
+            format!("exposed_{}", t.tenant),
+            "us",
+            t.exposed.as_us_f64(),
+        ));
     }
     m
 }

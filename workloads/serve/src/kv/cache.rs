@@ -177,15 +177,25 @@ impl PrefixCache {
         hits
     }
 
+    /// Free HBM blocks holding nothing cached (as of the last trim, less prefetches).
+    pub fn room(&self) -> u64 {
+        self.cap[0].saturating_sub(self.lru[0].len() as u64)
+    }
+
     /// Brings the cached prefix of `chain` (a waiting request's) into HBM ahead of its
-    /// admission, unreferenced; the blocks that had to be reloaded, by source tier.
+    /// admission, unreferenced, as far as [`PrefixCache::room`] allows (a prefetch
+    /// never evicts); the blocks that had to be reloaded, by source tier.
     pub fn prefetch(&mut self, chain: &[u64]) -> Hits {
         let mut hits = Hits::default();
         let mut n = 0;
         for &h in chain {
+            let room = self.room();
             let Some(e) = self.map.get_mut(&h) else {
                 break;
             };
+            if !e.at[0] && room == 0 {
+                break;
+            }
             match (e.at[0], e.at[1], e.at[2]) {
                 (true, _, _) => {}
                 (_, true, _) => hits.host += 1,
@@ -312,6 +322,7 @@ mod tests {
     #[test]
     fn referenced_blocks_stay_and_write_through_copies_once() {
         let mut c = PrefixCache::new(2, 10, true, true);
+        assert_eq!(c.room(), 0);
         c.insert(&[1, 2, 3]);
         assert_eq!(c.take_moves().offload, 3);
         c.trim(0);
@@ -334,8 +345,15 @@ mod tests {
         );
         assert_eq!(c.resident(Tier::Hbm), 0);
         assert_eq!((c.resident(Tier::Host), c.resident(Tier::Nvme)), (2, 1));
+        assert_eq!(
+            c.prefetch(&[1, 2, 3]).total(),
+            0,
+            "no free HBM to prefetch into"
+        );
+        c.trim(2);
         let h = c.prefetch(&[1, 2, 3]);
-        assert_eq!(h.host + h.nvme, 3);
-        assert_eq!(c.lookup(&[1, 2, 3]).hbm, 3);
+        assert_eq!(h.host + h.nvme, 2, "two free blocks");
+        c.trim(3);
+        assert_eq!(c.lookup(&[1, 2, 3]).hbm, 2);
     }
 }

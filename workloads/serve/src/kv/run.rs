@@ -36,6 +36,8 @@ pub(crate) struct KvRun {
     unit: u32,
     prefetch: Option<usize>,
     caches: Vec<PrefixCache>,
+    /// Per replica: waiting requests already prefetched (once each).
+    prefetched: Vec<BTreeSet<u64>>,
     /// Per replica: request id -> the chain of blocks it holds.
     chains: Vec<BTreeMap<u64, Vec<u64>>>,
     pending: Vec<Pending>,
@@ -120,6 +122,7 @@ impl KvRun {
             caches: (0..replicas)
                 .map(|_| PrefixCache::new(host, nvme, wt, eviction == Eviction::PrefixAware))
                 .collect(),
+            prefetched: vec![BTreeSet::new(); replicas as usize],
             chains: vec![BTreeMap::new(); replicas as usize],
             pending: vec![Pending::default(); replicas as usize],
             ops,
@@ -135,6 +138,7 @@ impl KvRun {
             for w in p.work.iter_mut().filter(|w| !w.decode && w.ctx == 0) {
                 let sq = &b.seqs[w.seq];
                 let target = sq.prefill_target;
+                self.prefetched[gi].remove(&sq.id);
                 if let Some(old) = self.chains[gi].remove(&sq.id) {
                     self.caches[gi].release(&old);
                 }
@@ -155,7 +159,11 @@ impl KvRun {
             let Some(depth) = self.prefetch else {
                 continue;
             };
-            for sq in b.waiting.iter().filter(|s| s.arrival <= now).take(depth) {
+            let fresh = |s: &&crate::batcher::Seq| s.arrival <= now;
+            for sq in b.waiting.iter().filter(fresh).take(depth) {
+                if !self.prefetched[gi].insert(sq.id) {
+                    continue;
+                }
                 let mut chain = Vec::new();
                 let len = sq.len().saturating_sub(1);
                 self.prompts

@@ -89,7 +89,7 @@ impl KvOps {
     /// Brings `hits.host + hits.nvme` blocks to replica `gi`'s GPUs: NVMe blocks are
     /// read into host DRAM first (drive, switch uplink, DRAM), then everything crosses
     /// DRAM and the host links. The op that lands them, if any.
-    pub fn to_gpu(
+    pub fn reload(
         &mut self,
         ex: &mut Executor,
         node: &NodeModel,

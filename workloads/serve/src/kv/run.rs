@@ -199,11 +199,11 @@ impl KvRun {
             step,
         };
         let (reload, prefetch) = (self.ops.reload, self.ops.prefetch);
-        if let Some(op) = self.ops.to_gpu(ex, node, gi, reload, p.reload, at())? {
+        if let Some(op) = self.ops.reload(ex, node, gi, reload, p.reload, at())? {
             let deps: Vec<OpId> = last.or(prev).into_iter().chain([op]).collect();
             *last = Some(self.ops.wait(ex, compute, deps, step)?);
         }
-        lasts.extend(self.ops.to_gpu(ex, node, gi, prefetch, p.prefetch, at())?);
+        lasts.extend(self.ops.reload(ex, node, gi, prefetch, p.prefetch, at())?);
         lasts.extend(self.ops.offload(ex, node, gi, p.moves, at())?);
         self.stats.moved(p.reload, p.moves);
         Ok(())

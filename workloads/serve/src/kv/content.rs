@@ -42,7 +42,7 @@ impl Prompts {
         let n = replicas.max(1);
         let c = self.conversations.max(1);
         let local = id / n;
-        let group = local / (self.turns.max(1) * c);
+        let group = local / self.turns.max(1).saturating_mul(c);
         ((group * c) + local % c) * n + id % n
     }
 

@@ -169,6 +169,24 @@ impl From<TimeOverflow> for SimError {
     }
 }
 
+/// Adds `bytes` to category `c` on every distinct resource of `path`.
+fn count_bytes(m: &mut Vec<Vec<u128>>, c: usize, path: &[ResourceId], bytes: u64) {
+    if m.len() <= c {
+        m.resize(c + 1, Vec::new());
+    }
+    let row = &mut m[c];
+    for (k, r) in path.iter().enumerate() {
+        if path[..k].contains(r) {
+            continue;
+        }
+        let ri = r.0 as usize;
+        if row.len() <= ri {
+            row.resize(ri + 1, 0);
+        }
+        row[ri] += bytes as u128;
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Event {
     /// Re-check the flow network (stale ones are skipped by generation).
@@ -216,6 +234,9 @@ pub struct Executor {
     finished: Vec<Finished>,
     issues: Vec<Issue>,
     unfinished: u64,
+    /// Bytes started per category and resource, `[category][resource]` (each flow's
+    /// bytes once on every distinct resource of its path, as the flow network counts).
+    category_bytes: Vec<Vec<u128>>,
 }
 
 impl Executor {
@@ -233,6 +254,7 @@ impl Executor {
             finished: Vec::new(),
             issues: Vec::new(),
             unfinished: 0,
+            category_bytes: Vec::new(),
         }
     }
 
@@ -262,6 +284,17 @@ impl Executor {
     pub fn next_op_id(&self) -> OpId {
         OpId(self.timeline.base + self.ops.len() as u64)
     }
+    /// Bytes that ops of category `c` have started over resource `r` so far (every
+    /// flow's bytes once per distinct resource of its path). Once the network is idle,
+    /// the sum over categories equals [`FlowNet::bytes_through`] for every resource.
+    pub fn category_bytes(&self, c: CategoryId, r: ResourceId) -> u128 {
+        self.category_bytes
+            .get(c.0 as usize)
+            .and_then(|v| v.get(r.0 as usize))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Requests issued and bytes served by a queue server so far.
     pub fn server_stats(&self, s: ServerId) -> Option<(u64, u128)> {
         self.servers.get(s.0 as usize).map(|x| (x.issued, x.bytes))
@@ -503,9 +536,11 @@ impl Executor {
         match self.ops[i].spec.work.transfer() {
             Some((_, flows)) => {
                 let mut n = 0;
+                let c = self.ops[i].spec.category.0 as usize;
                 for f in flows {
                     if f.bytes > 0 {
                         self.net.start(&f.path, f.bytes, f.rate_cap, id)?;
+                        count_bytes(&mut self.category_bytes, c, &f.path, f.bytes);
                         n += 1;
                     }
                 }

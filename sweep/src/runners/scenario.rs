@@ -88,6 +88,9 @@ impl CellRunner for ServingScenario {
         if let Some(h) = w.dram_cache_hit_rate {
             m.push(Metric::new("dram_cache_hit_rate", "%", h * 100.0));
         }
+        if let Some(k) = &w.kv {
+            m.extend(kv_metrics(k));
+        }
         let categories = w
             .by_category
             .iter()
@@ -103,6 +106,31 @@ impl CellRunner for ServingScenario {
             step_exposed_us: Vec::new(),
         })
     }
+}
+
+/// With `[kv_cache]`: the prefix hit rate, and per tenant its host-DRAM bandwidth
+/// (summed over sockets) and its transfers' exposed time.
+fn kv_metrics(k: &memwall_serve::kv::KvStats) -> Vec<Metric> {
+    let mut m = vec![Metric::new("kv_hit_rate", "%", k.hit_rate() * 100.0)];
+    for t in &k.tenants {
+        let dram: f64 = t
+            .resources
+            .iter()
+            .filter(|r| r.0.ends_with(".dram"))
+            .map(|r| r.2)
+            .sum();
+        m.push(Metric::new(
+            format!("dram_gbps_{}", t.tenant),
+            "GB/s",
+            dram / 1e9,
+        ));
+        m.push(Metric::new(
+            format!("exposed_{}", t.tenant),
+            "us",
+            t.exposed.as_us_f64(),
+        ));
+    }
+    m
 }
 
 /// Request latency of the measured requests (queue, TTFT, TPOT, end-to-end) and the

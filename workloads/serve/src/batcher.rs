@@ -156,6 +156,11 @@ impl Batcher {
         self.running.len()
     }
 
+    /// Request ids of the running sequences.
+    pub fn running_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.running.iter().map(|&i| self.seqs[i].id)
+    }
+
     /// KV-cache tokens held by admitted sequences.
     pub fn kv_used(&self) -> u64 {
         self.kv_used * self.block_tokens()

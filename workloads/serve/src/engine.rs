@@ -72,6 +72,9 @@ pub struct KvProfile {
     pub reserved_blocks: Sourced<u64>,
     /// HBM the engine keeps besides weights and KV (activation peak, non-torch memory).
     pub non_kv_memory: Sourced<String>,
+    /// The prefix cache it keeps when `[kv_cache]` turns caching on (docs/kv-tiers.md).
+    #[serde(default)]
+    pub prefix_cache: Option<Sourced<crate::kv::PrefixCacheKind>>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -167,6 +170,8 @@ pub struct Engine {
     pub graphs: Graphs,
     pub kernels_per_layer: u64,
     pub tensor_parallel: u32,
+    /// The profile's prefix cache (block hash when the profile does not say).
+    pub prefix_cache: crate::kv::PrefixCacheKind,
 }
 
 impl Engine {
@@ -253,6 +258,11 @@ impl Engine {
             },
             kernels_per_layer: e.kernels_per_layer.unwrap_or(g.kernels_per_layer.value),
             tensor_parallel: e.tensor_parallel.max(1) as u32,
+            prefix_cache: p
+                .kv
+                .prefix_cache
+                .as_ref()
+                .map_or(crate::kv::PrefixCacheKind::BlockHash, |k| k.value),
         })
     }
 }

@@ -46,6 +46,7 @@ pub mod engine;
 mod engram;
 pub mod error;
 pub mod fetch_bench;
+pub mod kv;
 pub mod limits;
 pub mod metrics;
 pub mod report;

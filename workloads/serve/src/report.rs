@@ -422,6 +422,10 @@ pub fn summary_json(r: &RunResult) -> Vec<u8> {
         "without_engram_tokens_per_s": r.without_engram.as_ref().map(|b| b.tokens_per_s),
         "throughput_penalty_pct": r.penalty.map(|p| p * 100.0),
     });
+    let mut v = v;
+    if let (Some(kv), Some(m)) = (&st.kv, v.as_object_mut()) {
+        m.insert("kv_cache".into(), crate::kv::stats_json(kv));
+    }
     let mut out = serde_json::to_vec_pretty(&v).expect("JSON of plain values");
     out.push(b'\n');
     out

@@ -56,6 +56,8 @@ pub struct RunStats {
     pub nvme_pages: u64,
     /// Per-request latency: queue, TTFT, TPOT, inter-token, end-to-end, goodput.
     pub latency: LatencySummary,
+    /// Prefix caching, KV tiers and every tenant's use of the node, with `[kv_cache]`.
+    pub kv: Option<crate::kv::KvStats>,
 }
 
 /// A scenario's answer.

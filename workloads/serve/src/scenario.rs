@@ -35,6 +35,10 @@ pub struct Scenario {
     pub engram: Option<EngramSpec>,
     /// Real token text for the requests (else seeded synthetic Zipf text).
     pub text: Option<TextSpec>,
+    /// Prefix caching and KV-cache tiers below HBM (docs/kv-tiers.md); absent: none.
+    pub kv_cache: Option<crate::kv::KvCacheSpec>,
+    /// What requests share (system prompts, conversations), for the prefix cache.
+    pub prompts: Option<crate::kv::PromptsSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.
     #[serde(default = "yes")]
     pub compare_without_engram: bool,

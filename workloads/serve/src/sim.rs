@@ -139,6 +139,8 @@ pub(crate) struct ServeSim<'a> {
     load: Load,
     tracker: Tracker,
     batch_rows: Vec<BatchRow>,
+    /// Prefix caching and KV tiers, with `[kv_cache]` (crate::kv).
+    kv: Option<crate::kv::KvRun>,
 }
 
 /// The requests of a run: who issues them, which are measured, the goodput objectives.
@@ -189,6 +191,32 @@ fn cost_model(
         e.compute_efficiency,
     )?;
     Ok(c.with_tensor_parallel(tp, sys))
+}
+
+/// The KV-cache side of the run, when the scenario has `[kv_cache]`: replica `i` on
+/// GPUs `i x tp .. (i + 1) x tp`.
+fn kv_run(
+    s: &Scenario,
+    ex: &mut Executor,
+    node: &NodeModel,
+    cost: &CostModel,
+    engine: Option<&Engine>,
+    replicas: usize,
+    tp: usize,
+) -> Result<Option<crate::kv::KvRun>, ScenarioError> {
+    let Some(spec) = &s.kv_cache else {
+        return Ok(None);
+    };
+    let lay = crate::kv::Layout {
+        groups: (0..replicas)
+            .map(|i| (i * tp..(i + 1) * tp).collect())
+            .collect(),
+        kv_bytes_per_token: cost.kv_bytes_per_token()?,
+        engine_block: engine.map(|e| e.block_size),
+        prefix_cache: engine.map_or(crate::kv::PrefixCacheKind::BlockHash, |e| e.prefix_cache),
+        node,
+    };
+    crate::kv::KvRun::new(s, spec, s.prompts.as_ref(), ex, lay).map(Some)
 }
 
 /// Each replica's compute, host and Engram streams (replica `i` on GPU `i x tp`, the
@@ -391,6 +419,7 @@ impl<'a> ServeSim<'a> {
             None => Ps::ZERO,
         };
         let batchers = batchers(s, engine.as_ref(), replicas, kv);
+        let kv = kv_run(s, &mut ex, &node, &cost, engine.as_ref(), replicas, tp)?;
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -417,6 +446,7 @@ impl<'a> ServeSim<'a> {
             tracker: Tracker::new(load.window),
             load,
             batch_rows: Vec::new(),
+            kv,
         })
     }
 
@@ -436,6 +466,9 @@ impl<'a> ServeSim<'a> {
             for (b, p) in self.batchers.iter_mut().zip(self.plans.iter_mut()) {
                 b.plan(self.now, p);
                 any |= !p.work.is_empty();
+            }
+            if let Some(kv) = self.kv.as_mut() {
+                kv.plan(self.now, &self.batchers, &mut self.plans);
             }
             if !any {
                 if self.idle_until_next_arrival()? {
@@ -530,7 +563,13 @@ impl<'a> ServeSim<'a> {
             .collect();
         self.record_batch(end, node_tokens, prefill);
         self.record_tokens(&ends);
+        if let Some(kv) = self.kv.as_mut() {
+            kv.computed(&self.batchers, &self.plans);
+        }
         self.complete_step(prefill);
+        if let Some(kv) = self.kv.as_mut() {
+            kv.settle(&self.batchers);
+        }
         self.now = end;
         self.prev = Some(barrier);
         self.ex.forget_before(barrier)?;
@@ -625,6 +664,15 @@ impl<'a> ServeSim<'a> {
         self.cost
             .class_times(&p.work, prefill, node_tokens, launch, &mut self.class_t)?;
         let mut g = self.step_head(gi, lasts)?;
+        if let Some(kv) = self.kv.as_mut() {
+            let (compute, su) = (self.gpus[gi].compute, self.step as u32);
+            let at = crate::kv::StepAt {
+                compute,
+                prev: self.prev,
+                step: su,
+            };
+            kv.issue(&mut self.ex, &self.node, gi, at, &mut g.last, lasts)?;
+        }
         let nlayers = self.engram.as_ref().map_or(0, |e| e.layers.len());
         for k in 0..nlayers {
             self.engram_layer(gi, k, &mut g)?;
@@ -892,6 +940,9 @@ impl<'a> ServeSim<'a> {
         }
         let (requests, latency) = self.tracker.finish_run(self.load.slo);
         st.latency = latency;
+        if let Some(kv) = self.kv {
+            st.kv = Some(kv.finish(&self.ex, now, &st.by_category));
+        }
         SimOutput {
             stats: st,
             step_rows,

@@ -35,6 +35,8 @@ pub struct Scenario {
     pub engram: Option<EngramSpec>,
     /// Real token text for the requests (else seeded synthetic Zipf text).
     pub text: Option<TextSpec>,
+    /// Expert parallelism with its all-to-all as flows and seeded routing (`crate::moe`).
+    pub moe: Option<crate::moe::MoeSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.
     #[serde(default = "yes")]
     pub compare_without_engram: bool,
@@ -548,6 +550,10 @@ impl Scenario {
         self.validate_workload()?;
         if let Some(g) = &self.engram {
             self.validate_engram(g)?;
+        }
+        if let Some(m) = &self.moe {
+            m.routing(self)?;
+            m.token_bytes(self, 1)?;
         }
         Ok(())
     }

@@ -26,6 +26,8 @@ use super::rows::hash_rows;
 use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
+mod ep;
+
 /// Categories the step loop's own ops use.
 struct Cats {
     compute: CategoryId,
@@ -125,6 +127,8 @@ pub(crate) struct ServeSim<'a> {
     /// The engine profile the run follows (`None`: the built-in behaviour).
     engine: Option<Engine>,
     engram: Option<EngramRun<'a>>,
+    /// Expert parallelism with its all-to-all as flows (`[moe]`).
+    ep: Option<ep::EpRun>,
     batchers: Vec<Batcher>,
     /// Token text of each running sequence, per replica.
     texts: Vec<HashMap<u64, Vec<u32>>>,
@@ -188,7 +192,12 @@ fn cost_model(
         graphs,
         e.compute_efficiency,
     )?;
-    Ok(c.with_tensor_parallel(tp, sys))
+    let c = c.with_tensor_parallel(tp, sys);
+    Ok(if s.moe.is_some() {
+        c.with_routed_experts()
+    } else {
+        c
+    })
 }
 
 /// Each replica's compute, host and Engram streams (replica `i` on GPU `i x tp`, the
@@ -373,6 +382,7 @@ impl<'a> ServeSim<'a> {
             ));
         }
         let replicas = replicas(s, &node, tp)?;
+        let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
@@ -404,6 +414,7 @@ impl<'a> ServeSim<'a> {
             host_over,
             engine,
             engram,
+            ep,
             batchers,
             texts: vec![HashMap::new(); replicas],
             plans: vec![StepPlan::default(); replicas],
@@ -489,7 +500,16 @@ impl<'a> ServeSim<'a> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
         let mut ends = Vec::new();
-        for gi in 0..self.gpus.len() {
+        if self.ep.is_some() {
+            self.ep_step_ops(node_tokens, &mut lasts, &mut ends)?;
+            lasts.extend(ends.iter().flatten());
+        }
+        let plain = if self.ep.is_some() {
+            0
+        } else {
+            self.gpus.len()
+        };
+        for gi in 0..plain {
             let last = self.gpu_step(gi, node_tokens, &mut lasts)?;
             ends.push(last);
             lasts.extend(last);

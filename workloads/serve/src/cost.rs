@@ -464,7 +464,9 @@ impl CostModel {
 
     /// The Engram module of one layer for `tokens` tokens: projections, gating and conv
     /// as one kernel of their totals (reading the gathered rows and the projection
-    /// weights from HBM).
+    /// weights from HBM). Under tensor parallelism each rank does `1/tp` of it on the
+    /// rows of its own hash columns (`crate::sim`'s `tp_engram`), and the partial
+    /// products are summed by an all-reduce of the step's hidden states.
     pub fn engram_time(
         &self,
         dims: &EngramDims,
@@ -480,12 +482,17 @@ impl CostModel {
                 .activation_dtype
                 .bytes_for(dims.hidden * dims.hc_mult.max(1)) as u128
                 * tokens as u128;
+        let tp = self.tp as u128;
         let t = self.op(Roofline {
-            flops,
-            bytes,
+            flops: flops / tp,
+            bytes: bytes / tp,
             dtype: CostDtype::Bf16,
         }
         .time(&self.rates))?;
+        let partial = self
+            .hidden_bytes(tokens)
+            .saturating_mul(dims.hc_mult.max(1));
+        let t = t + self.collective(Collective::AllReduce, partial)?;
         let launch = if !prefill && self.cuda_graph_decode {
             0
         } else {

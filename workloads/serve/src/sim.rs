@@ -27,6 +27,7 @@ use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
 mod ep;
+mod tp_engram;
 
 /// Categories the step loop's own ops use.
 struct Cats {
@@ -373,26 +374,29 @@ impl<'a> ServeSim<'a> {
         })?;
         let engine = Engine::of(s)?;
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
-        if tp > 1 && spec.is_some() {
-            return Err(invalid(
-                &s.origin,
-                "[engine] tensor_parallel > 1 with [engram] is not modelled yet\nhint: \
-                 serve Engram models with expert_parallel and data-parallel replicas"
-                    .into(),
-            ));
-        }
         let replicas = replicas(s, &node, tp)?;
         let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
-            (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
+            (Some(g), Some(es)) => g
+                .tier
+                .spec()
+                .hbm_bytes_per_gpu(es.table_bytes, replicas * tp),
             _ => 0,
         };
         let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;
         let cats = Cats::new(&mut ex);
         let gpus = gpu_streams(&mut ex, &sys, replicas, tp);
         let engram = match (spec, setup) {
-            (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
+            (Some(g), Some(es)) => Some(EngramRun::new(
+                s,
+                g,
+                es,
+                &mut ex,
+                &node,
+                (replicas, tp),
+                &cost,
+            )?),
             _ => None,
         };
         let barrier_stream = ex.add_stream("steps", false, false);
@@ -810,6 +814,9 @@ impl<'a> ServeSim<'a> {
         after: Vec<OpId>,
         reads: &mut Vec<OpId>,
     ) -> Result<(OpId, OpId), ScenarioError> {
+        if self.tp() > 1 {
+            return self.fetch_per_rank(gi, layer, rows, row_bytes, after, reads);
+        }
         let e = self.engram.as_mut().expect("engram");
         let gpu = &self.gpus[gi];
         let mut cx = FetchCx {
@@ -929,7 +936,7 @@ impl<'a> EngramRun<'a> {
         setup: EngramSetup,
         ex: &mut Executor,
         node: &NodeModel,
-        replicas: usize,
+        (replicas, tp): (usize, usize),
         cost: &CostModel,
     ) -> Result<EngramRun<'a>, ScenarioError> {
         let row_bytes = setup.dims.row_bytes.max(1);
@@ -939,7 +946,7 @@ impl<'a> EngramRun<'a> {
             .attach(&mut memwall_models::tiers::Attach {
                 ex,
                 node,
-                gpus: replicas,
+                gpus: replicas * tp,
                 row_bytes,
                 system: &s.system,
                 src: &spec.tier_source,

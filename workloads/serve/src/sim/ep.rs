@@ -9,7 +9,11 @@
 //! path (NVLink, or PCIe peer to peer through the host bridge) and ends with its last
 //! flow, so the slowest pair (a hot expert's GPU, a crowded uplink) sets the pace, and
 //! every replica waits for it: a replica with no request of its own still computes its
-//! experts, as SGLang's DP attention runs an idle batch.
+//! experts, as SGLang's DP attention runs an idle batch. Over an NVLink switch, which is
+//! non-blocking, the pairs are summed per port instead: one flow per GPU on its transmit
+//! port (all it sends) and one on its receive port (all it receives), so the busiest
+//! port sets the phase's time, with 2 x GPUs flows instead of GPUs squared (the step
+//! loop's cost; `cargo bench -p memwall-serve --bench serving_speed`).
 //!
 //! The step's layers are cut at its Engram layers (the fetches are issued and awaited
 //! there, as without `[moe]`); the MoE layers of one cut run as one attention op per
@@ -21,7 +25,9 @@
 
 use memwall_llm::ModelConfig;
 use memwall_models::node::{NodeModel, Path};
-use memwall_sim::{CategoryId, Executor, FlowSpec, OpId, OpKind, OpSpec, Ps, StreamId, Work};
+use memwall_sim::{
+    CategoryId, Executor, FlowSpec, OpId, OpKind, OpSpec, Ps, ResourceId, StreamId, Work,
+};
 
 use super::{launch_of, GpuStep, ServeSim};
 use crate::error::{invalid, ScenarioError};
@@ -37,6 +43,8 @@ pub(super) struct EpRun {
     per_gpu: usize,
     /// The peer path of each ordered pair (`src * gpus + dst`) and its rate cap.
     paths: Vec<Option<(Path, Option<u64>)>>,
+    /// Over NVLink: each GPU's transmit and receive port, and the link latency.
+    ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
     /// Bytes per token of the dispatch and of the combine.
     token_bytes: (u64, u64),
     dispatch: CategoryId,
@@ -90,6 +98,12 @@ impl EpRun {
                 });
             }
         }
+        let ports = node.spec.nvlink.as_ref().map(|nv| {
+            let p = node.gpus[..gpus]
+                .iter()
+                .filter_map(|g| g.nvlink_tx.zip(g.nvlink_rx));
+            (p.collect(), Ps(nv.link.latency_ps))
+        });
         let k = moe.experts_per_token as usize;
         Ok(Some(EpRun {
             router: Router::new(experts, k, gpus, routing, s.seed),
@@ -98,6 +112,7 @@ impl EpRun {
             gpus,
             per_gpu: experts / gpus,
             paths,
+            ports,
             token_bytes,
             dispatch: ex.category("ep-dispatch", OpKind::Communication),
             combine: ex.category("ep-combine", OpKind::Communication),
@@ -287,23 +302,13 @@ impl ServeSim<'_> {
         } else {
             ep.token_bytes.1
         };
-        let mut flows = Vec::new();
-        let mut latency = Ps::ZERO;
-        for a in 0..g {
-            for b in (0..g).filter(|&b| b != a) {
-                let n = ep.routed.pairs[a * g + b];
-                let (src, dst) = if dispatch { (a, b) } else { (b, a) };
-                let Some((path, cap)) = ep.paths[src * g + dst].as_ref().filter(|_| n > 0) else {
-                    continue;
-                };
-                latency = latency.max(path.latency);
-                flows.push(FlowSpec {
-                    path: path.resources.clone(),
-                    bytes: n * bytes * m64,
-                    rate_cap: *cap,
-                });
-            }
-        }
+        let (flows, latency) = match &ep.ports {
+            Some((ports, latency)) => (
+                port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64),
+                *latency,
+            ),
+            None => pair_flows(ep, dispatch, bytes * m64),
+        };
         let (cat, stream) = (if dispatch { ep.dispatch } else { ep.combine }, ep.stream);
         let work = match flows.is_empty() {
             true => Work::Marker,
@@ -331,4 +336,55 @@ impl ServeSim<'_> {
         let nl = self.cost.num_layers();
         Ok(Some(self.add(o.after(g.last).at(self.step as u32, nl))?))
     }
+}
+
+/// One flow per (sender, receiver) pair with tokens to move, over its peer path; the
+/// combine sends the dispatch's pairs back. The phase's latency is its slowest path's.
+fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, Ps) {
+    let g = ep.gpus;
+    let mut flows = Vec::new();
+    let mut latency = Ps::ZERO;
+    for a in 0..g {
+        for b in (0..g).filter(|&b| b != a) {
+            let n = ep.routed.pairs[a * g + b];
+            let (src, dst) = if dispatch { (a, b) } else { (b, a) };
+            let Some((path, cap)) = ep.paths[src * g + dst].as_ref().filter(|_| n > 0) else {
+                continue;
+            };
+            latency = latency.max(path.latency);
+            flows.push(FlowSpec {
+                path: path.resources.clone(),
+                bytes: n * token_bytes,
+                rate_cap: *cap,
+            });
+        }
+    }
+    (flows, latency)
+}
+
+/// Over a non-blocking switch: one flow per transmit port (all a GPU sends) and one per
+/// receive port (all it receives). The combine moves the dispatch's tokens back, so its
+/// transmit loads are the dispatch's receive loads and the other way round.
+fn port_flows(
+    pairs: &[u64],
+    (g, dispatch): (usize, bool),
+    ports: &[(ResourceId, ResourceId)],
+    token_bytes: u64,
+) -> Vec<FlowSpec> {
+    let mut flows = Vec::with_capacity(2 * g);
+    for (i, &(tx, rx)) in ports.iter().enumerate().take(g) {
+        let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
+        let got: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[j * g + i]).sum();
+        let (out, inc) = if dispatch { (sent, got) } else { (got, sent) };
+        for (r, n) in [(tx, out), (rx, inc)] {
+            if n > 0 {
+                flows.push(FlowSpec {
+                    path: vec![r],
+                    bytes: n * token_bytes,
+                    rate_cap: None,
+                });
+            }
+        }
+    }
+    flows
 }

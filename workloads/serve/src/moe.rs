@@ -4,9 +4,9 @@
 //! With `[moe]` the routed experts of every MoE layer are split over the deployment's
 //! GPUs (`[engine] expert_parallel` = every GPU the replicas use) and each MoE layer of
 //! each step dispatches its tokens to the GPUs holding their experts and combines the
-//! results back, as DeepEP and the engines built on it do (SGLang `--enable-dp-attention
-//! --moe-a2a-backend deepep`, vLLM `--enable-expert-parallel` with a data-parallel
-//! attention group; docs/engines.md, "Expert parallelism"). The step loop runs those
+//! results back, as DeepEP (R17) and the engines built on it do (SGLang's DP attention
+//! with a DeepEP all-to-all, R102; docs/engines.md, "Expert parallelism"). The step loop
+//! runs those
 //! transfers as flows on the node (`crate::sim`); this module says how many tokens go
 //! from which GPU to which, and how many rows each expert gets.
 //!
@@ -43,7 +43,7 @@ pub struct MoeSpec {
     /// Zipf exponent over the experts' popularity (routing = "zipf"; default 1.0).
     pub skew: Option<Spanned<f64>>,
     /// Dispatch payload: `"fp8"` (FP8 with one FP32 scale per 128 values, DeepEP's
-    /// dispatch) or `"bf16"`. The combine is BF16.
+    /// dispatch, V3 report §3.2.2, R15) or `"bf16"`. The combine is BF16.
     #[serde(default = "default_dispatch")]
     pub dispatch: Spanned<String>,
 }

@@ -381,7 +381,7 @@ impl<'a> ServeSim<'a> {
             (Some(g), Some(es)) => g
                 .tier
                 .spec()
-                .hbm_bytes_per_gpu(es.table_bytes, replicas * tp),
+                .hbm_bytes_per_gpu(es.table_bytes / tp as u64, replicas),
             _ => 0,
         };
         let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;

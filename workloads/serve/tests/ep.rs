@@ -159,3 +159,55 @@ fn bad_deployments_name_file_line_and_field() {
         "{e}"
     );
 }
+
+/// V4.1-Flash on an HGX B200 as `tp` x DP groups with EP8 and both Engram tables in
+/// host DRAM (zero-copy, at the layer): each TP rank fetches its own share of the rows.
+fn b200_engram(tp: u32, placement: &str) -> String {
+    format!(
+        "system = \"hgx-b200\"\nmodel = \"deepseek-v4.1-flash\"\nseed = 5\n\
+         compare_without_engram = false\n\
+         [workload]\nkind = \"synthetic\"\nrequests = 16\nprompt_tokens = [200, 400]\n\
+         output_tokens = [8, 16]\n\
+         [engine]\nengine = \"vllm-v1\"\ntensor_parallel = {tp}\nreplicas = {}\n\
+         expert_parallel = 8\n\
+         [moe]\n\
+         [engram]\nlayout = \"v41-flash\"\nplacement = \"{placement}\"\nprefetch = false\n",
+        8 / tp
+    )
+}
+
+/// TP with Engram (refused before): the rows are split over the ranks, each rank's
+/// share landing on its own GPU, so the same requests read the same rows at TP 1, 2 and
+/// 4, and every fetch is either hidden or exposed.
+#[test]
+fn tensor_parallel_with_engram_fetches_per_rank() {
+    let mut rows_at = Vec::new();
+    for tp in [1, 2, 4] {
+        let r = run(&b200_engram(tp, "host-zero-copy"));
+        let st = &r.with_engram;
+        assert_eq!(st.requests, 16, "tp {tp}");
+        let rows: u64 = st.layers.iter().map(|l| l.rows).sum();
+        let lat: f64 = st.layers.iter().map(|l| l.latency.0 as f64).sum::<f64>()
+            / st.layers.iter().map(|l| l.fetches).sum::<u64>() as f64;
+        println!(
+            "B200 TP{tp}: {rows} Engram rows, mean fetch {:.1} us",
+            lat / 1e6
+        );
+        assert!(rows > 0);
+        rows_at.push(rows);
+        for l in &st.layers {
+            assert_eq!(l.hidden + l.exposed, l.latency, "tp {tp} layer {}", l.layer);
+        }
+    }
+    assert!(rows_at.iter().all(|&r| r == rows_at[0]), "{rows_at:?}");
+}
+
+/// In HBM under TP each rank keeps its columns' shard (table / tp), taken from the KV
+/// cache: the whole 189 GiB tables fit no B200 at TP1, a TP4 shard does.
+#[test]
+fn hbm_tables_are_sharded_over_the_tp_ranks() {
+    let e = err(&b200_engram(1, "hbm"));
+    assert!(e.contains("do not fit"), "{e}");
+    let r = run(&b200_engram(4, "hbm"));
+    assert_eq!(r.with_engram.requests, 16);
+}

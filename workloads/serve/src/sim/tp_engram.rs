@@ -4,8 +4,8 @@
 //! and broadcast: vLLM's DeepSeek-V4.1 host-table offload keeps "47.2 GiB per rank at
 //! TP=4" of the 188.8 GiB tables, a wider shard per rank at TP2 (vLLM #57491, #57651), and
 //! a four-rank GB10 deployment that stalled on one rank's reads fixed it by striding the
-//! hash columns across the TP ranks (sparkring #261); all through
-//! `engram_measured.md §2.2, §2.3, §2.5` (R101). So each rank gathers the rows of its
+//! hash columns across the TP ranks (sparkring #261); all read through the measured-
+//! offload research note (R101). So each rank gathers the rows of its
 //! columns (every `tp`-th row id of the step, or `1/tp` of a counted fetch) onto its own
 //! GPU, through that GPU's own path (its PCIe switch, its socket's DRAM copy); the layer's
 //! module waits for the slowest rank, and its projections, split over the ranks, sum

@@ -394,6 +394,45 @@ impl NodeModel {
         })
     }
 
+    /// GPU to GPU as a peer copy: over NVLink where both GPUs have a port, else PCIe
+    /// peer to peer: the sender's link up, its switch's uplink (unless both sit on one
+    /// switch), the cross-socket link when the switches hang off different sockets, the
+    /// receiver's switch downlink and link. The latency is the peer path's (`[collective]
+    /// peer` of the host link) where the profile gives one, else the link's; the rate
+    /// cap is the peer path's bandwidth (what a PCIe root complex forwards peer to peer),
+    /// when given.
+    pub fn gpu_to_gpu(&self, from: usize, to: usize) -> Result<(Path, Option<u64>), WiringError> {
+        if self.spec.nvlink.is_some() {
+            return Ok((self.nvlink(from, to)?, None));
+        }
+        self.gpu_check(from)?;
+        self.gpu_check(to)?;
+        let (a, b) = (&self.spec.gpus[from], &self.spec.gpus[to]);
+        let (HostPath::PcieSwitch(sa), HostPath::PcieSwitch(sb)) = (a.host_path, b.host_path)
+        else {
+            return Err(WiringError(
+                "GPU-to-GPU without NVLink needs both GPUs on PCIe switches".into(),
+            ));
+        };
+        let mut r = vec![self.gpus[from].link_d2h];
+        if sa != sb {
+            r.push(self.uplink_up[sa]);
+            let (xa, xb) = (self.spec.switches[sa].socket, self.spec.switches[sb].socket);
+            if xa != xb {
+                r.extend(self.xsocket[xa][xb]);
+            }
+            r.push(self.uplink_down[sb]);
+        }
+        r.push(self.gpus[to].link_h2d);
+        let peer = a.host_link.collective.as_ref().and_then(|c| c.peer);
+        let latency = peer.map_or(a.host_link.latency_ps, |p| p.latency_ps);
+        let path = Path {
+            resources: r,
+            latency: Ps(latency),
+        };
+        Ok((path, peer.map(|p| p.bandwidth)))
+    }
+
     /// HBM of one GPU, for a device-local copy (reads and writes both cross it).
     pub fn hbm(&self, gpu: usize) -> Result<ResourceId, WiringError> {
         self.gpu_check(gpu)?;

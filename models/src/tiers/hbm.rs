@@ -16,6 +16,10 @@ impl TierSpec for HbmConfig {
     fn name(&self) -> &'static str {
         "hbm"
     }
+    /// The whole table in every GPU that fetches.
+    fn hbm_bytes_per_gpu(&self, table_bytes: u64, _gpus: usize) -> u64 {
+        table_bytes
+    }
     fn attach(&self, _at: &mut Attach) -> Result<Box<dyn FetchTier>, TierError> {
         Ok(Box::new(Hbm))
     }

@@ -57,6 +57,9 @@ pub struct CostModel {
     /// Tensor-parallel degree, and the system whose links its collectives cross.
     tp: u32,
     system: Option<SystemSpec>,
+    /// The routed experts run where the all-to-all sends their tokens
+    /// ([`CostModel::expert_time`], `crate::moe`), not in the layer times.
+    experts_routed: bool,
 }
 
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
@@ -151,6 +154,7 @@ impl CostModel {
             lm_head_bytes,
             tp: 1,
             system: None,
+            experts_routed: false,
             model,
         })
     }
@@ -161,6 +165,14 @@ impl CostModel {
         if self.tp > 1 {
             self.system = Some(system.clone());
         }
+        self
+    }
+
+    /// Routed experts priced per GPU from the rows the all-to-all brings
+    /// ([`CostModel::expert_time`]): the layer times keep attention, shared experts and
+    /// router; expert weights split over the EP group only (not the TP group as well).
+    pub fn with_routed_experts(mut self) -> Self {
+        self.experts_routed = true;
         self
     }
 
@@ -191,12 +203,18 @@ impl CostModel {
     /// Weight bytes per GPU resident in HBM (experts split over the EP group, everything
     /// over the TP group).
     pub fn weight_bytes_per_gpu(&self) -> Result<u64, ScenarioError> {
-        let mut t = self.lm_head_bytes as u128 * 2;
+        let (mut t, mut experts) = (self.lm_head_bytes as u128 * 2, 0u128);
         for l in 0..self.model.num_layers {
             let (dense, routed) = self.model.layer_weight_bytes(l)?;
-            t += dense as u128 + (routed as u128 * self.expert_bytes as u128) / self.ep as u128;
+            t += dense as u128;
+            experts += (routed as u128 * self.expert_bytes as u128) / self.ep as u128;
         }
-        Ok((t / self.tp as u128).min(u64::MAX as u128) as u64)
+        let t = if self.experts_routed {
+            t / self.tp as u128 + experts
+        } else {
+            (t + experts) / self.tp as u128
+        };
+        Ok(t.min(u64::MAX as u128) as u64)
     }
 
     /// KV bytes per cached token over all layers, on one GPU of the TP group.
@@ -327,6 +345,9 @@ impl CostModel {
         let h = self.model.hidden_size;
         let expert = 3 * h as u128 * m.expert_ffn_size as u128;
         let dense = (active as u128).saturating_sub(expert * m.experts_per_token as u128);
+        if self.experts_routed {
+            return self.weight_gemm(tokens, dense);
+        }
         let touched =
             expected_distinct_experts(m.num_routed_experts, m.experts_per_token, node_tokens);
         let local = touched.div_ceil(self.ep).max(1);
@@ -376,6 +397,32 @@ impl CostModel {
         Ok(Ps(t.min(u64::MAX as u128) as u64))
     }
 
+    /// Layers in `range` with routed experts.
+    pub fn moe_layers(&self, range: std::ops::Range<u32>) -> u32 {
+        range
+            .filter(|&l| self.classes[self.class_of[l as usize]].routed > 0)
+            .count() as u32
+    }
+
+    /// One GPU's routed experts in one MoE layer: a grouped GEMM over its experts, expert
+    /// `e` multiplying `rows[e]` token rows (rows left by the all-to-all's routing).
+    pub fn expert_time(&self, rows: &[u64]) -> Result<Ps, ScenarioError> {
+        let Some(m) = self.model.mlp.moe.as_ref() else {
+            return Ok(Ps::ZERO);
+        };
+        if rows.iter().all(|&r| r == 0) {
+            return Ok(Ps::ZERO);
+        }
+        let g = GroupedGemm {
+            tokens: rows.to_vec(),
+            n: 3 * m.expert_ffn_size,
+            k: self.model.hidden_size,
+            dtype: self.expert_dtype,
+        };
+        let t = self.op(g.time(&self.rates))?;
+        Ok(Ps(t.min(u64::MAX as u128) as u64))
+    }
+
     /// Time of layers `range` given the class times.
     pub fn range_time(&self, class_times: &[Ps], range: std::ops::Range<u32>) -> Ps {
         let mut t = Ps::ZERO;
@@ -417,7 +464,9 @@ impl CostModel {
 
     /// The Engram module of one layer for `tokens` tokens: projections, gating and conv
     /// as one kernel of their totals (reading the gathered rows and the projection
-    /// weights from HBM).
+    /// weights from HBM). Under tensor parallelism each rank does `1/tp` of it on the
+    /// rows of its own hash columns (`crate::sim`'s `tp_engram`), and the partial
+    /// products are summed by an all-reduce of the step's hidden states.
     pub fn engram_time(
         &self,
         dims: &EngramDims,
@@ -433,12 +482,17 @@ impl CostModel {
                 .activation_dtype
                 .bytes_for(dims.hidden * dims.hc_mult.max(1)) as u128
                 * tokens as u128;
+        let tp = self.tp as u128;
         let t = self.op(Roofline {
-            flops,
-            bytes,
+            flops: flops / tp,
+            bytes: bytes / tp,
             dtype: CostDtype::Bf16,
         }
         .time(&self.rates))?;
+        let partial = self
+            .hidden_bytes(tokens)
+            .saturating_mul(dims.hc_mult.max(1));
+        let t = t + self.collective(Collective::AllReduce, partial)?;
         let launch = if !prefill && self.cuda_graph_decode {
             0
         } else {

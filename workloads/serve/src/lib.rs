@@ -49,6 +49,7 @@ pub mod fetch_bench;
 pub mod kv;
 pub mod limits;
 pub mod metrics;
+pub mod moe;
 pub mod report;
 pub mod requests;
 pub mod rows;

@@ -39,6 +39,8 @@ pub struct Scenario {
     pub kv_cache: Option<crate::kv::KvCacheSpec>,
     /// What requests share (system prompts, conversations), for the prefix cache.
     pub prompts: Option<crate::kv::PromptsSpec>,
+    /// Expert parallelism with its all-to-all as flows and seeded routing (`crate::moe`).
+    pub moe: Option<crate::moe::MoeSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.
     #[serde(default = "yes")]
     pub compare_without_engram: bool,
@@ -552,6 +554,10 @@ impl Scenario {
         self.validate_workload()?;
         if let Some(g) = &self.engram {
             self.validate_engram(g)?;
+        }
+        if let Some(m) = &self.moe {
+            m.routing(self)?;
+            m.token_bytes(self, 1)?;
         }
         Ok(())
     }

@@ -26,6 +26,9 @@ use super::rows::hash_rows;
 use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
+mod ep;
+mod tp_engram;
+
 /// Categories the step loop's own ops use.
 struct Cats {
     compute: CategoryId,
@@ -125,6 +128,8 @@ pub(crate) struct ServeSim<'a> {
     /// The engine profile the run follows (`None`: the built-in behaviour).
     engine: Option<Engine>,
     engram: Option<EngramRun<'a>>,
+    /// Expert parallelism with its all-to-all as flows (`[moe]`).
+    ep: Option<ep::EpRun>,
     batchers: Vec<Batcher>,
     /// Token text of each running sequence, per replica.
     texts: Vec<HashMap<u64, Vec<u32>>>,
@@ -190,7 +195,12 @@ fn cost_model(
         graphs,
         e.compute_efficiency,
     )?;
-    Ok(c.with_tensor_parallel(tp, sys))
+    let c = c.with_tensor_parallel(tp, sys);
+    Ok(if s.moe.is_some() {
+        c.with_routed_experts()
+    } else {
+        c
+    })
 }
 
 /// The KV-cache side of the run, when the scenario has `[kv_cache]`: replica `i` on
@@ -392,25 +402,29 @@ impl<'a> ServeSim<'a> {
         })?;
         let engine = Engine::of(s)?;
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
-        if tp > 1 && spec.is_some() {
-            return Err(invalid(
-                &s.origin,
-                "[engine] tensor_parallel > 1 with [engram] is not modelled yet\nhint: \
-                 serve Engram models with expert_parallel and data-parallel replicas"
-                    .into(),
-            ));
-        }
         let replicas = replicas(s, &node, tp)?;
+        let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
-            (Some(g), Some(es)) => g.tier.spec().hbm_bytes_per_gpu(es.table_bytes, replicas),
+            (Some(g), Some(es)) => g
+                .tier
+                .spec()
+                .hbm_bytes_per_gpu(es.table_bytes / tp as u64, replicas),
             _ => 0,
         };
         let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;
         let cats = Cats::new(&mut ex);
         let gpus = gpu_streams(&mut ex, &sys, replicas, tp);
         let engram = match (spec, setup) {
-            (Some(g), Some(es)) => Some(EngramRun::new(s, g, es, &mut ex, &node, replicas, &cost)?),
+            (Some(g), Some(es)) => Some(EngramRun::new(
+                s,
+                g,
+                es,
+                &mut ex,
+                &node,
+                (replicas, tp),
+                &cost,
+            )?),
             _ => None,
         };
         let barrier_stream = ex.add_stream("steps", false, false);
@@ -433,6 +447,7 @@ impl<'a> ServeSim<'a> {
             host_over,
             engine,
             engram,
+            ep,
             batchers,
             texts: vec![HashMap::new(); replicas],
             plans: vec![StepPlan::default(); replicas],
@@ -522,7 +537,16 @@ impl<'a> ServeSim<'a> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
         let mut ends = Vec::new();
-        for gi in 0..self.gpus.len() {
+        if self.ep.is_some() {
+            self.ep_step_ops(node_tokens, &mut lasts, &mut ends)?;
+            lasts.extend(ends.iter().flatten());
+        }
+        let plain = if self.ep.is_some() {
+            0
+        } else {
+            self.gpus.len()
+        };
+        for gi in 0..plain {
             let last = self.gpu_step(gi, node_tokens, &mut lasts)?;
             ends.push(last);
             lasts.extend(last);
@@ -838,6 +862,9 @@ impl<'a> ServeSim<'a> {
         after: Vec<OpId>,
         reads: &mut Vec<OpId>,
     ) -> Result<(OpId, OpId), ScenarioError> {
+        if self.tp() > 1 {
+            return self.fetch_per_rank(gi, layer, rows, row_bytes, after, reads);
+        }
         let e = self.engram.as_mut().expect("engram");
         let gpu = &self.gpus[gi];
         let mut cx = FetchCx {
@@ -960,7 +987,7 @@ impl<'a> EngramRun<'a> {
         setup: EngramSetup,
         ex: &mut Executor,
         node: &NodeModel,
-        replicas: usize,
+        (replicas, tp): (usize, usize),
         cost: &CostModel,
     ) -> Result<EngramRun<'a>, ScenarioError> {
         let row_bytes = setup.dims.row_bytes.max(1);
@@ -970,7 +997,7 @@ impl<'a> EngramRun<'a> {
             .attach(&mut memwall_models::tiers::Attach {
                 ex,
                 node,
-                gpus: replicas,
+                gpus: replicas * tp,
                 row_bytes,
                 system: &s.system,
                 src: &spec.tier_source,

@@ -87,6 +87,60 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     Ok(buf)
 }
 
+/// A file opened for streaming under a size cap: reading past `limit` bytes fails with
+/// [`InputError::TooLarge`] (as an `io::Error`), so a device such as `/dev/zero` or a file
+/// that grows is stopped at the cap while memory stays flat. Unbuffered: wrap it in a
+/// `BufReader`.
+#[derive(Debug)]
+pub struct CappedFile {
+    file: std::fs::File,
+    limit: u64,
+    read: u64,
+}
+
+/// Opens `path` for a streaming read of at most `limit` bytes: a regular file's size is
+/// checked before anything is read, a folder is refused.
+pub fn open_capped(path: &Path, limit: u64) -> Result<CappedFile, InputError> {
+    let file = std::fs::File::open(path).map_err(InputError::Io)?;
+    let meta = file.metadata().map_err(InputError::Io)?;
+    if meta.is_dir() {
+        return Err(InputError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is a folder, not a file",
+        )));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    Ok(CappedFile {
+        file,
+        limit,
+        read: 0,
+    })
+}
+
+impl CappedFile {
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
+    }
+}
+
+impl Read for CappedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the cap is asked for, so that a stream exactly at the cap ends
+        // cleanly and a longer one is reported.
+        let room = (self.limit + 1 - self.read.min(self.limit + 1)) as usize;
+        let want = buf.len().min(room.max(1));
+        let n = self.file.read(&mut buf[..want])?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(InputError::TooLarge { limit: self.limit }.into_io());
+        }
+        Ok(n)
+    }
+}
+
 /// [`read_capped`] under [`input_limit`], as UTF-8 text: a drop-in for
 /// `std::fs::read_to_string` whose error says why (the caller names the file).
 pub fn read_to_string_capped(path: &Path) -> std::io::Result<String> {
@@ -154,6 +208,29 @@ mod tests {
         let e = read_capped(Path::new("/dev/zero"), 4096).unwrap_err();
         assert!(matches!(e, InputError::TooLarge { limit: 4096 }), "{e}");
         assert!(e.to_string().contains(INPUT_LIMIT_VAR));
+    }
+
+    #[test]
+    fn a_capped_stream_stops_at_the_cap() {
+        let mut f = open_capped(Path::new("/dev/zero"), 10_000).unwrap();
+        let mut buf = Vec::new();
+        let e = f.read_to_end(&mut buf).unwrap_err();
+        assert!(e.to_string().contains(INPUT_LIMIT_VAR), "{e}");
+        assert!(buf.len() <= 10_000 && f.bytes_read() == 10_001);
+        let dir = std::env::temp_dir().join(format!("memwall-capped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.bin");
+        std::fs::write(&p, [7u8; 64]).unwrap();
+        assert!(matches!(
+            open_capped(&p, 63),
+            Err(InputError::TooLarge { limit: 63 })
+        ));
+        let mut f = open_capped(&p, 64).unwrap();
+        buf.clear();
+        assert_eq!(f.read_to_end(&mut buf).unwrap(), 64);
+        assert_eq!(f.bytes_read(), 64);
+        assert!(open_capped(&dir, 100).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod error;
 pub mod fetch_bench;
 pub mod limits;
 pub mod metrics;
+pub mod mwet;
 pub mod report;
 pub mod requests;
 pub mod rows;

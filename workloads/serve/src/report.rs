@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use memwall_sim::Ps;
 
 use super::metrics::{Dist, LatencySummary, Slo};
-use super::run::{RunResult, RunStats, STEP_CSV_HEADER};
+use super::run::{RunResult, RunStats, STEP_CSV_HEADER, STEP_CSV_MEASURED};
 
 fn us(p: Ps) -> String {
     format!("{:.3}", p.0 as f64 / 1e6)
@@ -14,10 +14,18 @@ fn us(p: Ps) -> String {
 /// Per step x Engram layer, tidy.
 pub fn step_csv(r: &RunResult) -> Vec<u8> {
     let mut s = String::new();
+    let measured = r
+        .step_rows
+        .iter()
+        .any(|w| w.engine_step.is_some() || w.engine_lookup.is_some());
     s.push_str(STEP_CSV_HEADER);
+    if measured {
+        s.push(',');
+        s.push_str(STEP_CSV_MEASURED);
+    }
     s.push('\n');
     for row in &r.step_rows {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
             r.scenario,
@@ -34,6 +42,11 @@ pub fn step_csv(r: &RunResult) -> Vec<u8> {
             us(row.hidden),
             row.slack_ps as f64 / 1e6
         );
+        if measured {
+            let opt = |p: Option<Ps>| p.map(us).unwrap_or_default();
+            let _ = write!(s, ",{},{}", opt(row.engine_step), opt(row.engine_lookup));
+        }
+        s.push('\n');
     }
     s.into_bytes()
 }

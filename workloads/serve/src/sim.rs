@@ -26,6 +26,8 @@ use super::rows::hash_rows;
 use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
+mod replay;
+
 /// Categories the step loop's own ops use.
 struct Cats {
     compute: CategoryId,
@@ -67,6 +69,15 @@ struct Gpu {
     compute: StreamId,
     host: StreamId,
     side: StreamId,
+}
+
+/// A simulated step: its barrier, its end, each replica's end, its tokens and kind.
+struct StepDone {
+    barrier: OpId,
+    end: Ps,
+    ends: Vec<Ps>,
+    tokens: u64,
+    prefill: bool,
 }
 
 /// Per (gpu, engram layer) ops of the current step.
@@ -139,6 +150,8 @@ pub(crate) struct ServeSim<'a> {
     load: Load,
     tracker: Tracker,
     batch_rows: Vec<BatchRow>,
+    /// Steps replayed from an Engram access trace: this step's row ids (`crate::mwet`).
+    replay: Option<replay::Replayed>,
 }
 
 /// The requests of a run: who issues them, which are measured, the goodput objectives.
@@ -417,6 +430,7 @@ impl<'a> ServeSim<'a> {
             tracker: Tracker::new(load.window),
             load,
             batch_rows: Vec::new(),
+            replay: None,
         })
     }
 
@@ -486,6 +500,23 @@ impl<'a> ServeSim<'a> {
 
     /// One step: every replica's ops, run to the barrier, attributed, then forgotten.
     fn step(&mut self) -> Result<(), ScenarioError> {
+        let done = self.simulate_step()?;
+        self.record_batch(done.end, done.tokens, done.prefill);
+        self.record_tokens(&done.ends);
+        self.complete_step(done.prefill);
+        self.close_step(&done)
+    }
+
+    /// The step's end: the clock moves to it and the step's ops are forgotten.
+    fn close_step(&mut self, done: &StepDone) -> Result<(), ScenarioError> {
+        self.now = done.end;
+        self.prev = Some(done.barrier);
+        self.ex.forget_before(done.barrier)?;
+        Ok(())
+    }
+
+    /// Every replica's ops of the planned step, run to the barrier and attributed.
+    fn simulate_step(&mut self) -> Result<StepDone, ScenarioError> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
         let mut ends = Vec::new();
@@ -528,13 +559,13 @@ impl<'a> ServeSim<'a> {
             .iter()
             .map(|o| o.and_then(|o| tl.get(o)).map_or(end, |r| r.end))
             .collect();
-        self.record_batch(end, node_tokens, prefill);
-        self.record_tokens(&ends);
-        self.complete_step(prefill);
-        self.now = end;
-        self.prev = Some(barrier);
-        self.ex.forget_before(barrier)?;
-        Ok(())
+        Ok(StepDone {
+            barrier,
+            end,
+            ends,
+            tokens: node_tokens,
+            prefill,
+        })
     }
 
     /// The step's batch and KV-cache use (for the time line), when step rows are kept.
@@ -818,6 +849,11 @@ impl<'a> ServeSim<'a> {
         let Some(e) = self.engram.as_mut() else {
             return Ok(false);
         };
+        if let Some(r) = self.replay.as_mut() {
+            r.layer_rows(li, &mut self.rowbuf);
+            cache_filter(e, gi, &mut self.rowbuf, &mut self.totals.hbm_hits);
+            return Ok(true);
+        }
         let Some((h, text)) = &e.setup.rows else {
             return Ok(false);
         };
@@ -846,12 +882,7 @@ impl<'a> ServeSim<'a> {
         for r in self.rowbuf.iter_mut() {
             *r += off;
         }
-        if let Some(cache) = e.hbm_caches.get_mut(gi) {
-            let before = self.rowbuf.len();
-            self.rowbuf.retain(|&r| !cache.access(r));
-            self.totals.hbm_hits.0 += (before - self.rowbuf.len()) as u64;
-            self.totals.hbm_hits.1 += before as u64;
-        }
+        cache_filter(e, gi, &mut self.rowbuf, &mut self.totals.hbm_hits);
         Ok(true)
     }
 
@@ -892,6 +923,7 @@ impl<'a> ServeSim<'a> {
         }
         let (requests, latency) = self.tracker.finish_run(self.load.slo);
         st.latency = latency;
+        st.replay = self.replay.map(|r| r.digest);
         SimOutput {
             stats: st,
             step_rows,
@@ -958,6 +990,16 @@ impl<'a> EngramRun<'a> {
             hbm_caches,
             layers,
         })
+    }
+}
+
+/// Drops the rows GPU `gi`'s HBM row cache holds (counting hits and lookups).
+fn cache_filter(e: &mut EngramRun, gi: usize, rows: &mut Vec<u64>, hits: &mut (u64, u64)) {
+    if let Some(cache) = e.hbm_caches.get_mut(gi) {
+        let before = rows.len();
+        rows.retain(|&r| !cache.access(r));
+        hits.0 += (before - rows.len()) as u64;
+        hits.1 += before as u64;
     }
 }
 
@@ -1100,6 +1142,8 @@ fn layer_stats(
                 exposed: w.exposed,
                 hidden: w.latency - w.exposed,
                 slack_ps: w.slack,
+                engine_step: None,
+                engine_lookup: None,
             });
         }
     }

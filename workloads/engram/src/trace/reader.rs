@@ -57,6 +57,16 @@ impl TraceReader<BufReader<File>> {
     }
 }
 
+impl TraceReader<BufReader<memwall_io::input::CappedFile>> {
+    /// Opens a trace file for a streaming read under a size cap (`memwall_io::input`):
+    /// memory stays flat whatever the trace's length, and reading past `limit` bytes fails.
+    pub fn open_capped(path: &Path, limit: u64) -> Result<Self> {
+        let f = memwall_io::input::open_capped(path, limit)
+            .map_err(|e| EngramError::io(path, e.into_io()))?;
+        Self::new(BufReader::with_capacity(1 << 20, f))
+    }
+}
+
 /// Reads exactly `buf.len()` bytes. `Ok(0)` on a clean EOF before any byte, `Ok(n)` when EOF
 /// comes after `n < len` bytes.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -146,6 +156,11 @@ impl<R: Read> TraceReader<R> {
     /// The trace's header.
     pub fn header(&self) -> &TraceHeader {
         &self.header
+    }
+
+    /// ROWS records read so far (the next one is record `records() + 1`, counting from 1).
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// Byte offset of the next record.

@@ -51,6 +51,7 @@ pub mod metrics;
 pub mod mwet;
 pub mod report;
 pub mod requests;
+pub mod reuse;
 pub mod rows;
 pub mod run;
 pub mod scenario;

@@ -10,6 +10,7 @@
 //! file, the record and its byte offset, the field, and a fix.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,7 @@ pub struct TraceStep {
     /// The engine's step time: its first lookup start to the next step's (timestamps only).
     pub engine_step: Option<Ps>,
     /// Work index of each sequence id.
-    index: HashMap<u32, usize>,
+    index: HashMap<u32, usize, BuildHasherDefault<SeqIdHasher>>,
 }
 
 impl TraceStep {
@@ -73,6 +74,26 @@ impl TraceStep {
     /// The first lookup's start (ns), if the trace has timestamps.
     fn start_ns(&self) -> Option<u64> {
         self.lookups.iter().flatten().map(|l| l.0).min()
+    }
+}
+
+/// A multiplicative hash of a sequence id (a u32): the step's index of sequences is
+/// looked up once per token, and SipHash's resistance to chosen keys is not needed here
+/// (a hostile trace can only make its own replay slower).
+#[derive(Default)]
+pub struct SeqIdHasher(u64);
+
+impl Hasher for SeqIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -272,7 +293,9 @@ impl TraceSteps {
         }
         st.present[li] = true;
         st.lookups[li] = rec.time_ns;
-        st.rows[li].extend_from_slice(&rec.rows);
+        // Each layer once per step: the record's rows move in (the step's old buffer goes
+        // back to the reader, so neither is reallocated).
+        std::mem::swap(&mut st.rows[li], &mut self.rec.rows);
         Ok(())
     }
 }
@@ -300,9 +323,16 @@ fn compose(rec: &RowsRecord, st: &mut TraceStep) -> Result<(), FieldError> {
         }
         return Ok(());
     }
+    // The work item of the previous token: a sequence's tokens usually come together.
+    let mut last: Option<(u32, usize)> = None;
     for (&seq, &pos) in rec.seq.iter().zip(&rec.pos) {
-        match st.index.get(&seq) {
-            Some(&i) => {
+        let found = match last {
+            Some((s, i)) if s == seq => Some(i),
+            _ => st.index.get(&seq).copied(),
+        };
+        last = Some((seq, found.unwrap_or(st.plan.work.len())));
+        match found {
+            Some(i) => {
                 let w = &mut st.plan.work[i];
                 if pos != w.ctx + w.new {
                     return Err((

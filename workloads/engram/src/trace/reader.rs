@@ -63,7 +63,9 @@ impl TraceReader<BufReader<memwall_io::input::CappedFile>> {
     pub fn open_capped(path: &Path, limit: u64) -> Result<Self> {
         let f = memwall_io::input::open_capped(path, limit)
             .map_err(|e| EngramError::io(path, e.into_io()))?;
-        Self::new(BufReader::with_capacity(1 << 20, f))
+        // A buffer smaller than most records: their payloads are read past it, straight
+        // into the payload buffer, instead of being copied through it.
+        Self::new(BufReader::with_capacity(64 << 10, f))
     }
 }
 
@@ -204,12 +206,10 @@ impl<R: Read> TraceReader<R> {
                 format!("record length {len} is implausible (corrupt?)"),
             ));
         }
-        // Read what is there, growing the buffer as data arrives: a corrupt length on a
-        // short file must not allocate a gigabyte first.
-        self.payload.clear();
-        let got = (&mut self.input)
-            .take(u64::from(len))
-            .read_to_end(&mut self.payload)
+        // Read what is there, growing the buffer a megabyte at a time as data arrives: a
+        // corrupt length on a short file must not allocate a gigabyte first.
+        let got = self
+            .read_payload(len as usize)
             .map_err(|e| EngramError::trace(at, format!("reading a record: {e}")))?;
         let body = at + RECORD_FRAME_LEN as u64;
         if got < len as usize {
@@ -244,6 +244,22 @@ impl<R: Read> TraceReader<R> {
         self.tokens += u64::from(rec.n_tokens);
         self.row_ids += rec.rows.len() as u64;
         Ok(true)
+    }
+
+    /// Reads up to `len` bytes into the payload buffer; how many there were.
+    fn read_payload(&mut self, len: usize) -> std::io::Result<usize> {
+        self.payload.clear();
+        while self.payload.len() < len {
+            let got = self.payload.len();
+            let chunk = (len - got).min(1 << 20);
+            self.payload.resize(got + chunk, 0);
+            let n = read_full(&mut self.input, &mut self.payload[got..])?;
+            if n < chunk {
+                self.payload.truncate(got + n);
+                break;
+            }
+        }
+        Ok(self.payload.len())
     }
 
     fn finish_end(&mut self, at: u64) -> Result<bool> {

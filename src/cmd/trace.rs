@@ -19,7 +19,9 @@ pub enum TraceCmd {
     #[command(after_help = "Examples:\n  memwall trace csv t.mwet > rows.csv")]
     Csv(CsvArgs),
     /// Row reuse by distance in steps, beside the synthetic generator's for the same steps.
-    #[command(after_help = "Examples:\n  memwall trace reuse t.mwet\n  memwall trace reuse t.mwet --model demo --zipf 1.2")]
+    #[command(
+        after_help = "Examples:\n  memwall trace reuse t.mwet\n  memwall trace reuse t.mwet --model demo --zipf 1.2"
+    )]
     Reuse(super::trace_reuse::ReuseArgs),
 }
 

@@ -29,7 +29,10 @@ fn peak_kb() -> Option<u64> {
 /// Writes the trace: `steps` steps, every 16th a prefill, the others decodes.
 fn write_trace(path: &Path, layout: &EngramLayout, steps: u64) -> u64 {
     let header = TraceHeader::for_layout(layout, serde_json::json!({"kind": "synthetic"}));
-    let (cols, table) = (header.config.columns as usize, header.config.table_rows.clone());
+    let (cols, table) = (
+        header.config.columns as usize,
+        header.config.table_rows.clone(),
+    );
     let f = BufWriter::new(std::fs::File::create(path).unwrap());
     let mut w = TraceWriter::new(f, header).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);

@@ -40,6 +40,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod batcher;
+pub mod budget;
 pub mod corpus;
 pub mod cost;
 pub mod engine;

@@ -160,7 +160,8 @@ impl TraceSteps {
         max_steps: Option<u64>,
     ) -> Result<TraceSteps, ScenarioError> {
         let limit = memwall_io::input::input_limit();
-        let reader = TraceReader::open_capped(path, limit).map_err(|e| format_error(path, None, e))?;
+        let reader =
+            TraceReader::open_capped(path, limit).map_err(|e| format_error(path, None, e))?;
         if let Some(l) = layout {
             reader.header().check_layout(l).map_err(|e| {
                 invalid_at(

@@ -389,6 +389,22 @@ fn layers_json(st: &RunStats) -> serde_json::Value {
 
 /// `summary.json`: request latency, throughput, Engram hidden and exposed per layer, and
 /// the penalty against no Engram (`docs/csv-schema.md`).
+/// One object per (memory tier, tenant): capacity, peak and time-weighted mean bytes.
+fn memory_json(st: &RunStats) -> Vec<serde_json::Value> {
+    st.memory
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "tier": m.tier,
+                "tenant": m.tenant,
+                "capacity_bytes": m.capacity_bytes,
+                "peak_bytes": m.peak_bytes,
+                "mean_bytes": m.mean_bytes.round() as u64,
+            })
+        })
+        .collect()
+}
+
 pub fn summary_json(r: &RunResult) -> Vec<u8> {
     let st = &r.with_engram;
     let l = &st.latency;
@@ -434,6 +450,12 @@ pub fn summary_json(r: &RunResult) -> Vec<u8> {
         "engram_layers": layers_json(st),
         "without_engram_tokens_per_s": r.without_engram.as_ref().map(|b| b.tokens_per_s),
         "throughput_penalty_pct": r.penalty.map(|p| p * 100.0),
+        "memory": memory_json(st),
+        "trace_replay": st.replay.map(|d| serde_json::json!({
+            "steps": d.steps,
+            "tokens": d.tokens,
+            "row_ids": d.row_ids,
+        })),
     });
     let mut out = serde_json::to_vec_pretty(&v).expect("JSON of plain values");
     out.push(b'\n');

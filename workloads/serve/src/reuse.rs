@@ -122,15 +122,7 @@ fn synthetic_rows(
             // The text of a sequence is a prefix-stable draw: regenerate it longer.
             *t = gen.tokens(u64::from(seq), need.next_power_of_two())?;
         }
-        hash_rows(
-            hasher,
-            max_n,
-            li,
-            t,
-            w.ctx as usize,
-            w.new as usize,
-            out,
-        )?;
+        hash_rows(hasher, max_n, li, t, w.ctx as usize, w.new as usize, out)?;
     }
     Ok(())
 }

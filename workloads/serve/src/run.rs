@@ -58,6 +58,8 @@ pub struct RunStats {
     pub latency: LatencySummary,
     /// A trace replay (`[workload] kind = "engram-trace"`): what the run consumed.
     pub replay: Option<crate::mwet::TraceDigest>,
+    /// Peak and mean bytes per (memory tier, tenant) (`crate::budget`).
+    pub memory: Vec<crate::budget::TierUse>,
 }
 
 /// A scenario's answer.
@@ -238,7 +240,10 @@ fn measured(s: &Scenario, total: u64) -> Result<(Window, Slo), ScenarioError> {
 
 /// The scenario's model: a known name, or a path to a model file (relative to the
 /// scenario's folder when not found from the working directory).
-pub(crate) fn resolve_model(s: &Scenario, models: &ModelRegistry) -> Result<ModelConfig, ScenarioError> {
+pub(crate) fn resolve_model(
+    s: &Scenario,
+    models: &ModelRegistry,
+) -> Result<ModelConfig, ScenarioError> {
     models
         .resolve(&s.model, scenario_dir(s))
         .map_err(|error| ScenarioError::ModelConfig {

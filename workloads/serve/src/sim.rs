@@ -26,6 +26,7 @@ use super::rows::hash_rows;
 use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
+mod memory;
 mod replay;
 
 /// Categories the step loop's own ops use.
@@ -152,6 +153,8 @@ pub(crate) struct ServeSim<'a> {
     batch_rows: Vec<BatchRow>,
     /// Steps replayed from an Engram access trace: this step's row ids (`crate::mwet`).
     replay: Option<replay::Replayed>,
+    /// Occupancy per memory tier and tenant (`crate::budget`).
+    memory: memory::Memory,
 }
 
 /// The requests of a run: who issues them, which are measured, the goodput objectives.
@@ -404,6 +407,16 @@ impl<'a> ServeSim<'a> {
             None => Ps::ZERO,
         };
         let batchers = batchers(s, engine.as_ref(), replicas, kv);
+        let memory = memory::Memory::check(memory::Setup {
+            s,
+            sys: &sys,
+            cost: &cost,
+            engine: engine.as_ref(),
+            batchers: &batchers,
+            engram: engram.as_ref(),
+            engram_hbm,
+            gpu_sockets: gpus.iter().map(|g| g.socket).collect(),
+        })?;
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -431,6 +444,7 @@ impl<'a> ServeSim<'a> {
             load,
             batch_rows: Vec::new(),
             replay: None,
+            memory,
         })
     }
 
@@ -501,6 +515,10 @@ impl<'a> ServeSim<'a> {
     /// One step: every replica's ops, run to the barrier, attributed, then forgotten.
     fn step(&mut self) -> Result<(), ScenarioError> {
         let done = self.simulate_step()?;
+        let kv = self.batchers.iter().map(|b| b.kv_used()).max();
+        let most = self.plans.iter().map(|p| p.tokens()).max();
+        let dur = done.end - self.now;
+        self.sample_memory(dur, kv.unwrap_or(0), most.unwrap_or(0));
         self.record_batch(done.end, done.tokens, done.prefill);
         self.record_tokens(&done.ends);
         self.complete_step(done.prefill);
@@ -924,6 +942,7 @@ impl<'a> ServeSim<'a> {
         let (requests, latency) = self.tracker.finish_run(self.load.slo);
         st.latency = latency;
         st.replay = self.replay.map(|r| r.digest);
+        st.memory = self.memory.finish();
         SimOutput {
             stats: st,
             step_rows,

@@ -83,12 +83,18 @@ fn a_hook_trace_replays_with_its_steps_and_row_ids_unchanged() {
     let (steps, digest) = read_trace(&fixture());
     let r = run(&scenario(&fixture(), "")).unwrap();
     let got = r.with_engram.replay.expect("a replay digest");
-    assert_eq!(got, digest, "what the simulator consumed differs from the trace");
+    assert_eq!(
+        got, digest,
+        "what the simulator consumed differs from the trace"
+    );
     assert!(digest.row_ids > 10_000 && steps.len() > 20, "{digest:?}");
     // Step by step: the simulated batch is the trace's (tokens and sequences).
     assert_eq!(r.batches.len(), steps.len());
     for (b, (step, st)) in r.batches.iter().zip(&steps) {
-        assert_eq!((b.step, b.tokens, b.seqs as usize), (*step, st.tokens, st.seqs));
+        assert_eq!(
+            (b.step, b.tokens, b.seqs as usize),
+            (*step, st.tokens, st.seqs)
+        );
     }
     // Step x layer: every layer fetched the step's tokens x 16 rows (no cache in front).
     assert_eq!(r.step_rows.len(), 2 * steps.len());
@@ -201,9 +207,15 @@ fn hostile_traces_are_refused_with_file_record_field_and_hint() {
         "{e}"
     );
     let p = tmp("uneven.mwet");
-    write(&p, &[(0, 1, vec![0, 0], vec![0, 1]), (0, 15, vec![0], vec![0])]);
+    write(
+        &p,
+        &[(0, 1, vec![0, 0], vec![0, 1]), (0, 15, vec![0], vec![0])],
+    );
     let e = run(&scenario(&p, "")).unwrap_err();
-    assert!(e.contains("field `tokens`") && e.contains("record 2"), "{e}");
+    assert!(
+        e.contains("field `tokens`") && e.contains("record 2"),
+        "{e}"
+    );
     // Truncated: the end record is missing.
     let bytes = std::fs::read(fixture()).unwrap();
     let p = tmp("cut.mwet");
@@ -226,7 +238,10 @@ fn hostile_traces_are_refused_with_file_record_field_and_hint() {
     let e = run(&Scenario::from_toml_str("r.toml", &text).unwrap()).unwrap_err();
     assert!(e.contains("layer ids") && e.contains("names `demo`"), "{e}");
     let e = run(&scenario(&fixture(), "replicas = 2")).unwrap_err();
-    assert!(e.contains("engine.replicas") && e.contains("replicas = 1"), "{e}");
+    assert!(
+        e.contains("engine.replicas") && e.contains("replicas = 1"),
+        "{e}"
+    );
     let e = run(&scenario(&tmp("absent.mwet"), "")).unwrap_err();
     assert!(e.contains("absent.mwet"), "{e}");
 }

@@ -80,6 +80,8 @@ impl ServeSim<'_> {
             }
             self.step = t.step;
             let done = self.simulate_step()?;
+            let kv = t.plan.work.iter().map(|w| u64::from(w.ctx + w.new)).sum();
+            self.sample_memory(done.end - self.now, kv, t.tokens());
             self.replayed_batch(&done, t);
             self.measured_times(t);
             self.complete_replayed(&done, t);

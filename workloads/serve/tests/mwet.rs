@@ -278,3 +278,72 @@ fn step_composition_follows_sequence_ids_and_positions() {
     assert_eq!(w, [(3, 2, true, false), (2, 1, true, true)]);
     assert!(steps.next_step().unwrap().is_none());
 }
+
+/// Random valid traces (sequences prefilled in chunks, then decoding; every layer of a
+/// step with the same tokens; timestamps or not): each replays twice to the same outputs,
+/// and consumes exactly what it holds.
+#[test]
+fn random_valid_traces_replay_exactly_and_deterministically() {
+    use rand::{Rng, SeedableRng};
+    let layout = EngramLayout::builtin("demo").unwrap();
+    let rows_max = layout.table_rows();
+    for case in 0..6u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(case);
+        let header = TraceHeader::for_layout(&layout, serde_json::json!({"kind": "synthetic"}));
+        let mut w = TraceWriter::new(Vec::new(), header).unwrap();
+        // (seq id, next position, prompt length, total length)
+        let mut seqs: Vec<(u32, u32, u32, u32)> = (0..rng.gen_range(1..6u32))
+            .map(|i| {
+                let prompt = rng.gen_range(1..40);
+                (i * 7 + 1, 0, prompt, prompt + rng.gen_range(1..6))
+            })
+            .collect();
+        let timed = rng.gen_bool(0.5);
+        let (mut step, mut t) = (rng.gen_range(0..3u64), 0u64);
+        while !seqs.is_empty() {
+            let (mut seq, mut pos) = (Vec::new(), Vec::new());
+            for s in seqs.iter_mut() {
+                let n = if s.1 < s.2 {
+                    rng.gen_range(1..=s.2 - s.1)
+                } else {
+                    1
+                };
+                for k in 0..n {
+                    seq.push(s.0);
+                    pos.push(s.1 + k);
+                }
+                s.1 += n;
+            }
+            seqs.retain(|s| s.1 < s.3);
+            for (li, &layer_id) in layout.layer_ids().iter().enumerate() {
+                let rows: Vec<u64> = (0..seq.len() * 16)
+                    .map(|_| rng.gen_range(0..rows_max[li]))
+                    .collect();
+                w.write_rows(&RowsRecordRef {
+                    step,
+                    layer_id,
+                    rows: &rows,
+                    token_meta: Some((&seq, &pos)),
+                    time_ns: timed.then_some((t, t + 500)),
+                })
+                .unwrap();
+                t += 1000;
+            }
+            step += rng.gen_range(1..3);
+        }
+        let p = tmp(&format!("random-{case}.mwet"));
+        std::fs::write(&p, w.finish().unwrap().1).unwrap();
+        let (steps, digest) = read_trace(&p);
+        let s = scenario(&p, "");
+        let a = run(&s).unwrap();
+        assert_eq!(a.with_engram.replay, Some(digest), "case {case}");
+        assert_eq!(a.batches.len(), steps.len(), "case {case}");
+        let b = run(&s).unwrap();
+        assert_eq!(step_csv(&a), step_csv(&b), "case {case}");
+        assert_eq!(
+            memwall_serve::summary_json(&a),
+            memwall_serve::summary_json(&b),
+            "case {case}"
+        );
+    }
+}

@@ -62,29 +62,14 @@ impl std::error::Error for InputError {}
 /// Reads at most `limit` bytes of `path`: a regular file's size is checked before reading,
 /// and anything else (a pipe, a device) is read only up to the cap.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
-    let f = std::fs::File::open(path).map_err(InputError::Io)?;
-    let meta = f.metadata().map_err(InputError::Io)?;
-    if meta.is_dir() {
-        return Err(InputError::Io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "is a folder, not a file",
-        )));
+    let mut f = open_capped(path, limit)?;
+    let size = f.file.metadata().map_err(InputError::Io)?.len();
+    let mut buf = Vec::with_capacity(size.min(limit) as usize);
+    match f.read_to_end(&mut buf) {
+        Ok(_) => Ok(buf),
+        Err(_) if f.read > limit => Err(InputError::TooLarge { limit }),
+        Err(e) => Err(InputError::Io(e)),
     }
-    if meta.is_file() && meta.len() > limit {
-        return Err(InputError::TooLarge { limit });
-    }
-    let mut buf = Vec::with_capacity(if meta.is_file() {
-        meta.len() as usize
-    } else {
-        0
-    });
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(InputError::Io)?;
-    if buf.len() as u64 > limit {
-        return Err(InputError::TooLarge { limit });
-    }
-    Ok(buf)
 }
 
 /// A file opened for streaming under a size cap: reading past `limit` bytes fails with

@@ -62,8 +62,32 @@ impl std::error::Error for InputError {}
 /// Reads at most `limit` bytes of `path`: a regular file's size is checked before reading,
 /// and anything else (a pipe, a device) is read only up to the cap.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
-    let f = std::fs::File::open(path).map_err(InputError::Io)?;
-    let meta = f.metadata().map_err(InputError::Io)?;
+    let mut f = open_capped(path, limit)?;
+    let size = f.file.metadata().map_err(InputError::Io)?.len();
+    let mut buf = Vec::with_capacity(size.min(limit) as usize);
+    match f.read_to_end(&mut buf) {
+        Ok(_) => Ok(buf),
+        Err(_) if f.read > limit => Err(InputError::TooLarge { limit }),
+        Err(e) => Err(InputError::Io(e)),
+    }
+}
+
+/// A file opened for streaming under a size cap: reading past `limit` bytes fails with
+/// [`InputError::TooLarge`] (as an `io::Error`), so a device such as `/dev/zero` or a file
+/// that grows is stopped at the cap while memory stays flat. Unbuffered: wrap it in a
+/// `BufReader`.
+#[derive(Debug)]
+pub struct CappedFile {
+    file: std::fs::File,
+    limit: u64,
+    read: u64,
+}
+
+/// Opens `path` for a streaming read of at most `limit` bytes: a regular file's size is
+/// checked before anything is read, a folder is refused.
+pub fn open_capped(path: &Path, limit: u64) -> Result<CappedFile, InputError> {
+    let file = std::fs::File::open(path).map_err(InputError::Io)?;
+    let meta = file.metadata().map_err(InputError::Io)?;
     if meta.is_dir() {
         return Err(InputError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -73,18 +97,33 @@ pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
     if meta.is_file() && meta.len() > limit {
         return Err(InputError::TooLarge { limit });
     }
-    let mut buf = Vec::with_capacity(if meta.is_file() {
-        meta.len() as usize
-    } else {
-        0
-    });
-    f.take(limit + 1)
-        .read_to_end(&mut buf)
-        .map_err(InputError::Io)?;
-    if buf.len() as u64 > limit {
-        return Err(InputError::TooLarge { limit });
+    Ok(CappedFile {
+        file,
+        limit,
+        read: 0,
+    })
+}
+
+impl CappedFile {
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read
     }
-    Ok(buf)
+}
+
+impl Read for CappedFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // One byte past the cap is asked for, so that a stream exactly at the cap ends
+        // cleanly and a longer one is reported.
+        let room = (self.limit + 1 - self.read.min(self.limit + 1)) as usize;
+        let want = buf.len().min(room.max(1));
+        let n = self.file.read(&mut buf[..want])?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(InputError::TooLarge { limit: self.limit }.into_io());
+        }
+        Ok(n)
+    }
 }
 
 /// [`read_capped`] under [`input_limit`], as UTF-8 text: a drop-in for
@@ -154,6 +193,29 @@ mod tests {
         let e = read_capped(Path::new("/dev/zero"), 4096).unwrap_err();
         assert!(matches!(e, InputError::TooLarge { limit: 4096 }), "{e}");
         assert!(e.to_string().contains(INPUT_LIMIT_VAR));
+    }
+
+    #[test]
+    fn a_capped_stream_stops_at_the_cap() {
+        let mut f = open_capped(Path::new("/dev/zero"), 10_000).unwrap();
+        let mut buf = Vec::new();
+        let e = f.read_to_end(&mut buf).unwrap_err();
+        assert!(e.to_string().contains(INPUT_LIMIT_VAR), "{e}");
+        assert!(buf.len() <= 10_000 && f.bytes_read() == 10_001);
+        let dir = std::env::temp_dir().join(format!("memwall-capped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("t.bin");
+        std::fs::write(&p, [7u8; 64]).unwrap();
+        assert!(matches!(
+            open_capped(&p, 63),
+            Err(InputError::TooLarge { limit: 63 })
+        ));
+        let mut f = open_capped(&p, 64).unwrap();
+        buf.clear();
+        assert_eq!(f.read_to_end(&mut buf).unwrap(), 64);
+        assert_eq!(f.bytes_read(), 64);
+        assert!(open_capped(&dir, 100).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod replay;
 pub mod run;
 pub mod sweep;
 pub mod trace;
+pub mod trace_reuse;
 pub mod train;

@@ -18,6 +18,11 @@ pub enum TraceCmd {
     /// Print a trace as CSV (one line per row read).
     #[command(after_help = "Examples:\n  memwall trace csv t.mwet > rows.csv")]
     Csv(CsvArgs),
+    /// Row reuse by distance in steps, beside the synthetic generator's for the same steps.
+    #[command(
+        after_help = "Examples:\n  memwall trace reuse t.mwet\n  memwall trace reuse t.mwet --model demo --zipf 1.2"
+    )]
+    Reuse(super::trace_reuse::ReuseArgs),
 }
 
 #[derive(Args)]
@@ -77,5 +82,6 @@ pub fn run(c: TraceCmd) -> anyhow::Result<()> {
             export_csv(&mut r, out).with_context(|| format!("trace {}", a.trace.display()))?;
             Ok(())
         }
+        TraceCmd::Reuse(a) => super::trace_reuse::run(a),
     }
 }

@@ -38,6 +38,9 @@ impl TierSpec for HostDmaConfig {
     fn check(&self, src: &FieldSource) -> Result<(), TierError> {
         self.resolve(src).map(|_| ())
     }
+    fn host_dram_bytes(&self, table_bytes: u64) -> u64 {
+        table_bytes
+    }
     fn attach(&self, at: &mut Attach) -> Result<Box<dyn FetchTier>, TierError> {
         let (bandwidth, per_row) = self.resolve(at.src)?;
         let cpu = (0..at.node.dram.len().max(1))

@@ -15,6 +15,9 @@ impl TierSpec for HostZeroCopyConfig {
     fn name(&self) -> &'static str {
         "host-zero-copy"
     }
+    fn host_dram_bytes(&self, table_bytes: u64) -> u64 {
+        table_bytes
+    }
     fn attach(&self, _at: &mut Attach) -> Result<Box<dyn FetchTier>, TierError> {
         Ok(Box::new(HostZeroCopy))
     }

@@ -225,6 +225,11 @@ pub trait TierSpec: fmt::Debug {
     fn hbm_bytes_per_gpu(&self, _table_bytes: u64, _gpus: usize) -> u64 {
         0
     }
+    /// Host DRAM one copy of a table of `table_bytes` takes on its socket: the table
+    /// itself where it lives there, or a row cache in front of a slower tier.
+    fn host_dram_bytes(&self, _table_bytes: u64) -> u64 {
+        0
+    }
     /// The tier on a wired node whose first `gpus` GPUs fetch rows of `row_bytes`.
     fn attach(&self, at: &mut Attach) -> Result<Box<dyn FetchTier>, TierError>;
 }

@@ -50,6 +50,13 @@ impl TierSpec for NvmeConfig {
     fn name(&self) -> &'static str {
         "nvme"
     }
+    fn host_dram_bytes(&self, _table_bytes: u64) -> u64 {
+        // Checked by `check` before anything is run.
+        self.dram_row_cache
+            .as_deref()
+            .and_then(|v| parse_bytes(v).ok())
+            .unwrap_or(0)
+    }
     fn check(&self, src: &FieldSource) -> Result<(), TierError> {
         if let Some(n) = self.drives.filter(|n| !(1..=MAX_DRIVES).contains(n)) {
             return Err(src.error(

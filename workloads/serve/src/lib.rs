@@ -40,6 +40,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod batcher;
+pub mod budget;
 pub mod corpus;
 pub mod cost;
 pub mod engine;
@@ -50,8 +51,10 @@ pub mod kv;
 pub mod limits;
 pub mod metrics;
 pub mod moe;
+pub mod mwet;
 pub mod report;
 pub mod requests;
+pub mod reuse;
 pub mod rows;
 pub mod run;
 pub mod scenario;

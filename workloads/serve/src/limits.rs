@@ -56,6 +56,7 @@ pub const LIMITS: &[Limit] = &[
         "output_tokens = [100, 256]",
     ),
     limit("workload.concurrency", 1, 1_000_000, "concurrency = 64"),
+    limit("workload.max_steps", 1, 1 << 40, "max_steps = 1000"),
     limit(
         "metrics.warmup_requests",
         0,
@@ -149,6 +150,9 @@ fn values(s: &Scenario) -> Vec<(&'static str, u64)> {
         } => {
             v.push(("workload.concurrency", *concurrency));
             generated(&mut v, *requests, prompt_tokens, output_tokens);
+        }
+        WorkloadSpec::EngramTrace { max_steps, .. } => {
+            v.extend(max_steps.map(|n| ("workload.max_steps", n)));
         }
     }
     v.push(("metrics.warmup_requests", s.metrics.warmup_requests));
@@ -291,6 +295,12 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
                 _ => 256.0,
             };
             (*requests as f64, out)
+        }
+        WorkloadSpec::EngramTrace { trace, max_steps } => {
+            // One engine; a step per record at most (a record is at least 36 bytes).
+            let records =
+                std::fs::metadata(crate::run::resolve(s, trace)).map_or(1, |m| m.len() / 36);
+            (1.0, max_steps.unwrap_or(records).min(records.max(1)) as f64)
         }
     };
     let replicas = match s.engine.replicas {

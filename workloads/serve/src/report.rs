@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use memwall_sim::Ps;
 
 use super::metrics::{Dist, LatencySummary, Slo};
-use super::run::{RunResult, RunStats, STEP_CSV_HEADER};
+use super::run::{RunResult, RunStats, STEP_CSV_HEADER, STEP_CSV_MEASURED};
 
 fn us(p: Ps) -> String {
     format!("{:.3}", p.0 as f64 / 1e6)
@@ -14,10 +14,18 @@ fn us(p: Ps) -> String {
 /// Per step x Engram layer, tidy.
 pub fn step_csv(r: &RunResult) -> Vec<u8> {
     let mut s = String::new();
+    let measured = r
+        .step_rows
+        .iter()
+        .any(|w| w.engine_step.is_some() || w.engine_lookup.is_some());
     s.push_str(STEP_CSV_HEADER);
+    if measured {
+        s.push(',');
+        s.push_str(STEP_CSV_MEASURED);
+    }
     s.push('\n');
     for row in &r.step_rows {
-        let _ = writeln!(
+        let _ = write!(
             s,
             "{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
             r.scenario,
@@ -34,6 +42,11 @@ pub fn step_csv(r: &RunResult) -> Vec<u8> {
             us(row.hidden),
             row.slack_ps as f64 / 1e6
         );
+        if measured {
+            let opt = |p: Option<Ps>| p.map(us).unwrap_or_default();
+            let _ = write!(s, ",{},{}", opt(row.engine_step), opt(row.engine_lookup));
+        }
+        s.push('\n');
     }
     s.into_bytes()
 }
@@ -376,6 +389,22 @@ fn layers_json(st: &RunStats) -> serde_json::Value {
 
 /// `summary.json`: request latency, throughput, Engram hidden and exposed per layer, and
 /// the penalty against no Engram (`docs/csv-schema.md`).
+/// One object per (memory tier, tenant): capacity, peak and time-weighted mean bytes.
+fn memory_json(st: &RunStats) -> Vec<serde_json::Value> {
+    st.memory
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "tier": m.tier,
+                "tenant": m.tenant,
+                "capacity_bytes": m.capacity_bytes,
+                "peak_bytes": m.peak_bytes,
+                "mean_bytes": m.mean_bytes.round() as u64,
+            })
+        })
+        .collect()
+}
+
 pub fn summary_json(r: &RunResult) -> Vec<u8> {
     let st = &r.with_engram;
     let l = &st.latency;
@@ -421,6 +450,12 @@ pub fn summary_json(r: &RunResult) -> Vec<u8> {
         "engram_layers": layers_json(st),
         "without_engram_tokens_per_s": r.without_engram.as_ref().map(|b| b.tokens_per_s),
         "throughput_penalty_pct": r.penalty.map(|p| p * 100.0),
+        "memory": memory_json(st),
+        "trace_replay": st.replay.map(|d| serde_json::json!({
+            "steps": d.steps,
+            "tokens": d.tokens,
+            "row_ids": d.row_ids,
+        })),
     });
     let mut v = v;
     if let (Some(kv), Some(m)) = (&st.kv, v.as_object_mut()) {

@@ -413,6 +413,7 @@ pub fn input_files(s: &Scenario) -> Vec<PathBuf> {
     let file = match &s.workload {
         WorkloadSpec::Azure { csv, .. } => Some(csv.as_str()),
         WorkloadSpec::Jsonl { file, .. } => Some(file.as_str()),
+        WorkloadSpec::EngramTrace { trace, .. } => Some(trace.as_str()),
         _ => match s.workload.lengths() {
             Some(LengthSpec::File(f)) => Some(f),
             _ => None,
@@ -552,6 +553,10 @@ impl Clients {
                     },
                     *requests,
                 )
+            }
+            // A trace replay issues no requests: its steps come from the trace (crate::mwet).
+            WorkloadSpec::EngramTrace { .. } => {
+                (Source::Synthetic(Uniform::new(s.seed, [1, 1], [1, 1])), 0)
             }
         };
         Ok(Clients {

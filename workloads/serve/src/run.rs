@@ -9,8 +9,8 @@ use memwall_sim::Ps;
 use super::error::ScenarioError;
 use super::metrics::{LatencySummary, RequestRecord, Slo, Window};
 use super::requests::Clients;
-use super::scenario::Scenario;
-use super::sim::{Load, ServeSim};
+use super::scenario::{Scenario, WorkloadSpec};
+use super::sim::{Load, ServeSim, SimOutput};
 
 /// Per Engram layer totals over a run.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -58,6 +58,10 @@ pub struct RunStats {
     pub latency: LatencySummary,
     /// Prefix caching, KV tiers and every tenant's use of the node, with `[kv_cache]`.
     pub kv: Option<crate::kv::KvStats>,
+    /// A trace replay (`[workload] kind = "engram-trace"`): what the run consumed.
+    pub replay: Option<crate::mwet::TraceDigest>,
+    /// Peak and mean bytes per (memory tier, tenant) (`crate::budget`).
+    pub memory: Vec<crate::budget::TierUse>,
 }
 
 /// A scenario's answer.
@@ -109,10 +113,18 @@ pub struct StepRow {
     pub exposed: Ps,
     pub hidden: Ps,
     pub slack_ps: i64,
+    /// A trace replay with timestamps: the engine's measured step time (this step's first
+    /// lookup to the next step's) and this layer's measured lookup time.
+    pub engine_step: Option<Ps>,
+    pub engine_lookup: Option<Ps>,
 }
 
 pub const STEP_CSV_HEADER: &str =
     "scenario,seed,step,kind,start_us,step_us,tokens,layer,rows,fetch_latency_us,exposed_us,hidden_us,slack_us";
+
+/// The columns a replayed trace with timestamps adds to the step CSV: the engine's
+/// measured step and lookup times beside the simulated ones (empty where not measured).
+pub const STEP_CSV_MEASURED: &str = "engine_step_us,engine_lookup_us";
 
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
@@ -142,6 +154,9 @@ pub fn run_scenario_with(
     models: &ModelRegistry,
     opt: RunOptions,
 ) -> Result<RunResult, ScenarioError> {
+    if let WorkloadSpec::EngramTrace { trace, max_steps } = &s.workload {
+        return crate::mwet::replay_scenario(s, reg, models, opt, trace, *max_steps);
+    }
     let model = resolve_model(s, models)?;
     let total = Clients::count(s)?;
     let (window, slo) = measured(s, total)?;
@@ -154,7 +169,6 @@ pub fn run_scenario_with(
     };
     let engram = s.engram.is_some();
     let out = ServeSim::new(s, reg, &model, load()?, engram, opt)?.run()?;
-    let with = out.stats;
     let without = if engram && s.compare_without_engram {
         let o = RunOptions { step_rows: false };
         Some(
@@ -165,11 +179,22 @@ pub fn run_scenario_with(
     } else {
         None
     };
+    Ok(result(s, &model, out, without))
+}
+
+/// A run's result: with Engram (`out`), without when run, and the throughput penalty.
+pub(crate) fn result(
+    s: &Scenario,
+    model: &ModelConfig,
+    out: SimOutput,
+    without: Option<RunStats>,
+) -> RunResult {
+    let with = out.stats;
     let penalty = without
         .as_ref()
         .filter(|b| b.tokens_per_s > 0.0)
         .map(|b| 1.0 - with.tokens_per_s / b.tokens_per_s);
-    Ok(RunResult {
+    RunResult {
         scenario: s.name.clone(),
         seed: s.seed,
         system: s.system.clone(),
@@ -181,7 +206,7 @@ pub fn run_scenario_with(
         step_rows: out.step_rows,
         requests: out.requests,
         batches: out.batches,
-    })
+    }
 }
 
 /// The measured requests of `total` and the goodput objectives, from `[metrics]`.
@@ -217,7 +242,10 @@ fn measured(s: &Scenario, total: u64) -> Result<(Window, Slo), ScenarioError> {
 
 /// The scenario's model: a known name, or a path to a model file (relative to the
 /// scenario's folder when not found from the working directory).
-fn resolve_model(s: &Scenario, models: &ModelRegistry) -> Result<ModelConfig, ScenarioError> {
+pub(crate) fn resolve_model(
+    s: &Scenario,
+    models: &ModelRegistry,
+) -> Result<ModelConfig, ScenarioError> {
     models
         .resolve(&s.model, scenario_dir(s))
         .map_err(|error| ScenarioError::ModelConfig {

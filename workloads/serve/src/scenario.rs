@@ -105,6 +105,14 @@ pub enum WorkloadSpec {
         output_tokens: Option<[u32; 2]>,
         lengths: Option<String>,
     },
+    /// Steps replayed from an Engram access trace (`.mwet`, from `memwall trace engram` or
+    /// an engine through tools/memwall_trace.py): each step's sequences and tokens, and
+    /// every Engram layer's row ids, as the engine ran them (docs/tiers.md).
+    EngramTrace {
+        trace: String,
+        /// Stop after this many steps (all when absent).
+        max_steps: Option<u64>,
+    },
 }
 
 /// Where generated requests (Poisson, closed loop) take their lengths from.

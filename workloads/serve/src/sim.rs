@@ -27,6 +27,8 @@ use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
 mod ep;
+mod memory;
+mod replay;
 mod tp_engram;
 
 /// Categories the step loop's own ops use.
@@ -70,6 +72,15 @@ struct Gpu {
     compute: StreamId,
     host: StreamId,
     side: StreamId,
+}
+
+/// A simulated step: its barrier, its end, each replica's end, its tokens and kind.
+struct StepDone {
+    barrier: OpId,
+    end: Ps,
+    ends: Vec<Ps>,
+    tokens: u64,
+    prefill: bool,
 }
 
 /// Per (gpu, engram layer) ops of the current step.
@@ -146,6 +157,10 @@ pub(crate) struct ServeSim<'a> {
     batch_rows: Vec<BatchRow>,
     /// Prefix caching and KV tiers, with `[kv_cache]` (crate::kv).
     kv: Option<crate::kv::KvRun>,
+    /// Steps replayed from an Engram access trace: this step's row ids (`crate::mwet`).
+    replay: Option<replay::Replayed>,
+    /// Occupancy per memory tier and tenant (`crate::budget`).
+    memory: memory::Memory,
 }
 
 /// The requests of a run: who issues them, which are measured, the goodput objectives.
@@ -433,6 +448,16 @@ impl<'a> ServeSim<'a> {
             None => Ps::ZERO,
         };
         let batchers = batchers(s, engine.as_ref(), replicas, kv);
+        let memory = memory::Memory::check(memory::Setup {
+            s,
+            sys: &sys,
+            cost: &cost,
+            engine: engine.as_ref(),
+            batchers: &batchers,
+            engram: engram.as_ref(),
+            engram_hbm,
+            gpu_sockets: gpus.iter().map(|g| g.socket).collect(),
+        })?;
         let kv = kv_run(s, &mut ex, &node, &cost, engine.as_ref(), replicas, tp)?;
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
@@ -462,6 +487,8 @@ impl<'a> ServeSim<'a> {
             load,
             batch_rows: Vec::new(),
             kv,
+            replay: None,
+            memory,
         })
     }
 
@@ -534,6 +561,33 @@ impl<'a> ServeSim<'a> {
 
     /// One step: every replica's ops, run to the barrier, attributed, then forgotten.
     fn step(&mut self) -> Result<(), ScenarioError> {
+        let done = self.simulate_step()?;
+        let kv = self.batchers.iter().map(|b| b.kv_used()).max();
+        let most = self.plans.iter().map(|p| p.tokens()).max();
+        let dur = done.end - self.now;
+        self.sample_memory(dur, kv.unwrap_or(0), most.unwrap_or(0));
+        self.record_batch(done.end, done.tokens, done.prefill);
+        self.record_tokens(&done.ends);
+        if let Some(kv) = self.kv.as_mut() {
+            kv.computed(&self.batchers, &self.plans);
+        }
+        self.complete_step(done.prefill);
+        if let Some(kv) = self.kv.as_mut() {
+            kv.settle(&self.batchers);
+        }
+        self.close_step(&done)
+    }
+
+    /// The step's end: the clock moves to it and the step's ops are forgotten.
+    fn close_step(&mut self, done: &StepDone) -> Result<(), ScenarioError> {
+        self.now = done.end;
+        self.prev = Some(done.barrier);
+        self.ex.forget_before(done.barrier)?;
+        Ok(())
+    }
+
+    /// Every replica's ops of the planned step, run to the barrier and attributed.
+    fn simulate_step(&mut self) -> Result<StepDone, ScenarioError> {
         let node_tokens: u64 = self.plans.iter().map(|p| p.tokens()).sum();
         let mut lasts = Vec::new();
         let mut ends = Vec::new();
@@ -585,19 +639,13 @@ impl<'a> ServeSim<'a> {
             .iter()
             .map(|o| o.and_then(|o| tl.get(o)).map_or(end, |r| r.end))
             .collect();
-        self.record_batch(end, node_tokens, prefill);
-        self.record_tokens(&ends);
-        if let Some(kv) = self.kv.as_mut() {
-            kv.computed(&self.batchers, &self.plans);
-        }
-        self.complete_step(prefill);
-        if let Some(kv) = self.kv.as_mut() {
-            kv.settle(&self.batchers);
-        }
-        self.now = end;
-        self.prev = Some(barrier);
-        self.ex.forget_before(barrier)?;
-        Ok(())
+        Ok(StepDone {
+            barrier,
+            end,
+            ends,
+            tokens: node_tokens,
+            prefill,
+        })
     }
 
     /// The step's batch and KV-cache use (for the time line), when step rows are kept.
@@ -893,6 +941,11 @@ impl<'a> ServeSim<'a> {
         let Some(e) = self.engram.as_mut() else {
             return Ok(false);
         };
+        if let Some(r) = self.replay.as_mut() {
+            r.layer_rows(li, &mut self.rowbuf);
+            cache_filter(e, gi, &mut self.rowbuf, &mut self.totals.hbm_hits);
+            return Ok(true);
+        }
         let Some((h, text)) = &e.setup.rows else {
             return Ok(false);
         };
@@ -921,12 +974,7 @@ impl<'a> ServeSim<'a> {
         for r in self.rowbuf.iter_mut() {
             *r += off;
         }
-        if let Some(cache) = e.hbm_caches.get_mut(gi) {
-            let before = self.rowbuf.len();
-            self.rowbuf.retain(|&r| !cache.access(r));
-            self.totals.hbm_hits.0 += (before - self.rowbuf.len()) as u64;
-            self.totals.hbm_hits.1 += before as u64;
-        }
+        cache_filter(e, gi, &mut self.rowbuf, &mut self.totals.hbm_hits);
         Ok(true)
     }
 
@@ -970,6 +1018,8 @@ impl<'a> ServeSim<'a> {
         if let Some(kv) = self.kv {
             st.kv = Some(kv.finish(&self.ex, now, &st.by_category));
         }
+        st.replay = self.replay.map(|r| r.digest);
+        st.memory = self.memory.finish();
         SimOutput {
             stats: st,
             step_rows,
@@ -1036,6 +1086,16 @@ impl<'a> EngramRun<'a> {
             hbm_caches,
             layers,
         })
+    }
+}
+
+/// Drops the rows GPU `gi`'s HBM row cache holds (counting hits and lookups).
+fn cache_filter(e: &mut EngramRun, gi: usize, rows: &mut Vec<u64>, hits: &mut (u64, u64)) {
+    if let Some(cache) = e.hbm_caches.get_mut(gi) {
+        let before = rows.len();
+        rows.retain(|&r| !cache.access(r));
+        hits.0 += (before - rows.len()) as u64;
+        hits.1 += before as u64;
     }
 }
 
@@ -1178,6 +1238,8 @@ fn layer_stats(
                 exposed: w.exposed,
                 hidden: w.latency - w.exposed,
                 slack_ps: w.slack,
+                engine_step: None,
+                engine_lookup: None,
             });
         }
     }

@@ -139,11 +139,19 @@ fn every_placement_runs_and_accounts() {
     ] {
         let mut s = small(p, extra);
         if p == "hbm" {
-            // The whole 189 GiB tables in each GPU's HBM fit no 80 GB H800 (their HBM is
-            // counted against the KV cache); a given KV size leaves the sizing out.
+            // The whole 189 GiB tables in each GPU's HBM fit no 80 GB H800: refused when
+            // the KV cache is sized from what is left, and by the memory budget when the
+            // KV size is given (an HBM table that fits runs in tests/ep.rs).
             let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).err();
             assert!(e.is_some_and(|e| e.to_string().contains("do not fit")));
             s.engine.kv_cache_tokens = Some(65_536);
+            let e = run_scenario(&s, &reg(), &ModelRegistry::builtin()).err();
+            let e = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(
+                e.contains("does not fit in the HBM") && e.contains("Engram"),
+                "{e}"
+            );
+            continue;
         }
         let r = run_scenario(&s, &reg(), &ModelRegistry::builtin())
             .unwrap_or_else(|e| panic!("{p} {extra}: {e}"));

@@ -57,6 +57,18 @@ impl TraceReader<BufReader<File>> {
     }
 }
 
+impl TraceReader<BufReader<memwall_io::input::CappedFile>> {
+    /// Opens a trace file for a streaming read under a size cap (`memwall_io::input`):
+    /// memory stays flat whatever the trace's length, and reading past `limit` bytes fails.
+    pub fn open_capped(path: &Path, limit: u64) -> Result<Self> {
+        let f = memwall_io::input::open_capped(path, limit)
+            .map_err(|e| EngramError::io(path, e.into_io()))?;
+        // A buffer smaller than most records: their payloads are read past it, straight
+        // into the payload buffer, instead of being copied through it.
+        Self::new(BufReader::with_capacity(64 << 10, f))
+    }
+}
+
 /// Reads exactly `buf.len()` bytes. `Ok(0)` on a clean EOF before any byte, `Ok(n)` when EOF
 /// comes after `n < len` bytes.
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -148,6 +160,11 @@ impl<R: Read> TraceReader<R> {
         &self.header
     }
 
+    /// ROWS records read so far (the next one is record `records() + 1`, counting from 1).
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
     /// Byte offset of the next record.
     pub fn offset(&self) -> u64 {
         self.offset
@@ -189,12 +206,10 @@ impl<R: Read> TraceReader<R> {
                 format!("record length {len} is implausible (corrupt?)"),
             ));
         }
-        // Read what is there, growing the buffer as data arrives: a corrupt length on a
-        // short file must not allocate a gigabyte first.
-        self.payload.clear();
-        let got = (&mut self.input)
-            .take(u64::from(len))
-            .read_to_end(&mut self.payload)
+        // Read what is there, growing the buffer a megabyte at a time as data arrives: a
+        // corrupt length on a short file must not allocate a gigabyte first.
+        let got = self
+            .read_payload(len as usize)
             .map_err(|e| EngramError::trace(at, format!("reading a record: {e}")))?;
         let body = at + RECORD_FRAME_LEN as u64;
         if got < len as usize {
@@ -229,6 +244,22 @@ impl<R: Read> TraceReader<R> {
         self.tokens += u64::from(rec.n_tokens);
         self.row_ids += rec.rows.len() as u64;
         Ok(true)
+    }
+
+    /// Reads up to `len` bytes into the payload buffer; how many there were.
+    fn read_payload(&mut self, len: usize) -> std::io::Result<usize> {
+        self.payload.clear();
+        while self.payload.len() < len {
+            let got = self.payload.len();
+            let chunk = (len - got).min(1 << 20);
+            self.payload.resize(got + chunk, 0);
+            let n = read_full(&mut self.input, &mut self.payload[got..])?;
+            if n < chunk {
+                self.payload.truncate(got + n);
+                break;
+            }
+        }
+        Ok(self.payload.len())
     }
 
     fn finish_end(&mut self, at: u64) -> Result<bool> {

@@ -175,11 +175,14 @@ fn check_budget(
     let origin = args.config.as_deref().unwrap_or("deepseek-v3-h800");
     training::limits::check(cfg, origin)?;
     let layers = training::effective_model(cfg, models)?.num_layers;
-    let est = training::limits::estimate(cfg, layers, systems, !args.no_timeline);
+    let mut est = training::limits::estimate(cfg, layers, systems, !args.no_timeline);
+    if args.whole_cluster {
+        est = training::limits::whole_cluster_estimate(est, cfg, layers);
+    }
     est.check(
         origin,
         args.force,
-        "lower --micro-batches (micro_batches), or pass --no-timeline",
+        "lower --micro-batches (micro_batches), or pass --no-timeline (or drop --whole-cluster)",
     )?;
     Ok(est)
 }

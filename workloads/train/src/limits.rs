@@ -91,6 +91,21 @@ pub fn estimate(cfg: &TrainConfig, layers: u32, systems: usize, timeline: bool) 
     .plus(units, BYTES_PER_MB_LAYER, per_unit * systems.max(1) as f64)
 }
 
+/// Measured cost of `memwall train --whole-cluster` (`cargo bench -p memwall-train --bench
+/// train_cluster`: the V3 step, 120 micro-batches x 61 layers with EP64, one EP group per
+/// stage simulated after the fold, took 103.7 s of CPU and 68 MB): CPU time per
+/// micro-batch, layer and ordered pair of an EP group's GPUs.
+const WHOLE_SECS_PER_MB_LAYER_PAIR: f64 = 3.5e-6;
+
+/// `est` plus the whole-cluster mode's flows (`--whole-cluster`): one EP group per stage,
+/// as when the fold applies; a fabric whose leaf trunks can bind simulates every group of
+/// a stage, `dp / ep` times this.
+pub fn whole_cluster_estimate(est: Estimate, cfg: &TrainConfig, layers: u32) -> Estimate {
+    let ep = cfg.ep as f64;
+    let units = cfg.micro_batches as f64 * layers as f64 * ep * ep;
+    est.plus(units, 0.0, WHOLE_SECS_PER_MB_LAYER_PAIR)
+}
+
 /// Measured costs of `memwall fabric` (DeepSeek-V3 EP64 on the 128-GPU H800 cluster at
 /// 4,096, 16,384 and 262,144 tokens per GPU: 3.2, 10.9 and 173 s of CPU time, 24 MB):
 /// CPU time per token a GPU routes, and memory per GPU pair (one flow each way).
@@ -132,6 +147,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("param_bytes"));
+        let v3 = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        let whole = whole_cluster_estimate(estimate(&v3, 61, 1, false), &v3, 61);
+        assert!((60.0..300.0).contains(&whole.seconds), "{whole:?}");
+        let mut big = v3.clone();
+        big.micro_batches = 5_000;
+        let whole = whole_cluster_estimate(estimate(&big, 61, 1, false), &big, 61);
+        assert!(whole.check("c", false, "h").is_err(), "{whole:?}");
         assert!(fabric_estimate(128, 4096).check("f", false, "h").is_ok());
         assert!(fabric_estimate(100_000, 4096)
             .check("f", false, "h")

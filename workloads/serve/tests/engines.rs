@@ -5,6 +5,9 @@ use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 use memwall_serve::{run_scenario, Scenario};
 
+mod common;
+use common::err;
+
 const NANO_PAPER: &str = include_str!("../../../scenarios/engram-paper-h800-nano-vllm.toml");
 
 fn run(origin: &str, text: &str) -> memwall_serve::RunResult {
@@ -57,18 +60,6 @@ fn tensor_parallel_over_pcie_pays_its_all_reduces() {
     let two = run("tp2.toml", &llama(2, 1)).with_engram.tokens_per_s;
     println!("Llama-3.1-8B on RTX PRO 6000: TP1 {one:.0} tok/s, TP2 over PCIe {two:.0} tok/s");
     assert!(two > one && two < 1.9 * one, "TP1 {one:.0}, TP2 {two:.0}");
-}
-
-fn err(text: &str) -> String {
-    Scenario::from_toml_str("bad.toml", text)
-        .map(|s| {
-            let reg = Registry::embedded().unwrap();
-            run_scenario(&s, &reg, &ModelRegistry::builtin())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|e| e.to_string())
 }
 
 #[test]

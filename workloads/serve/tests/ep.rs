@@ -5,22 +5,13 @@ use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
 use memwall_serve::{run_scenario, RunResult, Scenario};
 
+mod common;
+use common::err;
+
 fn run(text: &str) -> RunResult {
     let s = Scenario::from_toml_str("ep.toml", text).unwrap();
     let reg = Registry::embedded().expect("embedded profiles");
     run_scenario(&s, &reg, &ModelRegistry::builtin()).unwrap()
-}
-
-fn err(text: &str) -> String {
-    Scenario::from_toml_str("bad.toml", text)
-        .map(|s| {
-            let reg = Registry::embedded().unwrap();
-            run_scenario(&s, &reg, &ModelRegistry::builtin())
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|e| e.to_string())
 }
 
 /// DeepSeek-V4.1-Flash on a system, DP attention over `replicas` GPUs and EP over them.

@@ -19,7 +19,7 @@
 use memwall_llm::ModelRegistry;
 use memwall_models::perf::HwRates;
 use memwall_models::Registry;
-use memwall_replay::{replay, LaunchMode, MhcWiden, ReplayOptions};
+use memwall_replay::{replay, LaunchMode, MhcWiden, ReplayOptions, Timing};
 use memwall_serve::{run_scenario, summary_csv, Scenario};
 use memwall_sim::{attribute, audit, Ps, Timeline};
 use memwall_train::{plan, run_step, TrainConfig, TrainHw};
@@ -255,7 +255,9 @@ fn random_kineto_traces_replay_with_every_invariant() {
         let source = reg.system(systems[rng.gen_range(0..4)]).unwrap();
         let opts = ReplayOptions {
             source: HwRates::from_system(&source),
+            source_system: Some(source.clone()),
             target: reg.system(systems[rng.gen_range(0..4)]).unwrap(),
+            timing: [Timing::Ratio, Timing::Model][rng.gen_range(0..2)],
             launch: [LaunchMode::Auto, LaunchMode::Always, LaunchMode::Never][rng.gen_range(0..3)],
             mhc: rng.gen_bool(0.3).then_some(MhcWiden { n: 4 }),
             engram: None,

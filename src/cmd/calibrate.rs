@@ -1,11 +1,11 @@
-//! `memwall calibrate --system S [--nccl-tests FILE] [--nvbandwidth FILE] [--fio FILE]
-//! --out DIR`: the user's own measurements fitted into profile overrides (basis
+//! `memwall calibrate --system S [--kineto TRACE] [--nccl-tests FILE] [--nvbandwidth FILE]
+//! [--fio FILE] --out DIR`: the user's own measurements fitted into profile overrides (basis
 //! `calibrated`, source the input file) that `--profiles DIR` then loads; prints the
 //! fit error per class.
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use memwall_calibrate::{fio, nccl_tests, nvbandwidth, FitReport, Overrides};
+use memwall_calibrate::{fio, kineto, nccl_tests, nvbandwidth, FitReport, Overrides};
 use memwall_models::collective::Collective;
 use memwall_models::{Registry, SystemSpec};
 use std::path::{Path, PathBuf};
@@ -15,6 +15,10 @@ pub struct CalibrateArgs {
     /// System profile the measurements were taken on.
     #[arg(long)]
     pub system: String,
+    /// PyTorch-profiler (Kineto) trace of the GPU (gzip or plain): per-class rates,
+    /// floor, launch costs and sized collectives fitted to its kernels (docs/calibrate.md).
+    #[arg(long, value_name = "TRACE")]
+    pub kineto: Vec<PathBuf>,
     /// nccl-tests text output (all_reduce_perf and friends).
     #[arg(long = "nccl-tests", value_name = "FILE")]
     pub nccl_tests: Vec<PathBuf>,
@@ -58,6 +62,16 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     let mut out = Overrides::new();
     let mut reports: Vec<FitReport> = Vec::new();
     let mut inputs = Vec::new();
+    let mut notes = Vec::new();
+    for p in &a.kineto {
+        let file = p.display().to_string();
+        let g = memwall_kineto::import_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let m = memwall_replay::measurements(&g, sys.node.gpu.sms);
+        let fit = kineto::calibrate(&reg, &sys, &m, &file, &mut out)?;
+        reports.extend(fit.reports);
+        notes.extend(fit.notes);
+        inputs.push(file);
+    }
     for p in &a.nccl_tests {
         let (file, text) = read(p)?;
         reports.extend(nccl(&reg, &sys, &a, &file, &text, &mut out)?);
@@ -76,13 +90,16 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         inputs.push(file);
     }
     if out.is_empty() {
-        anyhow::bail!("nothing to calibrate: give --nccl-tests, --nvbandwidth or --fio files whose tests apply to {}", sys.name);
+        anyhow::bail!("nothing to calibrate: give --kineto, --nccl-tests, --nvbandwidth or --fio files whose tests apply to {}", sys.name);
     }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     println!("{}: fit error per class", sys.name);
     for r in &reports {
         println!("  {}", r.line());
+    }
+    for n in &notes {
+        println!("  note: {n}");
     }
     for (name, text) in out.files(&inputs) {
         let path = a.out.join(&name);

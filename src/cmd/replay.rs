@@ -11,7 +11,7 @@ use memwall_models::tiers::{known_names, TierConfig};
 use memwall_models::{Registry, SystemSpec};
 use memwall_replay::{
     default_system_for_gpu, gpu_profile_for_device, replay, EngramInsert, LaunchMode, MhcWiden,
-    ReplayDeviceMetrics, ReplayOptions, ReplayOutput,
+    ReplayDeviceMetrics, ReplayOptions, ReplayOutput, Timing,
 };
 use memwall_reports::chrome_trace::{write_chrome_traces, TraceSide};
 use memwall_reports::output::{csv_bytes, write_atomic};
@@ -26,6 +26,15 @@ pub enum Launch {
     Always,
     /// Nowhere: ops start as soon as their stream and dependencies allow.
     Never,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum TimingArg {
+    /// Recorded durations scaled by model or rate ratios, source to target.
+    Ratio,
+    /// Absolute times from the target's op cost model and collective model wherever the
+    /// trace records the work (shapes, message sizes); recorded durations elsewhere.
+    Model,
 }
 
 /// `--engram-placement`: a fetch tier by name (`host` and `host-dram` stay aliases of
@@ -56,6 +65,9 @@ pub struct ReplayArgs {
     /// CPU launch times as release constraints.
     #[arg(long, value_enum, default_value_t = Launch::Auto)]
     pub launch: Launch,
+    /// Where kernel times come from (docs/replay.md §2).
+    #[arg(long, value_enum, default_value_t = TimingArg::Ratio)]
+    pub timing: TimingArg,
     /// Widen the residual stream n-fold (mHC n).
     #[arg(long, value_name = "N")]
     pub mhc: Option<u32>,
@@ -166,7 +178,7 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     let reg = Registry::with_user_paths(&a.user)?;
     let g = import_file(&a.trace).map_err(|e| anyhow!("{e}"))?;
     let (source, source_sys) = source_rates(&reg, &a, g.meta.gpu_name.as_deref())?;
-    let target = target_system(&reg, &a, &source, source_sys)?;
+    let target = target_system(&reg, &a, &source, source_sys.clone())?;
     if a.mhc == Some(0) {
         bail!("--mhc must be at least 1 (mHC uses n = 4)");
     }
@@ -181,7 +193,12 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     });
     let opts = ReplayOptions {
         source,
+        source_system: source_sys,
         target,
+        timing: match a.timing {
+            TimingArg::Ratio => Timing::Ratio,
+            TimingArg::Model => Timing::Model,
+        },
         launch: match a.launch {
             Launch::Auto => LaunchMode::Auto,
             Launch::Always => LaunchMode::Always,
@@ -194,6 +211,15 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     let out = replay(&g, &opts).map_err(|e| anyhow!("{}: {e}", a.trace.display()))?;
     drop(progress);
     print!("{}", summary_text(&out));
+    if opts.timing == Timing::Model {
+        let (model, all) = out.model_share_ns();
+        println!(
+            "kernel time from the model: {} of {} ms ({}%); the rest from recorded durations",
+            ms(model.max(0) as u64 * 1000),
+            ms(all.max(0) as u64 * 1000),
+            pct(model.max(0) as u64, all.max(0) as u64)
+        );
+    }
     if let Some(dir) = &a.out {
         write_outputs(&out, dir).with_context(|| format!("writing to {}", dir.display()))?;
         println!("wrote {}/replay.trace.json and replay-*.csv", dir.display());

@@ -16,10 +16,12 @@
 
 pub mod attention;
 pub mod gemm;
+pub mod measured;
 pub mod memory;
 
 pub use attention::{Attention, Phase};
 pub use gemm::{Gemm, GroupedGemm};
+pub use measured::{MeasuredCollective, MeasuredOp, Measurements};
 pub use memory::{MemoryOp, Roofline};
 
 use crate::perf::{Dtype, HwRates};

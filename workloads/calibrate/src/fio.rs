@@ -122,6 +122,7 @@ pub fn calibrate(
             points: xs.len(),
             max_error_pct: max,
             rms_error_pct: rms,
+            total_error_pct: None,
         });
     }
     Ok(reports)

@@ -150,6 +150,7 @@ fn report(class: String, target: String, model: &[f64], measured: &[f64]) -> Fit
         points: measured.len(),
         max_error_pct,
         rms_error_pct,
+        total_error_pct: None,
     }
 }
 

@@ -121,6 +121,7 @@ pub fn calibrate(
             points: t.values.len(),
             max_error_pct: max,
             rms_error_pct: rms,
+            total_error_pct: None,
         });
     }
     Ok(reports)

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::metrics::{category_of, measure, original_timeline, stream_name, OpOrigin};
-use super::retime::{factor, Factor};
+use super::retime::{Retime, Retimer};
 use super::HOST_GAP_MIN_NS;
 use super::{EngramInsert, LaunchMode, ReplayDeviceMetrics, ReplayError, ReplayOptions};
 use memwall_kineto::{GpuOp, OpClass, TraceGraph};
@@ -32,6 +32,8 @@ pub struct ScalingRow {
     pub source_ns: i64,
     /// Re-timed, before contention.
     pub target_ns: i64,
+    /// The re-timed total comes from the target's model, not the recorded durations.
+    pub model: bool,
 }
 
 /// What a replay produced.
@@ -57,6 +59,20 @@ pub struct ReplayOutput {
     pub dropped_deps: u64,
     pub source: String,
     pub target: String,
+}
+
+impl ReplayOutput {
+    /// Kernel time (compute and communication kernels, before contention) whose
+    /// re-timed duration came from the model, and all kernel time, ns.
+    pub fn model_share_ns(&self) -> (i64, i64) {
+        let kernels = self
+            .scaling
+            .iter()
+            .filter(|r| !r.class.starts_with("memcpy") && r.class != "memset");
+        kernels.fold((0, 0), |(m, all), r| {
+            (m + if r.model { r.target_ns } else { 0 }, all + r.target_ns)
+        })
+    }
 }
 
 /// Stream carrying the most compute-kernel time on each device.
@@ -98,7 +114,11 @@ fn comm_sms(op: &memwall_kineto::GpuOp) -> u32 {
 /// Each compute kernel's work in "whole-GPU picoseconds": its recorded interval
 /// integrated over the share of the GPU it had (concurrent compute kernels split what
 /// communication kernels leave). Indexed by trace op id.
-fn decontended_work(g: &TraceGraph, dev: i64, src_sms: Option<u32>) -> BTreeMap<u32, u64> {
+pub(crate) fn decontended_work(
+    g: &TraceGraph,
+    dev: i64,
+    src_sms: Option<u32>,
+) -> BTreeMap<u32, u64> {
     let sms = src_sms.unwrap_or(0) as u128;
     // events: (time, kind, op): kind 0 = end, 1 = start (ends first at equal times)
     let mut ev: Vec<(i64, u8, u32)> = Vec::new();
@@ -746,7 +766,14 @@ impl<'a> GraphBuilder<'a> {
         let stream = self.streams.of[&(op.device, op.stream)];
         let bytes_mult = opts.mhc.map_or(1, |m| m.bytes_mult(op));
         let dur_mult = opts.mhc.map_or(1, |m| m.duration_mult(g, op));
-        let f: Factor = factor(g, op, &opts.source, &self.tgt, bytes_mult);
+        let f: Retime = Retimer {
+            src: &opts.source,
+            tgt: &self.tgt,
+            src_sys: opts.source_system.as_ref(),
+            tgt_sys: &opts.target,
+            timing: opts.timing,
+        }
+        .retime(g, op, bytes_mult);
         let (cname, kind) = category_of(op.class);
         let cat = self.ex.category(&cname, kind);
         let spec = if op.class.is_compute_kernel() {
@@ -776,20 +803,25 @@ impl<'a> GraphBuilder<'a> {
         Ok(spec)
     }
 
-    fn count_scaling(&mut self, op: &GpuOp, f: &Factor, dur_mult: u64) {
+    fn count_scaling(&mut self, op: &GpuOp, f: &Retime, dur_mult: u64) {
         let row = self
             .scaling
-            .entry((op.class.label(), f.scaling.label()))
+            .entry((op.class.label(), f.scaling().label()))
             .or_insert_with(|| ScalingRow {
                 class: op.class.label(),
-                scaling: f.scaling.label(),
+                scaling: f.scaling().label(),
                 ops: 0,
                 source_ns: 0,
                 target_ns: 0,
+                model: f.is_model(),
             });
         row.ops += 1;
         row.source_ns += op.dur_ns;
-        row.target_ns += (f.apply(op.dur_ns.max(0) as u64).saturating_mul(dur_mult)) as i64;
+        let target_ns = match f {
+            Retime::Scaled(x) => x.apply(op.dur_ns.max(0) as u64),
+            Retime::Absolute { ps, .. } => ps.div_ceil(1000),
+        };
+        row.target_ns += target_ns.saturating_mul(dur_mult) as i64;
     }
 
     /// Runs the graph and measures it beside the recorded trace.

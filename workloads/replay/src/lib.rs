@@ -39,7 +39,9 @@
 //! let system = registry.system(default_system_for_gpu(gpu).unwrap()).unwrap();
 //! let opts = ReplayOptions {
 //!     source: HwRates::from_system(&system),
+//!     source_system: Some(system.clone()),
 //!     target: system,
+//!     timing: Timing::Ratio,
 //!     launch: LaunchMode::Auto,
 //!     mhc: None,
 //!     engram: None,
@@ -51,14 +53,16 @@
 
 mod build;
 pub mod limits;
+pub mod measured;
 pub mod metrics;
 pub mod retime;
 pub mod shapes;
 pub mod transform;
 
 pub use build::{replay, ReplayOutput, ScalingRow};
+pub use measured::measurements;
 pub use metrics::{measure, original_timeline, OpOrigin, ReplayDeviceMetrics};
-pub use retime::{kernel_dtype, Factor, Scaling};
+pub use retime::{kernel_dtype, Factor, Retime, Retimer, Scaling, Timing};
 pub use transform::{EngramInsert, MhcWiden};
 
 use memwall_models::node::WiringError;
@@ -86,8 +90,13 @@ pub enum LaunchMode {
 pub struct ReplayOptions {
     /// Rates of the hardware the trace was captured on.
     pub source: HwRates,
+    /// The system the trace was captured on, where known: collectives with a recorded
+    /// size are re-costed on it ([`memwall_models::collective::predict`]).
+    pub source_system: Option<SystemSpec>,
     /// The system to replay on (already with any NIC / host-link swap applied).
     pub target: SystemSpec,
+    /// Recorded durations scaled (default), or absolute times from the target's model.
+    pub timing: Timing,
     pub launch: LaunchMode,
     pub mhc: Option<MhcWiden>,
     pub engram: Option<EngramInsert>,

@@ -1,13 +1,32 @@
-//! Re-timing one recorded op on another GPU (docs/replay.md §2 has the table). A kernel
-//! whose shapes the trace recorded is priced by the op cost model on both GPUs and scaled
-//! by the ratio of the two predictions, so a memory-bound GEMM scales with HBM and a tiny
-//! kernel with the floors. Any other kernel scales by the ratio of the relevant
-//! achievable rate, and never falls under the target's kernel floor.
+//! Re-timing one recorded op on another GPU (docs/replay.md §2 has the table). Two modes
+//! ([`Timing`]):
+//! - `Ratio` (the default): a kernel whose shapes the trace recorded is priced by the op
+//!   cost model on both GPUs and scaled by the ratio of the two predictions, so a
+//!   memory-bound GEMM scales with HBM and a tiny kernel with the floors; any other
+//!   kernel scales by the ratio of the relevant achievable rate, and never falls under
+//!   the target's kernel floor; a collective with a recorded size and group by the ratio
+//!   of [`collective::predict`] on the two systems.
+//! - `Model`: every op whose work the trace records takes its absolute time from the
+//!   target's cost model (shaped kernels: [`memwall_models::cost`]; sized collectives:
+//!   [`collective::predict`] on the target system, with the algorithm and protocol the
+//!   kernel name records); the rest (kernels without shapes, DeepEP kernels, copies,
+//!   memsets) are re-timed as in `Ratio`, from their recorded durations.
 
 use super::shapes::op_of;
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
-use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
+use memwall_models::collective::{self, Algorithm, Collective, Protocol};
 use memwall_models::perf::{Dtype, HwRates};
+use memwall_models::SystemSpec;
+
+/// Where a replayed kernel's time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timing {
+    /// Recorded durations scaled by model or rate ratios, source to target.
+    #[default]
+    Ratio,
+    /// Absolute times from the target's cost model wherever the trace records the work.
+    Model,
+}
 
 /// Which rate an op's duration scales with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,8 +44,11 @@ pub enum Scaling {
     Nvlink,
     /// NIC (internode DeepEP).
     Nic,
-    /// Collective re-costed from its message size (alpha-beta model).
+    /// Collective re-costed from its message size ([`collective::predict`] ratio).
     Collective,
+    /// Absolute time from the target's model (`gemm`, `attention`, `memory`,
+    /// `collective`): the recorded duration is not used.
+    Model(&'static str),
     /// Kept as recorded.
     Unchanged,
 }
@@ -42,6 +64,7 @@ impl Scaling {
             Scaling::Nvlink => "nvlink".into(),
             Scaling::Nic => "nic".into(),
             Scaling::Collective => "collective-model".into(),
+            Scaling::Model(k) => format!("model-{k}"),
             Scaling::Unchanged => "unchanged".into(),
         }
     }
@@ -97,6 +120,130 @@ impl Factor {
     }
 }
 
+/// An op's new time: its recorded duration scaled, or an absolute model time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retime {
+    Scaled(Factor),
+    Absolute { scaling: Scaling, ps: u64 },
+}
+
+impl Retime {
+    pub fn scaling(&self) -> Scaling {
+        match self {
+            Retime::Scaled(f) => f.scaling,
+            Retime::Absolute { scaling, .. } => *scaling,
+        }
+    }
+    /// The new time of an op recorded (or de-contended) as `d` picoseconds.
+    pub fn apply(&self, d: u64) -> u64 {
+        match self {
+            Retime::Scaled(f) => f.apply(d),
+            Retime::Absolute { ps, .. } => *ps,
+        }
+    }
+    /// Whether the time comes from the model rather than the recorded duration.
+    pub fn is_model(&self) -> bool {
+        matches!(self.scaling(), Scaling::Model(_))
+    }
+}
+
+/// The hardware on both sides of a replay and the timing mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Retimer<'a> {
+    pub src: &'a HwRates,
+    pub tgt: &'a HwRates,
+    /// The source system, where known: collectives are re-costed on it.
+    pub src_sys: Option<&'a SystemSpec>,
+    pub tgt_sys: &'a SystemSpec,
+    pub timing: Timing,
+}
+
+impl Retimer<'_> {
+    /// How `op` is re-timed. `bytes_mult` widens a collective's message (mHC); it only
+    /// applies where the message size is known.
+    pub fn retime(&self, g: &TraceGraph, op: &GpuOp, bytes_mult: u64) -> Retime {
+        if self.timing == Timing::Model {
+            if let Some(r) = self.model_time(g, op, bytes_mult) {
+                return r;
+            }
+        }
+        if let Some(f) = self.collective_ratio(g, op, bytes_mult) {
+            return Retime::Scaled(f);
+        }
+        Retime::Scaled(factor(g, op, self.src, self.tgt))
+    }
+
+    /// The target model's time of a shaped kernel or a sized collective.
+    fn model_time(&self, g: &TraceGraph, op: &GpuOp, bytes_mult: u64) -> Option<Retime> {
+        if op.class.is_comm() {
+            let p = predicted(g, op, self.tgt_sys, bytes_mult)?;
+            return Some(Retime::Absolute {
+                scaling: Scaling::Model("collective"),
+                ps: p,
+            });
+        }
+        let w = op_of(g, op)?;
+        let t = w.time(self.tgt).ok()?;
+        Some(Retime::Absolute {
+            scaling: Scaling::Model(w.class()),
+            ps: t.ps,
+        })
+    }
+
+    /// A sized collective: the ratio of its predictions on the two systems.
+    fn collective_ratio(&self, g: &TraceGraph, op: &GpuOp, bytes_mult: u64) -> Option<Factor> {
+        let ts = predicted(g, op, self.src_sys?, 1)?;
+        let tt = predicted(g, op, self.tgt_sys, bytes_mult)?;
+        (ts > 0 && tt > 0).then_some(Factor {
+            scaling: Scaling::Collective,
+            num: tt as u128,
+            den: ts as u128,
+        })
+    }
+}
+
+/// The algorithm and protocol an NCCL kernel name records
+/// (`ncclKernel_AllReduce_RING_LL_Sum_float`, `ncclDevKernel_AllGather_RING_LL(...)`).
+pub fn nccl_algorithm(name: &str) -> (Option<Algorithm>, Option<Protocol>) {
+    let n = name.to_ascii_uppercase();
+    let alg = if n.contains("_RING") {
+        Some(Algorithm::Ring)
+    } else if n.contains("_TREE") {
+        Some(Algorithm::Tree)
+    } else if n.contains("NVLS") {
+        Some(Algorithm::Nvls)
+    } else {
+        None
+    };
+    let proto = if n.contains("_LL128") {
+        Some(Protocol::Ll128)
+    } else if n.contains("_LL") {
+        Some(Protocol::Ll)
+    } else if n.contains("_SIMPLE") {
+        Some(Protocol::Simple)
+    } else {
+        None
+    };
+    (alg, proto)
+}
+
+/// [`collective::predict`]'s time for a collective whose size and group the trace
+/// records, on `sys`: with the algorithm and protocol its name records where `sys`
+/// offers them, else NCCL's own pick there.
+fn predicted(g: &TraceGraph, op: &GpuOp, sys: &SystemSpec, bytes_mult: u64) -> Option<u64> {
+    let OpClass::Communication(cat) = op.class else {
+        return None;
+    };
+    let coll = collective_of(cat)?;
+    let (bytes, group) = comm_bytes_and_group(op)?;
+    let bytes = bytes.saturating_mul(bytes_mult);
+    let (alg, proto) = nccl_algorithm(g.op_name(op));
+    let p = collective::predict(sys, coll, bytes, group, alg, proto)
+        .or_else(|_| collective::predict(sys, coll, bytes, group, None, None))
+        .ok()?;
+    Some(p.time_ps)
+}
+
 /// A kernel: by the cost model on its shapes where recorded, else by the rate ratio of its
 /// class, never under the target's floor.
 fn kernel_factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates) -> Factor {
@@ -146,7 +293,7 @@ fn floored(f: Factor, dur_ps: u64, floor: u64) -> Factor {
     }
 }
 
-fn collective_of(c: CommCategory) -> Option<Collective> {
+pub(crate) fn collective_of(c: CommCategory) -> Option<Collective> {
     Some(match c {
         CommCategory::AllReduce => Collective::AllReduce,
         CommCategory::AllGather => Collective::AllGather,
@@ -160,7 +307,7 @@ fn collective_of(c: CommCategory) -> Option<Collective> {
 }
 
 /// Message size and group of a collective, where the trace records them: the full
-/// buffer as [`collective_time_ps`] wants it (all-gather: output; others: input).
+/// buffer as [`collective::predict`] wants it (all-gather: output; others: input).
 pub fn comm_bytes_and_group(op: &GpuOp) -> Option<(u64, u32)> {
     let OpClass::Communication(cat) = op.class else {
         return None;
@@ -176,9 +323,9 @@ pub fn comm_bytes_and_group(op: &GpuOp) -> Option<(u64, u32)> {
     Some((bytes, group))
 }
 
-/// How `op` scales from `src` to `tgt`. `bytes_mult` widens a collective's message
-/// (mHC); it only applies where the message size is known.
-pub fn factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates, bytes_mult: u64) -> Factor {
+/// How `op` scales from `src` to `tgt` by rate ratios (a collective with a recorded
+/// size goes through [`Retimer`] first).
+pub fn factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates) -> Factor {
     match op.class {
         OpClass::Gemm
         | OpClass::Attention
@@ -193,36 +340,12 @@ pub fn factor(g: &TraceGraph, op: &GpuOp, src: &HwRates, tgt: &HwRates, bytes_mu
             CopyDir::DeviceToDevice => Factor::ratio(Scaling::Hbm, Some(src.hbm), Some(tgt.hbm)),
             CopyDir::HostToHost | CopyDir::Unknown => Factor::one(Scaling::Unchanged),
         },
-        OpClass::Communication(cat) => {
-            let name = g.op_name(op).to_ascii_lowercase();
-            if let (Some(coll), Some((bytes, group))) =
-                (collective_of(cat), comm_bytes_and_group(op))
-            {
-                let alg = if name.contains("tree") {
-                    Algorithm::Tree
-                } else {
-                    Algorithm::Ring
-                };
-                if let (Some(ls), Some(lt)) =
-                    (src.collective_link(group), tgt.collective_link(group))
-                {
-                    let ts = collective_time_ps(coll, alg, bytes, group, ls);
-                    let tt =
-                        collective_time_ps(coll, alg, bytes.saturating_mul(bytes_mult), group, lt);
-                    if ts > 0 && tt > 0 {
-                        return Factor {
-                            scaling: Scaling::Collective,
-                            num: tt as u128,
-                            den: ts as u128,
-                        };
-                    }
-                }
-            }
-            if name.contains("internode") {
+        OpClass::Communication(_) => {
+            if g.op_name(op).to_ascii_lowercase().contains("internode") {
                 Factor::ratio(Scaling::Nic, src.nic, tgt.nic)
             } else {
-                // Intranode DeepEP, vLLM custom all-reduce, NCCL without metadata: the
-                // node's scale-up link.
+                // Intranode DeepEP, vLLM custom all-reduce, NCCL without metadata or
+                // without a known source system: the node's scale-up link.
                 let f = Factor::ratio(Scaling::Nvlink, src.nvlink, tgt.nvlink);
                 if f.scaling == Scaling::Unchanged {
                     Factor::ratio(Scaling::Nic, src.nic, tgt.nic)
@@ -248,6 +371,25 @@ mod tests {
         assert_eq!(kernel_dtype("sm90_xmma_gemm_bf16bf16"), Dtype::Bf16);
         assert_eq!(kernel_dtype("nvfp4_gemm"), Dtype::Fp4);
         assert_eq!(kernel_dtype("ampere_fp16_s16816gemm"), Dtype::Bf16);
+    }
+
+    #[test]
+    fn nccl_names_give_algorithm_and_protocol() {
+        let n = "ncclKernel_AllReduce_RING_LL_Sum_float(ncclDevComm*, unsigned long, ncclWork*)";
+        assert_eq!(
+            nccl_algorithm(n),
+            (Some(Algorithm::Ring), Some(Protocol::Ll))
+        );
+        let n = "ncclDevKernel_AllGather_RING_LL128(ncclDevKernelArgsStorage<4096ul>)";
+        assert_eq!(
+            nccl_algorithm(n),
+            (Some(Algorithm::Ring), Some(Protocol::Ll128))
+        );
+        assert_eq!(
+            nccl_algorithm("ncclKernel_AllReduce_TREE_SIMPLE_Sum_bf16"),
+            (Some(Algorithm::Tree), Some(Protocol::Simple))
+        );
+        assert_eq!(nccl_algorithm("cross_device_reduce_1stage"), (None, None));
     }
 
     #[test]

@@ -26,7 +26,9 @@ fn timesformer_h100_replayed_on_mi300x_matches_the_measured_mi300x_run() {
     let source = reg.system("dgx-h100").unwrap();
     let opts = ReplayOptions {
         source: HwRates::from_system(&source),
+        source_system: Some(source.clone()),
         target: reg.system("mi300x-platform").unwrap(),
+        timing: Timing::Ratio,
         launch: LaunchMode::Auto,
         mhc: None,
         engram: None,

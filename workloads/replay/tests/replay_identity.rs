@@ -39,7 +39,9 @@ fn own(g: &TraceGraph) -> ReplayOptions {
     let sys = reg.system(default_system_for_gpu(gpu).unwrap()).unwrap();
     ReplayOptions {
         source: HwRates::from_system(&sys),
+        source_system: Some(sys.clone()),
         target: sys,
+        timing: Timing::Ratio,
         launch: LaunchMode::Auto,
         mhc: None,
         engram: None,

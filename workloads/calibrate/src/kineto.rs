@@ -1,0 +1,494 @@
+//! A Kineto trace of the user's own GPU ([`Measurements`], filled by
+//! `memwall_replay::measurements`): the op cost model's per-class numbers fitted to the
+//! kernels whose work the trace records, in this order, each class's fit using the ones
+//! before it:
+//!
+//! | class | from | profile numbers (GPU profile) |
+//! |---|---|---|
+//! | memory-bound (elementwise, norms, reductions with recorded shapes) | bytes of their tensors, de-contended time | `memory.bandwidth.achievable`, `kernels.floor` (jointly) |
+//! | floor, without shaped memory-bound kernels | the shortest kernel of the trace | `kernels.floor` |
+//! | GEMM, per dtype (shaped `mm`/`addmm`/`bmm`/...) | m, n, k, batch, dtype | `compute.<dtype>.achievable` |
+//! | attention, per dtype (shaped SDPA) | the shapes | the same rate: attention is fitted alone only where the dtype has no shaped GEMM, else its error under the GEMM fit is reported |
+//! | launch overhead | CPU time of each `cudaLaunchKernel` / `cudaGraphLaunch` call | `kernel_launch`, `kernels.graph_launch` (medians) |
+//! | collectives with a recorded size and group | per collective and group size, as an nccl-tests sweep | the link's `[collective]` ([`crate::nccl_tests`]) |
+//!
+//! Each rate is the value in `[peak / 100, peak]` that minimises the squared log error of
+//! the model's own prediction ([`memwall_models::cost::Op::time`]: tiles, waves, HBM
+//! bytes, floor) against the measured times. Kernels the trace records no work for
+//! (no shapes) inform nothing but the floor: a trace without shapes calibrates only the
+//! floor, the launch costs and its sized collectives.
+
+use crate::fit::errors;
+use crate::nccl_tests::{self, Row, Run};
+use crate::overrides::{rate_value, time_value};
+use crate::{CalibrateError, FitReport, Overrides};
+use memwall_models::cost::{MeasuredOp, Measurements, Op};
+use memwall_models::perf::{Dtype, HwRates};
+use memwall_models::units::format_flop_rate;
+use memwall_models::{Registry, SystemSpec};
+use std::collections::BTreeMap;
+
+/// Fewest measured kernels a class is fitted from.
+pub const MIN_POINTS: usize = 3;
+
+/// What a trace calibrated: a fit per class, and a line per class not fitted (why).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KinetoFit {
+    pub reports: Vec<FitReport>,
+    pub notes: Vec<String>,
+}
+
+/// Fits `sys`'s GPU profile (and its links' `[collective]` data) to the measurements
+/// of a trace `file`, writing the calibrated numbers into `out`.
+pub fn calibrate(
+    reg: &Registry,
+    sys: &SystemSpec,
+    m: &Measurements,
+    file: &str,
+    out: &mut Overrides,
+) -> Result<KinetoFit, CalibrateError> {
+    let mut cx = Cx {
+        reg,
+        sys,
+        gpu: sys.node.gpu.name.clone(),
+        file,
+        rates: HwRates::from_system(sys),
+        fit: KinetoFit::default(),
+    };
+    cx.memory(m, out)?;
+    cx.compute(m, out)?;
+    cx.launches(m, out)?;
+    cx.collectives(m, out)?;
+    Ok(cx.fit)
+}
+
+struct Cx<'a> {
+    reg: &'a Registry,
+    sys: &'a SystemSpec,
+    gpu: String,
+    file: &'a str,
+    /// The GPU's rates, with each class's fit applied as it is made.
+    rates: HwRates,
+    fit: KinetoFit,
+}
+
+/// Squared log errors of the model on `r` against the measured times, each weighted by
+/// its measured time (a kernel counts as much as the time it takes in the trace).
+fn cost(ops: &[&MeasuredOp], r: &HwRates) -> f64 {
+    ops.iter()
+        .map(|o| {
+            let t = o.op.time(r).map_or(f64::INFINITY, |t| t.ps.max(1) as f64);
+            let y = o.ps.max(1) as f64;
+            y * (t / y).ln().powi(2)
+        })
+        .sum()
+}
+
+/// The model's times and the measured ones, for the error report.
+fn model_and_measured(ops: &[&MeasuredOp], r: &HwRates) -> (Vec<f64>, Vec<f64>) {
+    ops.iter()
+        .map(|o| {
+            let t = o.op.time(r).map_or(0.0, |t| t.ps as f64);
+            (t, o.ps as f64)
+        })
+        .unzip()
+}
+
+/// The value in `[lo, hi]` minimising `f`: a log grid of 64 points, then golden-section
+/// search between the best point's neighbours.
+pub fn best_in(lo: u64, hi: u64, f: impl Fn(u64) -> f64) -> u64 {
+    let (lo, hi) = (lo.max(1) as f64, hi.max(lo.max(1)) as f64);
+    let n = 64;
+    let at = |i: usize| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / n as f64).exp();
+    let best = (0..=n)
+        .min_by(|&a, &b| f(at(a) as u64).total_cmp(&f(at(b) as u64)))
+        .unwrap_or(0);
+    let (mut a, mut b) = (at(best.saturating_sub(1)).ln(), at((best + 1).min(n)).ln());
+    let g = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..48 {
+        let (c, d) = (b - g * (b - a), a + g * (b - a));
+        if f(c.exp() as u64) <= f(d.exp() as u64) {
+            b = d;
+        } else {
+            a = c;
+        }
+    }
+    ((a + b) / 2.0).exp().round() as u64
+}
+
+fn median(v: &[u64]) -> Option<u64> {
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    s.get(s.len() / 2).copied()
+}
+
+impl Cx<'_> {
+    fn report(&mut self, class: String, target: String, ops: &[&MeasuredOp]) -> FitReport {
+        let (model, measured) = model_and_measured(ops, &self.rates);
+        let (max_error_pct, rms_error_pct) = errors(&model, &measured);
+        let total = model.iter().sum::<f64>() / measured.iter().sum::<f64>().max(1.0) - 1.0;
+        let rep = FitReport {
+            class,
+            target,
+            points: ops.len(),
+            max_error_pct,
+            rms_error_pct,
+            total_error_pct: Some(total * 100.0),
+        };
+        self.fit.reports.push(rep.clone());
+        rep
+    }
+
+    fn note(&self, what: &str, points: usize, rms: f64) -> String {
+        format!(
+            "fitted to {points} kernels of {} ({what}); rms error {rms:.1}%",
+            self.file
+        )
+    }
+
+    fn set(
+        &self,
+        out: &mut Overrides,
+        path: &[&str],
+        v: toml_edit::Value,
+        note: &str,
+    ) -> Result<(), CalibrateError> {
+        out.set(self.reg, &self.gpu, path, v, self.file, note)
+    }
+
+    /// HBM bandwidth and floor from shaped memory-bound kernels; else the floor alone
+    /// from the shortest kernel.
+    fn memory(&mut self, m: &Measurements, out: &mut Overrides) -> Result<(), CalibrateError> {
+        let ops: Vec<&MeasuredOp> = m
+            .ops
+            .iter()
+            .filter(|o| matches!(o.op, Op::Memory(_)))
+            .collect();
+        if ops.len() < MIN_POINTS {
+            return self.floor_from_shortest(m, ops.len(), out);
+        }
+        let peak = self.sys.node.gpu.hbm_bandwidth.peak;
+        let mut times: Vec<u64> = ops.iter().map(|o| o.ps).collect();
+        times.sort_unstable();
+        let (fmin, fmax) = (times[0] / 2, times[times.len() / 2]);
+        let mut r = self.rates.clone();
+        let fit_bw = |r: &mut HwRates, floor: u64| {
+            r.kernels.floor_ps = floor;
+            r.hbm = best_in(peak / 100, peak, |bw| {
+                cost(
+                    &ops,
+                    &HwRates {
+                        hbm: bw,
+                        ..r.clone()
+                    },
+                )
+            });
+            cost(&ops, r)
+        };
+        let floor = best_in(fmin.max(1), fmax.max(2), |f| fit_bw(&mut r.clone(), f));
+        fit_bw(&mut r, floor);
+        self.rates = r;
+        let rep = self.report(
+            "memory-bound (bytes, floor)".into(),
+            format!("{}: memory.bandwidth.achievable, kernels.floor", self.gpu),
+            &ops,
+        );
+        let note = self.note(
+            "memory-bound, jointly with the floor",
+            ops.len(),
+            rep.rms_error_pct,
+        );
+        out.remove(self.reg, &self.gpu, &["memory", "bandwidth", "efficiency"])?;
+        self.set(
+            out,
+            &["memory", "bandwidth", "achievable"],
+            rate_value(self.rates.hbm),
+            &note,
+        )?;
+        self.set(
+            out,
+            &["kernels", "floor"],
+            time_value(self.rates.kernels.floor_ps),
+            &note,
+        )
+    }
+
+    fn floor_from_shortest(
+        &mut self,
+        m: &Measurements,
+        shaped: usize,
+        out: &mut Overrides,
+    ) -> Result<(), CalibrateError> {
+        self.fit.notes.push(format!(
+            "memory-bound: {shaped} kernels with recorded shapes (fewer than {MIN_POINTS}): HBM bandwidth not fitted"
+        ));
+        let Some(&floor) = m.kernels_ps.iter().filter(|&&p| p > 0).min() else {
+            return Ok(());
+        };
+        self.rates.kernels.floor_ps = floor;
+        let note = format!(
+            "shortest of {} kernels of {}",
+            m.kernels_ps.len(),
+            self.file
+        );
+        self.fit
+            .notes
+            .push(format!("floor: {note}: {}", time_value(floor)));
+        self.set(out, &["kernels", "floor"], time_value(floor), &note)
+    }
+
+    /// Each dtype's rate from its shaped GEMMs (or, without any, its shaped attention).
+    fn compute(&mut self, m: &Measurements, out: &mut Overrides) -> Result<(), CalibrateError> {
+        let mut by: BTreeMap<(Dtype, &'static str), Vec<&MeasuredOp>> = BTreeMap::new();
+        for o in &m.ops {
+            let (d, class) = match &o.op {
+                Op::Gemm(g) => (g.dtype, "gemm"),
+                Op::Attention(a) => (a.dtype, "attention"),
+                Op::Memory(_) => continue,
+            };
+            if let Some((_, used)) = self.rates.flops(d) {
+                by.entry((used, class)).or_default().push(o);
+            }
+        }
+        if by.is_empty() {
+            self.fit.notes.push(
+                "compute: no GEMM or attention kernel with recorded shapes: no rate fitted".into(),
+            );
+        }
+        let dtypes: Vec<Dtype> = by
+            .keys()
+            .map(|k| k.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for d in dtypes {
+            let gemm = by.get(&(d, "gemm")).cloned().unwrap_or_default();
+            let attn = by.get(&(d, "attention")).cloned().unwrap_or_default();
+            let (fit_on, class) = if gemm.len() >= MIN_POINTS {
+                (&gemm, "gemm")
+            } else {
+                (&attn, "attention")
+            };
+            if fit_on.len() < MIN_POINTS {
+                self.fit.notes.push(format!(
+                    "{}: {} GEMMs and {} attention kernels with shapes (fewer than {MIN_POINTS}): rate not fitted",
+                    d.label(), gemm.len(), attn.len()
+                ));
+                continue;
+            }
+            self.fit_rate(d, class, fit_on, out)?;
+            if class == "gemm" && !attn.is_empty() {
+                self.report(
+                    format!("attention {} (GEMM's rate)", d.label()),
+                    "not fitted: attention shares the dtype's rate".into(),
+                    &attn,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn fit_rate(
+        &mut self,
+        d: Dtype,
+        class: &str,
+        ops: &[&MeasuredOp],
+        out: &mut Overrides,
+    ) -> Result<(), CalibrateError> {
+        let c = &self.sys.node.gpu.compute;
+        let peak = match d {
+            Dtype::Bf16 => c.bf16,
+            Dtype::Fp8 => c.fp8,
+            Dtype::Fp4 => c.fp4,
+            Dtype::Tf32 => c.tf32,
+            Dtype::Fp32 => c.fp32,
+        }
+        .map_or(0, |r| r.peak);
+        let base = self.rates.clone();
+        let with = |v: u64| {
+            let mut r = base.clone();
+            set_rate(&mut r, d, v);
+            r
+        };
+        let v = best_in(peak / 100, peak, |v| cost(ops, &with(v)));
+        set_rate(&mut self.rates, d, v);
+        let rep = self.report(
+            format!("{class} {}", d.label()),
+            format!("{}: compute.{}.achievable", self.gpu, d.label()),
+            ops,
+        );
+        let note = self.note(
+            &format!("{class} {}", d.label()),
+            ops.len(),
+            rep.rms_error_pct,
+        );
+        out.remove(self.reg, &self.gpu, &["compute", d.label(), "efficiency"])?;
+        self.set(
+            out,
+            &["compute", d.label(), "achievable"],
+            format_flop_rate(v).into(),
+            &note,
+        )
+    }
+
+    /// The median CPU cost of eager and graph launches.
+    fn launches(&mut self, m: &Measurements, out: &mut Overrides) -> Result<(), CalibrateError> {
+        let kinds: [(&[u64], &str, &[&str]); 2] = [
+            (&m.launches_ps, "kernel launch (CPU)", &["kernel_launch"]),
+            (
+                &m.graph_launches_ps,
+                "graph launch (CPU)",
+                &["kernels", "graph_launch"],
+            ),
+        ];
+        for (v, class, path) in kinds {
+            let Some(med) = median(v) else {
+                self.fit.notes.push(format!("{class}: none in the trace"));
+                continue;
+            };
+            let model = vec![med as f64; v.len()];
+            let measured: Vec<f64> = v.iter().map(|&p| p as f64).collect();
+            let (max_error_pct, rms_error_pct) = errors(&model, &measured);
+            self.fit.reports.push(FitReport {
+                class: class.into(),
+                target: format!("{}: {} (median)", self.gpu, path.join(".")),
+                points: v.len(),
+                max_error_pct,
+                rms_error_pct,
+                total_error_pct: None,
+            });
+            let note = format!("median of {} launch calls in {}", v.len(), self.file);
+            self.set(out, path, time_value(med), &note)?;
+        }
+        Ok(())
+    }
+
+    /// Sized collectives, per collective and group size, as an nccl-tests sweep; a group
+    /// that cannot be fitted (one size, a link without `[collective]` data for the
+    /// algorithm the model picks) is noted with the reason.
+    fn collectives(&mut self, m: &Measurements, out: &mut Overrides) -> Result<(), CalibrateError> {
+        let mut by: BTreeMap<(&'static str, u32), Vec<Row>> = BTreeMap::new();
+        let mut kind = BTreeMap::new();
+        for c in &m.collectives {
+            by.entry((c.collective.label(), c.ranks))
+                .or_default()
+                .push(Row {
+                    bytes: c.bytes,
+                    time_us: c.ps as f64 / 1e6,
+                });
+            kind.insert(c.collective.label(), c.collective);
+        }
+        for ((label, ranks), mut rows) in by {
+            rows.sort_by(|a, b| a.bytes.cmp(&b.bytes).then(a.time_us.total_cmp(&b.time_us)));
+            let run = Run {
+                ranks: Some(ranks),
+                rows,
+            };
+            match nccl_tests::calibrate(
+                self.reg,
+                self.sys,
+                kind[label],
+                &run,
+                ranks,
+                self.file,
+                out,
+            ) {
+                Ok(r) => self.fit.reports.extend(r),
+                Err(e) => self.fit.notes.push(format!(
+                    "{label} on {ranks} ranks ({} kernels): not fitted: {e}",
+                    run.rows.len()
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn set_rate(r: &mut HwRates, d: Dtype, v: u64) {
+    let slot = match d {
+        Dtype::Bf16 => &mut r.bf16,
+        Dtype::Fp8 => &mut r.fp8,
+        Dtype::Fp4 => &mut r.fp4,
+        Dtype::Tf32 => &mut r.tf32,
+        Dtype::Fp32 => &mut r.fp32,
+    };
+    *slot = Some(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use memwall_models::cost::{Gemm, MemoryOp};
+
+    fn sys() -> (Registry, SystemSpec) {
+        let reg = Registry::embedded().unwrap();
+        let s = reg.system("hgx-b200").unwrap();
+        (reg, s)
+    }
+
+    #[test]
+    fn best_in_finds_a_minimum() {
+        let v = best_in(1, 1_000_000, |x| ((x as f64).ln() - 5000f64.ln()).powi(2));
+        assert!((v as f64 / 5000.0 - 1.0).abs() < 1e-3, "{v}");
+    }
+
+    /// Kernels timed by the model on a profile whose BF16 rate and HBM bandwidth are
+    /// known: the fit recovers them.
+    #[test]
+    fn recovers_rates_from_model_times() {
+        let (reg, s) = sys();
+        let mut truth = HwRates::from_system(&s);
+        truth.hbm = truth.hbm * 7 / 10;
+        truth.bf16 = truth.bf16.map(|v| v / 2);
+        let mut m = Measurements::default();
+        for i in 0..40u64 {
+            let ops = [
+                Op::Memory(MemoryOp {
+                    bytes: 1u128 << (10 + i % 20),
+                }),
+                Op::Gemm(Gemm {
+                    m: 64 << (i % 6),
+                    n: 4096,
+                    k: 1024 << (i % 3),
+                    batch: 1,
+                    dtype: Dtype::Bf16,
+                }),
+            ];
+            for op in ops {
+                let ps = op.time(&truth).unwrap().ps;
+                m.ops.push(MeasuredOp { op, ps });
+            }
+        }
+        let mut out = Overrides::new();
+        let fit = calibrate(&reg, &s, &m, "model.json", &mut out).unwrap();
+        let worst = fit
+            .reports
+            .iter()
+            .filter(|r| !r.class.contains("launch"))
+            .map(|r| r.max_error_pct)
+            .fold(0.0, f64::max);
+        assert!(worst < 1.0, "{:#?}", fit);
+        let files = out.files(&["model.json".into()]);
+        assert_eq!(files.len(), 1);
+        assert!(files[0].1.contains("calibrated") && files[0].1.contains("model.json"));
+    }
+
+    #[test]
+    fn a_trace_without_shapes_fits_only_the_floor() {
+        let (reg, s) = sys();
+        let m = Measurements {
+            kernels_ps: vec![5_000_000, 2_000_000, 9_000_000],
+            ..Default::default()
+        };
+        let mut out = Overrides::new();
+        let fit = calibrate(&reg, &s, &m, "t.json", &mut out).unwrap();
+        assert!(fit.reports.is_empty());
+        assert!(
+            fit.notes
+                .iter()
+                .any(|n| n.contains("floor") && n.contains("2 us")),
+            "{:?}",
+            fit.notes
+        );
+    }
+}

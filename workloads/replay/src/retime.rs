@@ -8,13 +8,12 @@
 //!   of [`collective::predict`] on the two systems.
 //! - `Model`: every op whose work the trace records takes its absolute time from the
 //!   target's cost model (shaped kernels: [`memwall_models::cost`]; sized collectives:
-//!   [`collective::predict`] on the target system, with the algorithm and protocol the
-//!   kernel name records); the rest (kernels without shapes, DeepEP kernels, copies,
+//!   [`collective::predict`] on the target system, NCCL's pick there); the rest (kernels without shapes, DeepEP kernels, copies,
 //!   memsets) are re-timed as in `Ratio`, from their recorded durations.
 
 use super::shapes::op_of;
 use memwall_kineto::{CommCategory, CopyDir, GpuOp, OpClass, TraceGraph};
-use memwall_models::collective::{self, Algorithm, Collective, Protocol};
+use memwall_models::collective::{self, Collective};
 use memwall_models::perf::{Dtype, HwRates};
 use memwall_models::SystemSpec;
 
@@ -167,7 +166,7 @@ impl Retimer<'_> {
                 return r;
             }
         }
-        if let Some(f) = self.collective_ratio(g, op, bytes_mult) {
+        if let Some(f) = self.collective_ratio(op, bytes_mult) {
             return Retime::Scaled(f);
         }
         Retime::Scaled(factor(g, op, self.src, self.tgt))
@@ -176,7 +175,7 @@ impl Retimer<'_> {
     /// The target model's time of a shaped kernel or a sized collective.
     fn model_time(&self, g: &TraceGraph, op: &GpuOp, bytes_mult: u64) -> Option<Retime> {
         if op.class.is_comm() {
-            let p = predicted(g, op, self.tgt_sys, bytes_mult)?;
+            let p = predicted(op, self.tgt_sys, bytes_mult)?;
             return Some(Retime::Absolute {
                 scaling: Scaling::Model("collective"),
                 ps: p,
@@ -191,9 +190,9 @@ impl Retimer<'_> {
     }
 
     /// A sized collective: the ratio of its predictions on the two systems.
-    fn collective_ratio(&self, g: &TraceGraph, op: &GpuOp, bytes_mult: u64) -> Option<Factor> {
-        let ts = predicted(g, op, self.src_sys?, 1)?;
-        let tt = predicted(g, op, self.tgt_sys, bytes_mult)?;
+    fn collective_ratio(&self, op: &GpuOp, bytes_mult: u64) -> Option<Factor> {
+        let ts = predicted(op, self.src_sys?, 1)?;
+        let tt = predicted(op, self.tgt_sys, bytes_mult)?;
         (ts > 0 && tt > 0).then_some(Factor {
             scaling: Scaling::Collective,
             num: tt as u128,
@@ -202,45 +201,18 @@ impl Retimer<'_> {
     }
 }
 
-/// The algorithm and protocol an NCCL kernel name records
-/// (`ncclKernel_AllReduce_RING_LL_Sum_float`, `ncclDevKernel_AllGather_RING_LL(...)`).
-pub fn nccl_algorithm(name: &str) -> (Option<Algorithm>, Option<Protocol>) {
-    let n = name.to_ascii_uppercase();
-    let alg = if n.contains("_RING") {
-        Some(Algorithm::Ring)
-    } else if n.contains("_TREE") {
-        Some(Algorithm::Tree)
-    } else if n.contains("NVLS") {
-        Some(Algorithm::Nvls)
-    } else {
-        None
-    };
-    let proto = if n.contains("_LL128") {
-        Some(Protocol::Ll128)
-    } else if n.contains("_LL") {
-        Some(Protocol::Ll)
-    } else if n.contains("_SIMPLE") {
-        Some(Protocol::Simple)
-    } else {
-        None
-    };
-    (alg, proto)
-}
-
 /// [`collective::predict`]'s time for a collective whose size and group the trace
-/// records, on `sys`: with the algorithm and protocol its name records where `sys`
-/// offers them, else NCCL's own pick there.
-fn predicted(g: &TraceGraph, op: &GpuOp, sys: &SystemSpec, bytes_mult: u64) -> Option<u64> {
+/// records, on `sys`: the algorithm and protocol NCCL's tuner would pick there (not the
+/// ones the kernel name records: a replay on the source system then stays exact, and on
+/// another system NCCL would pick again).
+fn predicted(op: &GpuOp, sys: &SystemSpec, bytes_mult: u64) -> Option<u64> {
     let OpClass::Communication(cat) = op.class else {
         return None;
     };
     let coll = collective_of(cat)?;
     let (bytes, group) = comm_bytes_and_group(op)?;
     let bytes = bytes.saturating_mul(bytes_mult);
-    let (alg, proto) = nccl_algorithm(g.op_name(op));
-    let p = collective::predict(sys, coll, bytes, group, alg, proto)
-        .or_else(|_| collective::predict(sys, coll, bytes, group, None, None))
-        .ok()?;
+    let p = collective::predict(sys, coll, bytes, group, None, None).ok()?;
     Some(p.time_ps)
 }
 
@@ -371,25 +343,6 @@ mod tests {
         assert_eq!(kernel_dtype("sm90_xmma_gemm_bf16bf16"), Dtype::Bf16);
         assert_eq!(kernel_dtype("nvfp4_gemm"), Dtype::Fp4);
         assert_eq!(kernel_dtype("ampere_fp16_s16816gemm"), Dtype::Bf16);
-    }
-
-    #[test]
-    fn nccl_names_give_algorithm_and_protocol() {
-        let n = "ncclKernel_AllReduce_RING_LL_Sum_float(ncclDevComm*, unsigned long, ncclWork*)";
-        assert_eq!(
-            nccl_algorithm(n),
-            (Some(Algorithm::Ring), Some(Protocol::Ll))
-        );
-        let n = "ncclDevKernel_AllGather_RING_LL128(ncclDevKernelArgsStorage<4096ul>)";
-        assert_eq!(
-            nccl_algorithm(n),
-            (Some(Algorithm::Ring), Some(Protocol::Ll128))
-        );
-        assert_eq!(
-            nccl_algorithm("ncclKernel_AllReduce_TREE_SIMPLE_Sum_bf16"),
-            (Some(Algorithm::Tree), Some(Protocol::Simple))
-        );
-        assert_eq!(nccl_algorithm("cross_device_reduce_1stage"), (None, None));
     }
 
     #[test]

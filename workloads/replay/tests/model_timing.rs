@@ -4,7 +4,7 @@
 //! the op cost model.
 
 use memwall_kineto::{import_file, OpClass, TraceGraph};
-use memwall_models::collective::{predict, Algorithm, Collective, Protocol};
+use memwall_models::collective::{predict, Collective};
 use memwall_models::perf::HwRates;
 use memwall_models::{Registry, SystemSpec};
 use memwall_replay::retime::comm_bytes_and_group;
@@ -53,20 +53,10 @@ fn sized_all_reduces_scale_by_the_collective_model() {
         .filter(|o| o.class == OpClass::Communication(memwall_kineto::CommCategory::AllReduce))
     {
         let (bytes, ranks) = comm_bytes_and_group(op).unwrap();
-        // The kernels' names say ring LL: forced where the system has it, else NCCL's
-        // own pick there (hgx-a100's NVLink 3 has no `[collective]` data: Simple only).
-        let time = |sys: &SystemSpec| {
-            predict(
-                sys,
-                Collective::AllReduce,
-                bytes,
-                ranks,
-                Some(Algorithm::Ring),
-                Some(Protocol::Ll),
-            )
-            .map_or_else(|_| all_reduce_time(sys, bytes, ranks), |p| p.time_ps)
-        };
-        let (s, t) = (time(&a100), time(&h100));
+        let (s, t) = (
+            all_reduce_time(&a100, bytes, ranks),
+            all_reduce_time(&h100, bytes, ranks),
+        );
         want_ratio += op.dur_ns as f64 * t as f64 / s as f64;
         want_model += t as f64 / 1000.0;
     }

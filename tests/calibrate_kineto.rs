@@ -50,7 +50,21 @@ fn model_share(out: &str) -> f64 {
     pct.parse().unwrap()
 }
 
-fn round_trip(trace: &Path, system: &str, tag: &str, min_model_pct: f64) {
+/// Tolerances of one round trip, percent: span, kernel busy; and the least share of
+/// kernel time the model must give.
+struct Bounds {
+    span: f64,
+    busy: f64,
+    min_model: f64,
+}
+
+const MUST_HOLD: Bounds = Bounds {
+    span: 2.0,
+    busy: 5.0,
+    min_model: 0.0,
+};
+
+fn round_trip(trace: &Path, system: &str, tag: &str, b: Bounds) {
     let dir = std::env::temp_dir().join(format!("memwall-cal-kineto-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let t = trace.to_str().unwrap();
@@ -95,13 +109,16 @@ fn round_trip(trace: &Path, system: &str, tag: &str, min_model_pct: f64) {
         "{tag}: span {span0:.3} -> {span1:.3} ms ({span_err:+.2}%), kernel busy {busy0:.3} -> \
          {busy1:.3} ms ({busy_err:+.2}%), kernel time from the model {share:.2}%"
     );
-    assert!(span_err.abs() < 2.0, "{tag}: span {span_err:+.2}%\n{out}");
     assert!(
-        busy_err.abs() < 5.0,
+        span_err.abs() < b.span,
+        "{tag}: span {span_err:+.2}%\n{out}"
+    );
+    assert!(
+        busy_err.abs() < b.busy,
         "{tag}: kernel busy {busy_err:+.2}%\n{out}"
     );
     assert!(
-        share >= min_model_pct,
+        share >= b.min_model,
         "{tag}: only {share}% from the model\n{out}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -120,7 +137,10 @@ fn b200_vllm_prefill_round_trip() {
         &fixture("tracelens-b200-vllm-prefill.json.gz"),
         "hgx-b200",
         "b200",
-        15.0,
+        Bounds {
+            min_model: 15.0,
+            ..MUST_HOLD
+        },
     );
 }
 
@@ -131,7 +151,10 @@ fn a100_ddp_round_trip() {
         &fixture("hta-a100-ddp-nccl.json.gz"),
         "hgx-a100",
         "a100",
-        0.5,
+        Bounds {
+            min_model: 0.5,
+            ..MUST_HOLD
+        },
     );
 }
 
@@ -151,5 +174,23 @@ fn deepseek_h800_round_trip() {
     }
     // No shapes and no collective sizes: only the floor and launch cost are fitted, and
     // every kernel keeps its recorded duration (0% from the model).
-    round_trip(&p, "deepseek-h800-node", "deepseek", 0.0);
+    round_trip(&p, "deepseek-h800-node", "deepseek", MUST_HOLD);
+}
+
+/// Not a must-hold trace, and the one where the model prices nearly all kernel time
+/// (shapes recorded for almost every kernel): the round trip is looser there, +4.2%
+/// span and +4.9% kernel busy (docs/calibrate.md §3). The bounds keep it from drifting.
+#[test]
+fn h100_timesformer_round_trip_is_model_priced() {
+    let b = Bounds {
+        span: 5.0,
+        busy: 6.0,
+        min_model: 95.0,
+    };
+    round_trip(
+        &fixture("tracelens-h100-timesformer.json.gz"),
+        "dgx-h100",
+        "h100",
+        b,
+    );
 }

@@ -72,14 +72,14 @@ struct Cx<'a> {
     fit: KinetoFit,
 }
 
-/// Squared log errors of the model on `r` against the measured times, each weighted by
-/// its measured time (a kernel counts as much as the time it takes in the trace).
+/// Squared errors of the model on `r` against the measured times, in time (ordinary
+/// least squares: a kernel weighs as much as the time it takes, so the fit serves the
+/// trace's totals, which a replay's span is made of).
 fn cost(ops: &[&MeasuredOp], r: &HwRates) -> f64 {
     ops.iter()
         .map(|o| {
-            let t = o.op.time(r).map_or(f64::INFINITY, |t| t.ps.max(1) as f64);
-            let y = o.ps.max(1) as f64;
-            y * (t / y).ln().powi(2)
+            let t = o.op.time(r).map_or(f64::INFINITY, |t| t.ps as f64);
+            (t - o.ps as f64).powi(2)
         })
         .sum()
 }

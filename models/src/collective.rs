@@ -12,7 +12,7 @@
 //!   as NCCL's tuner does, and says which. Every latency, efficiency, ceiling and NVLS
 //!   figure is profile data (`[collective]` of a link or NIC) with basis and source.
 //! - [`collective_time_ps`]: the plain alpha-beta form over one link ([`LinkCost`]),
-//!   which replay uses to scale recorded collectives by a ratio.
+//!   which training still uses for its DP collectives (replay uses [`predict`]).
 //!
 //! Sizes follow nccl-tests: the full buffer (the reduced buffer for all-reduce, the
 //! gathered output for all-gather, the input for reduce-scatter and all-to-all, the

@@ -225,6 +225,7 @@ pub(crate) fn test_rates() -> HwRates {
             tile_n: 1,
             tile_min: 1,
             graph_launch_ps: 0,
+            memory_bw: None,
             given: false,
         },
         kernel_launch_ps: 0,

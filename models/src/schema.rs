@@ -116,6 +116,10 @@ pub struct GpuKernels {
     pub gemm_tile_min: Tagged<Count>,
     /// CPU cost of launching one captured graph (`cudaGraphLaunch`).
     pub graph_launch: Tagged<Picos>,
+    /// Effective bandwidth of memory-bound kernels (elementwise, norms, reductions), as
+    /// `memwall calibrate --kineto` fits it; absent: the HBM's achievable bandwidth.
+    #[serde(default)]
+    pub memory_bandwidth: Option<Tagged<ByteRate>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -55,6 +55,8 @@ pub struct KernelSpec {
     pub tile_n: u32,
     pub tile_min: u32,
     pub graph_launch_ps: u64,
+    /// Bytes/s of memory-bound kernels, where the profile gives one (else the HBM's).
+    pub memory_bw: Option<u64>,
     /// The profile has a `[kernels]` table.
     pub given: bool,
 }

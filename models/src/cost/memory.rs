@@ -1,11 +1,12 @@
 //! Elementwise, normalisation and reduction kernels: HBM-bound, with the GPU's floor;
 //! and kernels known only by their totals.
 
-use super::{finish, ps_for, rate, CostError, OpTime};
+use super::{finish, finish_at, ps_for, rate, CostError, OpTime};
 use crate::perf::{Dtype, HwRates};
 
 /// A kernel that moves `bytes` through HBM (read plus written) and whose arithmetic
-/// hides behind that traffic.
+/// hides behind that traffic: at the profile's effective bandwidth of memory-bound
+/// kernels where it has one (`[kernels] memory_bandwidth`, calibrated), else the HBM's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryOp {
     pub bytes: u128,
@@ -13,7 +14,14 @@ pub struct MemoryOp {
 
 impl MemoryOp {
     pub fn time(&self, r: &HwRates) -> OpTime {
-        finish(r, 0, 0, self.bytes, None)
+        finish_at(
+            r,
+            r.kernels.memory_bw.unwrap_or(r.hbm),
+            0,
+            0,
+            self.bytes,
+            None,
+        )
     }
 }
 

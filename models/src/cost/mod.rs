@@ -9,7 +9,7 @@
 //! | GEMM (batched) | `2·m·n·k`, tiles of the profile's size (smaller GEMMs: next power of two), split-K when tiles are fewer than SMs, waves over the SMs | `A + B` in the dtype, `C` in BF16 (FP32 for FP32) | [`gemm`] |
 //! | grouped GEMM (MoE experts) | each expert's rows tiled separately, one wave count for all | every touched expert's weights once, rows in and out | [`gemm`] |
 //! | attention | `2·q·kv·(d + d_v)` per head, causal prefill halves the square; query tiles of `gemm_tile_m` rows per (batch, head), waves over the SMs (decode: split-KV, no waves) | Q, O and the KV cache once | [`attention`] |
-//! | elementwise, norm, reduction | none | what it reads and writes | [`memory`] |
+//! | elementwise, norm, reduction | none | what it reads and writes, at `[kernels] memory_bandwidth` where given (calibrated), else the HBM's | [`memory`] |
 //!
 //! Pure arithmetic on [`HwRates`]; a million queries a second on one core
 //! (`cargo bench -p memwall-models --bench cost`).
@@ -176,7 +176,19 @@ pub(crate) fn finish(
     bytes: u128,
     dtype: Option<Dtype>,
 ) -> OpTime {
-    let mem_ps = ps_for(bytes, r.hbm);
+    finish_at(r, r.hbm, compute_ps, flops, bytes, dtype)
+}
+
+/// [`finish`] with the bytes moved at `bw` bytes/s.
+pub(crate) fn finish_at(
+    r: &HwRates,
+    bw: u64,
+    compute_ps: u128,
+    flops: u128,
+    bytes: u128,
+    dtype: Option<Dtype>,
+) -> OpTime {
+    let mem_ps = ps_for(bytes, bw);
     let floor = r.kernels.floor_ps as u128;
     let (t, bound) = if compute_ps >= mem_ps && compute_ps >= floor {
         (compute_ps, Bound::Compute)

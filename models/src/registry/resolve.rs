@@ -481,6 +481,7 @@ impl<'a> Resolver<'a> {
                 tile_n: 1,
                 tile_min: 1,
                 graph_launch_ps: g.kernel_launch.value.0,
+                memory_bw: None,
                 given: false,
             };
         };
@@ -499,12 +500,24 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
+        let memory_bw = k.memory_bandwidth.as_ref().map(|t| {
+            self.tagged(&path("memory_bandwidth"), t);
+            if t.value.0 == 0 {
+                self.err(
+                    &p(&["kernels", "memory_bandwidth", "value"]),
+                    "must be above zero",
+                    Some("an effective bandwidth, e.g. \"1.2 TB/s\"".into()),
+                );
+            }
+            t.value.0.max(1)
+        });
         KernelSpec {
             floor_ps: k.floor.value.0,
             tile_m,
             tile_n,
             tile_min: tile_min.min(tile_m).min(tile_n),
             graph_launch_ps: k.graph_launch.value.0,
+            memory_bw,
             given: true,
         }
     }

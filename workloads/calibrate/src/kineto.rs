@@ -5,7 +5,7 @@
 //!
 //! | class | from | profile numbers (GPU profile) |
 //! |---|---|---|
-//! | memory-bound (elementwise, norms, reductions with recorded shapes) | bytes of their tensors, de-contended time | `memory.bandwidth.achievable`, `kernels.floor` (jointly) |
+//! | memory-bound (elementwise, norms, reductions with recorded shapes) | bytes of their tensors, de-contended time | `kernels.memory_bandwidth` (their effective bandwidth; the HBM's own figure stays), `kernels.floor` (jointly) |
 //! | floor, without shaped memory-bound kernels | the shortest kernel of the trace | `kernels.floor` |
 //! | GEMM, per dtype (shaped `mm`/`addmm`/`bmm`/...) | m, n, k, batch, dtype | `compute.<dtype>.achievable` |
 //! | attention, per dtype (shaped SDPA) | the shapes | the same rate: attention is fitted alone only where the dtype has no shaped GEMM, else its error under the GEMM fit is reported |
@@ -174,15 +174,12 @@ impl Cx<'_> {
         let mut r = self.rates.clone();
         let fit_bw = |r: &mut HwRates, floor: u64| {
             r.kernels.floor_ps = floor;
-            r.hbm = best_in(peak / 100, peak, |bw| {
-                cost(
-                    &ops,
-                    &HwRates {
-                        hbm: bw,
-                        ..r.clone()
-                    },
-                )
-            });
+            let with = |bw: u64| {
+                let mut t = r.clone();
+                t.kernels.memory_bw = Some(bw);
+                t
+            };
+            r.kernels.memory_bw = Some(best_in(peak / 100, peak, |bw| cost(&ops, &with(bw))));
             cost(&ops, r)
         };
         let floor = best_in(fmin.max(1), fmax.max(2), |f| fit_bw(&mut r.clone(), f));
@@ -190,7 +187,7 @@ impl Cx<'_> {
         self.rates = r;
         let rep = self.report(
             "memory-bound (bytes, floor)".into(),
-            format!("{}: memory.bandwidth.achievable, kernels.floor", self.gpu),
+            format!("{}: kernels.memory_bandwidth, kernels.floor", self.gpu),
             &ops,
         );
         let note = self.note(
@@ -198,13 +195,8 @@ impl Cx<'_> {
             ops.len(),
             rep.rms_error_pct,
         );
-        out.remove(self.reg, &self.gpu, &["memory", "bandwidth", "efficiency"])?;
-        self.set(
-            out,
-            &["memory", "bandwidth", "achievable"],
-            rate_value(self.rates.hbm),
-            &note,
-        )?;
+        let bw = self.rates.kernels.memory_bw.unwrap_or(self.rates.hbm);
+        self.set(out, &["kernels", "memory_bandwidth"], rate_value(bw), &note)?;
         self.set(
             out,
             &["kernels", "floor"],
@@ -438,7 +430,7 @@ mod tests {
     fn recovers_rates_from_model_times() {
         let (reg, s) = sys();
         let mut truth = HwRates::from_system(&s);
-        truth.hbm = truth.hbm * 7 / 10;
+        truth.kernels.memory_bw = Some(truth.hbm * 7 / 10);
         truth.bf16 = truth.bf16.map(|v| v / 2);
         let mut m = Measurements::default();
         for i in 0..40u64 {

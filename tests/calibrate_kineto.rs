@@ -196,3 +196,23 @@ fn h100_timesformer_round_trip_is_model_priced() {
         b,
     );
 }
+
+#[test]
+fn a_trace_of_another_gpu_is_refused() {
+    let t = fixture("tracelens-b200-vllm-prefill.json.gz");
+    let dir = std::env::temp_dir().join(format!("memwall-cal-kineto-wrong-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_memwall"))
+        .args(["calibrate", "--system", "dgx-h100", "--kineto"])
+        .arg(&t)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("`b200`") && err.contains("dgx-h100") && err.contains("hint"),
+        "{err}"
+    );
+    assert!(!dir.exists(), "nothing is written");
+}

@@ -66,6 +66,7 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
     for p in &a.kineto {
         let file = p.display().to_string();
         let g = memwall_kineto::import_file(p).map_err(|e| anyhow::anyhow!("{e}"))?;
+        check_gpu(&g, &sys, &file)?;
         let m = memwall_replay::measurements(&g, sys.node.gpu.sms);
         let fit = kineto::calibrate(&reg, &sys, &m, &file, &mut out)?;
         reports.extend(fit.reports);
@@ -107,6 +108,23 @@ pub fn run(a: CalibrateArgs) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The trace's GPU (its deviceProperties name, where a profile matches it) must be the
+/// system's: a trace calibrates the GPU it ran on.
+fn check_gpu(g: &memwall_kineto::TraceGraph, sys: &SystemSpec, file: &str) -> anyhow::Result<()> {
+    let Some(name) = g.meta.gpu_name.as_deref() else {
+        return Ok(());
+    };
+    match memwall_replay::gpu_profile_for_device(name) {
+        Some(gpu) if gpu != sys.node.gpu.name => anyhow::bail!(
+            "{file}: the trace ran on `{name}` (profile `{gpu}`) but system `{}` has `{}` GPUs\n  \
+             hint: pass the system the trace was taken on (`memwall profiles list`)",
+            sys.name,
+            sys.node.gpu.name
+        ),
+        _ => Ok(()),
+    }
 }
 
 fn nccl(

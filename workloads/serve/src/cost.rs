@@ -60,6 +60,51 @@ pub struct CostModel {
     /// The routed experts run where the all-to-all sends their tokens
     /// ([`CostModel::expert_time`], `crate::moe`), not in the layer times.
     experts_routed: bool,
+    /// The engine's dense projections as measured on this GPU, when its profile has them.
+    weight_rates: Option<WeightRates>,
+}
+
+/// An engine's dense projections as measured on one GPU: at `rows` GEMM rows they read
+/// their weights at `rate` bytes per second (docs/engines.md, "Kernels as measured").
+/// A projection takes at least its weight bytes at the rate of its rows, the time per
+/// byte interpolated linearly between measured rows, growing with the rows past the last
+/// (compute bound) and flat below the first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightRates {
+    /// (rows, picoseconds per weight byte), rows ascending.
+    points: Vec<(u64, f64)>,
+}
+
+impl WeightRates {
+    /// From (rows, bytes per second) points: rows strictly ascending from 1, rates above 0.
+    pub fn new(points: Vec<(u64, u64)>) -> Result<Self, String> {
+        if points.windows(2).any(|w| w[0].0 >= w[1].0) || points.first().is_some_and(|p| p.0 == 0) {
+            return Err("gemm_rows must ascend strictly from 1 or more".into());
+        }
+        if points.is_empty() || points.iter().any(|p| p.1 == 0) {
+            return Err("every gemm_weight_rate must be above 0".into());
+        }
+        Ok(WeightRates {
+            points: points.iter().map(|&(r, bps)| (r, 1e12 / bps as f64)).collect(),
+        })
+    }
+
+    /// The least time, picoseconds, of a projection of `bytes` weight bytes over `rows`.
+    pub fn floor_ps(&self, rows: u64, bytes: u64) -> u128 {
+        let p = &self.points;
+        let (first, last) = (p[0], p[p.len() - 1]);
+        let per_byte = if rows <= first.0 {
+            first.1
+        } else if rows >= last.0 {
+            last.1 * rows as f64 / last.0 as f64
+        } else {
+            let i = p.partition_point(|q| q.0 <= rows);
+            let (a, b) = (p[i - 1], p[i]);
+            let f = (rows - a.0) as f64 / (b.0 - a.0) as f64;
+            a.1 + f * (b.1 - a.1)
+        };
+        (per_byte * bytes as f64) as u128
+    }
 }
 
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
@@ -155,6 +200,7 @@ impl CostModel {
             tp: 1,
             system: None,
             experts_routed: false,
+            weight_rates: None,
             model,
         })
     }
@@ -166,6 +212,22 @@ impl CostModel {
             self.system = Some(system.clone());
         }
         self
+    }
+
+    /// Dense projections (and the output head) at least as slow as the engine's measured
+    /// kernels on this GPU.
+    pub fn with_weight_rates(mut self, rates: Option<WeightRates>) -> Self {
+        self.weight_rates = rates;
+        self
+    }
+
+    /// A GEMM's time on the profile's rates, or the measured floor of `weight_bytes` read
+    /// over `rows` rows when the engine has one for this GPU.
+    fn measured_floor(&self, t: u128, rows: u64, weight_bytes: u64) -> u128 {
+        match &self.weight_rates {
+            Some(r) => t.max(r.floor_ps(rows, weight_bytes)),
+            None => t,
+        }
     }
 
     /// Routed experts priced per GPU from the rows the all-to-all brings
@@ -319,14 +381,18 @@ impl CostModel {
         let n = (params / k as u128 / self.tp as u128)
             .max(1)
             .min(u64::MAX as u128) as u64;
-        self.op(Gemm {
-            m: tokens,
-            n,
-            k,
-            batch: 1,
-            dtype: self.dtype,
-        }
-        .time(&self.rates))
+        let t = self.op(
+            Gemm {
+                m: tokens,
+                n,
+                k,
+                batch: 1,
+                dtype: self.dtype,
+            }
+            .time(&self.rates),
+        )?;
+        let bytes = self.model.weight_dtype.bytes_for(k.saturating_mul(n));
+        Ok(self.measured_floor(t, tokens, bytes))
     }
 
     /// The FFN: dense, or shared experts and router as a GEMM plus the routed experts
@@ -451,6 +517,8 @@ impl CostModel {
             dtype: CostDtype::Bf16,
         };
         let t = self.op(gemm.time(&self.rates))?;
+        let head_bytes = self.lm_head_bytes / self.tp as u64;
+        let t = self.measured_floor(t, sampled.max(1), head_bytes);
         let logits = self.model.activation_dtype.bytes_for(sampled.max(1) * n);
         let comm = self.collective(Collective::AllGather, logits)?
             + self.collective(Collective::AllReduce, self.hidden_bytes(tokens))?;

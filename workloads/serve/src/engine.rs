@@ -8,10 +8,11 @@
 //! steps, KV allocated per token, launches as `kernels_per_layer` and
 //! `cuda_graph_decode` say), so older scenarios keep their figures.
 
-use memwall_models::units::{parse_bytes, parse_time_ps};
+use memwall_models::units::{parse_byte_rate, parse_bytes, parse_time_ps};
 use memwall_sim::Ps;
 use serde::Deserialize;
 
+use crate::cost::WeightRates;
 use crate::error::ScenarioError;
 use crate::scenario::Scenario;
 
@@ -98,6 +99,18 @@ pub struct GraphProfile {
     pub kernels_per_layer: Sourced<u64>,
 }
 
+/// The engine's kernels as measured on one GPU (`[[kernels]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KernelProfile {
+    /// The GPU profile's name.
+    pub gpu: String,
+    /// GEMM rows (the step's tokens) at which the dense projections were timed.
+    pub gemm_rows: Sourced<Vec<u64>>,
+    /// Weight bytes over kernel time at those rows.
+    pub gemm_weight_rate: Sourced<Vec<String>>,
+}
+
 /// An engine profile as written.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +124,8 @@ pub struct EngineProfile {
     pub kv: KvProfile,
     pub cpu: CpuProfile,
     pub graphs: GraphProfile,
+    #[serde(default)]
+    pub kernels: Vec<KernelProfile>,
 }
 
 /// The names of the shipped engine profiles.
@@ -172,9 +187,19 @@ pub struct Engine {
     pub tensor_parallel: u32,
     /// The profile's prefix cache (block hash when the profile does not say).
     pub prefix_cache: crate::kv::PrefixCacheKind,
+    /// Measured dense-projection rates, per GPU profile name.
+    pub weight_rates: Vec<(String, WeightRates)>,
 }
 
 impl Engine {
+    /// The measured dense-projection rates of this engine on `gpu`, if the profile has them.
+    pub fn weight_rates_on(&self, gpu: &str) -> Option<&WeightRates> {
+        self.weight_rates
+            .iter()
+            .find(|(g, _)| g == gpu)
+            .map(|(_, r)| r)
+    }
+
     /// CPU time of a step that schedules `seqs` sequences.
     pub fn cpu_time(&self, seqs: usize) -> Ps {
         Ps(self.step_cpu.0 + self.seq_cpu.0 * seqs as u64)
@@ -235,6 +260,12 @@ impl Engine {
             None => Ps(time("cpu.step", &p.cpu.step.value)?),
         };
         let nkv = &p.kv.non_kv_memory.value;
+        let weight_rates = p
+            .kernels
+            .iter()
+            .map(|k| kernel_rates(k).map(|r| (k.gpu.clone(), r)))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|m| bad("kernels", "gemm_weight_rate", m))?;
         Ok(Engine {
             name: p.name.clone(),
             scheduler: p.scheduler.value,
@@ -263,8 +294,28 @@ impl Engine {
                 .prefix_cache
                 .as_ref()
                 .map_or(crate::kv::PrefixCacheKind::BlockHash, |k| k.value),
+            weight_rates,
         })
     }
+}
+
+/// A `[[kernels]]` entry's rows and rates as a [`WeightRates`] table.
+fn kernel_rates(k: &KernelProfile) -> Result<WeightRates, String> {
+    let (rows, rates) = (&k.gemm_rows.value, &k.gemm_weight_rate.value);
+    if rows.len() != rates.len() || rows.is_empty() {
+        return Err(format!(
+            "{}: {} gemm_rows but {} gemm_weight_rate values (give one rate per row count)",
+            k.gpu,
+            rows.len(),
+            rates.len()
+        ));
+    }
+    let mut points = Vec::with_capacity(rows.len());
+    for (&r, rate) in rows.iter().zip(rates) {
+        let bps = parse_byte_rate(rate).map_err(|e| format!("{}: {}", k.gpu, e.message))?;
+        points.push((r, bps));
+    }
+    WeightRates::new(points).map_err(|m| format!("{}: {m}", k.gpu))
 }
 
 #[cfg(test)]

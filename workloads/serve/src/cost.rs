@@ -60,8 +60,8 @@ pub struct CostModel {
     /// The routed experts run where the all-to-all sends their tokens
     /// ([`CostModel::expert_time`], `crate::moe`), not in the layer times.
     experts_routed: bool,
-    /// The engine's dense projections as measured on this GPU, when its profile has them.
-    weight_rates: Option<WeightRates>,
+    /// The engine's kernels as measured on this GPU, when its profile has them.
+    measured: Option<MeasuredKernels>,
 }
 
 /// An engine's dense projections as measured on one GPU: at `rows` GEMM rows they read
@@ -107,6 +107,17 @@ impl WeightRates {
     }
 }
 
+/// An engine's kernels as measured on one GPU (docs/engines.md, "Kernels as measured").
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredKernels {
+    /// The dense projections (and the output head).
+    pub weights: WeightRates,
+    /// In a step that carries a prefill, the decode sequences' attention runs in the
+    /// variable-length prefill kernel, which reads each sequence's KV once per query
+    /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
+    pub mixed_attention_rate: u64,
+}
+
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Launch {
@@ -131,6 +142,10 @@ struct StepWork {
     attention_flops: u128,
     mhc_flops: u128,
     kv_bytes: u128,
+    /// The decode sequences' share of `kv_bytes`.
+    decode_kv_bytes: u128,
+    /// The step carries a prefill (or a chunk of one).
+    prefill: bool,
     residual_bytes: u128,
 }
 
@@ -200,7 +215,7 @@ impl CostModel {
             tp: 1,
             system: None,
             experts_routed: false,
-            weight_rates: None,
+            measured: None,
             model,
         })
     }
@@ -214,18 +229,18 @@ impl CostModel {
         self
     }
 
-    /// Dense projections (and the output head) at least as slow as the engine's measured
-    /// kernels on this GPU.
-    pub fn with_weight_rates(mut self, rates: Option<WeightRates>) -> Self {
-        self.weight_rates = rates;
+    /// Dense projections, the output head and mixed steps' attention at least as slow as
+    /// the engine's kernels measured on this GPU.
+    pub fn with_measured_kernels(mut self, measured: Option<MeasuredKernels>) -> Self {
+        self.measured = measured;
         self
     }
 
     /// A GEMM's time on the profile's rates, or the measured floor of `weight_bytes` read
     /// over `rows` rows when the engine has one for this GPU.
     fn measured_floor(&self, t: u128, rows: u64, weight_bytes: u64) -> u128 {
-        match &self.weight_rates {
-            Some(r) => t.max(r.floor_ps(rows, weight_bytes)),
+        match &self.measured {
+            Some(m) => t.max(m.weights.floor_ps(rows, weight_bytes)),
             None => t,
         }
     }
@@ -355,12 +370,19 @@ impl CostModel {
                 },
             )?;
             s.tokens += w.new as u64;
-            s.kv_bytes += (b.kv_read_bytes + b.kv_write_bytes) as u128;
+            let kv = (b.kv_read_bytes + b.kv_write_bytes) as u128;
+            s.kv_bytes += kv;
+            if w.decode {
+                s.decode_kv_bytes += kv;
+            } else {
+                s.prefill = true;
+            }
             s.residual_bytes += b.residual_bytes as u128;
         }
         let tp = self.tp as u128;
         s.attention_flops /= tp;
         s.kv_bytes /= tp;
+        s.decode_kv_bytes /= tp;
         Ok(s)
     }
 
@@ -442,12 +464,7 @@ impl CostModel {
         }
         let proj = self.weight_gemm(gemm_tokens, self.model.attention_params() as u128)?;
         let ffn = self.ffn_time(c, gemm_tokens, node_tokens)?;
-        let core = Roofline {
-            flops: s.attention_flops,
-            bytes: s.kv_bytes,
-            dtype: CostDtype::Bf16,
-        };
-        let core = self.op(core.time(&self.rates))?;
+        let core = self.attention_core(s)?;
         let mixing = Roofline {
             flops: s.mhc_flops,
             bytes: s.residual_bytes,
@@ -461,6 +478,34 @@ impl CostModel {
         let memory = self.op(mixing.time(&self.rates))?.max(floors);
         let t = proj + ffn + core + memory;
         Ok(Ps(t.min(u64::MAX as u128) as u64))
+    }
+
+    /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
+    /// bytes; in a mixed step on a GPU whose kernels are measured, at least the prefill's
+    /// roofline plus the decode sequences' KV read once per query head at the measured
+    /// mixed-step rate (GQA models; MLA and compressed attention keep the roofline).
+    fn attention_core(&self, s: &StepWork) -> Result<u128, ScenarioError> {
+        let roofline = |flops: u128, bytes: u128| {
+            self.op(
+                Roofline {
+                    flops,
+                    bytes,
+                    dtype: CostDtype::Bf16,
+                }
+                .time(&self.rates),
+            )
+        };
+        let core = roofline(s.attention_flops, s.kv_bytes)?;
+        let (Some(m), Attention::Gqa(g)) = (&self.measured, &self.model.attention) else {
+            return Ok(core);
+        };
+        if !s.prefill || s.decode_kv_bytes == 0 {
+            return Ok(core);
+        }
+        let heads_per_kv = (g.num_heads / g.num_kv_heads.max(1)).max(1) as u128;
+        let decode = s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
+        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?;
+        Ok(core.max(prefill + decode))
     }
 
     /// Layers in `range` with routed experts.

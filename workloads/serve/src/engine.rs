@@ -12,7 +12,7 @@ use memwall_models::units::{parse_byte_rate, parse_bytes, parse_time_ps};
 use memwall_sim::Ps;
 use serde::Deserialize;
 
-use crate::cost::WeightRates;
+use crate::cost::{MeasuredKernels, WeightRates};
 use crate::error::ScenarioError;
 use crate::scenario::Scenario;
 
@@ -109,6 +109,9 @@ pub struct KernelProfile {
     pub gemm_rows: Sourced<Vec<u64>>,
     /// Weight bytes over kernel time at those rows.
     pub gemm_weight_rate: Sourced<Vec<String>>,
+    /// KV bytes x query heads per KV head over the time the decode sequences of a mixed
+    /// step add to its attention kernel.
+    pub mixed_attention_rate: Sourced<String>,
 }
 
 /// An engine profile as written.
@@ -187,14 +190,14 @@ pub struct Engine {
     pub tensor_parallel: u32,
     /// The profile's prefix cache (block hash when the profile does not say).
     pub prefix_cache: crate::kv::PrefixCacheKind,
-    /// Measured dense-projection rates, per GPU profile name.
-    pub weight_rates: Vec<(String, WeightRates)>,
+    /// Kernels as measured, per GPU profile name.
+    pub measured: Vec<(String, MeasuredKernels)>,
 }
 
 impl Engine {
-    /// The measured dense-projection rates of this engine on `gpu`, if the profile has them.
-    pub fn weight_rates_on(&self, gpu: &str) -> Option<&WeightRates> {
-        self.weight_rates
+    /// This engine's kernels as measured on `gpu`, if the profile has them.
+    pub fn measured_on(&self, gpu: &str) -> Option<&MeasuredKernels> {
+        self.measured
             .iter()
             .find(|(g, _)| g == gpu)
             .map(|(_, r)| r)
@@ -260,10 +263,10 @@ impl Engine {
             None => Ps(time("cpu.step", &p.cpu.step.value)?),
         };
         let nkv = &p.kv.non_kv_memory.value;
-        let weight_rates = p
+        let measured = p
             .kernels
             .iter()
-            .map(|k| kernel_rates(k).map(|r| (k.gpu.clone(), r)))
+            .map(|k| measured_kernels(k).map(|r| (k.gpu.clone(), r)))
             .collect::<Result<Vec<_>, String>>()
             .map_err(|m| bad("kernels", "gemm_weight_rate", m))?;
         Ok(Engine {
@@ -294,13 +297,13 @@ impl Engine {
                 .prefix_cache
                 .as_ref()
                 .map_or(crate::kv::PrefixCacheKind::BlockHash, |k| k.value),
-            weight_rates,
+            measured,
         })
     }
 }
 
-/// A `[[kernels]]` entry's rows and rates as a [`WeightRates`] table.
-fn kernel_rates(k: &KernelProfile) -> Result<WeightRates, String> {
+/// A `[[kernels]]` entry as [`MeasuredKernels`].
+fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
     let (rows, rates) = (&k.gemm_rows.value, &k.gemm_weight_rate.value);
     if rows.len() != rates.len() || rows.is_empty() {
         return Err(format!(
@@ -315,7 +318,16 @@ fn kernel_rates(k: &KernelProfile) -> Result<WeightRates, String> {
         let bps = parse_byte_rate(rate).map_err(|e| format!("{}: {}", k.gpu, e.message))?;
         points.push((r, bps));
     }
-    WeightRates::new(points).map_err(|m| format!("{}: {m}", k.gpu))
+    let weights = WeightRates::new(points).map_err(|m| format!("{}: {m}", k.gpu))?;
+    let mixed = &k.mixed_attention_rate.value;
+    let mixed_attention_rate = parse_byte_rate(mixed)
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or_else(|| format!("{}: mixed_attention_rate {mixed:?} is not a rate above 0", k.gpu))?;
+    Ok(MeasuredKernels {
+        weights,
+        mixed_attention_rate,
+    })
 }
 
 #[cfg(test)]

@@ -64,54 +64,61 @@ pub struct CostModel {
     measured: Option<MeasuredKernels>,
 }
 
-/// An engine's dense projections as measured on one GPU: at `rows` GEMM rows they read
-/// their weights at `rate` bytes per second (docs/engines.md, "Kernels as measured").
-/// A projection takes at least its weight bytes at the rate of its rows, the time per
-/// byte interpolated linearly between measured rows, growing with the rows past the last
-/// (compute bound) and flat below the first.
+/// A kernel's measured rate against its size (rows of a GEMM, tokens of a prefill chunk):
+/// at `x` it processed `rate` units (weight bytes, FLOPs) per second. A kernel takes at
+/// least its units at the rate of its size, the time per unit interpolated linearly
+/// between measured sizes and flat below the first; past the last it is flat too, or,
+/// for weight-read rates (`grows_past_last`), grows with the size (compute bound).
 #[derive(Debug, Clone, PartialEq)]
-pub struct WeightRates {
-    /// (rows, picoseconds per weight byte), rows ascending.
+pub struct RateTable {
+    /// (size, picoseconds per unit), sizes ascending.
     points: Vec<(u64, f64)>,
+    grows_past_last: bool,
 }
 
-impl WeightRates {
-    /// From (rows, bytes per second) points: rows strictly ascending from 1, rates above 0.
-    pub fn new(points: Vec<(u64, u64)>) -> Result<Self, String> {
+impl RateTable {
+    /// From (size, units per second) points: sizes strictly ascending from 1, rates above 0.
+    pub fn new(points: Vec<(u64, u64)>, grows_past_last: bool) -> Result<Self, String> {
         if points.windows(2).any(|w| w[0].0 >= w[1].0) || points.first().is_some_and(|p| p.0 == 0) {
-            return Err("gemm_rows must ascend strictly from 1 or more".into());
+            return Err("sizes must ascend strictly from 1 or more".into());
         }
         if points.is_empty() || points.iter().any(|p| p.1 == 0) {
-            return Err("every gemm_weight_rate must be above 0".into());
+            return Err("every rate must be above 0".into());
         }
-        Ok(WeightRates {
-            points: points.iter().map(|&(r, bps)| (r, 1e12 / bps as f64)).collect(),
+        Ok(RateTable {
+            points: points.iter().map(|&(r, per_s)| (r, 1e12 / per_s as f64)).collect(),
+            grows_past_last,
         })
     }
 
-    /// The least time, picoseconds, of a projection of `bytes` weight bytes over `rows`.
-    pub fn floor_ps(&self, rows: u64, bytes: u64) -> u128 {
+    /// The least time, picoseconds, of a kernel of `units` units at `size`.
+    pub fn floor_ps(&self, size: u64, units: u128) -> u128 {
         let p = &self.points;
         let (first, last) = (p[0], p[p.len() - 1]);
-        let per_byte = if rows <= first.0 {
+        let per_unit = if size <= first.0 {
             first.1
-        } else if rows >= last.0 {
-            last.1 * rows as f64 / last.0 as f64
+        } else if size >= last.0 {
+            match self.grows_past_last {
+                true => last.1 * size as f64 / last.0 as f64,
+                false => last.1,
+            }
         } else {
-            let i = p.partition_point(|q| q.0 <= rows);
+            let i = p.partition_point(|q| q.0 <= size);
             let (a, b) = (p[i - 1], p[i]);
-            let f = (rows - a.0) as f64 / (b.0 - a.0) as f64;
+            let f = (size - a.0) as f64 / (b.0 - a.0) as f64;
             a.1 + f * (b.1 - a.1)
         };
-        (per_byte * bytes as f64) as u128
+        (per_unit * units as f64) as u128
     }
 }
 
 /// An engine's kernels as measured on one GPU (docs/engines.md, "Kernels as measured").
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredKernels {
-    /// The dense projections (and the output head).
-    pub weights: WeightRates,
+    /// The dense projections (and the output head): weight bytes per second by GEMM rows.
+    pub weights: RateTable,
+    /// The prefill attention kernel: FLOPs per second by the step's prefill tokens.
+    pub prefill_attention: RateTable,
     /// In a step that carries a prefill, the decode sequences' attention runs in the
     /// variable-length prefill kernel, which reads each sequence's KV once per query
     /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
@@ -144,8 +151,8 @@ struct StepWork {
     kv_bytes: u128,
     /// The decode sequences' share of `kv_bytes`.
     decode_kv_bytes: u128,
-    /// The step carries a prefill (or a chunk of one).
-    prefill: bool,
+    /// Tokens of the step's prefills (or chunks of them).
+    prefill_tokens: u64,
     residual_bytes: u128,
 }
 
@@ -240,7 +247,7 @@ impl CostModel {
     /// over `rows` rows when the engine has one for this GPU.
     fn measured_floor(&self, t: u128, rows: u64, weight_bytes: u64) -> u128 {
         match &self.measured {
-            Some(m) => t.max(m.weights.floor_ps(rows, weight_bytes)),
+            Some(m) => t.max(m.weights.floor_ps(rows, weight_bytes as u128)),
             None => t,
         }
     }
@@ -375,7 +382,7 @@ impl CostModel {
             if w.decode {
                 s.decode_kv_bytes += kv;
             } else {
-                s.prefill = true;
+                s.prefill_tokens += w.new as u64;
             }
             s.residual_bytes += b.residual_bytes as u128;
         }
@@ -481,9 +488,10 @@ impl CostModel {
     }
 
     /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
-    /// bytes; in a mixed step on a GPU whose kernels are measured, at least the prefill's
-    /// roofline plus the decode sequences' KV read once per query head at the measured
-    /// mixed-step rate (GQA models; MLA and compressed attention keep the roofline).
+    /// bytes. On a GPU whose kernels are measured (GQA models; MLA and compressed
+    /// attention keep the roofline), at least the prefill's FLOPs at the measured prefill
+    /// rate for the step's prefill tokens, plus, in a mixed step, the decode sequences'
+    /// KV read once per query head at the measured mixed-step rate.
     fn attention_core(&self, s: &StepWork) -> Result<u128, ScenarioError> {
         let roofline = |flops: u128, bytes: u128| {
             self.op(
@@ -499,12 +507,14 @@ impl CostModel {
         let (Some(m), Attention::Gqa(g)) = (&self.measured, &self.model.attention) else {
             return Ok(core);
         };
-        if !s.prefill || s.decode_kv_bytes == 0 {
+        if s.prefill_tokens == 0 {
             return Ok(core);
         }
+        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?
+            .max(m.prefill_attention.floor_ps(s.prefill_tokens, s.attention_flops));
         let heads_per_kv = (g.num_heads / g.num_kv_heads.max(1)).max(1) as u128;
-        let decode = s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
-        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?;
+        let decode =
+            s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
         Ok(core.max(prefill + decode))
     }
 

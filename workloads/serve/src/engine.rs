@@ -8,11 +8,11 @@
 //! steps, KV allocated per token, launches as `kernels_per_layer` and
 //! `cuda_graph_decode` say), so older scenarios keep their figures.
 
-use memwall_models::units::{parse_byte_rate, parse_bytes, parse_time_ps};
+use memwall_models::units::{parse_byte_rate, parse_bytes, parse_flop_rate, parse_time_ps};
 use memwall_sim::Ps;
 use serde::Deserialize;
 
-use crate::cost::{MeasuredKernels, WeightRates};
+use crate::cost::{MeasuredKernels, RateTable};
 use crate::error::ScenarioError;
 use crate::scenario::Scenario;
 
@@ -112,6 +112,10 @@ pub struct KernelProfile {
     /// KV bytes x query heads per KV head over the time the decode sequences of a mixed
     /// step add to its attention kernel.
     pub mixed_attention_rate: Sourced<String>,
+    /// Prefill tokens of a step at which its causal attention was timed.
+    pub prefill_attention_tokens: Sourced<Vec<u64>>,
+    /// Causal attention FLOPs over kernel time at those tokens.
+    pub prefill_attention_rate: Sourced<Vec<String>>,
 }
 
 /// An engine profile as written.
@@ -304,21 +308,20 @@ impl Engine {
 
 /// A `[[kernels]]` entry as [`MeasuredKernels`].
 fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
-    let (rows, rates) = (&k.gemm_rows.value, &k.gemm_weight_rate.value);
-    if rows.len() != rates.len() || rows.is_empty() {
-        return Err(format!(
-            "{}: {} gemm_rows but {} gemm_weight_rate values (give one rate per row count)",
-            k.gpu,
-            rows.len(),
-            rates.len()
-        ));
-    }
-    let mut points = Vec::with_capacity(rows.len());
-    for (&r, rate) in rows.iter().zip(rates) {
-        let bps = parse_byte_rate(rate).map_err(|e| format!("{}: {}", k.gpu, e.message))?;
-        points.push((r, bps));
-    }
-    let weights = WeightRates::new(points).map_err(|m| format!("{}: {m}", k.gpu))?;
+    let weights = rate_table(
+        &k.gemm_rows.value,
+        &k.gemm_weight_rate.value,
+        parse_byte_rate,
+        true,
+    )
+    .map_err(|m| format!("{}: gemm_rows/gemm_weight_rate: {m}", k.gpu))?;
+    let prefill_attention = rate_table(
+        &k.prefill_attention_tokens.value,
+        &k.prefill_attention_rate.value,
+        parse_flop_rate,
+        false,
+    )
+    .map_err(|m| format!("{}: prefill_attention_tokens/prefill_attention_rate: {m}", k.gpu))?;
     let mixed = &k.mixed_attention_rate.value;
     let mixed_attention_rate = parse_byte_rate(mixed)
         .ok()
@@ -326,8 +329,30 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
         .ok_or_else(|| format!("{}: mixed_attention_rate {mixed:?} is not a rate above 0", k.gpu))?;
     Ok(MeasuredKernels {
         weights,
+        prefill_attention,
         mixed_attention_rate,
     })
+}
+
+/// Sizes and their rates (one rate per size) as a [`RateTable`].
+fn rate_table(
+    sizes: &[u64],
+    rates: &[String],
+    parse: fn(&str) -> Result<u64, memwall_models::units::UnitError>,
+    grows_past_last: bool,
+) -> Result<RateTable, String> {
+    if sizes.len() != rates.len() || sizes.is_empty() {
+        return Err(format!(
+            "{} sizes but {} rates (give one rate per size)",
+            sizes.len(),
+            rates.len()
+        ));
+    }
+    let mut points = Vec::with_capacity(sizes.len());
+    for (&x, rate) in sizes.iter().zip(rates) {
+        points.push((x, parse(rate).map_err(|e| e.message)?));
+    }
+    RateTable::new(points, grows_past_last)
 }
 
 #[cfg(test)]

@@ -86,7 +86,10 @@ impl RateTable {
             return Err("every rate must be above 0".into());
         }
         Ok(RateTable {
-            points: points.iter().map(|&(r, per_s)| (r, 1e12 / per_s as f64)).collect(),
+            points: points
+                .iter()
+                .map(|&(r, per_s)| (r, 1e12 / per_s as f64))
+                .collect(),
             grows_past_last,
         })
     }
@@ -410,16 +413,14 @@ impl CostModel {
         let n = (params / k as u128 / self.tp as u128)
             .max(1)
             .min(u64::MAX as u128) as u64;
-        let t = self.op(
-            Gemm {
-                m: tokens,
-                n,
-                k,
-                batch: 1,
-                dtype: self.dtype,
-            }
-            .time(&self.rates),
-        )?;
+        let t = self.op(Gemm {
+            m: tokens,
+            n,
+            k,
+            batch: 1,
+            dtype: self.dtype,
+        }
+        .time(&self.rates))?;
         let bytes = self.model.weight_dtype.bytes_for(k.saturating_mul(n));
         Ok(self.measured_floor(t, tokens, bytes))
     }
@@ -494,14 +495,12 @@ impl CostModel {
     /// KV read once per query head at the measured mixed-step rate.
     fn attention_core(&self, s: &StepWork) -> Result<u128, ScenarioError> {
         let roofline = |flops: u128, bytes: u128| {
-            self.op(
-                Roofline {
-                    flops,
-                    bytes,
-                    dtype: CostDtype::Bf16,
-                }
-                .time(&self.rates),
-            )
+            self.op(Roofline {
+                flops,
+                bytes,
+                dtype: CostDtype::Bf16,
+            }
+            .time(&self.rates))
         };
         let core = roofline(s.attention_flops, s.kv_bytes)?;
         let (Some(m), Attention::Gqa(g)) = (&self.measured, &self.model.attention) else {
@@ -510,8 +509,10 @@ impl CostModel {
         if s.prefill_tokens == 0 {
             return Ok(core);
         }
-        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?
-            .max(m.prefill_attention.floor_ps(s.prefill_tokens, s.attention_flops));
+        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?.max(
+            m.prefill_attention
+                .floor_ps(s.prefill_tokens, s.attention_flops),
+        );
         let heads_per_kv = (g.num_heads / g.num_kv_heads.max(1)).max(1) as u128;
         let decode =
             s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
@@ -653,4 +654,40 @@ fn what_if_rates(mut r: HwRates, efficiency: f64) -> HwRates {
     }
     r.hbm = scale(r.hbm);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateTable;
+
+    fn table(grows: bool) -> RateTable {
+        // 1 byte per ps at 1 row, half that at 100 rows.
+        RateTable::new(vec![(1, 1_000_000_000_000), (100, 500_000_000_000)], grows).unwrap()
+    }
+
+    #[test]
+    fn rates_interpolate_in_time_per_unit() {
+        let t = table(true);
+        assert_eq!(t.floor_ps(1, 1000), 1000);
+        assert_eq!(t.floor_ps(100, 1000), 2000);
+        // halfway in rows: halfway in time per unit.
+        let mid = t.floor_ps(50, 99_000);
+        assert!((mid as i128 - 148_000).abs() <= 1, "{mid}");
+        // below the first size: the first rate.
+        assert_eq!(table(false).floor_ps(1, 7), 7);
+    }
+
+    #[test]
+    fn past_the_last_size_weight_reads_grow_and_flop_rates_stay() {
+        assert_eq!(table(true).floor_ps(200, 1000), 4000);
+        assert_eq!(table(false).floor_ps(200, 1000), 2000);
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        assert!(RateTable::new(vec![], true).is_err());
+        assert!(RateTable::new(vec![(0, 1)], true).is_err());
+        assert!(RateTable::new(vec![(2, 1), (2, 1)], true).is_err());
+        assert!(RateTable::new(vec![(1, 0)], true).is_err());
+    }
 }

@@ -201,10 +201,7 @@ pub struct Engine {
 impl Engine {
     /// This engine's kernels as measured on `gpu`, if the profile has them.
     pub fn measured_on(&self, gpu: &str) -> Option<&MeasuredKernels> {
-        self.measured
-            .iter()
-            .find(|(g, _)| g == gpu)
-            .map(|(_, r)| r)
+        self.measured.iter().find(|(g, _)| g == gpu).map(|(_, r)| r)
     }
 
     /// CPU time of a step that schedules `seqs` sequences.
@@ -321,12 +318,22 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
         parse_flop_rate,
         false,
     )
-    .map_err(|m| format!("{}: prefill_attention_tokens/prefill_attention_rate: {m}", k.gpu))?;
+    .map_err(|m| {
+        format!(
+            "{}: prefill_attention_tokens/prefill_attention_rate: {m}",
+            k.gpu
+        )
+    })?;
     let mixed = &k.mixed_attention_rate.value;
     let mixed_attention_rate = parse_byte_rate(mixed)
         .ok()
         .filter(|&r| r > 0)
-        .ok_or_else(|| format!("{}: mixed_attention_rate {mixed:?} is not a rate above 0", k.gpu))?;
+        .ok_or_else(|| {
+            format!(
+                "{}: mixed_attention_rate {mixed:?} is not a rate above 0",
+                k.gpu
+            )
+        })?;
     Ok(MeasuredKernels {
         weights,
         prefill_attention,
@@ -374,6 +381,34 @@ mod tests {
             assert!(s.windows(2).all(|w| w[0] < w[1]), "{n}: sizes ascend");
         }
         assert!(engine_profile("nope").is_none());
+    }
+
+    #[test]
+    fn vllm_carries_kernels_measured_on_the_validation_gpus() {
+        let p = engine_profile("vllm-v1").unwrap().unwrap();
+        for gpu in ["rtx-4090", "rtx-pro-6000-bse"] {
+            let k = p.kernels.iter().find(|k| k.gpu == gpu).expect(gpu);
+            let m = measured_kernels(k).unwrap();
+            assert!(m.mixed_attention_rate > 0);
+            // the measured rate falls with the rows: 128 rows read slower than 1.
+            let mb = 436_200_000u128;
+            assert!(
+                m.weights.floor_ps(128, mb) > m.weights.floor_ps(1, mb),
+                "{gpu}"
+            );
+        }
+        let mut bad = p.kernels[0].clone();
+        bad.gemm_weight_rate.value.pop();
+        let e = measured_kernels(&bad).unwrap_err();
+        assert!(
+            e.contains("rtx-4090") && e.contains("one rate per size"),
+            "{e}"
+        );
+        bad.mixed_attention_rate.value = "fast".into();
+        bad.gemm_weight_rate = p.kernels[0].gemm_weight_rate.clone();
+        assert!(measured_kernels(&bad)
+            .unwrap_err()
+            .contains("mixed_attention_rate"));
     }
 
     #[test]

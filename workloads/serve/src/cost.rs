@@ -122,6 +122,9 @@ pub struct MeasuredKernels {
     pub weights: RateTable,
     /// The prefill attention kernel: FLOPs per second by the step's prefill tokens.
     pub prefill_attention: RateTable,
+    /// The decode attention kernel of a decode-only step: KV bytes per second by the KV
+    /// bytes it reads per layer.
+    pub decode_attention: RateTable,
     /// In a step that carries a prefill, the decode sequences' attention runs in the
     /// variable-length prefill kernel, which reads each sequence's KV once per query
     /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
@@ -490,9 +493,10 @@ impl CostModel {
 
     /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
     /// bytes. On a GPU whose kernels are measured (GQA models; MLA and compressed
-    /// attention keep the roofline), at least the prefill's FLOPs at the measured prefill
-    /// rate for the step's prefill tokens, plus, in a mixed step, the decode sequences'
-    /// KV read once per query head at the measured mixed-step rate.
+    /// attention keep the roofline), at least: in a decode-only step, its KV bytes at the
+    /// measured decode rate for that many bytes; otherwise the prefill's FLOPs at the
+    /// measured prefill rate for the step's prefill tokens plus the decode sequences' KV
+    /// read once per query head at the measured mixed-step rate.
     fn attention_core(&self, s: &StepWork) -> Result<u128, ScenarioError> {
         let roofline = |flops: u128, bytes: u128| {
             self.op(Roofline {
@@ -507,7 +511,8 @@ impl CostModel {
             return Ok(core);
         };
         if s.prefill_tokens == 0 {
-            return Ok(core);
+            let kv = s.decode_kv_bytes.min(u64::MAX as u128) as u64;
+            return Ok(core.max(m.decode_attention.floor_ps(kv, s.decode_kv_bytes)));
         }
         let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?.max(
             m.prefill_attention

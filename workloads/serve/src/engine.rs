@@ -116,6 +116,10 @@ pub struct KernelProfile {
     pub prefill_attention_tokens: Sourced<Vec<u64>>,
     /// Causal attention FLOPs over kernel time at those tokens.
     pub prefill_attention_rate: Sourced<Vec<String>>,
+    /// KV bytes per layer a decode-only step's attention read when timed.
+    pub decode_attention_bytes: Sourced<Vec<String>>,
+    /// Those bytes over the kernel time.
+    pub decode_attention_rate: Sourced<Vec<String>>,
 }
 
 /// An engine profile as written.
@@ -324,6 +328,25 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
             k.gpu
         )
     })?;
+    let sizes = k
+        .decode_attention_bytes
+        .value
+        .iter()
+        .map(|b| parse_bytes(b).map_err(|e| e.message))
+        .collect::<Result<Vec<u64>, String>>()
+        .map_err(|m| format!("{}: decode_attention_bytes: {m}", k.gpu))?;
+    let decode_attention = rate_table(
+        &sizes,
+        &k.decode_attention_rate.value,
+        parse_byte_rate,
+        false,
+    )
+    .map_err(|m| {
+        format!(
+            "{}: decode_attention_bytes/decode_attention_rate: {m}",
+            k.gpu
+        )
+    })?;
     let mixed = &k.mixed_attention_rate.value;
     let mixed_attention_rate = parse_byte_rate(mixed)
         .ok()
@@ -337,6 +360,7 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
     Ok(MeasuredKernels {
         weights,
         prefill_attention,
+        decode_attention,
         mixed_attention_rate,
     })
 }

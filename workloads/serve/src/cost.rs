@@ -242,8 +242,8 @@ impl CostModel {
         self
     }
 
-    /// Dense projections, the output head and mixed steps' attention at least as slow as
-    /// the engine's kernels measured on this GPU.
+    /// Dense projections, the output head and the attention core at least as slow as the
+    /// engine's kernels measured on this GPU (`MeasuredKernels`).
     pub fn with_measured_kernels(mut self, measured: Option<MeasuredKernels>) -> Self {
         self.measured = measured;
         self

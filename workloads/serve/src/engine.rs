@@ -273,7 +273,7 @@ impl Engine {
             .iter()
             .map(|k| measured_kernels(k).map(|r| (k.gpu.clone(), r)))
             .collect::<Result<Vec<_>, String>>()
-            .map_err(|m| bad("kernels", "gemm_weight_rate", m))?;
+            .map_err(|m| bad("kernels", "[[kernels]]", m))?;
         Ok(Engine {
             name: p.name.clone(),
             scheduler: p.scheduler.value,

@@ -60,6 +60,75 @@ pub struct CostModel {
     /// The routed experts run where the all-to-all sends their tokens
     /// ([`CostModel::expert_time`], `crate::moe`), not in the layer times.
     experts_routed: bool,
+    /// The engine's kernels as measured on this GPU, when its profile has them.
+    measured: Option<MeasuredKernels>,
+}
+
+/// A kernel's measured rate against its size (rows of a GEMM, tokens of a prefill chunk):
+/// at `x` it processed `rate` units (weight bytes, FLOPs) per second. A kernel takes at
+/// least its units at the rate of its size, the time per unit interpolated linearly
+/// between measured sizes and flat below the first; past the last it is flat too, or,
+/// for weight-read rates (`grows_past_last`), grows with the size (compute bound).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateTable {
+    /// (size, picoseconds per unit), sizes ascending.
+    points: Vec<(u64, f64)>,
+    grows_past_last: bool,
+}
+
+impl RateTable {
+    /// From (size, units per second) points: sizes strictly ascending from 1, rates above 0.
+    pub fn new(points: Vec<(u64, u64)>, grows_past_last: bool) -> Result<Self, String> {
+        if points.windows(2).any(|w| w[0].0 >= w[1].0) || points.first().is_some_and(|p| p.0 == 0) {
+            return Err("sizes must ascend strictly from 1 or more".into());
+        }
+        if points.is_empty() || points.iter().any(|p| p.1 == 0) {
+            return Err("every rate must be above 0".into());
+        }
+        Ok(RateTable {
+            points: points
+                .iter()
+                .map(|&(r, per_s)| (r, 1e12 / per_s as f64))
+                .collect(),
+            grows_past_last,
+        })
+    }
+
+    /// The least time, picoseconds, of a kernel of `units` units at `size`.
+    pub fn floor_ps(&self, size: u64, units: u128) -> u128 {
+        let p = &self.points;
+        let (first, last) = (p[0], p[p.len() - 1]);
+        let per_unit = if size <= first.0 {
+            first.1
+        } else if size >= last.0 {
+            match self.grows_past_last {
+                true => last.1 * size as f64 / last.0 as f64,
+                false => last.1,
+            }
+        } else {
+            let i = p.partition_point(|q| q.0 <= size);
+            let (a, b) = (p[i - 1], p[i]);
+            let f = (size - a.0) as f64 / (b.0 - a.0) as f64;
+            a.1 + f * (b.1 - a.1)
+        };
+        (per_unit * units as f64) as u128
+    }
+}
+
+/// An engine's kernels as measured on one GPU (docs/engines.md, "Kernels as measured").
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredKernels {
+    /// The dense projections (and the output head): weight bytes per second by GEMM rows.
+    pub weights: RateTable,
+    /// The prefill attention kernel: FLOPs per second by the step's prefill tokens.
+    pub prefill_attention: RateTable,
+    /// The decode attention kernel of a decode-only step: KV bytes per second by the KV
+    /// bytes it reads per layer.
+    pub decode_attention: RateTable,
+    /// In a step that carries a prefill, the decode sequences' attention runs in the
+    /// variable-length prefill kernel, which reads each sequence's KV once per query
+    /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
+    pub mixed_attention_rate: u64,
 }
 
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
@@ -86,6 +155,10 @@ struct StepWork {
     attention_flops: u128,
     mhc_flops: u128,
     kv_bytes: u128,
+    /// The decode sequences' share of `kv_bytes`.
+    decode_kv_bytes: u128,
+    /// Tokens of the step's prefills (or chunks of them).
+    prefill_tokens: u64,
     residual_bytes: u128,
 }
 
@@ -155,6 +228,7 @@ impl CostModel {
             tp: 1,
             system: None,
             experts_routed: false,
+            measured: None,
             model,
         })
     }
@@ -166,6 +240,22 @@ impl CostModel {
             self.system = Some(system.clone());
         }
         self
+    }
+
+    /// Dense projections, the output head and the attention core at least as slow as the
+    /// engine's kernels measured on this GPU (`MeasuredKernels`).
+    pub fn with_measured_kernels(mut self, measured: Option<MeasuredKernels>) -> Self {
+        self.measured = measured;
+        self
+    }
+
+    /// A GEMM's time on the profile's rates, or the measured floor of `weight_bytes` read
+    /// over `rows` rows when the engine has one for this GPU.
+    fn measured_floor(&self, t: u128, rows: u64, weight_bytes: u64) -> u128 {
+        match &self.measured {
+            Some(m) => t.max(m.weights.floor_ps(rows, weight_bytes as u128)),
+            None => t,
+        }
     }
 
     /// Routed experts priced per GPU from the rows the all-to-all brings
@@ -293,12 +383,19 @@ impl CostModel {
                 },
             )?;
             s.tokens += w.new as u64;
-            s.kv_bytes += (b.kv_read_bytes + b.kv_write_bytes) as u128;
+            let kv = (b.kv_read_bytes + b.kv_write_bytes) as u128;
+            s.kv_bytes += kv;
+            if w.decode {
+                s.decode_kv_bytes += kv;
+            } else {
+                s.prefill_tokens += w.new as u64;
+            }
             s.residual_bytes += b.residual_bytes as u128;
         }
         let tp = self.tp as u128;
         s.attention_flops /= tp;
         s.kv_bytes /= tp;
+        s.decode_kv_bytes /= tp;
         Ok(s)
     }
 
@@ -319,14 +416,16 @@ impl CostModel {
         let n = (params / k as u128 / self.tp as u128)
             .max(1)
             .min(u64::MAX as u128) as u64;
-        self.op(Gemm {
+        let t = self.op(Gemm {
             m: tokens,
             n,
             k,
             batch: 1,
             dtype: self.dtype,
         }
-        .time(&self.rates))
+        .time(&self.rates))?;
+        let bytes = self.model.weight_dtype.bytes_for(k.saturating_mul(n));
+        Ok(self.measured_floor(t, tokens, bytes))
     }
 
     /// The FFN: dense, or shared experts and router as a GEMM plus the routed experts
@@ -376,12 +475,7 @@ impl CostModel {
         }
         let proj = self.weight_gemm(gemm_tokens, self.model.attention_params() as u128)?;
         let ffn = self.ffn_time(c, gemm_tokens, node_tokens)?;
-        let core = Roofline {
-            flops: s.attention_flops,
-            bytes: s.kv_bytes,
-            dtype: CostDtype::Bf16,
-        };
-        let core = self.op(core.time(&self.rates))?;
+        let core = self.attention_core(s)?;
         let mixing = Roofline {
             flops: s.mhc_flops,
             bytes: s.residual_bytes,
@@ -395,6 +489,39 @@ impl CostModel {
         let memory = self.op(mixing.time(&self.rates))?.max(floors);
         let t = proj + ffn + core + memory;
         Ok(Ps(t.min(u64::MAX as u128) as u64))
+    }
+
+    /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
+    /// bytes. On a GPU whose kernels are measured (GQA models; MLA and compressed
+    /// attention keep the roofline), at least: in a decode-only step, its KV bytes at the
+    /// measured decode rate for that many bytes; otherwise the prefill's FLOPs at the
+    /// measured prefill rate for the step's prefill tokens plus the decode sequences' KV
+    /// read once per query head at the measured mixed-step rate.
+    fn attention_core(&self, s: &StepWork) -> Result<u128, ScenarioError> {
+        let roofline = |flops: u128, bytes: u128| {
+            self.op(Roofline {
+                flops,
+                bytes,
+                dtype: CostDtype::Bf16,
+            }
+            .time(&self.rates))
+        };
+        let core = roofline(s.attention_flops, s.kv_bytes)?;
+        let (Some(m), Attention::Gqa(g)) = (&self.measured, &self.model.attention) else {
+            return Ok(core);
+        };
+        if s.prefill_tokens == 0 {
+            let kv = s.decode_kv_bytes.min(u64::MAX as u128) as u64;
+            return Ok(core.max(m.decode_attention.floor_ps(kv, s.decode_kv_bytes)));
+        }
+        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?.max(
+            m.prefill_attention
+                .floor_ps(s.prefill_tokens, s.attention_flops),
+        );
+        let heads_per_kv = (g.num_heads / g.num_kv_heads.max(1)).max(1) as u128;
+        let decode =
+            s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
+        Ok(core.max(prefill + decode))
     }
 
     /// Layers in `range` with routed experts.
@@ -451,6 +578,8 @@ impl CostModel {
             dtype: CostDtype::Bf16,
         };
         let t = self.op(gemm.time(&self.rates))?;
+        let head_bytes = self.lm_head_bytes / self.tp as u64;
+        let t = self.measured_floor(t, sampled.max(1), head_bytes);
         let logits = self.model.activation_dtype.bytes_for(sampled.max(1) * n);
         let comm = self.collective(Collective::AllGather, logits)?
             + self.collective(Collective::AllReduce, self.hidden_bytes(tokens))?;
@@ -530,4 +659,40 @@ fn what_if_rates(mut r: HwRates, efficiency: f64) -> HwRates {
     }
     r.hbm = scale(r.hbm);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateTable;
+
+    fn table(grows: bool) -> RateTable {
+        // 1 byte per ps at 1 row, half that at 100 rows.
+        RateTable::new(vec![(1, 1_000_000_000_000), (100, 500_000_000_000)], grows).unwrap()
+    }
+
+    #[test]
+    fn rates_interpolate_in_time_per_unit() {
+        let t = table(true);
+        assert_eq!(t.floor_ps(1, 1000), 1000);
+        assert_eq!(t.floor_ps(100, 1000), 2000);
+        // halfway in rows: halfway in time per unit.
+        let mid = t.floor_ps(50, 99_000);
+        assert!((mid as i128 - 148_000).abs() <= 1, "{mid}");
+        // below the first size: the first rate.
+        assert_eq!(table(false).floor_ps(1, 7), 7);
+    }
+
+    #[test]
+    fn past_the_last_size_weight_reads_grow_and_flop_rates_stay() {
+        assert_eq!(table(true).floor_ps(200, 1000), 4000);
+        assert_eq!(table(false).floor_ps(200, 1000), 2000);
+    }
+
+    #[test]
+    fn bad_tables_are_refused() {
+        assert!(RateTable::new(vec![], true).is_err());
+        assert!(RateTable::new(vec![(0, 1)], true).is_err());
+        assert!(RateTable::new(vec![(2, 1), (2, 1)], true).is_err());
+        assert!(RateTable::new(vec![(1, 0)], true).is_err());
+    }
 }

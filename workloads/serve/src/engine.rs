@@ -8,10 +8,11 @@
 //! steps, KV allocated per token, launches as `kernels_per_layer` and
 //! `cuda_graph_decode` say), so older scenarios keep their figures.
 
-use memwall_models::units::{parse_bytes, parse_time_ps};
+use memwall_models::units::{parse_byte_rate, parse_bytes, parse_flop_rate, parse_time_ps};
 use memwall_sim::Ps;
 use serde::Deserialize;
 
+use crate::cost::{MeasuredKernels, RateTable};
 use crate::error::ScenarioError;
 use crate::scenario::Scenario;
 
@@ -98,6 +99,29 @@ pub struct GraphProfile {
     pub kernels_per_layer: Sourced<u64>,
 }
 
+/// The engine's kernels as measured on one GPU (`[[kernels]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KernelProfile {
+    /// The GPU profile's name.
+    pub gpu: String,
+    /// GEMM rows (the step's tokens) at which the dense projections were timed.
+    pub gemm_rows: Sourced<Vec<u64>>,
+    /// Weight bytes over kernel time at those rows.
+    pub gemm_weight_rate: Sourced<Vec<String>>,
+    /// KV bytes x query heads per KV head over the time the decode sequences of a mixed
+    /// step add to its attention kernel.
+    pub mixed_attention_rate: Sourced<String>,
+    /// Prefill tokens of a step at which its causal attention was timed.
+    pub prefill_attention_tokens: Sourced<Vec<u64>>,
+    /// Causal attention FLOPs over kernel time at those tokens.
+    pub prefill_attention_rate: Sourced<Vec<String>>,
+    /// KV bytes per layer a decode-only step's attention read when timed.
+    pub decode_attention_bytes: Sourced<Vec<String>>,
+    /// Those bytes over the kernel time.
+    pub decode_attention_rate: Sourced<Vec<String>>,
+}
+
 /// An engine profile as written.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +135,8 @@ pub struct EngineProfile {
     pub kv: KvProfile,
     pub cpu: CpuProfile,
     pub graphs: GraphProfile,
+    #[serde(default)]
+    pub kernels: Vec<KernelProfile>,
 }
 
 /// The names of the shipped engine profiles.
@@ -172,9 +198,16 @@ pub struct Engine {
     pub tensor_parallel: u32,
     /// The profile's prefix cache (block hash when the profile does not say).
     pub prefix_cache: crate::kv::PrefixCacheKind,
+    /// Kernels as measured, per GPU profile name.
+    pub measured: Vec<(String, MeasuredKernels)>,
 }
 
 impl Engine {
+    /// This engine's kernels as measured on `gpu`, if the profile has them.
+    pub fn measured_on(&self, gpu: &str) -> Option<&MeasuredKernels> {
+        self.measured.iter().find(|(g, _)| g == gpu).map(|(_, r)| r)
+    }
+
     /// CPU time of a step that schedules `seqs` sequences.
     pub fn cpu_time(&self, seqs: usize) -> Ps {
         Ps(self.step_cpu.0 + self.seq_cpu.0 * seqs as u64)
@@ -235,6 +268,12 @@ impl Engine {
             None => Ps(time("cpu.step", &p.cpu.step.value)?),
         };
         let nkv = &p.kv.non_kv_memory.value;
+        let measured = p
+            .kernels
+            .iter()
+            .map(|k| measured_kernels(k).map(|r| (k.gpu.clone(), r)))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|m| bad("kernels", "[[kernels]]", m))?;
         Ok(Engine {
             name: p.name.clone(),
             scheduler: p.scheduler.value,
@@ -263,8 +302,88 @@ impl Engine {
                 .prefix_cache
                 .as_ref()
                 .map_or(crate::kv::PrefixCacheKind::BlockHash, |k| k.value),
+            measured,
         })
     }
+}
+
+/// A `[[kernels]]` entry as [`MeasuredKernels`].
+fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
+    let weights = rate_table(
+        &k.gemm_rows.value,
+        &k.gemm_weight_rate.value,
+        parse_byte_rate,
+        true,
+    )
+    .map_err(|m| format!("{}: gemm_rows/gemm_weight_rate: {m}", k.gpu))?;
+    let prefill_attention = rate_table(
+        &k.prefill_attention_tokens.value,
+        &k.prefill_attention_rate.value,
+        parse_flop_rate,
+        false,
+    )
+    .map_err(|m| {
+        format!(
+            "{}: prefill_attention_tokens/prefill_attention_rate: {m}",
+            k.gpu
+        )
+    })?;
+    let sizes = k
+        .decode_attention_bytes
+        .value
+        .iter()
+        .map(|b| parse_bytes(b).map_err(|e| e.message))
+        .collect::<Result<Vec<u64>, String>>()
+        .map_err(|m| format!("{}: decode_attention_bytes: {m}", k.gpu))?;
+    let decode_attention = rate_table(
+        &sizes,
+        &k.decode_attention_rate.value,
+        parse_byte_rate,
+        false,
+    )
+    .map_err(|m| {
+        format!(
+            "{}: decode_attention_bytes/decode_attention_rate: {m}",
+            k.gpu
+        )
+    })?;
+    let mixed = &k.mixed_attention_rate.value;
+    let mixed_attention_rate = parse_byte_rate(mixed)
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or_else(|| {
+            format!(
+                "{}: mixed_attention_rate {mixed:?} is not a rate above 0",
+                k.gpu
+            )
+        })?;
+    Ok(MeasuredKernels {
+        weights,
+        prefill_attention,
+        decode_attention,
+        mixed_attention_rate,
+    })
+}
+
+/// Sizes and their rates (one rate per size) as a [`RateTable`].
+fn rate_table(
+    sizes: &[u64],
+    rates: &[String],
+    parse: fn(&str) -> Result<u64, memwall_models::units::UnitError>,
+    grows_past_last: bool,
+) -> Result<RateTable, String> {
+    if sizes.len() != rates.len() || sizes.is_empty() {
+        return Err(format!(
+            "{} sizes but {} rates (give one rate per size)",
+            sizes.len(),
+            rates.len()
+        ));
+    }
+    let mut points = Vec::with_capacity(sizes.len());
+    for (&x, rate) in sizes.iter().zip(rates) {
+        points.push((x, parse(rate).map_err(|e| e.message)?));
+    }
+    RateTable::new(points, grows_past_last)
 }
 
 #[cfg(test)]
@@ -286,6 +405,34 @@ mod tests {
             assert!(s.windows(2).all(|w| w[0] < w[1]), "{n}: sizes ascend");
         }
         assert!(engine_profile("nope").is_none());
+    }
+
+    #[test]
+    fn vllm_carries_kernels_measured_on_the_validation_gpus() {
+        let p = engine_profile("vllm-v1").unwrap().unwrap();
+        for gpu in ["rtx-4090", "rtx-pro-6000-bse"] {
+            let k = p.kernels.iter().find(|k| k.gpu == gpu).expect(gpu);
+            let m = measured_kernels(k).unwrap();
+            assert!(m.mixed_attention_rate > 0);
+            // the measured rate falls with the rows: 128 rows read slower than 1.
+            let mb = 436_200_000u128;
+            assert!(
+                m.weights.floor_ps(128, mb) > m.weights.floor_ps(1, mb),
+                "{gpu}"
+            );
+        }
+        let mut bad = p.kernels[0].clone();
+        bad.gemm_weight_rate.value.pop();
+        let e = measured_kernels(&bad).unwrap_err();
+        assert!(
+            e.contains("rtx-4090") && e.contains("one rate per size"),
+            "{e}"
+        );
+        bad.mixed_attention_rate.value = "fast".into();
+        bad.gemm_weight_rate = p.kernels[0].gemm_weight_rate.clone();
+        assert!(measured_kernels(&bad)
+            .unwrap_err()
+            .contains("mixed_attention_rate"));
     }
 
     #[test]

@@ -210,7 +210,10 @@ fn cost_model(
         graphs,
         e.compute_efficiency,
     )?;
-    let c = c.with_tensor_parallel(tp, sys);
+    let measured = engine.and_then(|g| g.measured_on(&sys.node.gpu.name));
+    let c = c
+        .with_tensor_parallel(tp, sys)
+        .with_measured_kernels(measured.cloned());
     Ok(if s.moe.is_some() {
         c.with_routed_experts()
     } else {

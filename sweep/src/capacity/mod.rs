@@ -144,6 +144,17 @@ pub fn prepare(spec: &PlanSpec, reg: &Registry) -> Result<Vec<PlanCell>, PlanErr
                 r => r as u64,
             };
             let gpus = tp * replicas;
+            if gpus > node_gpus as u64 {
+                return Err(SweepError::new(
+                    &spec.file,
+                    Some(if pl.line > 1 { pl.line } else { sys.line }),
+                    format!(
+                        "placement {pname} uses {gpus} GPUs (tensor_parallel {tp} x replicas {replicas}) but {} has {node_gpus}: list the placements that fit in the system's `placements`",
+                        sys.name
+                    ),
+                )
+                .into());
+            }
             let per = if sys.per_gpu { gpus as f64 } else { 1.0 };
             cells.push(PlanCell {
                 system: sys.name.clone(),

@@ -557,13 +557,15 @@ fn systems(
         let per_gpu = match s.per.as_ref().map(|p| p.get_ref().as_str()) {
             None | Some("gpu") => true,
             Some("node") => false,
-            Some(other) => return Err(SweepError::new(
-                path,
-                s.per.as_ref().and_then(|p| at(p.span())),
-                format!(
+            Some(other) => {
+                return Err(SweepError::new(
+                    path,
+                    s.per.as_ref().and_then(|p| at(p.span())),
+                    format!(
                     "per = {other:?} is not known: write \"gpu\" (price per GPU-hour) or \"node\""
                 ),
-            )),
+                ))
+            }
         };
         let names = match s.placements {
             None => placements.iter().map(|p| p.name.clone()).collect(),

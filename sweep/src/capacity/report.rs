@@ -269,17 +269,33 @@ pub fn summary_md(spec: &PlanSpec, r: &PlanResult) -> String {
             fmt(inst.map(|n| n as f64 * c.cell.usd_per_hour), 2),
         );
     }
+    cheapest_line(&mut s, r);
+    s.push_str("\nPrices (user's):\n");
+    for sys in &spec.systems {
+        let per = if sys.per_gpu { "GPU" } else { "node" };
+        let _ = writeln!(
+            s,
+            "- {}: ${}/h per {per} ({})",
+            sys.name, sys.usd_per_hour, sys.source
+        );
+    }
+    s
+}
+
+/// Which deployment reaches the target rate at the least cost per hour.
+fn cheapest_line(s: &mut String, r: &PlanResult) {
     match (r.target_rate, r.cheapest) {
         (Some(t), Some(i)) => {
             let c = &r.cells[i];
             let n = c.instances_for(t).unwrap_or(0);
             let _ = writeln!(
                 s,
-                "\nCheapest for {t} requests/s: {} x {} / {} ({} GPUs) at ${:.2}/h.",
+                "\nCheapest for {t} requests/s: {} x {} / {} ({} GPU{}) at ${:.2}/h.",
                 n,
                 c.cell.system,
                 c.cell.placement,
                 n * c.cell.gpus,
+                if n * c.cell.gpus == 1 { "" } else { "s" },
                 n as f64 * c.cell.usd_per_hour
             );
         }
@@ -291,16 +307,6 @@ pub fn summary_md(spec: &PlanSpec, r: &PlanResult) -> String {
         }
         _ => {}
     }
-    s.push_str("\nPrices (user's):\n");
-    for sys in &spec.systems {
-        let per = if sys.per_gpu { "GPU" } else { "node" };
-        let _ = writeln!(
-            s,
-            "- {}: ${}/h per {per} ({})",
-            sys.name, sys.usd_per_hour, sys.source
-        );
-    }
-    s
 }
 
 /// `summary.json`: the plan's inputs and every cell's answer.

@@ -627,18 +627,18 @@ mod tests {
     fn unknown_fields_and_bad_values_name_their_line() {
         let e =
             parse(&OK.replace("source = \"quote\"", "source = \"quote\"\ncost = 1")).unwrap_err();
-        assert_eq!(e.line, Some(21), "{e}");
+        assert_eq!(e.line, Some(20), "{e}");
         assert!(e.message.contains("cost"), "{e}");
         let e = parse(&OK.replace("\"p99\"", "\"p95\"")).unwrap_err();
         assert_eq!(e.line, Some(11), "{e}");
         let e = parse(&OK.replace("\"$3/h\"", "\"3 dollars\"")).unwrap_err();
-        assert_eq!(e.line, Some(19), "{e}");
+        assert_eq!(e.line, Some(18), "{e}");
         let e = parse(&OK.replace(
             "source = \"quote\"",
             "source = \"q\"\nplacements = [\"tp9\"]",
         ))
         .unwrap_err();
-        assert_eq!(e.line, Some(21), "{e}");
+        assert_eq!(e.line, Some(20), "{e}");
         assert!(
             e.message.contains("tp9") && e.message.contains("tp1"),
             "{e}"

@@ -109,60 +109,13 @@ pub fn prepare(spec: &PlanSpec, reg: &Registry) -> Result<Vec<PlanCell>, PlanErr
                 format!("system {:?}: {e}", sys.name),
             )
         })?;
-        let node_gpus = node.node.gpus.len();
         for pname in &sys.placements {
-            let pl = spec
-                .placements
-                .iter()
-                .find(|p| &p.name == pname)
-                .expect("placement names are checked when the plan is parsed");
-            let mut t = spec.base.clone();
-            crate::spec::merge_tables(&mut t, &pl.set);
-            t.insert("system".into(), sys.name.clone().into());
-            t.insert("seed".into(), (spec.seed as i64).into());
-            t.insert("compare_without_engram".into(), false.into());
-            t.insert("workload".into(), spec.stream.clone().into());
-            set_slo_metrics(&mut t, spec);
-            let s = scenario_at(spec, &t, spec.search.min_rate).map_err(|m| {
-                let line = if pl.line > 1 { pl.line } else { sys.line };
-                let first = m.lines().next().unwrap_or("").to_string();
-                SweepError::new(
-                    &spec.file,
-                    Some(line),
-                    format!("system {} with placement {pname}: {first}", sys.name),
-                )
-            })?;
-            let e = memwall_serve::limits::estimate(&s, node_gpus);
-            let probes = spec.search.max_probes() as f64;
+            let (c, e) = cell(spec, sys, pname, node.node.gpus.len())?;
             est = Estimate {
                 bytes: est.bytes.max(e.bytes),
-                seconds: est.seconds + e.seconds * probes,
+                seconds: est.seconds + e.seconds * spec.search.max_probes() as f64,
             };
-            let tp = s.engine.tensor_parallel.max(1);
-            let replicas = match s.engine.replicas {
-                0 => (node_gpus as u64 / tp).max(1),
-                r => r as u64,
-            };
-            let gpus = tp * replicas;
-            if gpus > node_gpus as u64 {
-                return Err(SweepError::new(
-                    &spec.file,
-                    Some(if pl.line > 1 { pl.line } else { sys.line }),
-                    format!(
-                        "placement {pname} uses {gpus} GPUs (tensor_parallel {tp} x replicas {replicas}) but {} has {node_gpus}: list the placements that fit in the system's `placements`",
-                        sys.name
-                    ),
-                )
-                .into());
-            }
-            let per = if sys.per_gpu { gpus as f64 } else { 1.0 };
-            cells.push(PlanCell {
-                system: sys.name.clone(),
-                placement: pname.clone(),
-                scenario: t,
-                gpus,
-                usd_per_hour: sys.usd_per_hour * per,
-            });
+            cells.push(c);
         }
     }
     est.check(
@@ -171,6 +124,55 @@ pub fn prepare(spec: &PlanSpec, reg: &Registry) -> Result<Vec<PlanCell>, PlanErr
         "lower [stream] requests, narrow [search], or plan fewer systems and placements",
     )?;
     Ok(cells)
+}
+
+/// System `sys` with placement `pname` (on a node of `node_gpus` GPUs), checked, with the
+/// estimate of one probe.
+fn cell(
+    spec: &PlanSpec,
+    sys: &spec::PlanSystem,
+    pname: &str,
+    node_gpus: usize,
+) -> Result<(PlanCell, Estimate), SweepError> {
+    let pl = spec.placements.iter().find(|p| p.name == pname);
+    let line = pl.map_or(sys.line, |p| if p.line > 1 { p.line } else { sys.line });
+    let at = |m: String| SweepError::new(&spec.file, Some(line), m);
+    let pl = pl.ok_or_else(|| at(format!("placement {pname:?} is not defined")))?;
+    let mut t = spec.base.clone();
+    crate::spec::merge_tables(&mut t, &pl.set);
+    t.insert("system".into(), sys.name.clone().into());
+    t.insert("seed".into(), (spec.seed as i64).into());
+    t.insert("compare_without_engram".into(), false.into());
+    t.insert("workload".into(), spec.stream.clone().into());
+    set_slo_metrics(&mut t, spec);
+    let s = scenario_at(spec, &t, spec.search.min_rate).map_err(|m| {
+        let first = m.lines().next().unwrap_or("").to_string();
+        at(format!(
+            "system {} with placement {pname}: {first}",
+            sys.name
+        ))
+    })?;
+    let tp = s.engine.tensor_parallel.max(1);
+    let replicas = match s.engine.replicas {
+        0 => (node_gpus as u64 / tp).max(1),
+        r => r as u64,
+    };
+    let gpus = tp * replicas;
+    if gpus > node_gpus as u64 {
+        return Err(at(format!(
+            "placement {pname} uses {gpus} GPUs (tensor_parallel {tp} x replicas {replicas}) but {} has {node_gpus}: list the placements that fit in the system's `placements`",
+            sys.name
+        )));
+    }
+    let per = if sys.per_gpu { gpus as f64 } else { 1.0 };
+    let c = PlanCell {
+        system: sys.name.clone(),
+        placement: pname.to_string(),
+        scenario: t,
+        gpus,
+        usd_per_hour: sys.usd_per_hour * per,
+    };
+    Ok((c, memwall_serve::limits::estimate(&s, node_gpus)))
 }
 
 /// The objectives as the scenario's goodput SLOs, so every probe also reports goodput.

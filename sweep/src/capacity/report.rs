@@ -82,80 +82,88 @@ fn dist_ms(d: &Dist) -> [f64; 3] {
     [ms(d.p50_s), ms(d.p90_s), ms(d.p99_s)]
 }
 
+const PLAN_HEADER: [&str; 24] = [
+    "cell",
+    "system",
+    "placement",
+    "gpus",
+    "outcome",
+    "max_rate_req_per_s",
+    "first_fail_req_per_s",
+    "probes",
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p90_ms",
+    "tpot_p99_ms",
+    "output_throughput_tokens_per_s",
+    "goodput_pct",
+    "hourly_cost_usd_per_h",
+    "usd_per_1m_output_tokens",
+    "usd_per_h_per_req_per_s",
+    "target_rate_req_per_s",
+    "instances_for_target",
+    "fleet_cost_usd_per_h",
+    "meets_target",
+    "cheapest_for_target",
+];
+
 /// `plan.csv`: one row per cell.
 pub fn plan_csv(r: &PlanResult) -> Vec<u8> {
-    let header = [
-        "cell",
-        "system",
-        "placement",
-        "gpus",
-        "outcome",
-        "max_rate_req_per_s",
-        "first_fail_req_per_s",
-        "probes",
-        "ttft_p50_ms",
-        "ttft_p90_ms",
-        "ttft_p99_ms",
-        "tpot_p50_ms",
-        "tpot_p90_ms",
-        "tpot_p99_ms",
-        "output_throughput_tokens_per_s",
-        "goodput_pct",
-        "hourly_cost_usd_per_h",
-        "usd_per_1m_output_tokens",
-        "usd_per_h_per_req_per_s",
-        "target_rate_req_per_s",
-        "instances_for_target",
-        "fleet_cost_usd_per_h",
-        "meets_target",
-        "cheapest_for_target",
+    let rows = r.cells.iter().enumerate().map(|(i, c)| plan_row(r, i, c));
+    csv_bytes(&PLAN_HEADER, rows)
+}
+
+/// Cell `i`'s row of `plan.csv`.
+fn plan_row(r: &PlanResult, i: usize, c: &CellAnswer) -> Vec<String> {
+    let best = c.search.best();
+    let mut row = vec![
+        i.to_string(),
+        c.cell.system.clone(),
+        c.cell.placement.clone(),
+        c.cell.gpus.to_string(),
+        c.search.outcome.label().to_string(),
+        num(c.max_rate()),
+        num(c.search.first_fail().map(|p| p.rate)),
+        c.search.probes.len().to_string(),
     ];
-    let rows = r.cells.iter().enumerate().map(|(i, c)| {
-        let best = c.search.best();
-        let lat = |f: fn(&Probe) -> [f64; 3], k: usize| num(best.map(|p| f(p)[k]));
-        let ttft = |p: &Probe| dist_ms(&p.latency.ttft);
-        let tpot = |p: &Probe| dist_ms(&p.latency.tpot);
-        let good = best
-            .and_then(|p| p.latency.goodput)
-            .map(|g| g.fraction * 100.0);
-        let inst = r.target_rate.and_then(|t| c.instances_for(t));
-        let meets = match (r.target_rate, c.max_rate()) {
-            (Some(t), Some(m)) => (m >= t).to_string(),
-            (Some(_), None) => "false".into(),
-            _ => String::new(),
-        };
-        vec![
-            i.to_string(),
-            c.cell.system.clone(),
-            c.cell.placement.clone(),
-            c.cell.gpus.to_string(),
-            c.search.outcome.label().to_string(),
-            num(c.max_rate()),
-            num(c.search.first_fail().map(|p| p.rate)),
-            c.search.probes.len().to_string(),
-            lat(ttft, 0),
-            lat(ttft, 1),
-            lat(ttft, 2),
-            lat(tpot, 0),
-            lat(tpot, 1),
-            lat(tpot, 2),
-            num(best.map(|p| p.latency.output_throughput)),
-            num(good),
-            num(Some(c.cell.usd_per_hour)),
-            num(c.usd_per_m_tokens()),
-            num(c.max_rate().map(|m| c.cell.usd_per_hour / m)),
-            num(r.target_rate),
-            inst.map_or(String::new(), |n| n.to_string()),
-            num(inst.map(|n| n as f64 * c.cell.usd_per_hour)),
-            meets,
-            if r.target_rate.is_some() {
-                (r.cheapest == Some(i)).to_string()
+    for k in 0..6 {
+        row.push(num(best.map(|p| {
+            let d = if k < 3 {
+                &p.latency.ttft
             } else {
-                String::new()
-            },
-        ]
-    });
-    csv_bytes(&header, rows)
+                &p.latency.tpot
+            };
+            dist_ms(d)[k % 3]
+        })));
+    }
+    let good = best
+        .and_then(|p| p.latency.goodput)
+        .map(|g| g.fraction * 100.0);
+    let inst = r.target_rate.and_then(|t| c.instances_for(t));
+    let meets = match (r.target_rate, c.max_rate()) {
+        (Some(t), Some(m)) => (m >= t).to_string(),
+        (Some(_), None) => "false".into(),
+        _ => String::new(),
+    };
+    let cheapest = match r.target_rate {
+        Some(_) => (r.cheapest == Some(i)).to_string(),
+        None => String::new(),
+    };
+    row.extend([
+        num(best.map(|p| p.latency.output_throughput)),
+        num(good),
+        num(Some(c.cell.usd_per_hour)),
+        num(c.usd_per_m_tokens()),
+        num(c.max_rate().map(|m| c.cell.usd_per_hour / m)),
+        num(r.target_rate),
+        inst.map_or(String::new(), |n| n.to_string()),
+        num(inst.map(|n| n as f64 * c.cell.usd_per_hour)),
+        meets,
+        cheapest,
+    ]);
+    row
 }
 
 /// `probes.csv`: every simulated rate of every cell, in the order run.

@@ -567,26 +567,7 @@ fn systems(
                 ))
             }
         };
-        let names = match s.placements {
-            None => placements.iter().map(|p| p.name.clone()).collect(),
-            Some(v) => {
-                for n in &v {
-                    if !placements.iter().any(|p| &p.name == n.get_ref()) {
-                        let known: Vec<&str> = placements.iter().map(|p| p.name.as_str()).collect();
-                        return Err(SweepError::new(
-                            path,
-                            at(n.span()),
-                            format!(
-                                "placement {:?} is not defined; placements: {}",
-                                n.get_ref(),
-                                known.join(", ")
-                            ),
-                        ));
-                    }
-                }
-                v.into_iter().map(|n| n.into_inner()).collect()
-            }
-        };
+        let names = system_placements(path, text, s.placements, placements)?;
         out.push(PlanSystem {
             name,
             usd_per_hour: micro as f64 / 1e6,
@@ -597,6 +578,33 @@ fn systems(
         });
     }
     Ok(out)
+}
+
+/// A system's `placements`, each defined (all placements when it lists none).
+fn system_placements(
+    path: &Path,
+    text: &str,
+    listed: Option<Vec<Spanned<String>>>,
+    placements: &[Placement],
+) -> Result<Vec<String>, SweepError> {
+    let Some(v) = listed else {
+        return Ok(placements.iter().map(|p| p.name.clone()).collect());
+    };
+    for n in &v {
+        if !placements.iter().any(|p| &p.name == n.get_ref()) {
+            let known: Vec<&str> = placements.iter().map(|p| p.name.as_str()).collect();
+            return Err(SweepError::new(
+                path,
+                Some(line_of(text, n.span().start)),
+                format!(
+                    "placement {:?} is not defined; placements: {}",
+                    n.get_ref(),
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(v.into_iter().map(|n| n.into_inner()).collect())
 }
 
 #[cfg(test)]

@@ -154,6 +154,34 @@ mod tests {
     }
 
     #[test]
+    fn every_objective_must_hold_over_measured_requests() {
+        use super::super::spec::{Objective, Stat};
+        let o = |stat, limit_s| Objective {
+            stat,
+            limit_s,
+            limit_text: String::new(),
+        };
+        let slo = Slos {
+            ttft: Some(o(Stat::P99, 0.2)),
+            tpot: Some(o(Stat::P50, 0.05)),
+        };
+        let mut l = LatencySummary::default();
+        assert!(!slo.met(&l), "no measured request: not met");
+        l.measured = 10;
+        l.ttft.p99_s = 0.2;
+        l.tpot.p50_s = 0.05;
+        assert!(slo.met(&l), "at the limits: met");
+        l.tpot.p50_s = 0.0501;
+        assert!(!slo.met(&l));
+        l.tpot.p50_s = 0.01;
+        l.ttft.p99_s = 0.21;
+        assert!(!slo.met(&l));
+        l.ttft.mean_s = 9.0; // another statistic: not judged
+        l.ttft.p99_s = 0.1;
+        assert!(slo.met(&l));
+    }
+
+    #[test]
     fn the_search_reports_its_ends() {
         let s = Search {
             min_rate: 1.0,

@@ -43,6 +43,12 @@ enum Command {
         after_help = "Examples:\n  memwall sweep examples/sweeps/engram-fetch.toml --out out/fetch --threads 8\n  memwall sweep study.toml --shard 0/4 --out out/shard0   (then: memwall merge out/shard*)"
     )]
     Sweep(cmd::sweep::SweepArgs),
+    /// Capacity planning: the largest request rate per system and placement under TTFT/TPOT
+    /// objectives, its cost, the cheapest deployment for a target rate, the frontier.
+    #[command(
+        after_help = "Examples:\n  memwall plan scenarios/plan/llama-8b-capacity.toml --out out/plan\n  memwall plan my-plan.toml --check"
+    )]
+    Plan(cmd::plan::PlanArgs),
     /// Merge the output folders of a sharded sweep into one.
     #[command(
         after_help = "Examples:\n  memwall merge out/shard0 out/shard1 out/shard2 out/shard3 --out out/study"
@@ -84,6 +90,7 @@ fn main() {
         Command::Probe(a) => cmd::probe::run(a),
         Command::Sweep(a) => cmd::sweep::run(a),
         Command::Merge(a) => cmd::merge::run(a),
+        Command::Plan(a) => cmd::plan::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Run(a) => cmd::run::run(a),
         Command::Trace(a) => cmd::trace::run(a),

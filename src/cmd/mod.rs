@@ -3,6 +3,7 @@
 pub mod calibrate;
 pub mod fabric;
 pub mod merge;
+pub mod plan;
 pub mod probe;
 pub mod profiles;
 pub mod replay;

@@ -59,6 +59,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod capacity;
 pub mod economics;
 pub mod engine;
 pub mod outputs;

@@ -43,6 +43,7 @@ pub mod batcher;
 pub mod budget;
 pub mod corpus;
 pub mod cost;
+pub mod disagg;
 pub mod engine;
 mod engram;
 pub mod error;

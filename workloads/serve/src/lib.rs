@@ -53,6 +53,7 @@ pub mod limits;
 pub mod metrics;
 pub mod moe;
 pub mod mwet;
+mod rack;
 pub mod report;
 pub mod requests;
 pub mod reuse;

@@ -417,6 +417,7 @@ impl<'a> ServeSim<'a> {
         role: Option<disagg::Role>,
     ) -> Result<ServeSim<'a>, ScenarioError> {
         let mut sys = reg.system(&s.system).map_err(|e| s.unknown_system(e))?;
+        sys.node = crate::rack::node_of(s, &sys.node)?;
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,

@@ -300,3 +300,29 @@ fn add_tenant(a: &mut TenantStats, b: &TenantStats) {
     .map(|(n, (b, r))| (n, b, r))
     .collect();
 }
+
+/// `summary.json`'s `disaggregation` object.
+pub fn stats_json(d: &DisaggStats) -> serde_json::Value {
+    let ms = |p: Ps| p.as_secs_f64() * 1e3;
+    let e = &d.exposed_per_request;
+    serde_json::json!({
+        "transfer": d.transfer,
+        "layerwise": d.layerwise,
+        "first_token": match d.first_token {
+            Some(FirstToken::Decode) => "decode",
+            _ => "prefill",
+        },
+        "requests": d.requests,
+        "ops": d.ops,
+        "bytes": d.bytes as f64,
+        "latency_ms": ms(d.latency),
+        "hidden_ms": ms(d.hidden),
+        "exposed_ms": ms(d.exposed),
+        "exposed_per_request_ms": {
+            "mean": e.mean_s * 1e3, "p50": e.p50_s * 1e3, "p90": e.p90_s * 1e3, "p99": e.p99_s * 1e3,
+        },
+        "resources": d.resources.iter().map(|(n, b, r)| serde_json::json!({
+            "resource": n, "bytes": *b as f64, "gb_per_s": r / 1e9,
+        })).collect::<Vec<_>>(),
+    })
+}

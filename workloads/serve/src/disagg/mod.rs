@@ -23,8 +23,8 @@ mod ship;
 mod spec;
 
 pub(crate) use land::Handoff;
-pub use merge::DisaggStats;
 pub(crate) use merge::{resource_bytes, run_disaggregated};
+pub use merge::{stats_json, DisaggStats};
 pub(crate) use ship::{Finished, Landed, Ship};
 pub(crate) use spec::{check_pools, Pools};
 pub use spec::{DisaggSpec, FirstToken, TransferKind};

@@ -208,6 +208,21 @@ fn bad_pools_and_links_name_the_field() {
         e.contains("disaggregation.transfer") && e.contains("no NIC"),
         "{e}"
     );
+    // More trays than the NVLink domain holds.
+    let e = common::err(&scenario("").replace("deepseek-h800-node\"", "gb200-nvl72\"\nnodes = 19"));
+    assert!(
+        e.contains("`nodes`") && e.contains("76 GPUs") && e.contains("holds 72"),
+        "{e}"
+    );
+    // Host staging between trays of a rack.
+    let rack =
+        scenario("[disaggregation]\nprefill_gpus = [0]\ndecode_gpus = [4]\ntransfer = \"host\"\n")
+            .replace("deepseek-h800-node\"", "gb200-nvl72\"\nnodes = 2");
+    let e = common::err(&rack);
+    assert!(
+        e.contains("disaggregation.transfer") && e.contains("cross the network"),
+        "{e}"
+    );
     // A pool whose HBM cannot hold the weights and the KV cache asked for.
     let e = common::err(
         &scenario(&format!("{PD}transfer = \"nvlink\"\n")).replace("65536", "900000000"),

@@ -225,27 +225,31 @@ impl Ship {
     }
 }
 
+/// One stage of a transfer: its latency and one path per rank pair.
+type Stage = (Ps, Vec<Vec<memwall_sim::ResourceId>>);
+
 /// The stages of one transfer between rank pairs `(prefill GPU, decode GPU)`: each
 /// stage's latency and one path per pair.
 fn stages(
     kind: TransferKind,
     node: &NodeModel,
     pairs: &[(usize, usize)],
-) -> Result<Vec<(Ps, Vec<Vec<memwall_sim::ResourceId>>)>, ScenarioError> {
+) -> Result<Vec<Stage>, ScenarioError> {
     let wiring = |e: memwall_models::node::WiringError| ScenarioError::Wiring {
         system: node.spec.gpu.name.clone(),
         message: e.to_string(),
     };
-    let stage = |f: &dyn Fn(usize, usize) -> Result<Path, ScenarioError>| -> Result<(Ps, Vec<_>), ScenarioError> {
-        let mut lat = Ps::ZERO;
-        let mut paths = Vec::new();
-        for &(a, b) in pairs {
-            let p = f(a, b)?;
-            lat = lat.max(p.latency);
-            paths.push(p.resources);
-        }
-        Ok((lat, paths))
-    };
+    let stage =
+        |f: &dyn Fn(usize, usize) -> Result<Path, ScenarioError>| -> Result<Stage, ScenarioError> {
+            let mut lat = Ps::ZERO;
+            let mut paths = Vec::new();
+            for &(a, b) in pairs {
+                let p = f(a, b)?;
+                lat = lat.max(p.latency);
+                paths.push(p.resources);
+            }
+            Ok((lat, paths))
+        };
     Ok(match kind {
         TransferKind::Nvlink => vec![stage(&|a, b| node.nvlink(a, b).map_err(wiring))?],
         TransferKind::Rdma => vec![stage(&|a, b| rdma(node, a, b))?],

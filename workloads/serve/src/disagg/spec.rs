@@ -120,7 +120,7 @@ fn check_pool(
         let m = format!("GPU {} is named twice", w[0]);
         return Err(field_err(s, key, v, m, "name each GPU once"));
     }
-    if gpus.len() % tp != 0 {
+    if !gpus.len().is_multiple_of(tp) {
         let m = format!(
             "{} GPUs is not a whole number of tensor-parallel groups of {tp}",
             gpus.len()
@@ -182,6 +182,22 @@ pub(crate) fn check_pools(
             v,
             m,
             "use a path the system has: nvlink, rdma or host",
+        ));
+    }
+    let per_node = n / s.nodes.unwrap_or(1).max(1);
+    let mut all = spec.prefill_gpus.iter().chain(&spec.decode_gpus);
+    let first_node = all.next().map_or(0, |g| g / per_node.max(1));
+    if spec.transfer == TransferKind::Host && all.any(|g| g / per_node.max(1) != first_node) {
+        let m = format!(
+            "staging through host DRAM between the {} nodes of the rack would cross the network, which is not modelled",
+            s.nodes.unwrap_or(1)
+        );
+        return Err(field_err(
+            s,
+            "transfer",
+            "host".into(),
+            m,
+            "use nvlink or rdma between nodes, or pools on one node",
         ));
     }
     if let WorkloadSpec::ClosedLoop { .. } | WorkloadSpec::EngramTrace { .. } = s.workload {

@@ -332,6 +332,20 @@ fn replicas(s: &Scenario, node: &NodeModel, tp: usize) -> Result<usize, Scenario
     Ok(n)
 }
 
+/// The disaggregated pools, if any, and the node GPU of each replica rank: this pool's
+/// GPUs, else the first `replicas x tp`.
+fn placement(
+    s: &Scenario,
+    role: Option<&disagg::Role>,
+    node: &NodeModel,
+    tp: usize,
+) -> Result<(Option<disagg::Pools>, Vec<usize>), ScenarioError> {
+    Ok(match disagg::pools(s, role, node, tp)? {
+        Some((p, mine)) => (Some(p), mine),
+        None => (None, (0..replicas(s, node, tp)? * tp).collect()),
+    })
+}
+
 /// KV-cache capacity per replica: in tokens (as given, else what HBM leaves after the
 /// weights and a sharded Engram table), or under an engine profile in blocks, what
 /// `gpu_memory_utilization` leaves after the weights and the engine's non-KV memory
@@ -433,15 +447,8 @@ impl<'a> ServeSim<'a> {
         })?;
         let engine = Engine::of(s)?;
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
-        let pools = disagg::pools(s, role.as_ref(), &node, tp)?;
-        let replicas = match &pools {
-            Some((_, mine)) => mine.len() / tp,
-            None => replicas(s, &node, tp)?,
-        };
-        let gpu_of: Vec<usize> = match &pools {
-            Some((_, mine)) => mine.clone(),
-            None => (0..replicas * tp).collect(),
-        };
+        let (pools, gpu_of) = placement(s, role.as_ref(), &node, tp)?;
+        let replicas = gpu_of.len() / tp;
         let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
@@ -486,7 +493,7 @@ impl<'a> ServeSim<'a> {
         let pd = disagg::side(
             s,
             role,
-            pools.as_ref().map(|p| &p.0),
+            pools.as_ref(),
             &mut ex,
             (model, engine.as_ref(), tp),
         )?;

@@ -229,3 +229,19 @@ fn bad_pools_and_links_name_the_field() {
     );
     assert!(e.contains("HBM") || e.contains("hbm"), "{e}");
 }
+
+#[test]
+fn a_disaggregated_run_is_deterministic() {
+    let text = scenario(&format!("{PD}transfer = \"rdma\"\nlayerwise = true\n"))
+        .replace("rate = 0.05", "rate = 4.0");
+    let (a, b) = (run(&text), run(&text));
+    assert_eq!(
+        memwall_serve::summary_json(&a),
+        memwall_serve::summary_json(&b)
+    );
+    assert_eq!(
+        memwall_serve::requests_csv(&a),
+        memwall_serve::requests_csv(&b)
+    );
+    assert!(a.with_engram.disagg.unwrap().requests == 16);
+}

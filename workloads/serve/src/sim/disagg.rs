@@ -9,7 +9,8 @@ use memwall_models::node::NodeModel;
 use memwall_sim::{Executor, OpId, OpSpec, Work};
 
 use super::{ServeSim, SimOutput};
-use crate::disagg::{check_pools, Handoff, Landed, Pools, Ship};
+pub(crate) use crate::disagg::Pools;
+use crate::disagg::{check_pools, Handoff, Landed, Ship};
 use crate::engine::Engine;
 use crate::error::ScenarioError;
 use crate::requests::Request;

@@ -461,6 +461,9 @@ pub fn summary_json(r: &RunResult) -> Vec<u8> {
     if let (Some(kv), Some(m)) = (&st.kv, v.as_object_mut()) {
         m.insert("kv_cache".into(), crate::kv::stats_json(kv));
     }
+    if let (Some(d), Some(m)) = (&st.disagg, v.as_object_mut()) {
+        m.insert("disaggregation".into(), crate::disagg::stats_json(d));
+    }
     let mut out = serde_json::to_vec_pretty(&v).expect("JSON of plain values");
     out.push(b'\n');
     out

@@ -567,6 +567,17 @@ impl Clients {
         })
     }
 
+    /// Clients that issue nothing: a disaggregated deployment's decode pool, whose
+    /// requests come from the prefill pool when their KV lands.
+    pub(crate) fn none(seed: u64) -> Clients {
+        Clients {
+            source: Source::Synthetic(Uniform::new(seed, [1, 1], [1, 1])),
+            ahead: None,
+            issued: 0,
+            limit: 0,
+        }
+    }
+
     /// How many requests the scenario issues, where known without reading a file
     /// (a file without `max_requests` is read as it goes).
     pub fn planned(&self) -> Option<u64> {

@@ -62,6 +62,8 @@ pub struct RunStats {
     pub replay: Option<crate::mwet::TraceDigest>,
     /// Peak and mean bytes per (memory tier, tenant) (`crate::budget`).
     pub memory: Vec<crate::budget::TierUse>,
+    /// Disaggregated prefill and decode: the KV transfers and their exposure.
+    pub disagg: Option<crate::disagg::DisaggStats>,
 }
 
 /// A scenario's answer.
@@ -167,6 +169,9 @@ pub fn run_scenario_with(
             slo,
         })
     };
+    if s.disaggregation.is_some() {
+        return crate::disagg::run_disaggregated(s, reg, &model, load()?, opt);
+    }
     let engram = s.engram.is_some();
     let out = ServeSim::new(s, reg, &model, load()?, engram, opt)?.run()?;
     let without = if engram && s.compare_without_engram {

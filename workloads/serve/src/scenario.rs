@@ -39,6 +39,10 @@ pub struct Scenario {
     pub kv_cache: Option<crate::kv::KvCacheSpec>,
     /// What requests share (system prompts, conversations), for the prefix cache.
     pub prompts: Option<crate::kv::PromptsSpec>,
+    /// Prefill and decode on separate GPU pools, the KV shipped between them.
+    pub disaggregation: Option<crate::disagg::DisaggSpec>,
+    /// Nodes of the system's NVLink domain served as one (`crate::rack`; default 1).
+    pub nodes: Option<usize>,
     /// Expert parallelism with its all-to-all as flows and seeded routing (`crate::moe`).
     pub moe: Option<crate::moe::MoeSpec>,
     /// Also run the same scenario without Engram and report the throughput penalty.

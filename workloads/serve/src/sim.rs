@@ -26,6 +26,8 @@ use super::rows::hash_rows;
 use super::run::{BatchRow, LayerStats, RunOptions, RunStats, StepRow};
 use super::scenario::{CachePolicy, EngramSpec, Scenario};
 
+mod disagg;
+pub(crate) use disagg::Role;
 mod ep;
 mod memory;
 mod replay;
@@ -161,6 +163,10 @@ pub(crate) struct ServeSim<'a> {
     replay: Option<replay::Replayed>,
     /// Occupancy per memory tier and tenant (`crate::budget`).
     memory: memory::Memory,
+    /// The node GPU of each replica rank (replica `i`'s TP group is `i x tp ..`).
+    gpu_of: Vec<usize>,
+    /// Disaggregated prefill and decode: this pool's side (`crate::disagg`).
+    pd: Option<disagg::Side>,
 }
 
 /// The requests of a run: who issues them, which are measured, the goodput objectives.
@@ -229,16 +235,14 @@ fn kv_run(
     node: &NodeModel,
     cost: &CostModel,
     engine: Option<&Engine>,
-    replicas: usize,
+    gpu_of: &[usize],
     tp: usize,
 ) -> Result<Option<crate::kv::KvRun>, ScenarioError> {
     let Some(spec) = &s.kv_cache else {
         return Ok(None);
     };
     let lay = crate::kv::Layout {
-        groups: (0..replicas)
-            .map(|i| (i * tp..(i + 1) * tp).collect())
-            .collect(),
+        groups: gpu_of.chunks(tp).map(|c| c.to_vec()).collect(),
         kv_bytes_per_token: cost.kv_bytes_per_token()?,
         engine_block: engine.map(|e| e.block_size),
         prefix_cache: engine.map_or(crate::kv::PrefixCacheKind::BlockHash, |e| e.prefix_cache),
@@ -247,12 +251,12 @@ fn kv_run(
     crate::kv::KvRun::new(s, spec, s.prompts.as_ref(), ex, lay).map(Some)
 }
 
-/// Each replica's compute, host and Engram streams (replica `i` on GPU `i x tp`, the
-/// first of its tensor-parallel group).
-fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, replicas: usize, tp: usize) -> Vec<Gpu> {
-    (0..replicas)
+/// Each replica's compute, host and Engram streams (replica `i` on GPU
+/// `gpu_of[i x tp]`, the first of its tensor-parallel group).
+fn gpu_streams(ex: &mut Executor, sys: &SystemSpec, gpu_of: &[usize], tp: usize) -> Vec<Gpu> {
+    (0..gpu_of.len() / tp)
         .map(|i| Gpu {
-            socket: sys.node.gpus[i * tp].socket,
+            socket: sys.node.gpus[gpu_of[i * tp]].socket,
             compute: ex.add_stream(format!("gpu{i}.compute"), true, true),
             host: ex.add_stream(format!("gpu{i}.host"), true, false),
             side: ex.add_stream(format!("gpu{i}.engram"), false, false),
@@ -331,6 +335,20 @@ fn replicas(s: &Scenario, node: &NodeModel, tp: usize) -> Result<usize, Scenario
     Ok(n)
 }
 
+/// The disaggregated pools, if any, and the node GPU of each replica rank: this pool's
+/// GPUs, else the first `replicas x tp`.
+fn placement(
+    s: &Scenario,
+    role: Option<&disagg::Role>,
+    node: &NodeModel,
+    tp: usize,
+) -> Result<(Option<disagg::Pools>, Vec<usize>), ScenarioError> {
+    Ok(match disagg::pools(s, role, node, tp)? {
+        Some((p, mine)) => (Some(p), mine),
+        None => (None, (0..replicas(s, node, tp)? * tp).collect()),
+    })
+}
+
 /// KV-cache capacity per replica: in tokens (as given, else what HBM leaves after the
 /// weights and a sharded Engram table), or under an engine profile in blocks, what
 /// `gpu_memory_utilization` leaves after the weights and the engine's non-KV memory
@@ -404,7 +422,19 @@ impl<'a> ServeSim<'a> {
         engram_on: bool,
         opt: RunOptions,
     ) -> Result<ServeSim<'a>, ScenarioError> {
+        Self::new_in(s, reg, model, (load, engram_on, opt), None)
+    }
+
+    /// The same, as one pool of a disaggregated deployment when `role` says so.
+    pub(crate) fn new_in(
+        s: &'a Scenario,
+        reg: &Registry,
+        model: &ModelConfig,
+        (load, engram_on, opt): (Load, bool, RunOptions),
+        role: Option<disagg::Role>,
+    ) -> Result<ServeSim<'a>, ScenarioError> {
         let mut sys = reg.system(&s.system).map_err(|e| s.unknown_system(e))?;
+        sys.node = crate::rack::node_of(s, &sys.node)?;
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,
@@ -420,7 +450,8 @@ impl<'a> ServeSim<'a> {
         })?;
         let engine = Engine::of(s)?;
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
-        let replicas = replicas(s, &node, tp)?;
+        let (pools, gpu_of) = placement(s, role.as_ref(), &node, tp)?;
+        let replicas = gpu_of.len() / tp;
         let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
@@ -432,7 +463,7 @@ impl<'a> ServeSim<'a> {
         };
         let kv = kv_capacity(s, &sys, &cost, engine.as_ref(), engram_hbm)?;
         let cats = Cats::new(&mut ex);
-        let gpus = gpu_streams(&mut ex, &sys, replicas, tp);
+        let gpus = gpu_streams(&mut ex, &sys, &gpu_of, tp);
         let engram = match (spec, setup) {
             (Some(g), Some(es)) => Some(EngramRun::new(
                 s,
@@ -440,7 +471,7 @@ impl<'a> ServeSim<'a> {
                 es,
                 &mut ex,
                 &node,
-                (replicas, tp),
+                (gpu_of.iter().max().map_or(0, |g| g + 1), tp),
                 &cost,
             )?),
             _ => None,
@@ -461,7 +492,14 @@ impl<'a> ServeSim<'a> {
             engram_hbm,
             gpu_sockets: gpus.iter().map(|g| g.socket).collect(),
         })?;
-        let kv = kv_run(s, &mut ex, &node, &cost, engine.as_ref(), replicas, tp)?;
+        let kv = kv_run(s, &mut ex, &node, &cost, engine.as_ref(), &gpu_of, tp)?;
+        let pd = disagg::side(
+            s,
+            role,
+            pools.as_ref(),
+            &mut ex,
+            (model, engine.as_ref(), tp),
+        )?;
         let layers = engram.as_ref().map_or(0, |g| g.layers.len());
         let totals = Totals::new(engram_on, engram.as_ref());
         Ok(ServeSim {
@@ -492,11 +530,19 @@ impl<'a> ServeSim<'a> {
             kv,
             replay: None,
             memory,
+            gpu_of,
+            pd,
         })
     }
 
     /// Serves every request, step by step.
     pub(crate) fn run(mut self) -> Result<SimOutput, ScenarioError> {
+        self.serve()?;
+        Ok(self.finish())
+    }
+
+    /// The step loop: until every request is served.
+    fn serve(&mut self) -> Result<(), ScenarioError> {
         let finished = |b: &[Batcher]| b.iter().map(|b| b.finished).sum::<u64>();
         let label = if self.engram.is_some() {
             "serving"
@@ -512,6 +558,7 @@ impl<'a> ServeSim<'a> {
                 b.plan(self.now, p);
                 any |= !p.work.is_empty();
             }
+            self.pd_rewrite();
             if let Some(kv) = self.kv.as_mut() {
                 kv.plan(self.now, &self.batchers, &mut self.plans);
             }
@@ -524,21 +571,24 @@ impl<'a> ServeSim<'a> {
             self.step()?;
             progress.set(finished(&self.batchers));
         }
-        Ok(self.finish())
+        Ok(())
     }
 
     /// Hands the requests that have arrived by now to the replicas, round-robin by id.
     fn admit_arrivals(&mut self) -> Result<(), ScenarioError> {
         let n = self.batchers.len() as u64;
         while let Some((id, r)) = self.load.clients.pop_due(self.now)? {
+            let r = self.pd_arrival(id, r);
             self.batchers[(id % n) as usize].push(id, &r);
         }
+        self.pd_admit();
         Ok(())
     }
 
     /// Nothing to run: waits for the next arrival (true) or ends the run (false).
     fn idle_until_next_arrival(&mut self) -> Result<bool, ScenarioError> {
-        let queued = self.batchers.iter().filter_map(|b| b.next_arrival()).min();
+        let queued = self.batchers.iter().filter_map(|b| b.next_arrival());
+        let queued = queued.chain(self.pd_next()).min();
         let next = match (queued, self.load.clients.next_arrival()?) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -565,6 +615,7 @@ impl<'a> ServeSim<'a> {
     /// One step: every replica's ops, run to the barrier, attributed, then forgotten.
     fn step(&mut self) -> Result<(), ScenarioError> {
         let done = self.simulate_step()?;
+        self.pd_poll();
         let kv = self.batchers.iter().map(|b| b.kv_used()).max();
         let most = self.plans.iter().map(|p| p.tokens()).max();
         let dur = done.end - self.now;
@@ -585,7 +636,10 @@ impl<'a> ServeSim<'a> {
     fn close_step(&mut self, done: &StepDone) -> Result<(), ScenarioError> {
         self.now = done.end;
         self.prev = Some(done.barrier);
-        self.ex.forget_before(done.barrier)?;
+        let keep = self
+            .pd_keep_from()
+            .map_or(done.barrier, |k| k.min(done.barrier));
+        self.ex.forget_before(keep)?;
         Ok(())
     }
 
@@ -753,14 +807,21 @@ impl<'a> ServeSim<'a> {
             self.engram_layer(gi, k, &mut g)?;
         }
         let (su, nl) = (self.step as u32, self.cost.num_layers());
-        let seg = self.cost.range_time(&self.class_t, g.layer_at..nl)
+        let mut ready = self.engram_ready(gi);
+        let (mut layers, mut after) = (g.layer_at..nl, g.last);
+        if self.pd_layerwise() {
+            after = self.layer_ops(gi, layers, after, &mut ready)?;
+            layers = nl..nl;
+        }
+        let seg = self.cost.range_time(&self.class_t, layers.clone())
             + self.cost.head_time(sampled, tokens, prefill, launch)?;
         let compute = self.gpus[gi].compute;
         let fin = self.add(
             OpSpec::new(compute, self.cats.compute, Work::Delay(seg))
-                .after(g.last.or(self.prev))
-                .at(su, g.layer_at),
+                .after(after.or(self.prev))
+                .at(su, layers.start),
         )?;
+        self.pd_ship(gi, &ready, fin)?;
         Ok(Some(fin))
     }
 
@@ -926,7 +987,7 @@ impl<'a> ServeSim<'a> {
             at: (self.step as u32, layer),
         };
         let req = FetchRequest {
-            gpu: gi,
+            gpu: self.gpu_of[gi],
             host_socket: e.spec.host_socket(gpu.socket),
             rows,
             row_bytes,

@@ -149,6 +149,10 @@ impl KvStats {
 /// The tenant a category belongs to: `kv-*` is the KV cache, `engram-*` the Engram
 /// tables; anything else is its own tenant.
 pub fn tenant_of(category: &str) -> String {
+    // The KV shipped from prefill to decode GPUs is its own tenant (crate::disagg).
+    if category == "kv-transfer" {
+        return category.into();
+    }
     for (prefix, tenant) in [("kv-", "kv-cache"), ("engram-", "engram")] {
         if category.starts_with(prefix) {
             return tenant.into();

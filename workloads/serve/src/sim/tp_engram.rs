@@ -43,7 +43,7 @@ impl ServeSim<'_> {
         let mut lasts = Vec::with_capacity(tp);
         let mut share = Vec::new();
         for rank in 0..tp {
-            let gpu = gi * tp + rank;
+            let gpu = self.gpu_of[gi * tp + rank];
             let rows = match rows {
                 Rows::Ids(ids) => {
                     share.clear();

@@ -135,15 +135,17 @@ fn the_max_rate_meets_the_slo_10_percent_below_and_breaks_it_10_percent_above() 
     let max: f64 = cell(&csv, 0, "max_rate_req_per_s").parse().unwrap();
     let fail: f64 = cell(&csv, 0, "first_fail_req_per_s").parse().unwrap();
     assert!(fail > max && fail - max <= 0.02 * max, "{max} {fail}");
-    // Pinned: 4.5625 requests/s when this test was written (docs/plan.md).
+    // Pinned: 3.3125 requests/s since the measured vLLM kernels (R135) joined the
+    // vllm-v1 profile; 4.5625 before (docs/plan.md).
     assert!(
-        (max - 4.5625).abs() < 0.25,
+        (max - 3.3125).abs() < 0.25,
         "max rate {max} requests/s moved"
     );
     let at_max: f64 = cell(&csv, 0, "ttft_p99_ms").parse().unwrap();
     assert!(at_max <= 200.0, "{at_max}");
     let below = ttft_p99_at(0.9 * max);
     let above = ttft_p99_at(1.1 * max);
+    println!("max {max} req/s: TTFT p99 {below} s at 10% below, {above} s at 10% above");
     assert!(below <= 0.2, "10% below {max}: TTFT p99 {below} s");
     assert!(above > 0.2, "10% above {max}: TTFT p99 {above} s");
     // The plan's probe at its max rate is the same simulation.
@@ -157,8 +159,8 @@ fn the_max_rate_meets_the_slo_10_percent_below_and_breaks_it_10_percent_above() 
     ] {
         assert!(dir.join("out").join(f).is_file(), "{f}");
     }
-    // One deployment reaches 4.56 of the 10 requests/s: three are needed.
-    assert_eq!(cell(&csv, 0, "instances_for_target"), "3");
+    // One deployment reaches 3.31 of the 10 requests/s: four are needed.
+    assert_eq!(cell(&csv, 0, "instances_for_target"), "4");
     assert_eq!(cell(&csv, 0, "meets_target"), "false");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -490,7 +490,11 @@ fn sweep_chart(plan: &Plan, metrics: &[Vec<Metric>], ch: &ChartSpec) -> Option<S
         .series
         .as_ref()
         .and_then(|s| plan.axes.iter().position(|a| a == s));
-    let mut units = (String::from("as swept"), String::new());
+    let swept_unit = ch
+        .x_unit
+        .clone()
+        .unwrap_or_else(|| String::from("as swept"));
+    let mut units = (swept_unit, String::new());
     let mut series: Vec<Series> = Vec::new();
     for (c, ms) in plan.cells.iter().zip(metrics) {
         let Some(m) = ms.iter().find(|m| m.name == ch.y) else {

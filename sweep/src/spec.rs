@@ -130,6 +130,8 @@ struct RawChart {
     log_x: bool,
     #[serde(default)]
     title: Option<String>,
+    #[serde(default)]
+    x_unit: Option<String>,
 }
 
 /// One swept key.
@@ -175,6 +177,10 @@ pub struct ChartSpec {
     pub log_y: bool,
     pub log_x: bool,
     pub title: Option<String>,
+    /// Unit of a swept `x` (a key's values carry none; the axis says "as swept" without
+    /// it). Ignored with `along`, whose `x` metric has its own unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_unit: Option<String>,
 }
 
 /// What the report derives from the cells.
@@ -414,6 +420,7 @@ fn parse_chart(
         log_y: c.log_y,
         log_x: c.log_x,
         title: c.title,
+        x_unit: c.x_unit,
     })
 }
 

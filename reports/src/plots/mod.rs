@@ -215,8 +215,9 @@ pub(crate) fn small_style() -> TextStyle<'static> {
     (FONT, 14).into_font().color(&BLACK)
 }
 
-/// Tableau 10: distinguishable, colour-blind friendlier than plotters' defaults.
-const PALETTE: [(u8, u8, u8); 10] = [
+/// Tableau 10 (distinguishable, colour-blind friendlier than plotters' defaults), then
+/// ten darker or more saturated colours for charts with more series.
+const PALETTE: [(u8, u8, u8); 20] = [
     (31, 119, 180),
     (255, 127, 14),
     (44, 160, 44),
@@ -227,9 +228,19 @@ const PALETTE: [(u8, u8, u8); 10] = [
     (127, 127, 127),
     (188, 189, 34),
     (23, 190, 207),
+    (0, 0, 128),
+    (128, 0, 0),
+    (0, 100, 0),
+    (0, 0, 0),
+    (218, 165, 32),
+    (255, 0, 255),
+    (128, 128, 0),
+    (75, 0, 130),
+    (0, 128, 128),
+    (210, 180, 140),
 ];
 
-/// The `i`-th series/category colour (cycles after ten).
+/// The `i`-th series/category colour (cycles after twenty).
 pub fn palette(i: usize) -> RGBColor {
     let (r, g, b) = PALETTE[i % PALETTE.len()];
     RGBColor(r, g, b)

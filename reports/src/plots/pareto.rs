@@ -90,6 +90,23 @@ impl Plot for ParetoPlot {
                 red.stroke_width(3),
             ))
             .map_err(de)?;
+        let area = chart.plotting_area();
+        let pixels: Vec<(i32, i32)> = self
+            .points
+            .iter()
+            .map(|p| area.map_coordinate(&(p.cost, p.throughput)))
+            .collect();
+        let sizes = self
+            .points
+            .iter()
+            .map(|p| {
+                let (w, h) = area
+                    .estimate_text_size(&p.label, &small_style())
+                    .map_err(de)?;
+                Ok((w as i32, h as i32))
+            })
+            .collect::<Result<Vec<_>, PlotError>>()?;
+        let offsets = place_labels(&pixels, &sizes);
         for (i, p) in self.points.iter().enumerate() {
             let on = front.contains(&i);
             let (c, r) = if on { (red, 8) } else { (grey, 6) };
@@ -98,7 +115,7 @@ impl Plot for ParetoPlot {
                 .map_err(de)?;
             chart
                 .draw_series([EmptyElement::at((p.cost, p.throughput))
-                    + Text::new(p.label.clone(), (10, -20), small_style())])
+                    + Text::new(p.label.clone(), offsets[i], small_style())])
                 .map_err(de)?;
         }
         let entries = vec![
@@ -107,5 +124,61 @@ impl Plot for ParetoPlot {
             ("dominated".to_string(), Mark::Dot(grey)),
         ];
         draw_legend(&legend, None, &entries)
+    }
+}
+
+/// Pixel offset (from its point to its top-left corner) of each point's label: the first
+/// of a few positions around the point whose box overlaps neither a point nor a label
+/// placed before it; above right when every position collides.
+fn place_labels(pixels: &[(i32, i32)], sizes: &[(i32, i32)]) -> Vec<(i32, i32)> {
+    let overlaps =
+        |a: [i32; 4], b: [i32; 4]| a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
+    let mut taken: Vec<[i32; 4]> = pixels
+        .iter()
+        .map(|&(x, y)| [x - 8, y - 8, x + 8, y + 8])
+        .collect();
+    let mut out = Vec::with_capacity(pixels.len());
+    for (&(px, py), &(w, h)) in pixels.iter().zip(sizes) {
+        let tries = [
+            (10, -20),
+            (10, 6),
+            (-w - 10, -20),
+            (-w - 10, 6),
+            (10, -36),
+            (10, 22),
+            (-w - 10, -36),
+            (-w - 10, 22),
+        ];
+        let boxed = |(dx, dy): (i32, i32)| [px + dx, py + dy, px + dx + w, py + dy + h];
+        let pick = tries
+            .into_iter()
+            .find(|&o| taken.iter().all(|&t| !overlaps(boxed(o), t)))
+            .unwrap_or(tries[0]);
+        taken.push(boxed(pick));
+        out.push(pick);
+    }
+    out
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::place_labels;
+
+    #[test]
+    fn close_points_get_labels_that_do_not_overlap() {
+        let pixels = [(100, 100), (104, 104), (300, 300)];
+        let sizes = [(120, 14), (120, 14), (40, 14)];
+        let off = place_labels(&pixels, &sizes);
+        let b = |i: usize| {
+            let (x, y) = (pixels[i].0 + off[i].0, pixels[i].1 + off[i].1);
+            [x, y, x + sizes[i].0, y + sizes[i].1]
+        };
+        let (a, c) = (b(0), b(1));
+        assert!(
+            !(a[0] < c[2] && c[0] < a[2] && a[1] < c[3] && c[1] < a[3]),
+            "{off:?}"
+        );
+        assert_eq!(off[0], (10, -20));
+        assert_eq!(off[2], (10, -20));
     }
 }

@@ -23,8 +23,7 @@
 //! unit for unit (`reference.rs` holds the full fill; the property test compares).
 
 use super::{usable, FlowNet};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 
 /// A flow's bottleneck before any fill.
 const NONE: u32 = u32::MAX;
@@ -114,6 +113,14 @@ struct Pos {
 const KIND_BITS: u32 = 2;
 
 impl Pos {
+    /// Before every position (no position is less): the point before a sweep's first
+    /// event.
+    const START: Pos = Pos {
+        q: 0,
+        r: 0,
+        n: 1,
+        tie: 0,
+    };
     /// No position: a resource not picked in the last fill.
     const UNPICKED: Pos = Pos {
         q: u128::MAX,
@@ -156,6 +163,19 @@ impl Pos {
             _ => Kind::Cap,
         }
     }
+    /// `self < o` by share, then `tie` (shifted by `drop` bits): `order`, without
+    /// building an `Ordering` (the sweep's hottest comparison).
+    #[inline]
+    fn before(&self, o: &Self, drop: u32) -> bool {
+        if self.q != o.q {
+            return self.q < o.q;
+        }
+        let (a, b) = (self.r as u64 * o.n as u64, o.r as u64 * self.n as u64);
+        if a != b {
+            return a < b;
+        }
+        self.tie >> drop < o.tie >> drop
+    }
     /// Order by share, then `tie` (shifted by `drop` bits).
     fn order(&self, o: &Self, drop: u32) -> Ordering {
         self.q
@@ -178,6 +198,12 @@ fn divide(rem: u128, n: u32) -> (u128, u32) {
         ((a / b) as u128, (a % b) as u32)
     } else {
         (rem / n as u128, (rem % n as u128) as u32)
+    }
+}
+
+impl Default for Pos {
+    fn default() -> Self {
+        Pos::START
     }
 }
 
@@ -206,25 +232,27 @@ enum Kind {
     Cap = 3,
 }
 
-/// A sweep event: a position and what happens there.
-#[derive(Clone, Copy, Debug)]
-struct Event(Pos);
-const _: () = assert!(std::mem::size_of::<Event>() == 32);
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
+/// The sweep's pending events (a position and, in its kind bits, what happens there),
+/// least first. Pick and Replay of one resource never coexist live; they are ordered
+/// anyway (by kind), so the order is total.
+///
+/// Kept sorted, greatest first, so that the least pops off the end: a sweep holds a
+/// few dozen events at most in the common case, where moving a short tail on insert
+/// is cheaper than sifting a heap.
+#[derive(Clone, Debug, Default)]
+struct Queue {
+    sorted: Vec<Pos>,
 }
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
+
+const _: () = assert!(std::mem::size_of::<Pos>() == 32);
+
+impl Queue {
+    fn push(&mut self, ev: Pos) {
+        let at = self.sorted.partition_point(|e| ev.before(e, 0));
+        self.sorted.insert(at, ev);
     }
-}
-impl Ord for Event {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Pick and Replay of one resource never coexist live; order them anyway.
-        self.0.order(&o.0, 0)
+    fn pop(&mut self) -> Option<Pos> {
+        self.sorted.pop()
     }
 }
 
@@ -232,11 +260,11 @@ impl Ord for Event {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Solver {
     epoch: u32,
-    heap: BinaryHeap<Reverse<Event>>,
+    heap: Queue,
     dirty: Vec<u32>,
     frozen: Vec<u32>,
-    /// position being processed; None before the first
-    point: Option<Pos>,
+    /// position being processed; `Pos::START` before the first
+    point: Pos,
 }
 
 fn res_pos(rem: u128, n: u32, r: u32) -> Pos {
@@ -257,7 +285,7 @@ impl FlowNet {
             self.reset_marks();
             s.epoch = 1;
         }
-        s.point = None;
+        s.point = Pos::START;
         let mut changed = std::mem::take(&mut self.changed);
         for &r in &changed {
             if self.resources[r as usize].fill.dirty != s.epoch {
@@ -266,7 +294,7 @@ impl FlowNet {
         }
         changed.clear();
         self.changed = changed;
-        while let Some(Reverse(ev)) = s.heap.pop() {
+        while let Some(ev) = s.heap.pop() {
             self.process(&mut s, ev);
         }
         self.commit(&mut s);
@@ -286,9 +314,9 @@ impl FlowNet {
         }
     }
 
-    fn process(&mut self, s: &mut Solver, ev: Event) {
-        let id = ev.0.id();
-        match ev.0.kind() {
+    fn process(&mut self, s: &mut Solver, ev: Pos) {
+        let id = ev.id();
+        match ev.kind() {
             Kind::Pick => {
                 let r = &self.resources[id as usize].fill;
                 if r.picked || r.n == 0 {
@@ -296,15 +324,14 @@ impl FlowNet {
                 }
                 // Within a sweep a dirty resource's count only falls, and `rem` only
                 // changes with it: an unchanged count means an unchanged share.
-                if r.n != ev.0.n {
+                if r.n != ev.n {
                     // Flows froze since the push, which only raised the share: queue
                     // the resource again at its current share.
-                    s.heap
-                        .push(Reverse(Event(res_pos(r.rem, r.n, id).with(Kind::Pick))));
+                    s.heap.push(res_pos(r.rem, r.n, id).with(Kind::Pick));
                     return;
                 }
-                s.point = Some(ev.0);
-                self.pick(s, id, ev.0);
+                s.point = ev;
+                self.pick(s, id, ev);
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {
@@ -312,20 +339,20 @@ impl FlowNet {
                     self.resources[id as usize].fill.replays.clear();
                     return;
                 }
-                s.point = Some(ev.0);
+                s.point = ev;
                 self.replay(s, id);
             }
             Kind::Deadline => {
                 if self.resources[id as usize].fill.picked {
                     return;
                 }
-                s.point = Some(ev.0);
+                s.point = ev;
                 self.deadline(s, id);
             }
             Kind::Cap => {
                 // At the cap's own position: a flow a clean resource replayed before it
                 // reads frozen by position.
-                s.point = Some(ev.0);
+                s.point = ev;
                 if self.is_frozen(s, id) {
                     return;
                 }
@@ -337,18 +364,19 @@ impl FlowNet {
 
     /// Whether a flow is frozen at the current point of the sweep: frozen in this sweep,
     /// or frozen by a clean resource (or its cap) whose old position is already passed.
+    #[inline]
     fn is_frozen(&self, s: &Solver, f: u32) -> bool {
         let fl = &self.flows[f as usize];
         if fl.fill.frozen == s.epoch {
             return true;
         }
-        let Some(point) = s.point else { return false };
+        let point = s.point;
         match fl.fill.bottleneck {
             NONE => false,
-            CAP => cap_pos(fl.cap, f) < point,
+            CAP => cap_pos(fl.cap, f).before(&point, KIND_BITS),
             b => {
                 let r = &self.resources[b as usize].fill;
-                r.dirty != s.epoch && r.pick < point
+                r.dirty != s.epoch && r.pick.before(&point, KIND_BITS)
             }
         }
     }
@@ -384,7 +412,7 @@ impl FlowNet {
         self.resources[r as usize].flows = flows;
         let fill = &mut self.resources[r as usize].fill;
         debug_assert!(
-            fill.pick.n == 0 || s.point.is_none_or(|p| p < fill.pick),
+            fill.pick.n == 0 || s.point < fill.pick,
             "resource dirtied after its old position"
         );
         fill.dirty = s.epoch;
@@ -393,11 +421,10 @@ impl FlowNet {
         fill.n = n;
         s.dirty.push(r);
         if deadline && fill.pick.n > 0 {
-            s.heap.push(Reverse(Event(fill.pick.deadline())));
+            s.heap.push(fill.pick.deadline());
         }
         if n > 0 {
-            s.heap
-                .push(Reverse(Event(res_pos(rem, n, r).with(Kind::Pick))));
+            s.heap.push(res_pos(rem, n, r).with(Kind::Pick));
         }
     }
 
@@ -407,8 +434,7 @@ impl FlowNet {
         let fl = &mut self.flows[f as usize];
         if fl.cap != u128::MAX && fl.fill.cap_event != s.epoch {
             fl.fill.cap_event = s.epoch;
-            s.heap
-                .push(Reverse(Event(cap_pos(fl.cap, f).with(Kind::Cap))));
+            s.heap.push(cap_pos(fl.cap, f).with(Kind::Cap));
         }
         let b = fl.fill.bottleneck;
         if b == NONE || b == CAP || b == r {
@@ -425,7 +451,7 @@ impl FlowNet {
         }
         if bf.replay != s.epoch {
             bf.replay = s.epoch;
-            s.heap.push(Reverse(Event(bf.pick.with(Kind::Replay))));
+            s.heap.push(bf.pick.with(Kind::Replay));
         }
     }
 

@@ -254,6 +254,9 @@ impl Queue {
     fn pop(&mut self) -> Option<Pos> {
         self.sorted.pop()
     }
+    fn peek(&self) -> Option<&Pos> {
+        self.sorted.last()
+    }
 }
 
 /// Scratch of the sweep, kept between sweeps so that a sweep allocates nothing.
@@ -324,14 +327,19 @@ impl FlowNet {
                 }
                 // Within a sweep a dirty resource's count only falls, and `rem` only
                 // changes with it: an unchanged count means an unchanged share.
+                let mut at = ev;
                 if r.n != ev.n {
                     // Flows froze since the push, which only raised the share: queue
-                    // the resource again at its current share.
-                    s.heap.push(res_pos(r.rem, r.n, id).with(Kind::Pick));
-                    return;
+                    // the resource again at its current share, unless that is still
+                    // the least event (it would pop next).
+                    at = res_pos(r.rem, r.n, id).with(Kind::Pick);
+                    if s.heap.peek().is_some_and(|next| next.before(&at, 0)) {
+                        s.heap.push(at);
+                        return;
+                    }
                 }
-                s.point = ev;
-                self.pick(s, id, ev);
+                s.point = at;
+                self.pick(s, id, at);
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {

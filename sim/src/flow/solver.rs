@@ -46,6 +46,9 @@ pub(super) struct ResFill {
     replays: Vec<u32>,
     /// picked in the current sweep
     picked: bool,
+    /// a deadline is due at the old position but held back, because the queued pick
+    /// comes first (queued if the pick moves past it)
+    deadline: bool,
     /// counters of the current sweep: capacity left and unfrozen flows
     rem: u128,
     n: u32,
@@ -59,6 +62,7 @@ impl Default for ResFill {
             replay: 0,
             replays: Vec::new(),
             picked: false,
+            deadline: false,
             rem: 0,
             n: 0,
         }
@@ -321,23 +325,31 @@ impl FlowNet {
         let id = ev.id();
         match ev.kind() {
             Kind::Pick => {
-                let r = &self.resources[id as usize].fill;
+                let r = &mut self.resources[id as usize].fill;
+                // With no unfrozen flow left, a held-back deadline has nothing to do:
+                // it only acts on this resource's old flows that are still unfrozen.
                 if r.picked || r.n == 0 {
                     return;
                 }
+                let mut at = ev;
                 // Within a sweep a dirty resource's count only falls, and `rem` only
                 // changes with it: an unchanged count means an unchanged share.
-                let mut at = ev;
                 if r.n != ev.n {
                     // Flows froze since the push, which only raised the share: queue
                     // the resource again at its current share, unless that is still
-                    // the least event (it would pop next).
+                    // the least event (it would pop next). A held-back deadline the
+                    // pick now passes is queued first.
                     at = res_pos(r.rem, r.n, id).with(Kind::Pick);
+                    if r.deadline && r.pick.deadline().before(&at, 0) {
+                        r.deadline = false;
+                        s.heap.push(r.pick.deadline());
+                    }
                     if s.heap.peek().is_some_and(|next| next.before(&at, 0)) {
                         s.heap.push(at);
                         return;
                     }
                 }
+                r.deadline = false;
                 s.point = at;
                 self.pick(s, id, at);
             }
@@ -418,6 +430,7 @@ impl FlowNet {
             }
         }
         self.resources[r as usize].flows = flows;
+        // `deadline` implies `n > 0`: it is only set by an unfrozen flow.
         let fill = &mut self.resources[r as usize].fill;
         debug_assert!(
             fill.pick.n == 0 || s.point < fill.pick,
@@ -428,11 +441,20 @@ impl FlowNet {
         fill.rem = rem;
         fill.n = n;
         s.dirty.push(r);
+        fill.deadline = false;
+        let at = res_pos(rem, n, r).with(Kind::Pick);
         if deadline && fill.pick.n > 0 {
-            s.heap.push(fill.pick.deadline());
+            let due = fill.pick.deadline();
+            if at.before(&due, 0) {
+                // Queued only if the pick moves past it (see `process`): usually
+                // the resource is picked first and the deadline would do nothing.
+                fill.deadline = true;
+            } else {
+                s.heap.push(due);
+            }
         }
         if n > 0 {
-            s.heap.push(res_pos(rem, n, r).with(Kind::Pick));
+            s.heap.push(at);
         }
     }
 

@@ -408,9 +408,10 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
         return u64::MAX;
     }
     let est = approx_f64(remaining) / approx_f64(rate);
-    let t = if rate >> 64 == 0 && est < 1.8e19 {
-        // Truncated, not rounded up: `ceil` is a library call on baseline x86-64.
-        corrected(remaining, rate as u64 as u128, est as u64 as u128)
+    let t = if rate >> 64 == 0 && (0.0..9.0e18).contains(&est) {
+        // Truncated, not rounded up: `ceil` is a library call on baseline x86-64, and
+        // the signed conversion is one instruction where the unsigned one is several.
+        corrected(remaining, rate as u64 as u128, est as i64 as u128)
     } else {
         None
     };

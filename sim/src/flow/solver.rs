@@ -386,29 +386,25 @@ impl FlowNet {
     /// or frozen by a clean resource (or its cap) whose old position is already passed.
     #[inline]
     fn is_frozen(&self, s: &Solver, f: u32) -> bool {
-        let fl = &self.flows[f as usize];
-        if fl.fill.frozen == s.epoch {
-            return true;
-        }
-        let point = s.point;
-        match fl.fill.bottleneck {
-            NONE => false,
-            CAP => cap_pos(fl.cap, f).before(&point, KIND_BITS),
-            b => {
-                let r = &self.resources[b as usize].fill;
-                r.dirty != s.epoch && r.pick.before(&point, KIND_BITS)
-            }
-        }
+        self.frozen_rate(s, f).is_some()
     }
 
-    /// The rate a frozen flow has at the current point.
-    fn frozen_rate(&self, s: &Solver, f: u32) -> u128 {
+    /// The rate of a flow frozen at the current point (see `is_frozen`), or None.
+    #[inline]
+    fn frozen_rate(&self, s: &Solver, f: u32) -> Option<u128> {
         let fl = &self.flows[f as usize];
         if fl.fill.frozen == s.epoch {
-            fl.fill.new_rate
-        } else {
-            fl.rate
+            return Some(fl.fill.new_rate);
         }
+        let passed = match fl.fill.bottleneck {
+            NONE => false,
+            CAP => cap_pos(fl.cap, f).before(&s.point, KIND_BITS),
+            b => {
+                let r = &self.resources[b as usize].fill;
+                r.dirty != s.epoch && r.pick.before(&s.point, KIND_BITS)
+            }
+        };
+        passed.then_some(fl.rate)
     }
 
     /// Mark `r` dirty: count its capacity left and unfrozen flows at the current point,
@@ -420,8 +416,8 @@ impl FlowNet {
         let mut deadline = false;
         let flows = std::mem::take(&mut self.resources[r as usize].flows);
         for &f in &flows {
-            if self.is_frozen(s, f) {
-                rem = rem.saturating_sub(self.frozen_rate(s, f));
+            if let Some(rate) = self.frozen_rate(s, f) {
+                rem = rem.saturating_sub(rate);
             } else {
                 n += 1;
                 let fl = &self.flows[f as usize];

@@ -240,26 +240,87 @@ enum Kind {
 /// least first. Pick and Replay of one resource never coexist live; they are ordered
 /// anyway (by kind), so the order is total.
 ///
-/// Kept sorted, greatest first, so that the least pops off the end: a sweep holds a
-/// few dozen events at most in the common case, where moving a short tail on insert
-/// is cheaper than sifting a heap.
+/// A sweep holds a few dozen events in the common case: they are kept sorted, greatest
+/// first, so that the least pops off the end, and an insert moves a short tail (cheaper
+/// than sifting a heap). Past `SORTED_MAX` events (many capped flows, say) the vector
+/// becomes a binary min-heap for the rest of the sweep: reversed, the sorted vector
+/// already is one.
 #[derive(Clone, Debug, Default)]
 struct Queue {
-    sorted: Vec<Pos>,
+    v: Vec<Pos>,
+    heap: bool,
 }
 
 const _: () = assert!(std::mem::size_of::<Pos>() == 32);
 
+/// The most events kept sorted.
+const SORTED_MAX: usize = 64;
+
 impl Queue {
     fn push(&mut self, ev: Pos) {
-        let at = self.sorted.partition_point(|e| ev.before(e, 0));
-        self.sorted.insert(at, ev);
+        if !self.heap && self.v.len() < SORTED_MAX {
+            let at = self.v.partition_point(|e| ev.before(e, 0));
+            // A plain move of the short tail: cheaper than a call to memmove.
+            self.v.push(ev);
+            for j in (at + 1..self.v.len()).rev() {
+                self.v[j] = self.v[j - 1];
+            }
+            self.v[at] = ev;
+            return;
+        }
+        if !self.heap {
+            self.v.reverse();
+            self.heap = true;
+        }
+        self.v.push(ev);
+        self.up(self.v.len() - 1, ev);
     }
+
     fn pop(&mut self) -> Option<Pos> {
-        self.sorted.pop()
+        if !self.heap {
+            return self.v.pop();
+        }
+        let last = self.v.pop()?;
+        let Some(&top) = self.v.first() else {
+            self.heap = false;
+            return Some(last);
+        };
+        // Sift the hole at the root to the bottom (one comparison a level), then move
+        // the last event up from there.
+        let v = &mut self.v;
+        let (n, mut i, mut c) = (v.len(), 0, 1);
+        while c < n {
+            if c + 1 < n && v[c + 1].before(&v[c], 0) {
+                c += 1;
+            }
+            v[i] = v[c];
+            i = c;
+            c = 2 * i + 1;
+        }
+        self.up(i, last);
+        Some(top)
     }
+
     fn peek(&self) -> Option<&Pos> {
-        self.sorted.last()
+        if self.heap {
+            self.v.first()
+        } else {
+            self.v.last()
+        }
+    }
+
+    /// Heap mode: move `ev` up from the hole at `i`.
+    fn up(&mut self, mut i: usize, ev: Pos) {
+        let v = &mut self.v;
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if !ev.before(&v[p], 0) {
+                break;
+            }
+            v[i] = v[p];
+            i = p;
+        }
+        v[i] = ev;
     }
 }
 
@@ -584,5 +645,48 @@ impl FlowNet {
         }
         s.frozen = frozen;
         s.frozen.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(p: &Pos) -> (u128, u32, u32, u64) {
+        (p.q, p.r, p.n, p.tie)
+    }
+
+    proptest! {
+        /// Against a sorted list, across the switch from sorted to heap: every pop is the
+        /// least pending event, and `peek` shows it.
+        #[test]
+        fn the_queue_pops_the_least_event(
+            ops in prop::collection::vec(
+                (0u128..40, 1u32..5, 0u64..2, 0u32..6, 0u64..2, 0u32..4, 0u8..3),
+                1..400,
+            ),
+        ) {
+            let mut q = Queue::default();
+            let mut model: Vec<Pos> = Vec::new();
+            for (rem, n, class, id, sub, kind, op) in ops {
+                if op == 0 {
+                    let least = model
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| a.1.order(b.1, 0))
+                        .map(|(i, _)| i);
+                    prop_assert_eq!(q.peek().map(key), least.map(|i| key(&model[i])));
+                    prop_assert_eq!(q.pop().map(|p| key(&p)), least.map(|i| key(&model.swap_remove(i))));
+                } else {
+                    let kind = [Kind::Pick, Kind::Replay, Kind::Deadline, Kind::Cap][kind as usize];
+                    let ev = Pos::new(rem, n, class, id, sub).with(kind);
+                    if model.iter().all(|m| m.order(&ev, 0) != Ordering::Equal) {
+                        q.push(ev);
+                        model.push(ev);
+                    }
+                }
+            }
+        }
     }
 }

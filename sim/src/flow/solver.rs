@@ -260,12 +260,7 @@ impl Queue {
     fn push(&mut self, ev: Pos) {
         if !self.heap && self.v.len() < SORTED_MAX {
             let at = self.v.partition_point(|e| ev.before(e, 0));
-            // A plain move of the short tail: cheaper than a call to memmove.
-            self.v.push(ev);
-            for j in (at + 1..self.v.len()).rev() {
-                self.v[j] = self.v[j - 1];
-            }
-            self.v[at] = ev;
+            self.v.insert(at, ev);
             return;
         }
         if !self.heap {

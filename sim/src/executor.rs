@@ -409,8 +409,8 @@ impl Executor {
             bytes,
             latency: Ps::ZERO,
         });
-        let deps = spec.deps.clone();
         let stream = spec.stream;
+        let n_deps = spec.deps.len();
         self.ops.push_back(OpRun {
             spec,
             pending,
@@ -420,7 +420,10 @@ impl Executor {
             done: false,
             last_dep,
         });
-        for d in deps {
+        // The deps are read in place (no copy of the list per op).
+        let me = self.ops.len() - 1;
+        for k in 0..n_deps {
+            let d = self.ops[me].spec.deps[k];
             if let Some(i) = self.slot(d.0) {
                 if !self.ops[i].done {
                     self.ops[i].dependents.push(id);

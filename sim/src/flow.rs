@@ -399,7 +399,7 @@ impl FlowNet {
 }
 
 /// `now + ceil(remaining / rate)`, exactly, without a slow u128 division in the common
-/// case: an f64 estimate corrected by exact integer checks.
+/// case: an f64 estimate corrected by exact integer steps.
 fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
     if remaining == 0 {
         return now;
@@ -407,33 +407,41 @@ fn finish_time(now: u64, remaining: u128, rate: u128) -> u64 {
     if rate == 0 {
         return u64::MAX;
     }
-    // Truncated, not rounded up: `ceil` is a library call on baseline x86-64, and the
-    // first fix below adds the one it would have.
     let est = approx_f64(remaining) / approx_f64(rate);
-    let mut t: u128 = if est < 1.8e19 {
-        est as u64 as u128
+    let t = if rate >> 64 == 0 && (0.0..9.0e18).contains(&est) {
+        // Truncated, not rounded up: `ceil` is a library call on baseline x86-64, and
+        // the signed conversion is one instruction where the unsigned one is several.
+        corrected(remaining, rate as u64 as u128, est as i64 as u128)
     } else {
-        remaining.div_ceil(rate)
+        None
     };
-    // Fix the estimate so that t is the least value with rate * t >= remaining.
-    let mut fixes = 0;
-    while mul_sat(rate, t) < remaining {
-        t += 1;
-        fixes += 1;
-        if fixes > 4 {
-            t = remaining.div_ceil(rate);
-            break;
-        }
-    }
-    while t > 0 && mul_sat(rate, t - 1) >= remaining {
-        t -= 1;
-        fixes += 1;
-        if fixes > 8 {
-            t = remaining.div_ceil(rate);
-            break;
-        }
-    }
+    let t = t.unwrap_or_else(|| remaining.div_ceil(rate));
     now.saturating_add(u64::try_from(t).unwrap_or(u64::MAX))
+}
+
+/// The least `t` with `rate * t >= remaining`, from an estimate `t` a few steps off
+/// (both factors below 2^64, so every product is exact in u128); None when the estimate
+/// is further off than that.
+fn corrected(remaining: u128, rate: u128, mut t: u128) -> Option<u128> {
+    let mut p = rate * t;
+    let mut steps = 0;
+    while p < remaining {
+        p += rate;
+        t += 1;
+        steps += 1;
+        if steps > 4 {
+            return None;
+        }
+    }
+    while t > 0 && p - rate >= remaining {
+        p -= rate;
+        t -= 1;
+        steps += 1;
+        if steps > 8 {
+            return None;
+        }
+    }
+    Some(t)
 }
 
 /// `a * b`, saturating; one 64-bit multiply when both fit in 64 bits (the common case:
@@ -446,10 +454,11 @@ fn mul_sat(a: u128, b: u128) -> u128 {
     }
 }
 
-/// `x` as f64, rounded (two u64 conversions: cheaper than the u128 one; the caller
-/// corrects the estimate exactly).
+/// `x` as f64, approximately (two signed conversions, one instruction each: cheaper
+/// than the u128 one; the caller corrects the estimate exactly).
 fn approx_f64(x: u128) -> f64 {
-    ((x >> 64) as u64 as f64) * 18_446_744_073_709_551_616.0 + (x as u64 as f64)
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    ((x >> 64) as u64 as i64 as f64) * TWO_64 + ((x as u64 >> 1) as i64 as f64) * 2.0
 }
 
 fn usable(res: &Resource) -> u128 {
@@ -531,6 +540,23 @@ mod tests {
         n.release(a, 50).unwrap();
         n.settle();
         assert_eq!(n.rate(g), 90);
+    }
+
+    proptest::proptest! {
+        /// The f64 estimate with exact correction is `now + ceil(remaining / rate)`,
+        /// saturating, over the whole range of work and rates (wide rates take the
+        /// division).
+        #[test]
+        fn finish_time_is_the_exact_ceiling(
+            now in 0u64..1 << 50,
+            remaining in proptest::prop_oneof![0u128..1 << 20, 0u128..1 << 90, proptest::num::u128::ANY],
+            rate in proptest::prop_oneof![1u128..1 << 20, 1u128..1 << 64, 1u128..u128::MAX],
+        ) {
+            let want = u64::try_from(remaining.div_ceil(rate))
+                .map_or(u64::MAX, |t| now.saturating_add(t));
+            proptest::prop_assert_eq!(finish_time(now, remaining, rate), want);
+            proptest::prop_assert_eq!(finish_time(now, remaining, 0), if remaining == 0 { now } else { u64::MAX });
+        }
     }
 
     #[test]

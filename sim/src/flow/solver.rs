@@ -23,8 +23,7 @@
 //! unit for unit (`reference.rs` holds the full fill; the property test compares).
 
 use super::{usable, FlowNet};
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 
 /// A flow's bottleneck before any fill.
 const NONE: u32 = u32::MAX;
@@ -47,6 +46,9 @@ pub(super) struct ResFill {
     replays: Vec<u32>,
     /// picked in the current sweep
     picked: bool,
+    /// a deadline is due at the old position but held back, because the queued pick
+    /// comes first (queued if the pick moves past it)
+    deadline: bool,
     /// counters of the current sweep: capacity left and unfrozen flows
     rem: u128,
     n: u32,
@@ -60,6 +62,7 @@ impl Default for ResFill {
             replay: 0,
             replays: Vec::new(),
             picked: false,
+            deadline: false,
             rem: 0,
             n: 0,
         }
@@ -114,6 +117,14 @@ struct Pos {
 const KIND_BITS: u32 = 2;
 
 impl Pos {
+    /// Before every position (no position is less): the point before a sweep's first
+    /// event.
+    const START: Pos = Pos {
+        q: 0,
+        r: 0,
+        n: 1,
+        tie: 0,
+    };
     /// No position: a resource not picked in the last fill.
     const UNPICKED: Pos = Pos {
         q: u128::MAX,
@@ -156,6 +167,19 @@ impl Pos {
             _ => Kind::Cap,
         }
     }
+    /// `self < o` by share, then `tie` (shifted by `drop` bits): `order`, without
+    /// building an `Ordering` (the sweep's hottest comparison).
+    #[inline]
+    fn before(&self, o: &Self, drop: u32) -> bool {
+        if self.q != o.q {
+            return self.q < o.q;
+        }
+        let (a, b) = (self.r as u64 * o.n as u64, o.r as u64 * self.n as u64);
+        if a != b {
+            return a < b;
+        }
+        self.tie >> drop < o.tie >> drop
+    }
     /// Order by share, then `tie` (shifted by `drop` bits).
     fn order(&self, o: &Self, drop: u32) -> Ordering {
         self.q
@@ -178,6 +202,12 @@ fn divide(rem: u128, n: u32) -> (u128, u32) {
         ((a / b) as u128, (a % b) as u32)
     } else {
         (rem / n as u128, (rem % n as u128) as u32)
+    }
+}
+
+impl Default for Pos {
+    fn default() -> Self {
+        Pos::START
     }
 }
 
@@ -206,25 +236,86 @@ enum Kind {
     Cap = 3,
 }
 
-/// A sweep event: a position and what happens there.
-#[derive(Clone, Copy, Debug)]
-struct Event(Pos);
-const _: () = assert!(std::mem::size_of::<Event>() == 32);
-impl PartialEq for Event {
-    fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
-    }
+/// The sweep's pending events (a position and, in its kind bits, what happens there),
+/// least first. Pick and Replay of one resource never coexist live; they are ordered
+/// anyway (by kind), so the order is total.
+///
+/// A sweep holds a few dozen events in the common case: they are kept sorted, greatest
+/// first, so that the least pops off the end, and an insert moves a short tail (cheaper
+/// than sifting a heap). Past `SORTED_MAX` events (many capped flows, say) the vector
+/// becomes a binary min-heap for the rest of the sweep: reversed, the sorted vector
+/// already is one.
+#[derive(Clone, Debug, Default)]
+struct Queue {
+    v: Vec<Pos>,
+    heap: bool,
 }
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
+
+const _: () = assert!(std::mem::size_of::<Pos>() == 32);
+
+/// The most events kept sorted.
+const SORTED_MAX: usize = 64;
+
+impl Queue {
+    fn push(&mut self, ev: Pos) {
+        if !self.heap && self.v.len() < SORTED_MAX {
+            let at = self.v.partition_point(|e| ev.before(e, 0));
+            self.v.insert(at, ev);
+            return;
+        }
+        if !self.heap {
+            self.v.reverse();
+            self.heap = true;
+        }
+        self.v.push(ev);
+        self.up(self.v.len() - 1, ev);
     }
-}
-impl Ord for Event {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // Pick and Replay of one resource never coexist live; order them anyway.
-        self.0.order(&o.0, 0)
+
+    fn pop(&mut self) -> Option<Pos> {
+        if !self.heap {
+            return self.v.pop();
+        }
+        let last = self.v.pop()?;
+        let Some(&top) = self.v.first() else {
+            self.heap = false;
+            return Some(last);
+        };
+        // Sift the hole at the root to the bottom (one comparison a level), then move
+        // the last event up from there.
+        let v = &mut self.v;
+        let (n, mut i, mut c) = (v.len(), 0, 1);
+        while c < n {
+            if c + 1 < n && v[c + 1].before(&v[c], 0) {
+                c += 1;
+            }
+            v[i] = v[c];
+            i = c;
+            c = 2 * i + 1;
+        }
+        self.up(i, last);
+        Some(top)
+    }
+
+    fn peek(&self) -> Option<&Pos> {
+        if self.heap {
+            self.v.first()
+        } else {
+            self.v.last()
+        }
+    }
+
+    /// Heap mode: move `ev` up from the hole at `i`.
+    fn up(&mut self, mut i: usize, ev: Pos) {
+        let v = &mut self.v;
+        while i > 0 {
+            let p = (i - 1) / 2;
+            if !ev.before(&v[p], 0) {
+                break;
+            }
+            v[i] = v[p];
+            i = p;
+        }
+        v[i] = ev;
     }
 }
 
@@ -232,11 +323,11 @@ impl Ord for Event {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Solver {
     epoch: u32,
-    heap: BinaryHeap<Reverse<Event>>,
+    heap: Queue,
     dirty: Vec<u32>,
     frozen: Vec<u32>,
-    /// position being processed; None before the first
-    point: Option<Pos>,
+    /// position being processed; `Pos::START` before the first
+    point: Pos,
 }
 
 fn res_pos(rem: u128, n: u32, r: u32) -> Pos {
@@ -257,7 +348,7 @@ impl FlowNet {
             self.reset_marks();
             s.epoch = 1;
         }
-        s.point = None;
+        s.point = Pos::START;
         let mut changed = std::mem::take(&mut self.changed);
         for &r in &changed {
             if self.resources[r as usize].fill.dirty != s.epoch {
@@ -266,7 +357,7 @@ impl FlowNet {
         }
         changed.clear();
         self.changed = changed;
-        while let Some(Reverse(ev)) = s.heap.pop() {
+        while let Some(ev) = s.heap.pop() {
             self.process(&mut s, ev);
         }
         self.commit(&mut s);
@@ -286,25 +377,37 @@ impl FlowNet {
         }
     }
 
-    fn process(&mut self, s: &mut Solver, ev: Event) {
-        let id = ev.0.id();
-        match ev.0.kind() {
+    fn process(&mut self, s: &mut Solver, ev: Pos) {
+        let id = ev.id();
+        match ev.kind() {
             Kind::Pick => {
-                let r = &self.resources[id as usize].fill;
+                let r = &mut self.resources[id as usize].fill;
+                // With no unfrozen flow left, a held-back deadline has nothing to do:
+                // it only acts on this resource's old flows that are still unfrozen.
                 if r.picked || r.n == 0 {
                     return;
                 }
+                let mut at = ev;
                 // Within a sweep a dirty resource's count only falls, and `rem` only
                 // changes with it: an unchanged count means an unchanged share.
-                if r.n != ev.0.n {
+                if r.n != ev.n {
                     // Flows froze since the push, which only raised the share: queue
-                    // the resource again at its current share.
-                    s.heap
-                        .push(Reverse(Event(res_pos(r.rem, r.n, id).with(Kind::Pick))));
-                    return;
+                    // the resource again at its current share, unless that is still
+                    // the least event (it would pop next). A held-back deadline the
+                    // pick now passes is queued first.
+                    at = res_pos(r.rem, r.n, id).with(Kind::Pick);
+                    if r.deadline && r.pick.deadline().before(&at, 0) {
+                        r.deadline = false;
+                        s.heap.push(r.pick.deadline());
+                    }
+                    if s.heap.peek().is_some_and(|next| next.before(&at, 0)) {
+                        s.heap.push(at);
+                        return;
+                    }
                 }
-                s.point = Some(ev.0);
-                self.pick(s, id, ev.0);
+                r.deadline = false;
+                s.point = at;
+                self.pick(s, id, at);
             }
             Kind::Replay => {
                 if self.resources[id as usize].fill.dirty == s.epoch {
@@ -312,20 +415,20 @@ impl FlowNet {
                     self.resources[id as usize].fill.replays.clear();
                     return;
                 }
-                s.point = Some(ev.0);
+                s.point = ev;
                 self.replay(s, id);
             }
             Kind::Deadline => {
                 if self.resources[id as usize].fill.picked {
                     return;
                 }
-                s.point = Some(ev.0);
+                s.point = ev;
                 self.deadline(s, id);
             }
             Kind::Cap => {
                 // At the cap's own position: a flow a clean resource replayed before it
                 // reads frozen by position.
-                s.point = Some(ev.0);
+                s.point = ev;
                 if self.is_frozen(s, id) {
                     return;
                 }
@@ -337,30 +440,27 @@ impl FlowNet {
 
     /// Whether a flow is frozen at the current point of the sweep: frozen in this sweep,
     /// or frozen by a clean resource (or its cap) whose old position is already passed.
+    #[inline]
     fn is_frozen(&self, s: &Solver, f: u32) -> bool {
-        let fl = &self.flows[f as usize];
-        if fl.fill.frozen == s.epoch {
-            return true;
-        }
-        let Some(point) = s.point else { return false };
-        match fl.fill.bottleneck {
-            NONE => false,
-            CAP => cap_pos(fl.cap, f) < point,
-            b => {
-                let r = &self.resources[b as usize].fill;
-                r.dirty != s.epoch && r.pick < point
-            }
-        }
+        self.frozen_rate(s, f).is_some()
     }
 
-    /// The rate a frozen flow has at the current point.
-    fn frozen_rate(&self, s: &Solver, f: u32) -> u128 {
+    /// The rate of a flow frozen at the current point (see `is_frozen`), or None.
+    #[inline]
+    fn frozen_rate(&self, s: &Solver, f: u32) -> Option<u128> {
         let fl = &self.flows[f as usize];
         if fl.fill.frozen == s.epoch {
-            fl.fill.new_rate
-        } else {
-            fl.rate
+            return Some(fl.fill.new_rate);
         }
+        let passed = match fl.fill.bottleneck {
+            NONE => false,
+            CAP => cap_pos(fl.cap, f).before(&s.point, KIND_BITS),
+            b => {
+                let r = &self.resources[b as usize].fill;
+                r.dirty != s.epoch && r.pick.before(&s.point, KIND_BITS)
+            }
+        };
+        passed.then_some(fl.rate)
     }
 
     /// Mark `r` dirty: count its capacity left and unfrozen flows at the current point,
@@ -372,8 +472,8 @@ impl FlowNet {
         let mut deadline = false;
         let flows = std::mem::take(&mut self.resources[r as usize].flows);
         for &f in &flows {
-            if self.is_frozen(s, f) {
-                rem = rem.saturating_sub(self.frozen_rate(s, f));
+            if let Some(rate) = self.frozen_rate(s, f) {
+                rem = rem.saturating_sub(rate);
             } else {
                 n += 1;
                 let fl = &self.flows[f as usize];
@@ -382,9 +482,10 @@ impl FlowNet {
             }
         }
         self.resources[r as usize].flows = flows;
+        // `deadline` implies `n > 0`: it is only set by an unfrozen flow.
         let fill = &mut self.resources[r as usize].fill;
         debug_assert!(
-            fill.pick.n == 0 || s.point.is_none_or(|p| p < fill.pick),
+            fill.pick.n == 0 || s.point < fill.pick,
             "resource dirtied after its old position"
         );
         fill.dirty = s.epoch;
@@ -392,12 +493,20 @@ impl FlowNet {
         fill.rem = rem;
         fill.n = n;
         s.dirty.push(r);
+        fill.deadline = false;
+        let at = res_pos(rem, n, r).with(Kind::Pick);
         if deadline && fill.pick.n > 0 {
-            s.heap.push(Reverse(Event(fill.pick.deadline())));
+            let due = fill.pick.deadline();
+            if at.before(&due, 0) {
+                // Queued only if the pick moves past it (see `process`): usually
+                // the resource is picked first and the deadline would do nothing.
+                fill.deadline = true;
+            } else {
+                s.heap.push(due);
+            }
         }
         if n > 0 {
-            s.heap
-                .push(Reverse(Event(res_pos(rem, n, r).with(Kind::Pick))));
+            s.heap.push(at);
         }
     }
 
@@ -407,8 +516,7 @@ impl FlowNet {
         let fl = &mut self.flows[f as usize];
         if fl.cap != u128::MAX && fl.fill.cap_event != s.epoch {
             fl.fill.cap_event = s.epoch;
-            s.heap
-                .push(Reverse(Event(cap_pos(fl.cap, f).with(Kind::Cap))));
+            s.heap.push(cap_pos(fl.cap, f).with(Kind::Cap));
         }
         let b = fl.fill.bottleneck;
         if b == NONE || b == CAP || b == r {
@@ -425,7 +533,7 @@ impl FlowNet {
         }
         if bf.replay != s.epoch {
             bf.replay = s.epoch;
-            s.heap.push(Reverse(Event(bf.pick.with(Kind::Replay))));
+            s.heap.push(bf.pick.with(Kind::Replay));
         }
     }
 
@@ -532,5 +640,48 @@ impl FlowNet {
         }
         s.frozen = frozen;
         s.frozen.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(p: &Pos) -> (u128, u32, u32, u64) {
+        (p.q, p.r, p.n, p.tie)
+    }
+
+    proptest! {
+        /// Against a sorted list, across the switch from sorted to heap: every pop is the
+        /// least pending event, and `peek` shows it.
+        #[test]
+        fn the_queue_pops_the_least_event(
+            ops in prop::collection::vec(
+                (0u128..40, 1u32..5, 0u64..2, 0u32..6, 0u64..2, 0u32..4, 0u8..3),
+                1..400,
+            ),
+        ) {
+            let mut q = Queue::default();
+            let mut model: Vec<Pos> = Vec::new();
+            for (rem, n, class, id, sub, kind, op) in ops {
+                if op == 0 {
+                    let least = model
+                        .iter()
+                        .enumerate()
+                        .min_by(|a, b| a.1.order(b.1, 0))
+                        .map(|(i, _)| i);
+                    prop_assert_eq!(q.peek().map(key), least.map(|i| key(&model[i])));
+                    prop_assert_eq!(q.pop().map(|p| key(&p)), least.map(|i| key(&model.swap_remove(i))));
+                } else {
+                    let kind = [Kind::Pick, Kind::Replay, Kind::Deadline, Kind::Cap][kind as usize];
+                    let ev = Pos::new(rem, n, class, id, sub).with(kind);
+                    if model.iter().all(|m| m.order(&ev, 0) != Ordering::Equal) {
+                        q.push(ev);
+                        model.push(ev);
+                    }
+                }
+            }
+        }
     }
 }

@@ -82,6 +82,33 @@ fn dist_ms(d: &Dist) -> [f64; 3] {
     [ms(d.p50_s), ms(d.p90_s), ms(d.p99_s)]
 }
 
+/// The latency and throughput columns of a probe, shared by both CSVs.
+const LATENCY_COLUMNS: [&str; 7] = [
+    "ttft_p50_ms",
+    "ttft_p90_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p90_ms",
+    "tpot_p99_ms",
+    "output_throughput_tokens_per_s",
+];
+
+/// A probe's cells under `LATENCY_COLUMNS` (empty without a probe).
+fn latency_cells(p: Option<&Probe>) -> Vec<String> {
+    match p {
+        Some(p) => {
+            let l = &p.latency;
+            dist_ms(&l.ttft)
+                .into_iter()
+                .chain(dist_ms(&l.tpot))
+                .chain([l.output_throughput])
+                .map(|v| num(Some(v)))
+                .collect()
+        }
+        None => vec![num(None); LATENCY_COLUMNS.len()],
+    }
+}
+
 const PLAN_HEADER: [&str; 24] = [
     "cell",
     "system",
@@ -128,16 +155,7 @@ fn plan_row(r: &PlanResult, i: usize, c: &CellAnswer) -> Vec<String> {
         num(c.search.first_fail().map(|p| p.rate)),
         c.search.probes.len().to_string(),
     ];
-    for k in 0..6 {
-        row.push(num(best.map(|p| {
-            let d = if k < 3 {
-                &p.latency.ttft
-            } else {
-                &p.latency.tpot
-            };
-            dist_ms(d)[k % 3]
-        })));
-    }
+    row.extend(latency_cells(best));
     let good = best
         .and_then(|p| p.latency.goodput)
         .map(|g| g.fraction * 100.0);
@@ -152,7 +170,6 @@ fn plan_row(r: &PlanResult, i: usize, c: &CellAnswer) -> Vec<String> {
         None => String::new(),
     };
     row.extend([
-        num(best.map(|p| p.latency.output_throughput)),
         num(good),
         num(Some(c.cell.usd_per_hour)),
         num(c.usd_per_m_tokens()),
@@ -168,7 +185,7 @@ fn plan_row(r: &PlanResult, i: usize, c: &CellAnswer) -> Vec<String> {
 
 /// `probes.csv`: every simulated rate of every cell, in the order run.
 pub fn probes_csv(r: &PlanResult) -> Vec<u8> {
-    let header = [
+    let mut header = vec![
         "cell",
         "system",
         "placement",
@@ -176,14 +193,8 @@ pub fn probes_csv(r: &PlanResult) -> Vec<u8> {
         "rate_req_per_s",
         "meets_slo",
         "measured_requests",
-        "ttft_p50_ms",
-        "ttft_p90_ms",
-        "ttft_p99_ms",
-        "tpot_p50_ms",
-        "tpot_p90_ms",
-        "tpot_p99_ms",
-        "output_throughput_tokens_per_s",
     ];
+    header.extend(LATENCY_COLUMNS);
     let mut rows = Vec::new();
     for (i, c) in r.cells.iter().enumerate() {
         for (k, p) in c.search.probes.iter().enumerate() {
@@ -196,14 +207,7 @@ pub fn probes_csv(r: &PlanResult) -> Vec<u8> {
                 p.pass.to_string(),
                 p.latency.measured.to_string(),
             ];
-            let l = &p.latency;
-            row.extend(
-                dist_ms(&l.ttft)
-                    .into_iter()
-                    .chain(dist_ms(&l.tpot))
-                    .map(|v| num(Some(v))),
-            );
-            row.push(num(Some(l.output_throughput)));
+            row.extend(latency_cells(Some(p)));
             rows.push(row);
         }
     }

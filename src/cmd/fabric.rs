@@ -7,10 +7,8 @@
 use std::time::Instant;
 
 use clap::Args;
-use memwall_llm::ModelRegistry;
 use memwall_models::fabric::{ClassLoad, ClusterFabric};
 use memwall_models::units::{format_bytes, format_time_ps};
-use memwall_models::Registry;
 use memwall_train::cluster::{run_ep_layer, EpReport, EpSetup, PhaseCompare, Placement};
 use memwall_train::{effective_model, TrainConfig, TrainHw};
 
@@ -40,12 +38,8 @@ pub struct FabricArgs {
     /// models (default: the config's `a2a_efficiency`).
     #[arg(long)]
     pub efficiency: Option<f64>,
-    /// Extra profile files or folders that extend or override the shipped ones.
-    #[arg(long = "profiles", value_name = "PATH")]
-    pub user: Vec<std::path::PathBuf>,
-    /// Extra model TOML files or folders.
-    #[arg(long = "models", value_name = "PATH")]
-    pub models: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    pub inputs: super::inputs::Inputs,
     /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
     #[arg(long)]
     pub force: bool,
@@ -53,8 +47,7 @@ pub struct FabricArgs {
 
 pub fn run(args: FabricArgs) -> anyhow::Result<()> {
     let cfg = TrainConfig::resolve(args.config.as_deref().unwrap_or("deepseek-v3-h800"))?;
-    let reg = Registry::with_user_paths(&args.user)?;
-    let models = ModelRegistry::with_user_paths(&args.models)?;
+    let (reg, models) = args.inputs.registries(&[])?;
     let system = args.system.clone().unwrap_or_else(|| cfg.system.clone());
     let sys = reg.system(&system)?;
     let hw = TrainHw::resolve(&reg, &system, &cfg.reference.gpu)?;

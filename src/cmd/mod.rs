@@ -2,6 +2,7 @@
 
 pub mod calibrate;
 pub mod fabric;
+pub mod inputs;
 pub mod merge;
 pub mod plan;
 pub mod probe;

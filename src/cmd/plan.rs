@@ -4,8 +4,6 @@
 //! rate, and the frontier plot. See docs/plan.md.
 
 use clap::Args;
-use memwall_llm::ModelRegistry;
-use memwall_models::Registry;
 use memwall_sweep::capacity::{self, PlanSpec};
 use std::path::PathBuf;
 
@@ -25,12 +23,8 @@ pub struct PlanArgs {
     /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
     #[arg(long)]
     pub force: bool,
-    /// Extra model files or folders (add to or override the shipped models by name).
-    #[arg(long = "models", value_name = "PATH")]
-    pub models: Vec<PathBuf>,
-    /// Extra profile files or folders that extend or override the shipped ones.
-    #[arg(long = "profiles", value_name = "PATH")]
-    pub user: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: super::inputs::Inputs,
 }
 
 pub fn run(a: PlanArgs) -> anyhow::Result<()> {
@@ -38,10 +32,7 @@ pub fn run(a: PlanArgs) -> anyhow::Result<()> {
         memwall_models::budget::force();
     }
     let spec = PlanSpec::load(&a.file)?;
-    let mut paths = spec.profiles.clone();
-    paths.extend(a.user.iter().cloned());
-    let reg = Registry::with_user_paths(&paths)?;
-    let models = ModelRegistry::with_user_paths(&a.models)?;
+    let (reg, models) = a.inputs.registries(&spec.profiles)?;
     let cells = capacity::prepare(&spec, &reg)?;
     if a.check {
         println!(

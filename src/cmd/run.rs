@@ -8,8 +8,6 @@ use crate::scenarios;
 use anyhow::Context;
 use clap::Args;
 use memwall_io::paths::{check_outputs, Named};
-use memwall_llm::ModelRegistry;
-use memwall_models::Registry;
 use memwall_reports::output::write_atomic;
 use memwall_reports::plots::{
     Axis, BarGroup, BarSegment, Cdf, CdfSeries, HiddenExposedBars, Panel, Plot, Series, TimeLines,
@@ -41,12 +39,8 @@ pub struct RunArgs {
     /// Goodput's time-per-output-token objective (e.g. "50 ms"; overrides slo_tpot).
     #[arg(long, value_name = "TIME")]
     pub slo_tpot: Option<String>,
-    /// Extra profile files or folders (override the embedded ones).
-    #[arg(long = "profiles")]
-    pub profiles: Vec<PathBuf>,
-    /// Extra model files or folders (add to or override the shipped models by name).
-    #[arg(long = "models", value_name = "PATH")]
-    pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: super::inputs::Inputs,
     /// Override the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -72,8 +66,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     slo_overrides(&a, &mut s)?;
     check_paths(&a, &s)?;
-    let reg = Registry::with_user_paths(&a.profiles)?;
-    let models = ModelRegistry::with_user_paths(&a.models)?;
+    let (reg, models) = a.inputs.registries(&[])?;
     let gpus = reg.system(&s.system).map_or(8, |sys| sys.node.gpus.len());
     let est = memwall_serve::limits::estimate(&s, gpus);
     est.check(
@@ -125,8 +118,13 @@ fn check_paths(a: &RunArgs, s: &Scenario) -> anyhow::Result<()> {
     let mut inputs = vec![Named::new("SCENARIO", &s.origin)];
     let files = memwall_serve::requests::input_files(s);
     inputs.extend(files.iter().map(|p| Named::new("[workload] file", p)));
-    inputs.extend(a.profiles.iter().map(|p| Named::new("--profiles", p)));
-    inputs.extend(a.models.iter().map(|p| Named::new("--models", p)));
+    inputs.extend(
+        a.inputs
+            .profiles
+            .iter()
+            .map(|p| Named::new("--profiles", p)),
+    );
+    inputs.extend(a.inputs.models.iter().map(|p| Named::new("--models", p)));
     let mut outputs = Vec::new();
     outputs.extend(a.csv.iter().map(|p| Named::new("--csv", p)));
     outputs.extend(a.steps_csv.iter().map(|p| Named::new("--steps-csv", p)));

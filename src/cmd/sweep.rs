@@ -3,8 +3,6 @@
 
 use anyhow::anyhow;
 use clap::Args;
-use memwall_llm::ModelRegistry;
-use memwall_models::Registry;
 use memwall_sweep::{Shard, SweepOptions, SweepSpec};
 use std::path::PathBuf;
 
@@ -39,12 +37,8 @@ pub struct SweepArgs {
     /// 1 hour per cell).
     #[arg(long)]
     pub force: bool,
-    /// Extra model files or folders (add to or override the shipped models by name).
-    #[arg(long = "models", value_name = "PATH")]
-    pub models: Vec<PathBuf>,
-    /// Extra profile files or folders that extend or override the shipped ones.
-    #[arg(long = "profiles", value_name = "PATH")]
-    pub user: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: super::inputs::Inputs,
 }
 
 pub fn run(a: SweepArgs) -> anyhow::Result<()> {
@@ -52,10 +46,7 @@ pub fn run(a: SweepArgs) -> anyhow::Result<()> {
         memwall_models::budget::force();
     }
     let spec = SweepSpec::load(&a.file)?;
-    let mut paths = spec.profiles.clone();
-    paths.extend(a.user.iter().cloned());
-    let reg = Registry::with_user_paths(&paths)?;
-    let models = ModelRegistry::with_user_paths(&a.models)?;
+    let (reg, models) = a.inputs.registries(&spec.profiles)?;
     let owned = memwall_sweep::runners::all(&reg, &models);
     let runners: Vec<&dyn memwall_sweep::CellRunner> = owned.iter().map(|r| r.as_ref()).collect();
     let (prep, ri) = memwall_sweep::prepare(&spec, &runners, &reg)?;

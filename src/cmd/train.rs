@@ -58,12 +58,8 @@ pub struct TrainArgs {
     /// Skip the per-op timeline CSV (large for big steps).
     #[arg(long)]
     pub no_timeline: bool,
-    /// Extra profile files or folders that extend or override the shipped ones.
-    #[arg(long = "profiles", value_name = "PATH")]
-    pub user: Vec<PathBuf>,
-    /// Extra model TOML files or folders that add or override models by file name.
-    #[arg(long = "models", value_name = "PATH")]
-    pub models: Vec<PathBuf>,
+    #[command(flatten)]
+    pub inputs: super::inputs::Inputs,
     /// Run even when the estimate of memory or time is past the budget (2 GiB, 1 hour).
     #[arg(long)]
     pub force: bool,
@@ -99,8 +95,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = config(&args)?;
     let systems = system_names(&args, &cfg)?;
     // Resolve everything before writing anything.
-    let reg = Registry::with_user_paths(&args.user)?;
-    let models = ModelRegistry::with_user_paths(&args.models)?;
+    let (reg, models) = args.inputs.registries(&[])?;
     let est = check_budget(&args, &cfg, &models, systems.len())?;
     let plans = systems
         .iter()

@@ -109,7 +109,8 @@ fn latency_cells(p: Option<&Probe>) -> Vec<String> {
     }
 }
 
-const PLAN_HEADER: [&str; 24] = [
+/// `plan.csv`'s columns before and after `LATENCY_COLUMNS`.
+const PLAN_KEY_COLUMNS: [&str; 8] = [
     "cell",
     "system",
     "placement",
@@ -118,13 +119,8 @@ const PLAN_HEADER: [&str; 24] = [
     "max_rate_req_per_s",
     "first_fail_req_per_s",
     "probes",
-    "ttft_p50_ms",
-    "ttft_p90_ms",
-    "ttft_p99_ms",
-    "tpot_p50_ms",
-    "tpot_p90_ms",
-    "tpot_p99_ms",
-    "output_throughput_tokens_per_s",
+];
+const PLAN_COST_COLUMNS: [&str; 9] = [
     "goodput_pct",
     "hourly_cost_usd_per_h",
     "usd_per_1m_output_tokens",
@@ -139,7 +135,12 @@ const PLAN_HEADER: [&str; 24] = [
 /// `plan.csv`: one row per cell.
 pub fn plan_csv(r: &PlanResult) -> Vec<u8> {
     let rows = r.cells.iter().enumerate().map(|(i, c)| plan_row(r, i, c));
-    csv_bytes(&PLAN_HEADER, rows)
+    let header: Vec<&str> = PLAN_KEY_COLUMNS
+        .into_iter()
+        .chain(LATENCY_COLUMNS)
+        .chain(PLAN_COST_COLUMNS)
+        .collect();
+    csv_bytes(&header, rows)
 }
 
 /// Cell `i`'s row of `plan.csv`.

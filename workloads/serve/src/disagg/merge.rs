@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use memwall_llm::ModelConfig;
 use memwall_models::Registry;
 use memwall_sim::attribution::CategoryTotals;
-use memwall_sim::{CategoryId, Executor, Ps, ResourceId};
+use memwall_sim::Ps;
 
 use super::ship::Ship;
 use super::spec::FirstToken;
 use crate::error::{invalid, ScenarioError};
-use crate::kv::{KvStats, TenantStats};
+use crate::kv::{rates, KvStats, TenantStats};
 use crate::metrics::Dist;
 use crate::requests::Clients;
 use crate::run::{RunOptions, RunResult, RunStats};
@@ -39,18 +39,6 @@ pub struct DisaggStats {
     pub exposed_per_request: Dist,
     /// (resource, bytes, mean bytes per second over the run) of the `kv-transfer` flows.
     pub resources: Vec<(String, u128, f64)>,
-}
-
-/// Bytes of category `cat` through every resource it crossed.
-pub(crate) fn resource_bytes(ex: &Executor, cat: CategoryId) -> Vec<(String, u128, f64)> {
-    let net = ex.net();
-    (0..net.resource_count())
-        .map(|r| ResourceId(r as u32))
-        .filter_map(|r| {
-            let b = ex.category_bytes(cat, r);
-            (b > 0).then(|| (net.resource_name(r).to_string(), b, 0.0))
-        })
-        .collect()
 }
 
 impl DisaggStats {
@@ -214,13 +202,6 @@ fn sum_by_name<T: Clone>(
         }
     }
     m.into_iter().collect()
-}
-
-/// Mean bytes per second over `secs` for each (resource, bytes, rate).
-fn rates(r: &mut [(String, u128, f64)], secs: f64) {
-    for x in r.iter_mut() {
-        x.2 = if secs > 0.0 { x.1 as f64 / secs } else { 0.0 };
-    }
 }
 
 fn pooled(

@@ -23,7 +23,7 @@ mod ship;
 mod spec;
 
 pub(crate) use land::Handoff;
-pub(crate) use merge::{resource_bytes, run_disaggregated};
+pub(crate) use merge::run_disaggregated;
 pub use merge::{stats_json, DisaggStats};
 pub(crate) use ship::{Finished, Landed, Ship};
 pub(crate) use spec::{check_pools, Pools};

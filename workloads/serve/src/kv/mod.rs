@@ -20,6 +20,7 @@ use toml::Spanned;
 
 pub use cache::{Hits, Moves, PrefixCache, Tier};
 pub use content::Prompts;
+pub(crate) use report::{rates, resource_bytes};
 pub use report::{stats_json, tenant_of, KvStats, TenantStats};
 pub(crate) use run::{KvRun, Layout, StepAt};
 

@@ -119,12 +119,7 @@ impl KvStats {
                 t.hidden += tot.hidden;
                 t.exposed += tot.exposed;
             }
-            for r in 0..net.resource_count() {
-                let b = ex.category_bytes(CategoryId(i as u16), ResourceId(r as u32));
-                if b == 0 {
-                    continue;
-                }
-                let name = net.resource_name(ResourceId(r as u32)).to_string();
+            for (name, b, _) in resource_bytes(ex, CategoryId(i as u16)) {
                 match t.resources.iter_mut().find(|x| x.0 == name) {
                     Some(x) => x.1 += b,
                     None => t.resources.push((name, b, 0.0)),
@@ -133,9 +128,7 @@ impl KvStats {
         }
         for (name, mut t) in tenants {
             t.tenant = name;
-            for x in t.resources.iter_mut() {
-                x.2 = if secs > 0.0 { x.1 as f64 / secs } else { 0.0 };
-            }
+            rates(&mut t.resources, secs);
             self.tenants.push(t);
         }
         self.resource_bytes = (0..net.resource_count())
@@ -143,6 +136,26 @@ impl KvStats {
             .filter(|&r| net.bytes_through(r) > 0)
             .map(|r| (net.resource_name(r).to_string(), net.bytes_through(r)))
             .collect();
+    }
+}
+
+/// Bytes of category `cat` through every resource it crossed, in resource order, as
+/// (resource, bytes, 0.0): the rate is filled by `rates`.
+pub(crate) fn resource_bytes(ex: &Executor, cat: CategoryId) -> Vec<(String, u128, f64)> {
+    let net = ex.net();
+    (0..net.resource_count())
+        .map(|r| ResourceId(r as u32))
+        .filter_map(|r| {
+            let b = ex.category_bytes(cat, r);
+            (b > 0).then(|| (net.resource_name(r).to_string(), b, 0.0))
+        })
+        .collect()
+}
+
+/// Mean bytes per second over `secs` for each (resource, bytes, rate).
+pub(crate) fn rates(r: &mut [(String, u128, f64)], secs: f64) {
+    for x in r.iter_mut() {
+        x.2 = if secs > 0.0 { x.1 as f64 / secs } else { 0.0 };
     }
 }
 

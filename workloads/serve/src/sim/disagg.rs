@@ -197,7 +197,7 @@ impl ServeSim<'_> {
         };
         let bytes = ship
             .as_ref()
-            .map(|s| (s.cat, crate::disagg::resource_bytes(&self.ex, s.cat)));
+            .map(|s| (s.cat, crate::kv::resource_bytes(&self.ex, s.cat)));
         let mut out = self.finish();
         if let (Some(s), Some((_, b))) = (ship.as_ref(), bytes) {
             out.stats.disagg = Some(crate::disagg::DisaggStats::of_ship(s, b));

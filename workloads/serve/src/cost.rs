@@ -116,19 +116,20 @@ impl RateTable {
 }
 
 /// An engine's kernels as measured on one GPU (docs/engines.md, "Kernels as measured").
+/// A kernel left out (`None`) keeps the op cost model's price.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredKernels {
     /// The dense projections (and the output head): weight bytes per second by GEMM rows.
-    pub weights: RateTable,
+    pub weights: Option<RateTable>,
     /// The prefill attention kernel: FLOPs per second by the step's prefill tokens.
-    pub prefill_attention: RateTable,
+    pub prefill_attention: Option<RateTable>,
     /// The decode attention kernel of a decode-only step: KV bytes per second by the KV
     /// bytes it reads per layer.
-    pub decode_attention: RateTable,
+    pub decode_attention: Option<RateTable>,
     /// In a step that carries a prefill, the decode sequences' attention runs in the
     /// variable-length prefill kernel, which reads each sequence's KV once per query
     /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
-    pub mixed_attention_rate: u64,
+    pub mixed_attention_rate: Option<u64>,
 }
 
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
@@ -253,8 +254,10 @@ impl CostModel {
     /// over `rows` rows when the engine has one for this GPU.
     fn measured_floor(&self, t: u128, rows: u64, weight_bytes: u64) -> u128 {
         match &self.measured {
-            Some(m) => t.max(m.weights.floor_ps(rows, weight_bytes as u128)),
-            None => t,
+            Some(MeasuredKernels {
+                weights: Some(w), ..
+            }) => t.max(w.floor_ps(rows, weight_bytes as u128)),
+            _ => t,
         }
     }
 
@@ -512,15 +515,19 @@ impl CostModel {
         };
         if s.prefill_tokens == 0 {
             let kv = s.decode_kv_bytes.min(u64::MAX as u128) as u64;
-            return Ok(core.max(m.decode_attention.floor_ps(kv, s.decode_kv_bytes)));
+            let measured = m.decode_attention.as_ref();
+            return Ok(measured.map_or(core, |d| core.max(d.floor_ps(kv, s.decode_kv_bytes))));
         }
-        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?.max(
-            m.prefill_attention
-                .floor_ps(s.prefill_tokens, s.attention_flops),
-        );
+        let Some(p) = &m.prefill_attention else {
+            return Ok(core);
+        };
+        let prefill = roofline(s.attention_flops, s.kv_bytes - s.decode_kv_bytes)?
+            .max(p.floor_ps(s.prefill_tokens, s.attention_flops));
         let heads_per_kv = (g.num_heads / g.num_kv_heads.max(1)).max(1) as u128;
-        let decode =
-            s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / m.mixed_attention_rate as u128;
+        let decode = match m.mixed_attention_rate {
+            Some(r) => s.decode_kv_bytes * heads_per_kv * 1_000_000_000_000 / r as u128,
+            None => roofline(0, s.decode_kv_bytes)?,
+        };
         Ok(core.max(prefill + decode))
     }
 

@@ -99,27 +99,35 @@ pub struct GraphProfile {
     pub kernels_per_layer: Sourced<u64>,
 }
 
-/// The engine's kernels as measured on one GPU (`[[kernels]]`).
+/// The engine's kernels as measured on one GPU (`[[kernels]]`). Each kernel is optional
+/// (sizes and rates come in pairs): a kernel not given keeps the op cost model's price.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct KernelProfile {
     /// The GPU profile's name.
     pub gpu: String,
     /// GEMM rows (the step's tokens) at which the dense projections were timed.
-    pub gemm_rows: Sourced<Vec<u64>>,
+    #[serde(default)]
+    pub gemm_rows: Option<Sourced<Vec<u64>>>,
     /// Weight bytes over kernel time at those rows.
-    pub gemm_weight_rate: Sourced<Vec<String>>,
+    #[serde(default)]
+    pub gemm_weight_rate: Option<Sourced<Vec<String>>>,
     /// KV bytes x query heads per KV head over the time the decode sequences of a mixed
     /// step add to its attention kernel.
-    pub mixed_attention_rate: Sourced<String>,
+    #[serde(default)]
+    pub mixed_attention_rate: Option<Sourced<String>>,
     /// Prefill tokens of a step at which its causal attention was timed.
-    pub prefill_attention_tokens: Sourced<Vec<u64>>,
+    #[serde(default)]
+    pub prefill_attention_tokens: Option<Sourced<Vec<u64>>>,
     /// Causal attention FLOPs over kernel time at those tokens.
-    pub prefill_attention_rate: Sourced<Vec<String>>,
+    #[serde(default)]
+    pub prefill_attention_rate: Option<Sourced<Vec<String>>>,
     /// KV bytes per layer a decode-only step's attention read when timed.
-    pub decode_attention_bytes: Sourced<Vec<String>>,
+    #[serde(default)]
+    pub decode_attention_bytes: Option<Sourced<Vec<String>>>,
     /// Those bytes over the kernel time.
-    pub decode_attention_rate: Sourced<Vec<String>>,
+    #[serde(default)]
+    pub decode_attention_rate: Option<Sourced<Vec<String>>>,
 }
 
 /// An engine profile as written.
@@ -309,60 +317,61 @@ impl Engine {
 
 /// A `[[kernels]]` entry as [`MeasuredKernels`].
 fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
-    let weights = rate_table(
-        &k.gemm_rows.value,
-        &k.gemm_weight_rate.value,
-        parse_byte_rate,
-        true,
-    )
-    .map_err(|m| format!("{}: gemm_rows/gemm_weight_rate: {m}", k.gpu))?;
-    let prefill_attention = rate_table(
-        &k.prefill_attention_tokens.value,
-        &k.prefill_attention_rate.value,
-        parse_flop_rate,
-        false,
-    )
-    .map_err(|m| {
-        format!(
-            "{}: prefill_attention_tokens/prefill_attention_rate: {m}",
-            k.gpu
-        )
-    })?;
-    let sizes = k
-        .decode_attention_bytes
-        .value
-        .iter()
-        .map(|b| parse_bytes(b).map_err(|e| e.message))
-        .collect::<Result<Vec<u64>, String>>()
-        .map_err(|m| format!("{}: decode_attention_bytes: {m}", k.gpu))?;
-    let decode_attention = rate_table(
-        &sizes,
-        &k.decode_attention_rate.value,
-        parse_byte_rate,
-        false,
-    )
-    .map_err(|m| {
-        format!(
-            "{}: decode_attention_bytes/decode_attention_rate: {m}",
-            k.gpu
-        )
-    })?;
-    let mixed = &k.mixed_attention_rate.value;
-    let mixed_attention_rate = parse_byte_rate(mixed)
-        .ok()
-        .filter(|&r| r > 0)
-        .ok_or_else(|| {
-            format!(
-                "{}: mixed_attention_rate {mixed:?} is not a rate above 0",
-                k.gpu
-            )
-        })?;
+    let weights = pair(&k.gemm_rows, &k.gemm_weight_rate)
+        .map(|(s, r)| rate_table(s, r, parse_byte_rate, true))
+        .transpose()
+        .map_err(|m| format!("{}: gemm_rows/gemm_weight_rate: {m}", k.gpu))?;
+    let names = "prefill_attention_tokens/prefill_attention_rate";
+    let prefill_attention = pair(&k.prefill_attention_tokens, &k.prefill_attention_rate)
+        .map(|(s, r)| rate_table(s, r, parse_flop_rate, false))
+        .transpose()
+        .map_err(|m| format!("{}: {names}: {m}", k.gpu))?;
+    let names = "decode_attention_bytes/decode_attention_rate";
+    let decode_attention = pair(&k.decode_attention_bytes, &k.decode_attention_rate)
+        .map(|(b, r)| {
+            let sizes = b
+                .iter()
+                .map(|b| parse_bytes(b).map_err(|e| e.message))
+                .collect::<Result<Vec<u64>, String>>()?;
+            rate_table(&sizes, r, parse_byte_rate, false)
+        })
+        .transpose()
+        .map_err(|m| format!("{}: {names}: {m}", k.gpu))?;
+    let mixed_attention_rate = match &k.mixed_attention_rate {
+        None => None,
+        Some(m) => Some(
+            parse_byte_rate(&m.value)
+                .ok()
+                .filter(|&r| r > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "{}: mixed_attention_rate {:?} is not a rate above 0",
+                        k.gpu, m.value
+                    )
+                })?,
+        ),
+    };
     Ok(MeasuredKernels {
         weights,
         prefill_attention,
         decode_attention,
         mixed_attention_rate,
     })
+}
+
+/// Both values of a sizes/rates pair, or neither; one without the other is an error
+/// (reported as a pair of empty lists by [`rate_table`]).
+fn pair<'a, S, R>(
+    sizes: &'a Option<Sourced<Vec<S>>>,
+    rates: &'a Option<Sourced<Vec<R>>>,
+) -> Option<(&'a [S], &'a [R])> {
+    match (sizes, rates) {
+        (None, None) => None,
+        (s, r) => Some((
+            s.as_ref().map_or(&[][..], |s| &s.value[..]),
+            r.as_ref().map_or(&[][..], |r| &r.value[..]),
+        )),
+    }
 }
 
 /// Sizes and their rates (one rate per size) as a [`RateTable`].
@@ -413,26 +422,48 @@ mod tests {
         for gpu in ["rtx-4090", "rtx-pro-6000-bse"] {
             let k = p.kernels.iter().find(|k| k.gpu == gpu).expect(gpu);
             let m = measured_kernels(k).unwrap();
-            assert!(m.mixed_attention_rate > 0);
+            let w = m.weights.as_ref().unwrap();
+            assert!(m.mixed_attention_rate.is_some_and(|r| r > 0));
             // the measured rate falls with the rows: 128 rows read slower than 1.
             let mb = 436_200_000u128;
-            assert!(
-                m.weights.floor_ps(128, mb) > m.weights.floor_ps(1, mb),
-                "{gpu}"
-            );
+            assert!(w.floor_ps(128, mb) > w.floor_ps(1, mb), "{gpu}");
         }
         let mut bad = p.kernels[0].clone();
-        bad.gemm_weight_rate.value.pop();
+        bad.gemm_weight_rate.as_mut().unwrap().value.pop();
         let e = measured_kernels(&bad).unwrap_err();
         assert!(
             e.contains("rtx-4090") && e.contains("one rate per size"),
             "{e}"
         );
-        bad.mixed_attention_rate.value = "fast".into();
+        bad.mixed_attention_rate.as_mut().unwrap().value = "fast".into();
         bad.gemm_weight_rate = p.kernels[0].gemm_weight_rate.clone();
         assert!(measured_kernels(&bad)
             .unwrap_err()
             .contains("mixed_attention_rate"));
+    }
+
+    #[test]
+    fn nano_vllm_carries_fa2_decode_attention_on_the_h800_alone() {
+        let p = engine_profile("nano-vllm").unwrap().unwrap();
+        let k = p.kernels.iter().find(|k| k.gpu == "h800").expect("h800");
+        let m = measured_kernels(k).unwrap();
+        assert!(m.weights.is_none() && m.prefill_attention.is_none());
+        assert!(m.mixed_attention_rate.is_none());
+        let d = m.decode_attention.as_ref().unwrap();
+        // R160: 64 MiB of KV in 43.6 us; 1.47 GB (512 sequences of 700 tokens) near
+        // 2.2 TB/s, below the profile's 3,000 GB/s FlashMLA figure.
+        let us = |b: u64| d.floor_ps(b, b as u128) as f64 / 1e6;
+        assert!((us(67_108_864) - 43.56).abs() < 0.1, "{}", us(67_108_864));
+        let big = 1_468_006_400u64;
+        let rate = big as f64 / us(big) / 1e6;
+        assert!((2.15..2.25).contains(&rate), "{rate} TB/s");
+        let mut half = k.clone();
+        half.decode_attention_rate = None;
+        let e = measured_kernels(&half).unwrap_err();
+        assert!(
+            e.contains("h800") && e.contains("decode_attention_bytes"),
+            "{e}"
+        );
     }
 
     #[test]

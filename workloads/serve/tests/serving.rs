@@ -14,37 +14,38 @@ fn reg() -> Registry {
     Registry::embedded().expect("embedded profiles")
 }
 
-/// The Engram paper's system experiment (docs/engram-validation.md). One factor,
-/// `compute_efficiency`, is fitted to the paper's baseline (9,031.62 tok/s without Engram);
-/// the host hashing cost is measured; the penalty falls out. The paper's 1.92% is NOT
-/// reproduced within 0.5 points by this honest model (0.60%): the test pins the calibrated
-/// baseline and the fallen-out penalty, and prints both against the paper.
+/// The Engram paper's system experiment (docs/engram-validation.md) through the nano-vLLM
+/// engine profile with no efficiency factor: nothing is fitted to the paper. nano-vLLM's
+/// CPU step (measured on its own code), its FA2 paged decode attention (measured on an
+/// H100 by another workload, R160), the host hash and the CPU gather (measured) all come
+/// from elsewhere. Must hold: baseline within 5% of 9,031.62 tok/s, penalty within 0.5
+/// points of 1.92%; the figures are also pinned so that a change is noticed.
 #[test]
-fn engram_paper_calibrated_baseline_and_penalty() {
+fn engram_paper_through_nano_vllm_without_a_fitted_factor() {
     let s = Scenario::from_toml_str("engram-paper-h800.toml", PAPER_SCENARIO).unwrap();
+    assert!(s.engine.compute_efficiency == 1.0, "no efficiency factor");
     let r = run_scenario(&s, &reg(), &ModelRegistry::builtin()).unwrap();
     let p = r.penalty.unwrap() * 100.0;
     let base = r.without_engram.as_ref().unwrap().tokens_per_s;
     println!(
-        "Engram paper (4B dense, H800, 100B Engram in host DRAM after block 1, 512 seqs): \
-         {base:.1} -> {:.1} tok/s, penalty {p:.2}% (paper 9,031.62 -> 8,858.28 tok/s, 1.92%; \
-         gap {:.2} points)",
+        "Engram paper (4B dense, H800, nano-vLLM, 100B Engram in host DRAM after block 1, \
+         512 seqs): {base:.1} -> {:.1} tok/s, penalty {p:.2}% (paper 9,031.62 -> 8,858.28 \
+         tok/s, 1.92%; baseline {:+.2}%, gap {:.2} points)",
         r.with_engram.tokens_per_s,
+        (base / 9031.62 - 1.0) * 100.0,
         1.92 - p
     );
     assert!(
-        (base / 9031.62 - 1.0).abs() < 0.005,
-        "baseline {base:.1} tok/s"
+        (base / 9031.62 - 1.0).abs() <= 0.05,
+        "baseline {base:.1} tok/s is not within 5% of 9,031.62"
     );
-    // Must hold: within 0.5 points of the paper's 1.92% (docs/engram-validation.md: only
-    // the baseline is fitted; hashing and the CPU gather are measured).
     assert!(
         (p - 1.92).abs() <= 0.5,
         "penalty {p:.2}% is not within 0.5 points of 1.92%"
     );
     assert!(
-        (1.85..2.05).contains(&p),
-        "penalty {p:.2}% moved from 1.95%: update the note"
+        (base / 9320.1 - 1.0).abs() < 0.002 && (1.53..1.63).contains(&p),
+        "baseline {base:.1} tok/s or penalty {p:.2}% moved from 9,320.1 / 1.58%: update the note"
     );
     assert_eq!(
         r.with_engram.output_tokens,

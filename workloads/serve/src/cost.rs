@@ -130,6 +130,35 @@ pub struct MeasuredKernels {
     /// variable-length prefill kernel, which reads each sequence's KV once per query
     /// head: KV bytes x (query heads / KV heads) over this rate, bytes per second.
     pub mixed_attention_rate: Option<u64>,
+    /// The TP all-reduces of two of these GPUs, as the engine runs them, when measured.
+    pub tp2_all_reduce: Option<TpAllReduce>,
+}
+
+/// An all-reduce over two GPUs as vLLM dispatches it (docs/engines.md, "TP all-reduces
+/// as vLLM runs them"): below `custom_below` bytes its custom one-stage kernel, in which
+/// each GPU reads its peer's whole buffer over P2P between two flag barriers; from there
+/// NCCL, at the times measured on these GPUs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TpAllReduce {
+    pub custom_below: u64,
+    /// Bytes per second a GPU reads from its peer.
+    pub peer_read_rate: u64,
+    /// The one-stage kernel's fixed cost: its barriers and the first remote read.
+    pub custom_sync: Ps,
+    /// NCCL's all-reduce: bytes per second by bytes.
+    pub nccl: RateTable,
+}
+
+impl TpAllReduce {
+    /// Picoseconds to all-reduce `bytes` over the two GPUs.
+    pub fn time_ps(&self, bytes: u64) -> u128 {
+        if bytes < self.custom_below {
+            let read = bytes as f64 * 1e12 / self.peer_read_rate as f64;
+            self.custom_sync.0 as u128 + read as u128
+        } else {
+            self.nccl.floor_ps(bytes, bytes as u128)
+        }
+    }
 }
 
 /// How a step's kernels are launched (the engine's CUDA-graph regime for its shape).
@@ -269,11 +298,20 @@ impl CostModel {
         self
     }
 
-    /// One collective of `bytes` over the TP group, picoseconds.
+    /// One collective of `bytes` over the TP group, picoseconds: a two-GPU all-reduce as
+    /// the engine runs it on this GPU when its profile has that ([`TpAllReduce`]), else
+    /// priced on the system's links.
     fn collective(&self, c: Collective, bytes: u64) -> Result<u128, ScenarioError> {
         let Some(sys) = self.system.as_ref() else {
             return Ok(0);
         };
+        let tp2 = self
+            .measured
+            .as_ref()
+            .and_then(|m| m.tp2_all_reduce.as_ref());
+        if let (Collective::AllReduce, 2, Some(ar)) = (c, self.tp, tp2) {
+            return Ok(ar.time_ps(bytes.max(1)));
+        }
         predict(sys, c, bytes.max(1), self.tp, None, None)
             .map(|p| p.time_ps as u128)
             .map_err(|e| ScenarioError::Cost {

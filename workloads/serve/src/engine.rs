@@ -12,7 +12,7 @@ use memwall_models::units::{parse_byte_rate, parse_bytes, parse_flop_rate, parse
 use memwall_sim::Ps;
 use serde::Deserialize;
 
-use crate::cost::{MeasuredKernels, RateTable};
+use crate::cost::{MeasuredKernels, RateTable, TpAllReduce};
 use crate::error::ScenarioError;
 use crate::scenario::Scenario;
 
@@ -128,6 +128,24 @@ pub struct KernelProfile {
     /// Those bytes over the kernel time.
     #[serde(default)]
     pub decode_attention_rate: Option<Sourced<Vec<String>>>,
+    /// All-reduces over two of these GPUs as the engine runs them.
+    #[serde(default)]
+    pub tp2_all_reduce: Option<AllReduceProfile>,
+}
+
+/// `[kernels.tp2_all_reduce]`: the engine's custom all-reduce below a size, NCCL above.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AllReduceProfile {
+    /// All-reduces under this many bytes run the custom one-stage kernel.
+    pub custom_below: Sourced<String>,
+    /// The rate a GPU reads its peer's buffer at in that kernel.
+    pub custom_peer_read: Sourced<String>,
+    /// That kernel's barriers and first remote read.
+    pub custom_sync: Sourced<String>,
+    /// Bytes at which NCCL's all-reduce was timed, and its times.
+    pub nccl_bytes: Sourced<Vec<u64>>,
+    pub nccl_time: Sourced<Vec<String>>,
 }
 
 /// An engine profile as written.
@@ -351,11 +369,57 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
                 })?,
         ),
     };
+    let tp2_all_reduce = k
+        .tp2_all_reduce
+        .as_ref()
+        .map(all_reduce)
+        .transpose()
+        .map_err(|m| format!("{}: tp2_all_reduce.{m}", k.gpu))?;
     Ok(MeasuredKernels {
         weights,
         prefill_attention,
         decode_attention,
         mixed_attention_rate,
+        tp2_all_reduce,
+    })
+}
+
+/// A `[kernels.tp2_all_reduce]` table as a [`TpAllReduce`]; errors name the field.
+fn all_reduce(a: &AllReduceProfile) -> Result<TpAllReduce, String> {
+    let below = &a.custom_below.value;
+    let custom_below = parse_bytes(below).map_err(|e| format!("custom_below: {}", e.message))?;
+    let read = &a.custom_peer_read.value;
+    let peer_read_rate = parse_byte_rate(read)
+        .ok()
+        .filter(|&r| r > 0)
+        .ok_or_else(|| format!("custom_peer_read: {read:?} is not a rate above 0"))?;
+    let sync = &a.custom_sync.value;
+    let custom_sync = Ps(parse_time_ps(sync).map_err(|e| format!("custom_sync: {}", e.message))?);
+    let times = &a.nccl_time.value;
+    if times.len() != a.nccl_bytes.value.len() || times.is_empty() {
+        return Err(format!(
+            "nccl_bytes/nccl_time: {} sizes but {} times (give one time per size)",
+            a.nccl_bytes.value.len(),
+            times.len()
+        ));
+    }
+    let mut points = Vec::with_capacity(times.len());
+    for (&bytes, t) in a.nccl_bytes.value.iter().zip(times) {
+        let ps = parse_time_ps(t)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| format!("nccl_time: {t:?} is not a time above 0"))?;
+        points.push((
+            bytes,
+            (bytes as u128 * 1_000_000_000_000 / ps as u128) as u64,
+        ));
+    }
+    let nccl = RateTable::new(points, false).map_err(|m| format!("nccl_bytes/nccl_time: {m}"))?;
+    Ok(TpAllReduce {
+        custom_below,
+        peer_read_rate,
+        custom_sync,
+        nccl,
     })
 }
 
@@ -464,6 +528,43 @@ mod tests {
             e.contains("h800") && e.contains("decode_attention_bytes"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn two_gpu_all_reduces_switch_from_the_custom_kernel_to_nccl_at_8_mib() {
+        let p = engine_profile("vllm-v1").unwrap().unwrap();
+        let k = p
+            .kernels
+            .iter()
+            .find(|k| k.gpu == "rtx-pro-6000-bse")
+            .unwrap();
+        let ar = measured_kernels(k).unwrap().tp2_all_reduce.unwrap();
+        // a decode step's 1.31 MB: the barriers and the peer read at 52 GB/s, 28.4 us
+        let decode = ar.time_ps(1_310_720);
+        assert!((28_000_000..29_000_000).contains(&decode), "{decode}");
+        // a 2,048-token prefill's 21 MB: NCCL's measured 587.09 us
+        let prefill = ar.time_ps(20_971_520);
+        assert!((587_000_000..587_200_000).contains(&prefill), "{prefill}");
+        // at the switch the custom kernel would be faster, and NCCL is what vLLM runs
+        assert!(ar.time_ps(8 * 1024 * 1024 - 16) < ar.time_ps(8 * 1024 * 1024));
+        // the 4090 has no P2P under the stock driver: no entry, the links price it
+        let k4090 = p.kernels.iter().find(|k| k.gpu == "rtx-4090").unwrap();
+        assert!(measured_kernels(k4090).unwrap().tp2_all_reduce.is_none());
+        let mut bad = k.clone();
+        let a = bad.tp2_all_reduce.as_mut().unwrap();
+        a.nccl_time.value.pop();
+        let e = measured_kernels(&bad).unwrap_err();
+        assert!(
+            e.contains("rtx-pro-6000-bse: tp2_all_reduce.nccl_bytes/nccl_time")
+                && e.contains("one time per size"),
+            "{e}"
+        );
+        let a = bad.tp2_all_reduce.as_mut().unwrap();
+        a.nccl_time = k.tp2_all_reduce.as_ref().unwrap().nccl_time.clone();
+        a.custom_peer_read.value = "0 GB/s".into();
+        assert!(measured_kernels(&bad)
+            .unwrap_err()
+            .contains("tp2_all_reduce.custom_peer_read"));
     }
 
     #[test]

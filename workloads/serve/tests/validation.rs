@@ -141,9 +141,9 @@ fn rtxpro6000_qwen3_32b_tp2() {
             e2e: 90_408.1,
         },
         simulated: Means {
-            ttft: 29_106.4,
-            tpot: 69.357,
-            e2e: 75_326.6,
+            ttft: 25_961.6,
+            tpot: 64.05,
+            e2e: 68_652.2,
         },
         meets_the_bar: [false, false, false],
     });

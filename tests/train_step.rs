@@ -45,11 +45,12 @@ fn v3_step_against_the_reported_gpu_hours() {
     for (m, s) in &ramp.samples {
         eprintln!("  {m} micro-batches: {:.3} s", s.as_secs_f64());
     }
-    // The issue asks for 5 %. At the full batch the model lands at -5.3 %; over the run
-    // (the ramp taken as linear in tokens, batches below DualPipe's 2 x PP micro-batches
-    // at the 32-micro-batch cost) at -4.8 %. Both pinned so that a change shows;
+    // The issue asks for 5 %. At the full batch the model lands at -3.9 % (the SM-bound
+    // GEMMs of the non-overlapped chunks took it from -5.3 %); over the run (the ramp
+    // taken as linear in tokens, batches below DualPipe's 2 x PP micro-batches at the
+    // 32-micro-batch cost) at -3.4 %. Both pinned so that a change shows;
     // docs/training.md lists what the model leaves out.
-    assert!(err < 0.0 && err > -0.06, "{:+.2}%", 100.0 * err);
+    assert!(err < -0.03 && err > -0.05, "{:+.2}%", 100.0 * err);
     assert!(
         mean > step && mean_err.abs() < 0.05,
         "{:+.2}%",
@@ -185,8 +186,8 @@ fn mhc_techniques() {
             all = over;
         }
     }
-    // The issue asks for 6.7 +- 2 points; the model gives about +10.6 % (docs/training.md).
-    assert!(all > 4.7 && all < 12.0, "{all}");
+    // The issue asks for 6.7 +- 2 points; the model gives +10.0 % (docs/training.md).
+    assert!(all > 9.0 && all < 11.0, "{all}");
     // Its two parts, all three techniques on: the HBM traffic alone (pipeline messages
     // of the plain residual's size) and the n-fold messages alone (no mHC kernels).
     cfg.mhc = Some(4);
@@ -216,6 +217,27 @@ fn mhc_techniques() {
         );
     }
     assert!(parts.iter().all(|&p| p > 0.0 && p < all), "{parts:?} {all}");
+    // DeepSeek measured its 6.7 % on V4, whose layout is not published: V4's layers on
+    // V3's cluster layout, all three techniques on (a what-if). Their slot is longer
+    // than V3's for the same n-fold message, so the overhead is smaller.
+    for (model, lo, hi) in [
+        ("deepseek-v4-pro", 4.0, 5.5),
+        ("deepseek-v4-flash", 4.5, 6.0),
+    ] {
+        let mut c = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        c.model = model.into();
+        c.mhc = Some(0);
+        let plain = run(&c).1.mean_pair_slot().unwrap();
+        c.mhc = Some(4);
+        let slot = run(&c).1.mean_pair_slot().unwrap();
+        let over = 100.0 * (slot.as_ms_f64() / plain.as_ms_f64() - 1.0);
+        eprintln!(
+            "| all three, {model} layers (plain {:.1} ms) | {:.1} ms | {over:+.1} % | |",
+            plain.as_ms_f64(),
+            slot.as_ms_f64()
+        );
+        assert!(over > lo && over < hi && over < all, "{model}: {over}");
+    }
 }
 
 /// V3 Fig. 4: the pipeline P2P runs on the communication stream, after the chunk's
@@ -252,7 +274,31 @@ fn p2p_on_the_communication_stream_and_f_post_res_placement() {
             "mhc {mhc} overlap {overlap}: {hp}"
         );
         assert_eq!(on("mhc-hbm", &|k| k.compute) > 0, mhc > 0);
+        // F^M_post,res(B) gives the MLP output's gradient, so the backward COMBINE waits
+        // for it (mHC Fig. 4: right before COMBINE(B)): on the high-priority stream with
+        // the adjusted overlap, else on the compute stream ahead of ATTN(F).
+        let mhc_ends: std::collections::HashSet<(u32, Ps)> = tl
+            .records
+            .iter()
+            .filter(|r| tl.category(r.category).name == "mhc-hbm")
+            .map(|r| (rank_of(&run, r.stream), r.end))
+            .collect();
+        let gated = tl
+            .records
+            .iter()
+            .filter(|r| tl.category(r.category).name == "ep-combine")
+            .filter(|r| mhc_ends.contains(&(rank_of(&run, r.stream), r.ready)))
+            .count();
+        assert_eq!(gated > 0, mhc > 0, "mhc {mhc} overlap {overlap}: {gated}");
     }
+}
+
+fn rank_of(run: &TrainRun, s: memwall_sim::StreamId) -> u32 {
+    let k = run
+        .ranks
+        .iter()
+        .position(|k| [k.compute, k.comm, k.hp, k.dp].contains(&s));
+    k.unwrap() as u32
 }
 
 /// HBM per rank: V3 fits an H800 (80 GB); mHC n = 4 without recompute does not, and the

@@ -547,11 +547,8 @@ impl<'a> Builder<'a> {
         w_stage: Option<(u32, usize)>,
     ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
         let c = self.cats;
-        if let Some(b) = b.filter(|b| b.moe) {
-            pb = vec![self.a2a(r, c.combine, b.a2a_fp8, true, &pb, li)?];
-        }
-        if let Some(b) = b.filter(|_| self.plan.mhc_overlap) {
-            pb = self.hp(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        if let Some(b) = b {
+            pb = self.combine_b(r, li, b, pb)?;
         }
         if let Some(f) = f {
             pf = self.mhc(r, f.mhc_f, &pf, li)?.map_or(pf, |m| vec![m]);
@@ -562,10 +559,6 @@ impl<'a> Builder<'a> {
         }
         if let Some(b) = b {
             let [_, mb, mw] = self.mlp_cats(&b);
-            if !self.plan.mhc_overlap {
-                // Without the high-priority stream, behind the forward's attention.
-                pb = self.mhc(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
-            }
             pb = self.step(r, mb, (b.mlp_b, b.caps[4]), pb, li)?;
             if b.moe {
                 pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, false, &pb, li)?];
@@ -594,6 +587,26 @@ impl<'a> Builder<'a> {
             self.weight_op(r, s, c.attn_w, (b.attn_w, b.caps[2]), li)?;
         }
         Ok((pf, pb))
+    }
+
+    /// The start of backward entry `b`: the backward of its MLP site's F_post,res, which
+    /// gives the MLP output's gradient, then the combine that takes that gradient to the
+    /// experts (mHC paper Fig. 4: F^M_post,res(B) right before COMBINE(B)). Without the
+    /// adjusted overlap the kernel runs on the compute stream as soon as its input is
+    /// there, ahead of the unit's ATTN(F).
+    fn combine_b(
+        &mut self,
+        r: usize,
+        li: u32,
+        b: LayerCost,
+        pb: Vec<OpId>,
+    ) -> Result<Vec<OpId>, TrainError> {
+        let pb = self.post(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        if !b.moe {
+            return Ok(pb);
+        }
+        let c = self.cats.combine;
+        Ok(vec![self.a2a(r, c, b.a2a_fp8, true, &pb, li)?])
     }
 
     /// A weight-gradient compute op of entry `stage.1` of stage `stage.0` (none when

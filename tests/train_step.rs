@@ -186,8 +186,8 @@ fn mhc_techniques() {
             all = over;
         }
     }
-    // The issue asks for 6.7 +- 2 points; the model gives +10.0 % (docs/training.md).
-    assert!(all > 9.0 && all < 11.0, "{all}");
+    // The issue asks for 6.7 +- 2 points; the model gives +9.6 % (docs/training.md).
+    assert!(all > 9.0 && all < 10.2, "{all}");
     // Its two parts, all three techniques on: the HBM traffic alone (pipeline messages
     // of the plain residual's size) and the n-fold messages alone (no mHC kernels).
     cfg.mhc = Some(4);
@@ -219,10 +219,10 @@ fn mhc_techniques() {
     assert!(parts.iter().all(|&p| p > 0.0 && p < all), "{parts:?} {all}");
     // DeepSeek measured its 6.7 % on V4, whose layout is not published: V4's layers on
     // V3's cluster layout, all three techniques on (a what-if). Their slot is longer
-    // than V3's for the same n-fold message, so the overhead is smaller.
+    // against their n-fold message than V3's, so the overhead is smaller.
     for (model, lo, hi) in [
-        ("deepseek-v4-pro", 4.0, 5.5),
-        ("deepseek-v4-flash", 4.5, 6.0),
+        ("deepseek-v4-pro", 3.0, 4.0),
+        ("deepseek-v4-flash", 3.9, 5.0),
     ] {
         let mut c = TrainConfig::builtin("deepseek-v3-h800").unwrap();
         c.model = model.into();

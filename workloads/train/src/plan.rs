@@ -657,8 +657,19 @@ impl<'a> Costing<'a> {
             },
             mhc_post_f: self.mhc_post_f,
             mhc_post_b: Ps(2 * self.mhc_post_f.0),
-            caps: self.retime.caps,
+            caps: self.caps(),
         })
+    }
+
+    /// The phase rate caps. With mHC's adjusted overlap the attention layers use no
+    /// persistent kernels (mHC paper §4.3.3: so that the high-priority stream can
+    /// pre-empt them), so their phases spread over every SM.
+    fn caps(&self) -> [Option<u64>; 6] {
+        let mut caps = self.retime.caps;
+        if self.overlap {
+            caps[..3].fill(None);
+        }
+        caps
     }
 
     /// Activation estimate per token (bytes), see docs/training.md: attention keeps its
@@ -863,6 +874,23 @@ pub fn layer_from_measured(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sm_bound_phases_keep_their_speed_alone() {
+        // Wholly SM-bound: alone at (S-k)/S of the GPU, as beside communication.
+        let c = sm_cap(1.0, 132, 20).unwrap();
+        assert_eq!(c, (PS_PER_SEC as f64 * 112.0 / 132.0).round() as u64);
+        assert_eq!(sm_cap(0.0, 132, 20), None);
+        assert_eq!(sm_cap(0.5, 132, 0), None);
+        // A phase measured at T (its work T x 112/132 of the full GPU) with 40 % SM-bound
+        // takes 0.4 T + 0.6 T x 112/132 alone.
+        let cap = sm_cap(0.4, 132, 20).unwrap() as f64 / PS_PER_SEC as f64;
+        let alone = (112.0 / 132.0) / cap;
+        assert!(
+            (alone - (0.4 + 0.6 * 112.0 / 132.0)).abs() < 1e-9,
+            "{alone}"
+        );
+    }
 
     #[test]
     fn v3_stage_split() {

@@ -145,6 +145,19 @@ pub struct PhaseShares {
 }
 
 impl PhaseShares {
+    /// Every share a fraction in 0..=1; else the field, the value and an example.
+    fn check(&self, origin: &str) -> Result<(), TrainError> {
+        let names = ["attn_f", "attn_b", "attn_w", "mlp_f", "mlp_b", "mlp_w"];
+        for (f, v) in names.iter().zip(self.to_array()) {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(TrainError::Config(format!(
+                    "{origin}: field `reference.sm_bound.{f}`: {v} is not a fraction in 0..=1 (e.g. 0.4)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// In the order attention F, B, W, then MLP F, B, W.
     pub fn to_array(self) -> [f64; 6] {
         [
@@ -283,16 +296,7 @@ impl TrainConfig {
             parse_duration(v)
                 .map_err(|e| TrainError::Config(format!("{origin}: reference.{f}: {e}")))?;
         }
-        let names = ["attn_f", "attn_b", "attn_w", "mlp_f", "mlp_b", "mlp_w"];
-        for (f, v) in names.iter().zip(r.sm_bound.to_array()) {
-            if !(0.0..=1.0).contains(&v) {
-                return bad(
-                    &format!("reference.sm_bound.{f}"),
-                    format!("{v} is not a fraction in 0..=1 (e.g. 0.4)"),
-                );
-            }
-        }
-        Ok(())
+        r.sm_bound.check(origin)
     }
 }
 

@@ -70,6 +70,26 @@ fn phase_occurrences(g: &TraceGraph) -> BTreeMap<&str, Vec<(i64, i64)>> {
     occ
 }
 
+/// Kernel intervals of each (layer, phase), each flagged SM-bound.
+type Kernels = BTreeMap<(usize, usize), Vec<((i64, i64), bool)>>;
+
+/// Per layer and phase: the union of all the kernels, and of the SM-bound ones.
+fn per_layer(per: Kernels, layers: usize) -> (Vec<[Ps; 6]>, Vec<[Ps; 6]>) {
+    let mut compute = vec![[Ps::ZERO; 6]; layers];
+    let mut sm_bound = vec![[Ps::ZERO; 6]; layers];
+    for ((l, p), v) in per {
+        if l < layers {
+            let union = |f: &dyn Fn(bool) -> bool| {
+                let iv = v.iter().filter(|k| f(k.1)).map(|k| k.0).collect();
+                ps(IntervalSet::from_intervals(iv).total())
+            };
+            sm_bound[l][p] = union(&|b| b);
+            compute[l][p] = union(&|_| true);
+        }
+    }
+    (compute, sm_bound)
+}
+
 /// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
 pub fn read_phases_file(
     path: impl AsRef<Path>,
@@ -106,7 +126,7 @@ pub fn phases(
         let problem = "no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace";
         return Err(shape(g, problem.into()));
     }
-    let mut per: BTreeMap<(usize, usize), Vec<((i64, i64), bool)>> = BTreeMap::new();
+    let mut per: Kernels = BTreeMap::new();
     let (mut comp, mut comm) = (Vec::new(), Vec::new());
     for o in &g.ops {
         let iv = (o.start_ns, o.end_ns());
@@ -134,16 +154,7 @@ pub fn phases(
                 .push((iv, blocks <= bound_blocks as u64));
         }
     }
-    let mut compute = vec![[Ps::ZERO; 6]; layers];
-    let mut sm_bound = vec![[Ps::ZERO; 6]; layers];
-    for ((l, p), v) in per {
-        if l < layers {
-            let bound = v.iter().filter(|k| k.1).map(|k| k.0);
-            sm_bound[l][p] = ps(IntervalSet::from_intervals(bound.collect()).total());
-            compute[l][p] =
-                ps(IntervalSet::from_intervals(v.into_iter().map(|k| k.0).collect()).total());
-        }
-    }
+    let (compute, sm_bound) = per_layer(per, layers);
     let comp = IntervalSet::from_intervals(comp);
     let comm = IntervalSet::from_intervals(comm);
     Ok(TracePhases {

@@ -290,7 +290,39 @@ fn p2p_on_the_communication_stream_and_f_post_res_placement() {
             .filter(|r| mhc_ends.contains(&(rank_of(&run, r.stream), r.ready)))
             .count();
         assert_eq!(gated > 0, mhc > 0, "mhc {mhc} overlap {overlap}: {gated}");
+        comm_stream_order(&run);
     }
+}
+
+/// The order on each communication stream (mHC paper Fig. 4, V3 Fig. 4): a chunk's sends
+/// come after all of its all-to-alls, and in a steady-state pair the last COMBINE(F) is
+/// followed by the two sends, then the next pair's COMBINE(B).
+fn comm_stream_order(run: &TrainRun) {
+    let tl = &run.timeline;
+    let name = |r: &memwall_sim::OpRecord| tl.category(r.category).name.clone();
+    let mut windows = 0;
+    for k in &run.ranks {
+        let mut ops: Vec<_> = tl.records.iter().filter(|r| r.stream == k.comm).collect();
+        ops.sort_by_key(|r| r.start);
+        for (i, r) in ops.iter().enumerate() {
+            if name(r) == "pp-p2p" {
+                let later = ops[i..]
+                    .iter()
+                    .any(|o| o.step == r.step && name(o) != "pp-p2p");
+                assert!(
+                    !later,
+                    "a send of schedule op {} before its all-to-all",
+                    r.step
+                );
+            }
+        }
+        let names: Vec<String> = ops.iter().map(|r| name(r)).collect();
+        windows += names
+            .windows(4)
+            .filter(|w| w == &["ep-combine", "pp-p2p", "pp-p2p", "ep-combine"])
+            .count();
+    }
+    assert!(windows > 0);
 }
 
 fn rank_of(run: &TrainRun, s: memwall_sim::StreamId) -> u32 {

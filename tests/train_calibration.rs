@@ -30,6 +30,9 @@ fn trace_path() -> Option<std::path::PathBuf> {
     }
 }
 
+/// Blocks of the trace's SM-bound kernels: the 132 SMs less DeepEP's 20.
+const BOUND_BLOCKS: u32 = 112;
+
 pub struct PairResult {
     pub span: Ps,
     pub exposed_a2a: Ps,
@@ -46,7 +49,8 @@ fn simulate_pair(tp: &trace::TracePhases, eff: f64) -> PairResult {
     let layers: Vec<_> = tp
         .compute
         .iter()
-        .map(|p| training::layer_from_measured(p, sms, cfg.comm_sms, &moe))
+        .zip(&tp.sm_bound)
+        .map(|(p, b)| training::layer_from_measured(p, b, sms, cfg.comm_sms, &moe))
         .collect();
     let pair = training::chunk_pair_plan(&base, layers.clone(), layers);
     let run = training::run_step(&pair).unwrap();
@@ -69,7 +73,7 @@ fn simulate_pair(tp: &trace::TracePhases, eff: f64) -> PairResult {
 #[test]
 fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
     let Some(path) = trace_path() else { return };
-    let tp = trace::read_phases_file(&path, &[7, 23], &[27]).unwrap();
+    let tp = trace::read_phases_file(&path, &[7, 23], &[27], BOUND_BLOCKS).unwrap();
     let cfg = TrainConfig::builtin("deepseek-v3-h800").unwrap();
     let r = simulate_pair(&tp, cfg.a2a_efficiency);
     // The config's reference phases are this trace's, averaged over its 4 layers.
@@ -88,6 +92,23 @@ fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
             got.0.abs_diff(want.0) <= 1_000_000,
             "{}: trace {got:?}, config {want:?}",
             trace::COMPUTE_PHASES[i]
+        );
+    }
+    // And the SM-bound share of each phase is this trace's (within 0.5 points).
+    let shares: Vec<f64> = (0..6)
+        .map(|i| {
+            let bound: u64 = tp.sm_bound.iter().map(|l| l[i].0).sum();
+            let all: u64 = tp.compute.iter().map(|l| l[i].0).sum();
+            bound as f64 / all as f64
+        })
+        .collect();
+    eprintln!("SM-bound shares (attn F B W, mlp F B W): {shares:.4?}");
+    for (i, want) in rf.sm_bound.to_array().into_iter().enumerate() {
+        let share = shares[i];
+        let p = trace::COMPUTE_PHASES[i];
+        assert!(
+            (share - want).abs() < 0.005,
+            "{p}: trace share {share:.4}, config {want}"
         );
     }
     let span_err = (r.span.as_ms_f64() / tp.span.as_ms_f64() - 1.0) * 100.0;
@@ -111,7 +132,7 @@ fn deepseek_chunk_pair_span_and_exposed_all_to_all() {
 #[ignore]
 fn calibration_sweep() {
     let Some(path) = trace_path() else { return };
-    let tp = trace::read_phases_file(&path, &[7, 23], &[27]).unwrap();
+    let tp = trace::read_phases_file(&path, &[7, 23], &[27], BOUND_BLOCKS).unwrap();
     for i in 30..=80 {
         let eff = i as f64 / 100.0;
         let r = simulate_pair(&tp, eff);

@@ -45,11 +45,12 @@ fn v3_step_against_the_reported_gpu_hours() {
     for (m, s) in &ramp.samples {
         eprintln!("  {m} micro-batches: {:.3} s", s.as_secs_f64());
     }
-    // The issue asks for 5 %. At the full batch the model lands at -5.3 %; over the run
-    // (the ramp taken as linear in tokens, batches below DualPipe's 2 x PP micro-batches
-    // at the 32-micro-batch cost) at -4.8 %. Both pinned so that a change shows;
+    // The issue asks for 5 %. At the full batch the model lands at -3.9 % (the SM-bound
+    // GEMMs of the non-overlapped chunks took it from -5.3 %); over the run (the ramp
+    // taken as linear in tokens, batches below DualPipe's 2 x PP micro-batches at the
+    // 32-micro-batch cost) at -3.4 %. Both pinned so that a change shows;
     // docs/training.md lists what the model leaves out.
-    assert!(err < 0.0 && err > -0.06, "{:+.2}%", 100.0 * err);
+    assert!(err < -0.03 && err > -0.05, "{:+.2}%", 100.0 * err);
     assert!(
         mean > step && mean_err.abs() < 0.05,
         "{:+.2}%",
@@ -162,6 +163,7 @@ fn mhc_techniques() {
         ("fused kernels", true, false, "none"),
         ("selective recompute", false, false, "mhc-block"),
         ("adjusted overlap", false, true, "none"),
+        ("fused kernels and selective recompute", true, false, "mhc-block"),
         ("all three", true, true, "mhc-block"),
     ];
     eprintln!("| mHC n = 4 | mean F&B slot | overhead | peak HBM (rank 1) |");
@@ -185,8 +187,8 @@ fn mhc_techniques() {
             all = over;
         }
     }
-    // The issue asks for 6.7 +- 2 points; the model gives about +10.6 % (docs/training.md).
-    assert!(all > 4.7 && all < 12.0, "{all}");
+    // The issue asks for 6.7 +- 2 points; the model gives +9.6 % (docs/training.md).
+    assert!(all > 9.0 && all < 10.2, "{all}");
     // Its two parts, all three techniques on: the HBM traffic alone (pipeline messages
     // of the plain residual's size) and the n-fold messages alone (no mHC kernels).
     cfg.mhc = Some(4);
@@ -216,6 +218,27 @@ fn mhc_techniques() {
         );
     }
     assert!(parts.iter().all(|&p| p > 0.0 && p < all), "{parts:?} {all}");
+    // DeepSeek measured its 6.7 % on V4, whose layout is not published: V4's layers on
+    // V3's cluster layout, all three techniques on (a what-if). Their slot is longer
+    // against their n-fold message than V3's, so the overhead is smaller.
+    for (model, lo, hi) in [
+        ("deepseek-v4-pro", 3.0, 4.0),
+        ("deepseek-v4-flash", 3.9, 5.0),
+    ] {
+        let mut c = TrainConfig::builtin("deepseek-v3-h800").unwrap();
+        c.model = model.into();
+        c.mhc = Some(0);
+        let plain = run(&c).1.mean_pair_slot().unwrap();
+        c.mhc = Some(4);
+        let slot = run(&c).1.mean_pair_slot().unwrap();
+        let over = 100.0 * (slot.as_ms_f64() / plain.as_ms_f64() - 1.0);
+        eprintln!(
+            "| all three, {model} layers (plain {:.1} ms) | {:.1} ms | {over:+.1} % | |",
+            plain.as_ms_f64(),
+            slot.as_ms_f64()
+        );
+        assert!(over > lo && over < hi && over < all, "{model}: {over}");
+    }
 }
 
 /// V3 Fig. 4: the pipeline P2P runs on the communication stream, after the chunk's
@@ -252,7 +275,63 @@ fn p2p_on_the_communication_stream_and_f_post_res_placement() {
             "mhc {mhc} overlap {overlap}: {hp}"
         );
         assert_eq!(on("mhc-hbm", &|k| k.compute) > 0, mhc > 0);
+        // F^M_post,res(B) gives the MLP output's gradient, so the backward COMBINE waits
+        // for it (mHC Fig. 4: right before COMBINE(B)): on the high-priority stream with
+        // the adjusted overlap, else on the compute stream ahead of ATTN(F).
+        let mhc_ends: std::collections::HashSet<(u32, Ps)> = tl
+            .records
+            .iter()
+            .filter(|r| tl.category(r.category).name == "mhc-hbm")
+            .map(|r| (rank_of(&run, r.stream), r.end))
+            .collect();
+        let gated = tl
+            .records
+            .iter()
+            .filter(|r| tl.category(r.category).name == "ep-combine")
+            .filter(|r| mhc_ends.contains(&(rank_of(&run, r.stream), r.ready)))
+            .count();
+        assert_eq!(gated > 0, mhc > 0, "mhc {mhc} overlap {overlap}: {gated}");
+        comm_stream_order(&run);
     }
+}
+
+/// The order on each communication stream (mHC paper Fig. 4, V3 Fig. 4): a chunk's sends
+/// come after all of its all-to-alls, and in a steady-state pair the last COMBINE(F) is
+/// followed by the two sends, then the next pair's COMBINE(B).
+fn comm_stream_order(run: &TrainRun) {
+    let tl = &run.timeline;
+    let name = |r: &memwall_sim::OpRecord| tl.category(r.category).name.clone();
+    let mut windows = 0;
+    for k in &run.ranks {
+        let mut ops: Vec<_> = tl.records.iter().filter(|r| r.stream == k.comm).collect();
+        ops.sort_by_key(|r| r.start);
+        for (i, r) in ops.iter().enumerate() {
+            if name(r) == "pp-p2p" {
+                let later = ops[i..]
+                    .iter()
+                    .any(|o| o.step == r.step && name(o) != "pp-p2p");
+                assert!(
+                    !later,
+                    "a send of schedule op {} before its all-to-all",
+                    r.step
+                );
+            }
+        }
+        let names: Vec<String> = ops.iter().map(|r| name(r)).collect();
+        windows += names
+            .windows(4)
+            .filter(|w| w == &["ep-combine", "pp-p2p", "pp-p2p", "ep-combine"])
+            .count();
+    }
+    assert!(windows > 0);
+}
+
+fn rank_of(run: &TrainRun, s: memwall_sim::StreamId) -> u32 {
+    let k = run
+        .ranks
+        .iter()
+        .position(|k| [k.compute, k.comm, k.hp, k.dp].contains(&s));
+    k.unwrap() as u32
 }
 
 /// HBM per rank: V3 fits an H800 (80 GB); mHC n = 4 without recompute does not, and the

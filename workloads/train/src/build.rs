@@ -326,18 +326,20 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// A compute op of `ps` full-GPU picoseconds, its rate capped at `cap` (its
+    /// SM-bound kernels, [`crate::plan::sm_cap`]).
     fn compute(
         &mut self,
         r: usize,
         cat: CategoryId,
-        ps: Ps,
+        (ps, cap): (Ps, Option<u64>),
         deps: &[OpId],
         layer: u32,
     ) -> Result<OpId, TrainError> {
         let spec = OpSpec::new(
             self.res[r].compute,
             cat,
-            Work::flow(Ps::ZERO, vec![self.res[r].gpu], ps.0, None),
+            Work::flow(Ps::ZERO, vec![self.res[r].gpu], ps.0, cap),
         )
         .after(deps.iter().copied())
         .at(self.tag, layer);
@@ -427,7 +429,7 @@ impl<'a> Builder<'a> {
             return Ok(None);
         }
         let c = self.cats.mhc;
-        Ok(Some(self.compute(r, c, ps, deps, layer)?))
+        Ok(Some(self.compute(r, c, (ps, None), deps, layer)?))
     }
 
     /// The MLP site's F_post,res kernels: on the high-priority stream with the adjusted
@@ -475,14 +477,14 @@ impl<'a> Builder<'a> {
         &mut self,
         r: usize,
         cat: CategoryId,
-        ps: Ps,
+        work: (Ps, Option<u64>),
         deps: Vec<OpId>,
         layer: u32,
     ) -> Result<Vec<OpId>, TrainError> {
-        if ps == Ps::ZERO {
+        if work.0 == Ps::ZERO {
             return Ok(deps);
         }
-        Ok(vec![self.compute(r, cat, ps, &deps, layer)?])
+        Ok(vec![self.compute(r, cat, work, &deps, layer)?])
     }
 
     /// MLP-slot categories (F, B, W) of an entry: the MLP's for a block, else the
@@ -545,40 +547,33 @@ impl<'a> Builder<'a> {
         w_stage: Option<(u32, usize)>,
     ) -> Result<(Vec<OpId>, Vec<OpId>), TrainError> {
         let c = self.cats;
-        if let Some(b) = b.filter(|b| b.moe) {
-            pb = vec![self.a2a(r, c.combine, b.a2a_fp8, true, &pb, li)?];
-        }
-        if let Some(b) = b.filter(|_| self.plan.mhc_overlap) {
-            pb = self.hp(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        if let Some(b) = b {
+            pb = self.combine_b(r, li, b, pb)?;
         }
         if let Some(f) = f {
             pf = self.mhc(r, f.mhc_f, &pf, li)?.map_or(pf, |m| vec![m]);
-            pf = self.step(r, c.attn_f, f.attn_f, pf, li)?;
+            pf = self.step(r, c.attn_f, (f.attn_f, f.caps[0]), pf, li)?;
             if f.moe {
                 pf = vec![self.a2a(r, c.dispatch, f.a2a_fp8, true, &pf, li)?];
             }
         }
         if let Some(b) = b {
             let [_, mb, mw] = self.mlp_cats(&b);
-            if !self.plan.mhc_overlap {
-                // Without the high-priority stream, behind the forward's attention.
-                pb = self.mhc(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
-            }
-            pb = self.step(r, mb, b.mlp_b, pb, li)?;
+            pb = self.step(r, mb, (b.mlp_b, b.caps[4]), pb, li)?;
             if b.moe {
                 pb = vec![self.a2a(r, c.dispatch, b.a2a_bf16, false, &pb, li)?];
             }
             if let Some(s) = w_stage {
-                self.weight_op(r, s, mw, b.mlp_w, li)?;
+                self.weight_op(r, s, mw, (b.mlp_w, b.caps[5]), li)?;
             }
         }
         if let Some(f) = f {
             let [mf, _, _] = self.mlp_cats(&f);
-            pf = self.step(r, mf, f.mlp_f, pf, li)?;
+            pf = self.step(r, mf, (f.mlp_f, f.caps[3]), pf, li)?;
         }
         if let Some(b) = b {
             pb = self.mhc(r, b.mhc_b, &pb, li)?.map_or(pb, |m| vec![m]);
-            pb = self.step(r, c.attn_b, b.attn_b, pb, li)?;
+            pb = self.step(r, c.attn_b, (b.attn_b, b.caps[1]), pb, li)?;
         }
         if let Some(f) = f.filter(|f| f.moe) {
             pf = vec![self.a2a(r, c.combine, f.a2a_bf16, false, &pf, li)?];
@@ -589,9 +584,29 @@ impl<'a> Builder<'a> {
             pf = self.post(r, f.mhc_post_f, &pf, li)?.map_or(pf, |m| vec![m]);
         }
         if let (Some(b), Some(s)) = (b, w_stage) {
-            self.weight_op(r, s, c.attn_w, b.attn_w, li)?;
+            self.weight_op(r, s, c.attn_w, (b.attn_w, b.caps[2]), li)?;
         }
         Ok((pf, pb))
+    }
+
+    /// The start of backward entry `b`: the backward of its MLP site's F_post,res, which
+    /// gives the MLP output's gradient, then the combine that takes that gradient to the
+    /// experts (mHC paper Fig. 4: F^M_post,res(B) right before COMBINE(B)). Without the
+    /// adjusted overlap the kernel runs on the compute stream as soon as its input is
+    /// there, ahead of the unit's ATTN(F).
+    fn combine_b(
+        &mut self,
+        r: usize,
+        li: u32,
+        b: LayerCost,
+        pb: Vec<OpId>,
+    ) -> Result<Vec<OpId>, TrainError> {
+        let pb = self.post(r, b.mhc_post_b, &pb, li)?.map_or(pb, |m| vec![m]);
+        if !b.moe {
+            return Ok(pb);
+        }
+        let c = self.cats.combine;
+        Ok(vec![self.a2a(r, c, b.a2a_fp8, true, &pb, li)?])
     }
 
     /// A weight-gradient compute op of entry `stage.1` of stage `stage.0` (none when
@@ -601,11 +616,11 @@ impl<'a> Builder<'a> {
         r: usize,
         stage: (u32, usize),
         cat: CategoryId,
-        ps: Ps,
+        work: (Ps, Option<u64>),
         li: u32,
     ) -> Result<(), TrainError> {
-        if ps > Ps::ZERO {
-            let id = self.compute(r, cat, ps, &[], li)?;
+        if work.0 > Ps::ZERO {
+            let id = self.compute(r, cat, work, &[], li)?;
             self.last_w.insert((r, stage.0, stage.1), id);
         }
         Ok(())
@@ -618,8 +633,8 @@ impl<'a> Builder<'a> {
         for (i, l) in layers.iter().enumerate().rev() {
             let [_, _, mw] = self.mlp_cats(l);
             let li = (layers.len() - 1 - i) as u32;
-            self.weight_op(r, (stage, i), mw, l.mlp_w, li)?;
-            self.weight_op(r, (stage, i), aw, l.attn_w, li)?;
+            self.weight_op(r, (stage, i), mw, (l.mlp_w, l.caps[5]), li)?;
+            self.weight_op(r, (stage, i), aw, (l.attn_w, l.caps[2]), li)?;
         }
         Ok(())
     }
@@ -677,7 +692,7 @@ impl<'a> Builder<'a> {
             })
             .sum();
         let ps = dp.optimizer_ps(shard, &self.plan.hw);
-        let opt = self.compute(r, self.cats.optimizer, ps, &[norm], 0)?;
+        let opt = self.compute(r, self.cats.optimizer, (ps, None), &[norm], 0)?;
         let mut gathered = Vec::new();
         for &s in stages {
             let st = &self.plan.stages[s as usize];

@@ -124,6 +124,51 @@ pub struct ReferencePhases {
     pub mlp_f: String,
     pub mlp_b: String,
     pub mlp_w: String,
+    /// Share of each phase's kernel time in kernels launched on at most the SMs left to
+    /// compute (sms - comm_sms blocks: the persistent GEMMs), which keep their speed when
+    /// no communication kernel runs beside them. Absent: every kernel spreads over all
+    /// SMs.
+    #[serde(default)]
+    pub sm_bound: PhaseShares,
+}
+
+/// A fraction per compute phase of a layer.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseShares {
+    pub attn_f: f64,
+    pub attn_b: f64,
+    pub attn_w: f64,
+    pub mlp_f: f64,
+    pub mlp_b: f64,
+    pub mlp_w: f64,
+}
+
+impl PhaseShares {
+    /// Every share a fraction in 0..=1; else the field, the value and an example.
+    fn check(&self, origin: &str) -> Result<(), TrainError> {
+        let names = ["attn_f", "attn_b", "attn_w", "mlp_f", "mlp_b", "mlp_w"];
+        for (f, v) in names.iter().zip(self.to_array()) {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(TrainError::Config(format!(
+                    "{origin}: field `reference.sm_bound.{f}`: {v} is not a fraction in 0..=1 (e.g. 0.4)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// In the order attention F, B, W, then MLP F, B, W.
+    pub fn to_array(self) -> [f64; 6] {
+        [
+            self.attn_f,
+            self.attn_b,
+            self.attn_w,
+            self.mlp_f,
+            self.mlp_b,
+            self.mlp_w,
+        ]
+    }
 }
 
 mod embedded {
@@ -251,7 +296,7 @@ impl TrainConfig {
             parse_duration(v)
                 .map_err(|e| TrainError::Config(format!("{origin}: reference.{f}: {e}")))?;
         }
-        Ok(())
+        r.sm_bound.check(origin)
     }
 }
 

@@ -15,8 +15,8 @@
 //!   ([`memory`], [`check_memory`] against the GPU's HBM).
 //! - [`run_step`]: builds the op graph of one training step (per rank a compute stream,
 //!   a communication stream for the EP all-to-all and the pipeline P2P (V3 Fig. 4), a
-//!   high-priority mHC stream and a DP stream; per GPU a compute resource that communication kernels hold SMs of, HBM,
-//!   NIC tx/rx and NVLink tx/rx; the ZeRO-1 end: gradient reduce-scatter per bucket,
+//!   high-priority mHC stream and a DP stream; per GPU a compute resource that communication kernels hold SMs of
+//!   (each phase capped by its SM-bound share, [`sm_cap`]), HBM, NIC tx/rx and NVLink tx/rx; the ZeRO-1 end: gradient reduce-scatter per bucket,
 //!   gradient norm and expert loads, AdamW, parameter all-gather) and runs it.
 //! - [`breakdown`]: per rank the step in the categories of a published breakdown.
 //! - [`ramp_mean`]: the step averaged over a run whose batch ramps up (V3 §4.2), the
@@ -61,12 +61,13 @@ pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{
     run_step, run_step_wired, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun, Wiring,
 };
-pub use config::{parse_duration, BatchRamp, ReferencePhases, TrainConfig};
+pub use config::{parse_duration, BatchRamp, PhaseShares, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
 pub use memory::{check_memory, memory, RankMemory};
 pub use plan::{
     balanced_layers, chunk_pair_plan, effective_model, layer_from_measured, layers_per_stage, plan,
-    rank_stages, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan, ADAM_BYTES_PER_PARAM,
+    rank_stages, sm_cap, stage_copies, DpPlan, LayerCost, Plan, Role, StagePlan,
+    ADAM_BYTES_PER_PARAM,
 };
 pub use ramp::{ramp_mean, RampMean};
 

@@ -55,6 +55,22 @@ pub struct LayerCost {
     /// the high-priority stream with the adjusted overlap, else on the compute stream.
     pub mhc_post_f: Ps,
     pub mhc_post_b: Ps,
+    /// Rate caps (ps of full GPU per second) of the phases attention F, B, W, MLP F, B,
+    /// W: their SM-bound kernels (persistent GEMMs on the SMs left to compute) do not
+    /// speed up when no communication kernel holds SMs ([`sm_cap`]). None: all SMs.
+    pub caps: [Option<u64>; 6],
+}
+
+/// Rate cap of a phase whose kernel time is `share` SM-bound on `sms - comm_sms` SMs,
+/// the rest spreading over all `sms`: alone it runs at 1 / (share x S/(S-k) + 1 - share)
+/// of the full GPU; beside communication (S-k of S SMs left) at (S-k)/S, as before.
+pub fn sm_cap(share: f64, sms: u32, comm_sms: u32) -> Option<u64> {
+    if share <= 0.0 || comm_sms == 0 || comm_sms >= sms {
+        return None;
+    }
+    let stretch = sms as f64 / (sms - comm_sms) as f64;
+    let frac = 1.0 / (share * stretch + 1.0 - share);
+    Some((PS_PER_SEC as f64 * frac).round() as u64)
 }
 
 impl LayerCost {
@@ -368,6 +384,8 @@ struct Retime {
     ref_fp8: u128,
     bf16: u128,
     fp8: u128,
+    /// Phase rate caps on the target GPU (see [`sm_cap`]).
+    caps: [Option<u64>; 6],
 }
 
 impl Retime {
@@ -394,6 +412,10 @@ impl Retime {
             ref_fp8: rate(&hw.reference, Dtype::Fp8),
             bf16: hw.flops(Dtype::Bf16) as u128,
             fp8: hw.flops(Dtype::Fp8) as u128,
+            caps: r
+                .sm_bound
+                .to_array()
+                .map(|s| sm_cap(s, hw.sms(), cfg.comm_sms)),
         })
     }
 
@@ -635,7 +657,19 @@ impl<'a> Costing<'a> {
             },
             mhc_post_f: self.mhc_post_f,
             mhc_post_b: Ps(2 * self.mhc_post_f.0),
+            caps: self.caps(),
         })
+    }
+
+    /// The phase rate caps. With mHC's adjusted overlap the attention layers use no
+    /// persistent kernels (mHC paper §4.3.3: so that the high-priority stream can
+    /// pre-empt them), so their phases spread over every SM.
+    fn caps(&self) -> [Option<u64>; 6] {
+        let mut caps = self.retime.caps;
+        if self.overlap {
+            caps[..3].fill(None);
+        }
+        caps
     }
 
     /// Activation estimate per token (bytes), see docs/training.md: attention keeps its
@@ -809,14 +843,18 @@ pub fn chunk_pair_plan(base: &Plan, fwd: Vec<LayerCost>, bwd: Vec<LayerCost>) ->
 }
 
 /// Layer costs from measured phase times (measured while `comm_sms` of `sms` SMs were
-/// held by communication), with the all-to-all bytes of `moe_layer`.
+/// held by communication) and their SM-bound parts (`bound`, see [`sm_cap`]), with the
+/// all-to-all bytes of `moe_layer`.
 pub fn layer_from_measured(
     phases: &[Ps; 6],
+    bound: &[Ps; 6],
     sms: u32,
     comm_sms: u32,
     moe_layer: &LayerCost,
 ) -> LayerCost {
     let d = |p: Ps| scaled(p, (sms - comm_sms) as u128, sms as u128);
+    let share = |i: usize| bound[i].0 as f64 / phases[i].0.max(1) as f64;
+    let caps = std::array::from_fn(|i| sm_cap(share(i), sms, comm_sms));
     LayerCost {
         role: Role::Block,
         attn_f: d(phases[0]),
@@ -828,6 +866,7 @@ pub fn layer_from_measured(
         moe: true,
         a2a_fp8: moe_layer.a2a_fp8,
         a2a_bf16: moe_layer.a2a_bf16,
+        caps,
         ..LayerCost::default()
     }
 }
@@ -835,6 +874,23 @@ pub fn layer_from_measured(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sm_bound_phases_keep_their_speed_alone() {
+        // Wholly SM-bound: alone at (S-k)/S of the GPU, as beside communication.
+        let c = sm_cap(1.0, 132, 20).unwrap();
+        assert_eq!(c, (PS_PER_SEC as f64 * 112.0 / 132.0).round() as u64);
+        assert_eq!(sm_cap(0.0, 132, 20), None);
+        assert_eq!(sm_cap(0.5, 132, 0), None);
+        // A phase measured at T (its work T x 112/132 of the full GPU) with 40 % SM-bound
+        // takes 0.4 T + 0.6 T x 112/132 alone.
+        let cap = sm_cap(0.4, 132, 20).unwrap() as f64 / PS_PER_SEC as f64;
+        let alone = (112.0 / 132.0) / cap;
+        assert!(
+            (alone - (0.4 + 0.6 * 112.0 / 132.0)).abs() < 1e-9,
+            "{alone}"
+        );
+    }
 
     #[test]
     fn v3_stage_split() {

@@ -27,6 +27,10 @@ pub const COMM_PHASES: [&str; 4] = ["dispatch(F)", "dispatch(B)", "combine(F)", 
 pub struct TracePhases {
     /// `compute[layer][phase]`: union of compute-kernel time, phases as in [`COMPUTE_PHASES`].
     pub compute: Vec<[Ps; 6]>,
+    /// The same for the SM-bound kernels alone: those whose grid has at most the
+    /// `bound_blocks` given to [`phases`] blocks (DeepSeek's persistent GEMMs, launched on
+    /// the 112 SMs DeepEP leaves), which do not spread onto SMs communication frees.
+    pub sm_bound: Vec<[Ps; 6]>,
     /// First kernel start to last kernel end over all streams.
     pub span: Ps,
     /// Union of compute-stream kernels.
@@ -66,22 +70,46 @@ fn phase_occurrences(g: &TraceGraph) -> BTreeMap<&str, Vec<(i64, i64)>> {
     occ
 }
 
+/// Kernel intervals of each (layer, phase), each flagged SM-bound.
+type Kernels = BTreeMap<(usize, usize), Vec<((i64, i64), bool)>>;
+
+/// Per layer and phase: the union of all the kernels, and of the SM-bound ones.
+fn per_layer(per: Kernels, layers: usize) -> (Vec<[Ps; 6]>, Vec<[Ps; 6]>) {
+    let mut compute = vec![[Ps::ZERO; 6]; layers];
+    let mut sm_bound = vec![[Ps::ZERO; 6]; layers];
+    for ((l, p), v) in per {
+        if l < layers {
+            let union = |f: &dyn Fn(bool) -> bool| {
+                let iv = v.iter().filter(|k| f(k.1)).map(|k| k.0).collect();
+                ps(IntervalSet::from_intervals(iv).total())
+            };
+            sm_bound[l][p] = union(&|b| b);
+            compute[l][p] = union(&|_| true);
+        }
+    }
+    (compute, sm_bound)
+}
+
 /// Imports `path` (plain or gzip JSON) and reads its phases; see [`phases`].
 pub fn read_phases_file(
     path: impl AsRef<Path>,
     compute_streams: &[i64],
     comm_streams: &[i64],
+    bound_blocks: u32,
 ) -> Result<TracePhases, TrainError> {
     let g = kineto::import_file(path)?;
-    phases(&g, compute_streams, comm_streams)
+    phases(&g, compute_streams, comm_streams, bound_blocks)
 }
 
 /// Phases of an imported trace. `compute_streams` and `comm_streams` are CUDA stream ids
 /// (DeepSeek's train.json: compute 7 and 23, DeepEP 27); the trace holds one device.
+/// Kernels of at most `bound_blocks` blocks count as SM-bound (train.json: 112 = 132 SMs
+/// less DeepEP's 20).
 pub fn phases(
     g: &TraceGraph,
     compute_streams: &[i64],
     comm_streams: &[i64],
+    bound_blocks: u32,
 ) -> Result<TracePhases, TrainError> {
     let m = g.metrics();
     let dev = match m.devices.as_slice() {
@@ -98,7 +126,7 @@ pub fn phases(
         let problem = "no `attn(F)` phase annotations: not a DeepSeek chunk-pair trace";
         return Err(shape(g, problem.into()));
     }
-    let mut per: BTreeMap<(usize, usize), Vec<(i64, i64)>> = BTreeMap::new();
+    let mut per: Kernels = BTreeMap::new();
     let (mut comp, mut comm) = (Vec::new(), Vec::new());
     for o in &g.ops {
         let iv = (o.start_ns, o.end_ns());
@@ -118,19 +146,20 @@ pub fn phases(
         };
         let t = launch.start_ns;
         if let Some(layer) = occ[label].iter().position(|&(a, b)| a <= t && t <= b) {
-            per.entry((layer, p)).or_default().push(iv);
+            let blocks = o
+                .grid
+                .map_or(u64::MAX, |g| g.iter().map(|&d| d as u64).product());
+            per.entry((layer, p))
+                .or_default()
+                .push((iv, blocks <= bound_blocks as u64));
         }
     }
-    let mut compute = vec![[Ps::ZERO; 6]; layers];
-    for ((l, p), v) in per {
-        if l < layers {
-            compute[l][p] = ps(IntervalSet::from_intervals(v).total());
-        }
-    }
+    let (compute, sm_bound) = per_layer(per, layers);
     let comp = IntervalSet::from_intervals(comp);
     let comm = IntervalSet::from_intervals(comm);
     Ok(TracePhases {
         compute,
+        sm_bound,
         span: ps(dev.span_ns),
         compute_busy: ps(comp.total()),
         comm_busy: ps(comm.total()),

@@ -22,7 +22,7 @@
 //! change stops spreading where rates stop changing. The result equals the full fill
 //! unit for unit (`reference.rs` holds the full fill; the property test compares).
 
-use super::{usable, FlowNet};
+use super::{groups, usable, FlowNet};
 use std::cmp::Ordering;
 
 /// A flow's bottleneck before any fill.
@@ -636,10 +636,16 @@ impl FlowNet {
             let fill = &mut self.flows[f as usize].fill;
             fill.bottleneck = fill.new_bottleneck;
             let rate = fill.new_rate;
-            self.set_rate(f, rate);
+            // Every flow a resource froze runs at its share: one group per bottleneck.
+            let key = match fill.bottleneck {
+                CAP => groups::own_group(f),
+                b => groups::resource_group(b),
+            };
+            self.set_rate(f, key, rate);
         }
         s.frozen = frozen;
         s.frozen.clear();
+        self.refresh_groups();
     }
 }
 

@@ -1,0 +1,186 @@
+//! Rate groups with a virtual clock.
+//!
+//! Every flow frozen by the same bottleneck resource runs at that resource's share, so
+//! the flows of one bottleneck form a *group* with one rate. A group keeps one clock,
+//! `served`: the work each of its flows has done since the clock began. A flow that
+//! joins at `served = s` with `w` units left is stored as `work = s + w`; its remaining
+//! work at any later time is `work - served`, and its finish is where the clock reaches
+//! `work`. When the bottleneck's share changes, only the group's rate and clock change
+//! (one finish time, one heap move), not every flow's: a sweep that gives 20 flows of 6
+//! bottlenecks a new share does 6 updates. The group's next finisher is its member with
+//! the least `work` (a min-heap per group; entries of flows that left are skipped).
+//!
+//! A flow frozen at its own cap has a group of its own (so does every flow when the
+//! test-only full recompute sets rates flow by flow). Work and clocks are the same exact
+//! integers as before: `served` advances by `rate * dt` exactly, and a finish time is
+//! `t0 + ceil((work - served) / rate)`, which is the per-flow prediction unit for unit.
+
+use super::{finish_time, mul_sat, FlowNet};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A flow in no group yet (never given a rate): its `work` is its remaining work.
+pub(super) const NO_GROUP: u32 = u32::MAX;
+
+/// The group of the flows whose bottleneck is resource `r`.
+pub(super) fn resource_group(r: u32) -> u32 {
+    2 * r
+}
+
+/// The group of flow `f` alone (frozen at its own cap).
+pub(super) fn own_group(f: u32) -> u32 {
+    2 * f + 1
+}
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct Group {
+    rate: u128,
+    /// time (ps) at which `served` was last brought up to date
+    t0: u64,
+    /// work done by each member since the clock began, at `t0`
+    served: u128,
+    /// `(work, flow, seq)` of the members, least work first; an entry is live while
+    /// the flow's `seq` is still `seq` (a flow bumps it when it leaves or ends)
+    members: BinaryHeap<Reverse<(u128, u32, u64)>>,
+    /// members now in the group (the heap may also hold entries of flows that left)
+    live: u32,
+    /// queued for `refresh` at the end of the current change
+    queued: bool,
+}
+
+impl Group {
+    /// The clock at `now`.
+    fn served_at(&self, now: u64) -> u128 {
+        self.served
+            .saturating_add(mul_sat(self.rate, (now - self.t0) as u128))
+    }
+
+    fn rebase(&mut self, now: u64) {
+        self.served = self.served_at(now);
+        self.t0 = now;
+    }
+}
+
+/// All groups, indexed by group key, and the predicted completions of their next
+/// finishers.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Groups {
+    groups: Vec<Group>,
+    /// `(finish, group)` of every group with a finisher in sight
+    completions: super::completions::Completions,
+    /// groups whose next finisher must be predicted again
+    queued: Vec<u32>,
+}
+
+impl Groups {
+    fn get(&mut self, key: u32) -> &mut Group {
+        if self.groups.len() <= key as usize {
+            self.groups.resize_with(key as usize + 1, Group::default);
+        }
+        &mut self.groups[key as usize]
+    }
+
+    fn queue(&mut self, key: u32) {
+        let g = self.get(key);
+        if !g.queued {
+            g.queued = true;
+            self.queued.push(key);
+        }
+    }
+
+    /// Set a group's rate from `now` on.
+    pub(super) fn set_rate(&mut self, key: u32, rate: u128, now: u64) {
+        let g = self.get(key);
+        if g.rate != rate {
+            g.rebase(now);
+            g.rate = rate;
+            self.queue(key);
+        }
+    }
+
+    /// The earliest `(finish, group)`.
+    pub(super) fn peek(&self) -> Option<(u64, u32)> {
+        self.completions.peek()
+    }
+}
+
+impl FlowNet {
+    /// Move flow `f` into group `key` at the current time, keeping its remaining work.
+    pub(super) fn join(&mut self, f: u32, key: u32) {
+        let now = self.now.0;
+        let fl = &mut self.flows[f as usize];
+        let mut left = fl.work;
+        if fl.group != NO_GROUP {
+            let old = self.groups.get(fl.group);
+            old.rebase(now);
+            left = left.saturating_sub(old.served);
+            old.live -= 1;
+            let old_key = fl.group;
+            self.groups.queue(old_key);
+        }
+        fl.seq += 1;
+        fl.group = key;
+        let g = self.groups.get(key);
+        g.rebase(now);
+        fl.work = g.served.saturating_add(left);
+        g.members.push(Reverse((fl.work, f, fl.seq)));
+        g.live += 1;
+        self.groups.queue(key);
+    }
+
+    /// Predict again the next finisher of every queued group.
+    pub(super) fn refresh_groups(&mut self) {
+        let mut queued = std::mem::take(&mut self.groups.queued);
+        for &key in &queued {
+            self.groups.groups[key as usize].queued = false;
+            self.refresh(key);
+        }
+        queued.clear();
+        self.groups.queued = queued;
+    }
+
+    /// Drop the group's stale entries off the top and queue its next finisher's finish
+    /// time (none when the group is empty or stalled).
+    fn refresh(&mut self, key: u32) {
+        let g = &mut self.groups.groups[key as usize];
+        if g.live == 0 {
+            g.members.clear();
+            g.served = 0;
+            self.groups.completions.remove(key);
+            return;
+        }
+        if g.members.len() > 2 * g.live as usize + 16 {
+            let flows = &self.flows;
+            g.members
+                .retain(|Reverse((_, f, seq))| flows[*f as usize].seq == *seq);
+        }
+        while let Some(&Reverse((_, f, seq))) = g.members.peek() {
+            if self.flows[f as usize].seq == seq {
+                break;
+            }
+            g.members.pop();
+        }
+        let Some(&Reverse((work, _, _))) = g.members.peek() else {
+            unreachable!("a group with live members has a live entry");
+        };
+        let finish = finish_time(g.t0, work.saturating_sub(g.served), g.rate);
+        if finish == u64::MAX {
+            self.groups.completions.remove(key);
+        } else {
+            self.groups.completions.set(key, finish);
+        }
+    }
+
+    /// Take group `key`'s next finisher out of it, and predict the one after.
+    pub(super) fn take_finisher(&mut self, key: u32) -> u32 {
+        let g = &mut self.groups.groups[key as usize];
+        let Some(Reverse((_, f, _))) = g.members.pop() else {
+            unreachable!("a group in the completions has a member");
+        };
+        g.live -= 1;
+        self.flows[f as usize].seq += 1;
+        self.flows[f as usize].group = NO_GROUP;
+        self.refresh(key);
+        f
+    }
+}

@@ -294,7 +294,11 @@ impl FlowNet {
             if finish > t.0 {
                 break;
             }
-            ending.push((finish, self.take_finisher(key)));
+            // (A group in the completions always has a finisher; if not, taking none
+            // drops the group from them.)
+            if let Some(f) = self.take_finisher(key) {
+                ending.push((finish, f));
+            }
         }
         // In finish order, ties to the lower flow id, whatever their groups.
         ending.sort_unstable();

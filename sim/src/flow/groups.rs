@@ -19,6 +19,12 @@ use super::{finish_time, mul_sat, FlowNet};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// A group's clock is started again from zero past this value. Between two refreshes
+/// (a refresh comes at the latest when the next member finishes) the clock moves by at
+/// most one flow's work, below 2^124 units (2^64 bytes x 1e12 x SCALE), so neither the
+/// clock nor any `work` can reach u128::MAX, however long the run.
+const CLOCK_MAX: u128 = 1 << 110;
+
 /// A flow in no group yet (never given a rate): its `work` is its remaining work.
 pub(super) const NO_GROUP: u32 = u32::MAX;
 
@@ -142,6 +148,9 @@ impl FlowNet {
     /// Drop the group's stale entries off the top and queue its next finisher's finish
     /// time (none when the group is empty or stalled).
     fn refresh(&mut self, key: u32) {
+        if self.groups.groups[key as usize].served > CLOCK_MAX {
+            self.restart_clock(key);
+        }
         let g = &mut self.groups.groups[key as usize];
         if g.members.len() > 2 * g.live as usize + 16 {
             let flows = &self.flows;
@@ -159,8 +168,10 @@ impl FlowNet {
                 finish_time(g.t0, work.saturating_sub(g.served), g.rate)
             }
             None => {
-                // Empty: the clock can start again from zero.
+                // Empty: the clock starts again from zero, stopped until a member comes.
                 g.served = 0;
+                g.rate = 0;
+                g.t0 = self.now.0;
                 u64::MAX
             }
         };
@@ -169,6 +180,22 @@ impl FlowNet {
         } else {
             self.groups.completions.set(key, finish);
         }
+    }
+
+    /// Start group `key`'s clock again from zero: take the clock's value off every
+    /// member's `work` (the same amount off every entry keeps the heap's order).
+    fn restart_clock(&mut self, key: u32) {
+        let g = &mut self.groups.groups[key as usize];
+        let d = std::mem::take(&mut g.served);
+        let mut members = std::mem::take(&mut g.members).into_vec();
+        for Reverse((work, f, seq)) in &mut members {
+            *work = work.saturating_sub(d);
+            let fl = &mut self.flows[*f as usize];
+            if fl.seq == *seq {
+                fl.work = *work;
+            }
+        }
+        self.groups.groups[key as usize].members = BinaryHeap::from(members);
     }
 
     /// Take group `key`'s next finisher out of it (None if it has none), and predict the
@@ -234,5 +261,43 @@ mod tests {
         let want = run(true);
         assert_eq!(got.len(), 7);
         assert_eq!(got, want);
+    }
+
+    /// A group whose clock has run far (as in a very long run) is started again from
+    /// zero at its next refresh, and its members finish exactly when they would have.
+    #[test]
+    fn a_clock_past_its_limit_starts_again_with_the_same_finishes() {
+        let run = |far: bool| {
+            let mut n = FlowNet::new();
+            let a = n.add_resource("a", 50_000_000_000).unwrap();
+            for k in 0..5u64 {
+                n.start(&[a], 1_000_000 * (k + 1), None, k).unwrap();
+            }
+            n.settle();
+            if far {
+                let off = CLOCK_MAX + 12_345;
+                let g = &mut n.groups.groups[resource_group(a.0) as usize];
+                g.served += off;
+                let members = std::mem::take(&mut g.members).into_vec();
+                g.members = members
+                    .into_iter()
+                    .map(|Reverse((w, f, seq))| Reverse((w + off, f, seq)))
+                    .collect();
+                for fl in &mut n.flows {
+                    fl.work += off;
+                }
+            }
+            let (mut done, mut out) = (Vec::new(), Vec::new());
+            while let Some(t) = n.settle() {
+                n.advance(t, &mut out);
+                done.extend(out.drain(..).map(|f| (f.owner, t.0)));
+                let g = &n.groups.groups[resource_group(a.0) as usize];
+                assert!(g.served <= CLOCK_MAX);
+            }
+            done
+        };
+        let want = run(false);
+        assert_eq!(want.len(), 5);
+        assert_eq!(run(true), want);
     }
 }

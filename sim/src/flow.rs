@@ -68,8 +68,6 @@ struct Flow {
     /// bytes * 1e12 * SCALE: the work left when not in a group; in one, the group's
     /// clock at which the flow is done (remaining = work - the group's clock)
     work: u128,
-    /// current rate, bytes/s * SCALE
-    rate: u128,
     /// per-flow cap, bytes/s * SCALE (u128::MAX: none)
     cap: u128,
     bytes: u64,
@@ -79,8 +77,8 @@ struct Flow {
     /// bumped whenever it leaves a group: its old entries there read stale
     seq: u64,
     live: bool,
-    /// the solver's state for this flow
-    fill: solver::FlowFill,
+    /// the rate the current sweep froze it at (the solver's)
+    new_rate: u128,
 }
 
 /// A flow that finished, returned by [`FlowNet::advance`].
@@ -96,6 +94,8 @@ pub struct Finished {
 pub struct FlowNet {
     resources: Vec<Resource>,
     flows: Vec<Flow>,
+    /// the solver's state and the rate of each flow slot (dense: what a sweep reads)
+    fills: Vec<solver::FlowFill>,
     free: Vec<u32>,
     active: usize,
     /// the rate groups, their clocks and predicted completions
@@ -217,15 +217,15 @@ impl FlowNet {
                 self.flows.push(Flow {
                     path: Vec::new(),
                     work: 0,
-                    rate: 0,
                     cap: u128::MAX,
                     bytes: 0,
                     owner: 0,
                     group: groups::NO_GROUP,
                     seq: 0,
                     live: false,
-                    fill: solver::FlowFill::default(),
+                    new_rate: 0,
                 });
+                self.fills.push(solver::FlowFill::new(false, false));
                 self.flows.len() as u32 - 1
             }
         };
@@ -237,12 +237,11 @@ impl FlowNet {
         f.path.dedup();
         f.work = remaining;
         f.group = groups::NO_GROUP;
-        f.rate = 0;
         f.cap = rate_cap.map_or(u128::MAX, |c| c.max(1) as u128 * SCALE);
         f.bytes = bytes;
         f.owner = owner;
         f.live = true;
-        f.fill = solver::FlowFill::default();
+        self.fills[id as usize] = solver::FlowFill::new(f.cap != u128::MAX, f.path.len() > 1);
         for &r in &f.path {
             let res = &mut self.resources[r as usize];
             res.flows.push(id);
@@ -273,14 +272,14 @@ impl FlowNet {
 
     /// Current rate of a flow, bytes/s (rounded down).
     pub fn rate(&self, f: FlowId) -> u64 {
-        (self.flows[f.0 as usize].rate / SCALE) as u64
+        (self.fills[f.0 as usize].rate / SCALE) as u64
     }
 
     /// Sum of current rates over `r`, and its usable capacity, both in bytes/s * SCALE.
     /// For invariant checks: the first never exceeds the second.
     pub fn load(&self, r: ResourceId) -> (u128, u128) {
         let res = &self.resources[r.0 as usize];
-        let used: u128 = res.flows.iter().map(|&f| self.flows[f as usize].rate).sum();
+        let used: u128 = res.flows.iter().map(|&f| self.fills[f as usize].rate).sum();
         (used, usable(res))
     }
 
@@ -393,7 +392,7 @@ impl FlowNet {
     /// own): the group's clock takes the new rate from now on. The caller then calls
     /// `refresh_groups` once for the whole change.
     fn set_rate(&mut self, id: u32, key: u32, rate: u128) {
-        self.flows[id as usize].rate = rate;
+        self.fills[id as usize].rate = rate;
         if self.flows[id as usize].group != key {
             self.join(id, key);
         }

@@ -124,8 +124,9 @@ fn owner_rates(net: &FlowNet) -> Vec<(u64, u128)> {
     let mut v: Vec<_> = net
         .flows
         .iter()
-        .filter(|f| f.live)
-        .map(|f| (f.owner, f.rate))
+        .zip(&net.fills)
+        .filter(|(f, _)| f.live)
+        .map(|(f, fill)| (f.owner, fill.rate))
         .collect();
     v.sort_unstable();
     v

@@ -25,7 +25,6 @@
 //! `ceil(n * b * 1e12 / c)`.
 
 mod completions;
-mod groups;
 mod solver;
 
 #[cfg(test)]
@@ -65,20 +64,21 @@ struct Resource {
 struct Flow {
     /// resource indices, sorted and deduplicated
     path: Vec<u32>,
-    /// bytes * 1e12 * SCALE: the work left when not in a group; in one, the group's
-    /// clock at which the flow is done (remaining = work - the group's clock)
-    work: u128,
+    /// remaining work at time `last`, bytes * 1e12 * SCALE
+    remaining: u128,
+    /// current rate, bytes/s * SCALE
+    rate: u128,
     /// per-flow cap, bytes/s * SCALE (u128::MAX: none)
     cap: u128,
     bytes: u64,
     owner: u64,
-    /// the rate group whose clock it runs on (`groups::NO_GROUP` before its first rate)
-    group: u32,
-    /// bumped whenever it leaves a group: its old entries there read stale
-    seq: u64,
+    /// time (ps) at which `remaining` was last brought up to date
+    last: u64,
+    /// predicted finish time (ps) at the current rate; u64::MAX when stalled
+    finish: u64,
     live: bool,
-    /// the rate the current sweep froze it at (the solver's)
-    new_rate: u128,
+    /// the solver's state for this flow
+    fill: solver::FlowFill,
 }
 
 /// A flow that finished, returned by [`FlowNet::advance`].
@@ -94,14 +94,10 @@ pub struct Finished {
 pub struct FlowNet {
     resources: Vec<Resource>,
     flows: Vec<Flow>,
-    /// the solver's state and the rate of each flow slot (dense: what a sweep reads)
-    fills: Vec<solver::FlowFill>,
     free: Vec<u32>,
     active: usize,
-    /// the rate groups, their clocks and predicted completions
-    groups: groups::Groups,
-    /// scratch of `advance`: `(finish, flow)` of the flows ending
-    ending: Vec<(u64, u32)>,
+    /// predicted completions of the flows with a rate
+    completions: completions::Completions,
     /// resources whose flows or holds changed since the last settle
     changed: Vec<u32>,
     solver: solver::Solver,
@@ -216,16 +212,16 @@ impl FlowNet {
             None => {
                 self.flows.push(Flow {
                     path: Vec::new(),
-                    work: 0,
+                    remaining: 0,
+                    rate: 0,
                     cap: u128::MAX,
                     bytes: 0,
                     owner: 0,
-                    group: groups::NO_GROUP,
-                    seq: 0,
+                    last: 0,
+                    finish: u64::MAX,
                     live: false,
-                    new_rate: 0,
+                    fill: solver::FlowFill::default(),
                 });
-                self.fills.push(solver::FlowFill::new(false, false));
                 self.flows.len() as u32 - 1
             }
         };
@@ -235,13 +231,15 @@ impl FlowNet {
         f.path.extend(path.iter().map(|r| r.0));
         f.path.sort_unstable();
         f.path.dedup();
-        f.work = remaining;
-        f.group = groups::NO_GROUP;
+        f.remaining = remaining;
+        f.rate = 0;
         f.cap = rate_cap.map_or(u128::MAX, |c| c.max(1) as u128 * SCALE);
         f.bytes = bytes;
         f.owner = owner;
+        f.last = self.now.0;
+        f.finish = u64::MAX;
         f.live = true;
-        self.fills[id as usize] = solver::FlowFill::new(f.cap != u128::MAX, f.path.len() > 1);
+        f.fill = solver::FlowFill::default();
         for &r in &f.path {
             let res = &mut self.resources[r as usize];
             res.flows.push(id);
@@ -272,14 +270,14 @@ impl FlowNet {
 
     /// Current rate of a flow, bytes/s (rounded down).
     pub fn rate(&self, f: FlowId) -> u64 {
-        (self.fills[f.0 as usize].rate / SCALE) as u64
+        (self.flows[f.0 as usize].rate / SCALE) as u64
     }
 
     /// Sum of current rates over `r`, and its usable capacity, both in bytes/s * SCALE.
     /// For invariant checks: the first never exceeds the second.
     pub fn load(&self, r: ResourceId) -> (u128, u128) {
         let res = &self.resources[r.0 as usize];
-        let used: u128 = res.flows.iter().map(|&f| self.fills[f as usize].rate).sum();
+        let used: u128 = res.flows.iter().map(|&f| self.flows[f as usize].rate).sum();
         (used, usable(res))
     }
 
@@ -288,30 +286,19 @@ impl FlowNet {
     pub fn advance(&mut self, t: Ps, out: &mut Vec<Finished>) {
         debug_assert!(t >= self.now);
         self.now = t;
-        let mut ending = std::mem::take(&mut self.ending);
-        while let Some((finish, key)) = self.groups.peek() {
+        while let Some((finish, id)) = self.completions.peek() {
             if finish > t.0 {
                 break;
             }
-            // (A group in the completions always has a finisher; if not, taking none
-            // drops the group from them.)
-            if let Some(f) = self.take_finisher(key) {
-                ending.push((finish, f));
-            }
-        }
-        // In finish order, ties to the lower flow id, whatever their groups.
-        ending.sort_unstable();
-        for &(_, id) in &ending {
             self.end_flow(id, out);
         }
-        ending.clear();
-        self.ending = ending;
     }
 
     fn end_flow(&mut self, id: u32, out: &mut Vec<Finished>) {
         let f = &mut self.flows[id as usize];
-        f.work = 0;
+        f.remaining = 0;
         f.live = false;
+        self.completions.remove(id);
         out.push(Finished {
             flow: FlowId(id),
             owner: f.owner,
@@ -376,27 +363,38 @@ impl FlowNet {
         if self.full_recompute {
             self.changed.clear();
             for (id, rate) in reference::rates(self) {
-                self.set_rate(id, groups::own_group(id), rate);
+                self.set_rate(id, rate);
             }
-            self.refresh_groups();
         } else {
             self.refill_incremental();
         }
     }
 
     fn next_completion(&self) -> Option<Ps> {
-        self.groups.peek().map(|(finish, _)| Ps(finish))
+        self.completions.peek().map(|(finish, _)| Ps(finish))
     }
 
-    /// Give flow `id` a new rate as a member of group `key` (its bottleneck's, or its
-    /// own): the group's clock takes the new rate from now on. The caller then calls
-    /// `refresh_groups` once for the whole change.
-    fn set_rate(&mut self, id: u32, key: u32, rate: u128) {
-        self.fills[id as usize].rate = rate;
-        if self.flows[id as usize].group != key {
-            self.join(id, key);
+    /// Give a flow a new rate: bring its remaining work up to date at the old rate, then
+    /// predict its finish at the new one. Nothing changes when the rate does not.
+    fn set_rate(&mut self, id: u32, rate: u128) {
+        let now = self.now.0;
+        let f = &mut self.flows[id as usize];
+        if f.rate == rate && f.finish != u64::MAX {
+            return;
         }
-        self.groups.set_rate(key, rate, self.now.0);
+        let dt = (now - f.last) as u128;
+        f.remaining = f.remaining.saturating_sub(mul_sat(f.rate, dt));
+        f.last = now;
+        f.rate = rate;
+        let finish = finish_time(now, f.remaining, rate);
+        if finish != f.finish {
+            f.finish = finish;
+            if finish == u64::MAX {
+                self.completions.remove(id);
+            } else {
+                self.completions.set(id, finish);
+            }
+        }
     }
 }
 

@@ -124,9 +124,8 @@ fn owner_rates(net: &FlowNet) -> Vec<(u64, u128)> {
     let mut v: Vec<_> = net
         .flows
         .iter()
-        .zip(&net.fills)
-        .filter(|(f, _)| f.live)
-        .map(|(f, fill)| (f.owner, fill.rate))
+        .filter(|f| f.live)
+        .map(|f| (f.owner, f.rate))
         .collect();
     v.sort_unstable();
     v

@@ -22,7 +22,7 @@
 //! change stops spreading where rates stop changing. The result equals the full fill
 //! unit for unit (`reference.rs` holds the full fill; the property test compares).
 
-use super::{groups, usable, FlowNet};
+use super::{usable, FlowNet};
 use std::cmp::Ordering;
 
 /// A flow's bottleneck before any fill.
@@ -69,13 +69,9 @@ impl Default for ResFill {
     }
 }
 
-/// Per-flow fill state: what the sweep reads of every flow it counts, in a dense array
-/// of its own (`FlowNet::fills`, indexed like `flows`), so that a sweep over a resource
-/// with many flows reads 48 bytes a flow, not the whole flow record.
+/// Per-flow fill state.
 #[derive(Clone, Debug)]
 pub(super) struct FlowFill {
-    /// current rate, bytes/s * SCALE
-    pub(super) rate: u128,
     /// what froze the flow in the last fill: a resource index, CAP or NONE
     bottleneck: u32,
     /// sweep epoch in which the flow was frozen
@@ -84,25 +80,19 @@ pub(super) struct FlowFill {
     cap_event: u32,
     /// sweep epoch in which the flow was listed for its bottleneck's replay
     listed: u32,
+    new_rate: u128,
     new_bottleneck: u32,
-    /// the flow has its own rate cap
-    capped: bool,
-    /// the flow crosses more than one resource
-    multi_hop: bool,
 }
 
-impl FlowFill {
-    /// A new flow's: no rate, no bottleneck.
-    pub(super) fn new(capped: bool, multi_hop: bool) -> Self {
+impl Default for FlowFill {
+    fn default() -> Self {
         FlowFill {
-            rate: 0,
             bottleneck: NONE,
             frozen: 0,
             cap_event: 0,
             listed: 0,
+            new_rate: 0,
             new_bottleneck: NONE,
-            capped,
-            multi_hop,
         }
     }
 }
@@ -381,10 +371,10 @@ impl FlowNet {
             r.fill.dirty = 0;
             r.fill.replay = 0;
         }
-        for f in &mut self.fills {
-            f.frozen = 0;
-            f.cap_event = 0;
-            f.listed = 0;
+        for f in &mut self.flows {
+            f.fill.frozen = 0;
+            f.fill.cap_event = 0;
+            f.fill.listed = 0;
         }
     }
 
@@ -457,16 +447,15 @@ impl FlowNet {
     }
 
     /// The rate of a flow frozen at the current point (see `is_frozen`), or None.
-    /// (Inlined everywhere: as a call it costs about 10 % of bench (b)'s instructions.)
-    #[inline(always)]
+    #[inline]
     fn frozen_rate(&self, s: &Solver, f: u32) -> Option<u128> {
-        let fl = &self.fills[f as usize];
-        if fl.frozen == s.epoch {
-            return Some(self.flows[f as usize].new_rate);
+        let fl = &self.flows[f as usize];
+        if fl.fill.frozen == s.epoch {
+            return Some(fl.fill.new_rate);
         }
-        let passed = match fl.bottleneck {
+        let passed = match fl.fill.bottleneck {
             NONE => false,
-            CAP => cap_pos(self.flows[f as usize].cap, f).before(&s.point, KIND_BITS),
+            CAP => cap_pos(fl.cap, f).before(&s.point, KIND_BITS),
             b => {
                 let r = &self.resources[b as usize].fill;
                 r.dirty != s.epoch && r.pick.before(&s.point, KIND_BITS)
@@ -488,8 +477,8 @@ impl FlowNet {
                 rem = rem.saturating_sub(rate);
             } else {
                 n += 1;
-                let fl = &self.fills[f as usize];
-                deadline |= fl.bottleneck == r && fl.multi_hop;
+                let fl = &self.flows[f as usize];
+                deadline |= fl.fill.bottleneck == r && fl.path.len() > 1;
                 self.schedule_freezer(s, f, r);
             }
         }
@@ -525,18 +514,17 @@ impl FlowNet {
     /// An unfrozen flow crosses dirty `r`: make sure the sweep will see what freezes it
     /// (its cap, or the replay of the clean resource that froze it last time).
     fn schedule_freezer(&mut self, s: &mut Solver, f: u32, r: u32) {
-        let fl = &mut self.fills[f as usize];
-        if fl.capped && fl.cap_event != s.epoch {
-            fl.cap_event = s.epoch;
-            s.heap
-                .push(cap_pos(self.flows[f as usize].cap, f).with(Kind::Cap));
+        let fl = &mut self.flows[f as usize];
+        if fl.cap != u128::MAX && fl.fill.cap_event != s.epoch {
+            fl.fill.cap_event = s.epoch;
+            s.heap.push(cap_pos(fl.cap, f).with(Kind::Cap));
         }
-        let b = fl.bottleneck;
+        let b = fl.fill.bottleneck;
         if b == NONE || b == CAP || b == r {
             return;
         }
-        let listed = fl.listed == s.epoch;
-        fl.listed = s.epoch;
+        let listed = fl.fill.listed == s.epoch;
+        fl.fill.listed = s.epoch;
         let bf = &mut self.resources[b as usize].fill;
         if bf.dirty == s.epoch {
             return;
@@ -574,15 +562,15 @@ impl FlowNet {
     fn replay(&mut self, s: &mut Solver, b: u32) {
         let mut flows = std::mem::take(&mut self.resources[b as usize].fill.replays);
         for &f in &flows {
-            let ff = &self.fills[f as usize];
-            debug_assert_eq!(ff.bottleneck, b, "listed for another replay");
-            if ff.frozen == s.epoch {
+            let fl = &self.flows[f as usize];
+            debug_assert_eq!(fl.fill.bottleneck, b, "listed for another replay");
+            if fl.fill.frozen == s.epoch {
                 continue;
             }
-            for &q in &self.flows[f as usize].path {
+            for &q in &fl.path {
                 let fill = &mut self.resources[q as usize].fill;
                 if fill.dirty == s.epoch && !fill.picked {
-                    fill.rem = fill.rem.saturating_sub(ff.rate);
+                    fill.rem = fill.rem.saturating_sub(fl.rate);
                     fill.n -= 1;
                 }
             }
@@ -596,7 +584,7 @@ impl FlowNet {
     fn deadline(&mut self, s: &mut Solver, b: u32) {
         let flows = std::mem::take(&mut self.resources[b as usize].flows);
         for &f in &flows {
-            if self.fills[f as usize].bottleneck != b || self.is_frozen(s, f) {
+            if self.flows[f as usize].fill.bottleneck != b || self.is_frozen(s, f) {
                 continue;
             }
             for k in 0..self.flows[f as usize].path.len() {
@@ -612,11 +600,11 @@ impl FlowNet {
     /// Freeze `f` at `rate` by `by` (a resource or CAP): update the dirty resources it
     /// crosses, and dirty the others if its rate or bottleneck changed.
     fn freeze(&mut self, s: &mut Solver, f: u32, rate: u128, by: u32) {
-        let fl = &mut self.fills[f as usize];
-        fl.frozen = s.epoch;
-        fl.new_bottleneck = by;
-        let changed = fl.bottleneck != by || fl.rate != rate;
-        self.flows[f as usize].new_rate = rate;
+        let fl = &mut self.flows[f as usize];
+        fl.fill.frozen = s.epoch;
+        fl.fill.new_rate = rate;
+        fl.fill.new_bottleneck = by;
+        let changed = fl.fill.bottleneck != by || fl.rate != rate;
         if changed {
             s.frozen.push(f);
         }
@@ -646,19 +634,13 @@ impl FlowNet {
         s.dirty.clear();
         let frozen = std::mem::take(&mut s.frozen);
         for &f in &frozen {
-            let fill = &mut self.fills[f as usize];
+            let fill = &mut self.flows[f as usize].fill;
             fill.bottleneck = fill.new_bottleneck;
-            let rate = self.flows[f as usize].new_rate;
-            // Every flow a resource froze runs at its share: one group per bottleneck.
-            let key = match fill.bottleneck {
-                CAP => groups::own_group(f),
-                b => groups::resource_group(b),
-            };
-            self.set_rate(f, key, rate);
+            let rate = fill.new_rate;
+            self.set_rate(f, rate);
         }
         s.frozen = frozen;
         s.frozen.clear();
-        self.refresh_groups();
     }
 }
 

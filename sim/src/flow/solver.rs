@@ -257,7 +257,6 @@ const _: () = assert!(std::mem::size_of::<Pos>() == 32);
 const SORTED_MAX: usize = 64;
 
 impl Queue {
-    #[inline]
     fn push(&mut self, ev: Pos) {
         if !self.heap && self.v.len() < SORTED_MAX {
             let at = self.v.partition_point(|e| ev.before(e, 0));

@@ -180,7 +180,7 @@ fn run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(1024))]
     /// The incremental solver gives every flow the rate a full recompute gives it, after
     /// every change, and so the same finish times to the picosecond, whatever the order
     /// in which simultaneous flows start.

@@ -31,6 +31,8 @@ fn main() {
         cfg.micro_batches = n;
         cfg.global_batch = None;
         cfg.sequence_length = None;
+        // The batch ramp is relative to global_batch, which no longer applies.
+        cfg.batch_ramp = None;
     }
     let models = ModelRegistry::builtin();
     let m = effective_model(&cfg, &models).expect("model");

@@ -473,7 +473,12 @@ impl Cx<'_> {
             rep.rms_error_pct,
         );
         let bw = self.rates.kernels.gemm_memory_bw.unwrap_or(self.rates.hbm);
-        self.set(out, &["kernels", "gemm_memory_bandwidth"], rate_value(bw), &note)
+        self.set(
+            out,
+            &["kernels", "gemm_memory_bandwidth"],
+            rate_value(bw),
+            &note,
+        )
     }
 
     fn peak(&self, d: Dtype) -> u64 {
@@ -502,10 +507,17 @@ impl Cx<'_> {
         if class == "gemm" && self.rates.kernels.gemm_memory_bw.is_some() {
             let compute: Ops = ops
                 .iter()
-                .filter(|o| o.op.time(&self.rates).is_ok_and(|t| t.bound != Bound::Memory))
+                .filter(|o| {
+                    o.op.time(&self.rates)
+                        .is_ok_and(|t| t.bound != Bound::Memory)
+                })
                 .copied()
                 .collect();
-            self.report(format!("gemm {} compute-bound regime", d.label()), target, &compute);
+            self.report(
+                format!("gemm {} compute-bound regime", d.label()),
+                target,
+                &compute,
+            );
         }
         let note = self.note(
             &format!("{class} {}", d.label()),

@@ -94,7 +94,7 @@ fn halves(m: &Measurements, by_shape: bool) -> [Vec<MeasuredOp>; 2] {
 fn held_out(trace: &str, system: &str, tag: &str) -> (f64, f64) {
     let reg = Registry::embedded().unwrap();
     let sys = reg.system(system).unwrap();
-    let g = memwall_kineto::import_file(&fixture(trace)).unwrap();
+    let g = memwall_kineto::import_file(fixture(trace)).unwrap();
     let m = memwall_replay::measurements(&g, sys.node.gpu.sms);
     let shipped = HwRates::from_system(&sys);
     let mut worst = [0.0f64; 2];

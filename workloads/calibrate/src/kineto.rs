@@ -7,14 +7,18 @@
 //! |---|---|---|
 //! | memory-bound (elementwise, norms, reductions with recorded shapes) | bytes of their tensors, de-contended time | `kernels.memory_bandwidth` (their effective bandwidth; the HBM's own figure stays), `kernels.floor` (jointly) |
 //! | floor, without shaped memory-bound kernels | the shortest kernel of the trace | `kernels.floor` |
-//! | GEMM, per dtype (shaped `mm`/`addmm`/`bmm`/...) | m, n, k, batch, dtype | `compute.<dtype>.achievable` |
+//! | GEMM, per dtype (shaped `mm`/`addmm`/`bmm`/...): compute-bound regime | m, n, k, batch, dtype | `compute.<dtype>.achievable` (kept as the profile's where under 3 GEMMs are compute-bound: not identified) |
+//! | GEMM, memory-bound regime (all dtypes) | the same | `kernels.gemm_memory_bandwidth` (where 3 or more are memory-bound) |
 //! | attention, per dtype (shaped SDPA) | the shapes | the same rate: attention is fitted alone only where the dtype has no shaped GEMM, else its error under the GEMM fit is reported |
 //! | launch overhead | CPU time of each `cudaLaunchKernel` / `cudaGraphLaunch` call | `kernel_launch`, `kernels.graph_launch` (medians) |
 //! | collectives with a recorded size and group | per collective and group size, as an nccl-tests sweep | the link's `[collective]` ([`crate::nccl_tests`]) |
 //!
-//! Each rate is the value in `[peak / 100, peak]` that minimises the squared log error of
-//! the model's own prediction ([`memwall_models::cost::Op::time`]: tiles, waves, HBM
-//! bytes, floor) against the measured times. Kernels the trace records no work for
+//! Each rate is first the value in `[peak / 100, peak]` that minimises the squared error
+//! in time of the model's own prediction ([`memwall_models::cost::Op::time`]: tiles,
+//! waves, HBM bytes, floor) against the measured times (GEMM rates and the GEMM bandwidth
+//! in turn, three rounds), which splits the GEMMs into regimes; then, the regimes
+//! held, it is moved until the model's total over its regime equals the measured total
+//! ([`match_total`]). Kernels the trace records no work for
 //! (no shapes) inform nothing but the floor: a trace without shapes calibrates only the
 //! floor, the launch costs and its sized collectives.
 

@@ -226,6 +226,7 @@ pub(crate) fn test_rates() -> HwRates {
             tile_min: 1,
             graph_launch_ps: 0,
             memory_bw: None,
+            gemm_memory_bw: None,
             given: false,
         },
         kernel_launch_ps: 0,

@@ -120,6 +120,11 @@ pub struct GpuKernels {
     /// `memwall calibrate --kineto` fits it; absent: the HBM's achievable bandwidth.
     #[serde(default)]
     pub memory_bandwidth: Option<Tagged<ByteRate>>,
+    /// Effective bandwidth of memory-bound GEMMs (small or skinny products whose A, B
+    /// and C traffic outlasts their FLOPs, e.g. batched attention `bmm`s), as
+    /// `memwall calibrate --kineto` fits it; absent: the HBM's achievable bandwidth.
+    #[serde(default)]
+    pub gemm_memory_bandwidth: Option<Tagged<ByteRate>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -57,6 +57,8 @@ pub struct KernelSpec {
     pub graph_launch_ps: u64,
     /// Bytes/s of memory-bound kernels, where the profile gives one (else the HBM's).
     pub memory_bw: Option<u64>,
+    /// Bytes/s of memory-bound GEMMs, where the profile gives one (else the HBM's).
+    pub gemm_memory_bw: Option<u64>,
     /// The profile has a `[kernels]` table.
     pub given: bool,
 }

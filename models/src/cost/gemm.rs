@@ -1,6 +1,6 @@
 //! GEMM and grouped GEMM (MoE experts).
 
-use super::{at_least_one, finish, rate, waves_ps, CostError, OpTime};
+use super::{at_least_one, finish_at, rate, waves_ps, CostError, OpTime};
 use crate::perf::{Dtype, HwRates};
 
 /// `batch` independent `(m x k) · (k x n)` products.
@@ -35,6 +35,14 @@ fn split_k(r: &HwRates, tiles: u128) -> u128 {
     }
 }
 
+/// A GEMM's time from its compute term and its bytes, these moved at the profile's
+/// effective bandwidth of memory-bound GEMMs where it has one (`[kernels]
+/// gemm_memory_bandwidth`, calibrated), else the HBM's.
+fn finish_gemm(r: &HwRates, compute: u128, flops: u128, bytes: u128, used: Dtype) -> OpTime {
+    let bw = r.kernels.gemm_memory_bw.unwrap_or(r.hbm);
+    finish_at(r, bw, compute, flops, bytes, Some(used))
+}
+
 impl Gemm {
     pub fn time(&self, r: &HwRates) -> Result<OpTime, CostError> {
         let m = at_least_one(self.m, "m")?;
@@ -50,7 +58,7 @@ impl Gemm {
         let tiles = m.div_ceil(tm) * n.div_ceil(tn) * b;
         let compute = waves_ps(r, split_k(r, tiles), tiles * 2 * tm * tn * k, rate);
         let bytes = b * (self.dtype.operand_bytes(m * k + k * n) + self.dtype.output_bytes(m * n));
-        Ok(finish(r, compute, 2 * m * n * k * b, bytes, Some(used)))
+        Ok(finish_gemm(r, compute, 2 * m * n * k * b, bytes, used))
     }
 }
 
@@ -106,6 +114,6 @@ impl GroupedGemm {
         let compute = waves_ps(r, split_k(r, tiles), work, rate);
         let bytes = self.dtype.operand_bytes(touched * k * n + rows * k)
             + self.dtype.output_bytes(rows * n);
-        Ok(finish(r, compute, 2 * rows * n * k, bytes, Some(used)))
+        Ok(finish_gemm(r, compute, 2 * rows * n * k, bytes, used))
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! | op | compute | bytes | file |
 //! |---|---|---|---|
-//! | GEMM (batched) | `2·m·n·k`, tiles of the profile's size (smaller GEMMs: next power of two), split-K when tiles are fewer than SMs, waves over the SMs | `A + B` in the dtype, `C` in BF16 (FP32 for FP32) | [`gemm`] |
-//! | grouped GEMM (MoE experts) | each expert's rows tiled separately, one wave count for all | every touched expert's weights once, rows in and out | [`gemm`] |
+//! | GEMM (batched) | `2·m·n·k`, tiles of the profile's size (smaller GEMMs: next power of two), split-K when tiles are fewer than SMs, waves over the SMs | `A + B` in the dtype, `C` in BF16 (FP32 for FP32), at `[kernels] gemm_memory_bandwidth` where given (calibrated), else the HBM's | [`gemm`] |
+//! | grouped GEMM (MoE experts) | each expert's rows tiled separately, one wave count for all | every touched expert's weights once, rows in and out (bandwidth as GEMM) | [`gemm`] |
 //! | attention | `2·q·kv·(d + d_v)` per head, causal prefill halves the square; query tiles of `gemm_tile_m` rows per (batch, head), waves over the SMs (decode: split-KV, no waves) | Q, O and the KV cache once | [`attention`] |
 //! | elementwise, norm, reduction | none | what it reads and writes, at `[kernels] memory_bandwidth` where given (calibrated), else the HBM's | [`memory`] |
 //!

@@ -4,7 +4,7 @@
 
 use super::{hint_for_names, Entry, Registry};
 use crate::error::{ProfileError, ProfileErrors, Seg};
-use crate::quantity::{Basis, Count, FlopRate, Tagged, KNOWN_TAGS};
+use crate::quantity::{Basis, ByteRate, Count, FlopRate, Tagged, KNOWN_TAGS};
 use crate::schema::*;
 use crate::spec::*;
 
@@ -482,6 +482,7 @@ impl<'a> Resolver<'a> {
                 tile_min: 1,
                 graph_launch_ps: g.kernel_launch.value.0,
                 memory_bw: None,
+                gemm_memory_bw: None,
                 given: false,
             };
         };
@@ -500,17 +501,8 @@ impl<'a> Resolver<'a> {
                 );
             }
         }
-        let memory_bw = k.memory_bandwidth.as_ref().map(|t| {
-            self.tagged(&path("memory_bandwidth"), t);
-            if t.value.0 == 0 {
-                self.err(
-                    &p(&["kernels", "memory_bandwidth", "value"]),
-                    "must be above zero",
-                    Some("an effective bandwidth, e.g. \"1.2 TB/s\"".into()),
-                );
-            }
-            t.value.0.max(1)
-        });
+        let memory_bw = self.effective_bw(&k.memory_bandwidth, "memory_bandwidth");
+        let gemm_memory_bw = self.effective_bw(&k.gemm_memory_bandwidth, "gemm_memory_bandwidth");
         KernelSpec {
             floor_ps: k.floor.value.0,
             tile_m,
@@ -518,8 +510,24 @@ impl<'a> Resolver<'a> {
             tile_min: tile_min.min(tile_m).min(tile_n),
             graph_launch_ps: k.graph_launch.value.0,
             memory_bw,
+            gemm_memory_bw,
             given: true,
         }
+    }
+
+    /// An optional `[kernels]` effective bandwidth (`field`), checked above zero.
+    fn effective_bw(&mut self, t: &Option<Tagged<ByteRate>>, field: &str) -> Option<u64> {
+        t.as_ref().map(|t| {
+            self.tagged(&p(&["kernels", field]), t);
+            if t.value.0 == 0 {
+                self.err(
+                    &p(&["kernels", field, "value"]),
+                    "must be above zero",
+                    Some("an effective bandwidth, e.g. \"1.2 TB/s\"".into()),
+                );
+            }
+            t.value.0.max(1)
+        })
     }
 
     pub(super) fn host(&mut self, h: &HostProfile) -> Option<HostSpec> {

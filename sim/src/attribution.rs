@@ -92,94 +92,86 @@ fn clip(a: Ps, lo: Ps, hi: Ps) -> Ps {
     a.max(lo).min(hi)
 }
 
+/// Exposed time by record index, with the indices touched (to clear or fold them).
+#[derive(Default)]
+struct PerOp {
+    exposed: Vec<Ps>,
+    touched: Vec<usize>,
+}
+
+impl PerOp {
+    fn new(n: usize) -> PerOp {
+        PerOp {
+            exposed: vec![Ps::ZERO; n],
+            touched: Vec::new(),
+        }
+    }
+
+    /// Adds `d` (above zero) to record `i`.
+    fn add(&mut self, i: usize, d: Ps) {
+        if self.exposed[i] == Ps::ZERO {
+            self.touched.push(i);
+        }
+        self.exposed[i] += d;
+    }
+}
+
+/// One stream's stalls as they are traced: per category and per op.
+struct Stalls {
+    by_category: Vec<Ps>,
+    per_op: PerOp,
+}
+
+impl Stalls {
+    fn add(&mut self, tl: &Timeline, r: &crate::OpRecord, d: Ps) {
+        self.by_category[r.category.0 as usize] += d;
+        self.per_op.add((r.id.0 - tl.base) as usize, d);
+    }
+}
+
 /// Attribute every compute stream's time in `window` (start inclusive, end exclusive).
 /// Ops outside the window are ignored; ops straddling it are clipped.
 pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
     let (w0, w1) = window;
-    let mut per_op: BTreeMap<OpId, Ps> = BTreeMap::new();
+    let n = tl.records.len();
+    // The longest stall each op caused on any one stream, by record index.
+    let mut per_op = PerOp::new(n);
+    let mut stalls = Stalls {
+        by_category: vec![Ps::ZERO; tl.categories.len()],
+        per_op: PerOp::new(n),
+    };
     let mut streams = Vec::new();
     // Records of each compute stream, in start order.
-    let mut by_stream: BTreeMap<StreamId, Vec<usize>> = BTreeMap::new();
+    let mut by_stream: Vec<Vec<usize>> = vec![Vec::new(); tl.streams.len()];
     for (i, r) in tl.records.iter().enumerate() {
         if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
-            by_stream.entry(r.stream).or_default().push(i);
+            by_stream[r.stream.0 as usize].push(i);
         }
     }
     for (s, info) in tl.streams.iter().enumerate() {
         if !info.compute {
             continue;
         }
-        let sid = StreamId(s as u32);
-        let mut acc = StreamAccount {
-            stream: sid,
-            makespan: w1.saturating_sub(w0),
-            busy: Ps::ZERO,
-            bubble: Ps::ZERO,
-            exposed: BTreeMap::new(),
-        };
-        let mut stream_op_exposed: BTreeMap<OpId, Ps> = BTreeMap::new();
-        let mut cursor = w0;
-        let idx = by_stream.remove(&sid).unwrap_or_default();
-        let mut sorted = idx;
+        let mut sorted = std::mem::take(&mut by_stream[s]);
         sorted.sort_by_key(|&i| (tl.records[i].start, tl.records[i].id));
-        for i in sorted {
-            let r = &tl.records[i];
-            let (s0, s1) = (clip(r.start, w0, w1), clip(r.end, w0, w1));
-            if s0 > cursor {
-                // A gap: trace it back through the blocker chain.
-                let mut hi = s0;
-                let mut cur = r.blocker;
-                while hi > cursor {
-                    let Some(b) = cur.and_then(|id| tl.get(id)) else {
-                        acc.bubble += hi - cursor;
-                        break;
-                    };
-                    let kind = tl.category(b.category).kind;
-                    match kind {
-                        OpKind::Compute => {
-                            acc.bubble += hi - cursor;
-                            break;
-                        }
-                        OpKind::Marker => {
-                            cur = b.blocker;
-                        }
-                        _ => {
-                            let lo = b.start.max(cursor).min(hi);
-                            if hi > lo {
-                                *acc.exposed.entry(b.category).or_insert(Ps::ZERO) += hi - lo;
-                                *stream_op_exposed.entry(b.id).or_insert(Ps::ZERO) += hi - lo;
-                            }
-                            hi = lo;
-                            cur = b.blocker;
-                        }
-                    }
-                }
-                cursor = s0;
-            }
-            let s0 = s0.max(cursor);
-            if s1 > s0 {
-                let d = s1 - s0;
-                match tl.category(r.category).kind {
-                    OpKind::Compute | OpKind::Marker => acc.busy += d,
-                    _ => {
-                        *acc.exposed.entry(r.category).or_insert(Ps::ZERO) += d;
-                        *stream_op_exposed.entry(r.id).or_insert(Ps::ZERO) += d;
-                    }
-                }
-                cursor = s1;
+        let mut acc = account(tl, window, &sorted, &mut stalls);
+        acc.stream = StreamId(s as u32);
+        for (c, e) in stalls.by_category.iter_mut().enumerate() {
+            if *e > Ps::ZERO {
+                acc.exposed.insert(CategoryId(c as u16), *e);
+                *e = Ps::ZERO;
             }
         }
-        if w1 > cursor {
-            acc.bubble += w1 - cursor;
-        }
-        for (op, e) in stream_op_exposed {
-            let v = per_op.entry(op).or_insert(Ps::ZERO);
-            *v = (*v).max(e);
+        for i in stalls.per_op.touched.drain(..) {
+            let e = std::mem::replace(&mut stalls.per_op.exposed[i], Ps::ZERO);
+            if e > per_op.exposed[i] {
+                per_op.exposed[i] = e;
+            }
         }
         streams.push(acc);
     }
     let mut ops = Vec::new();
-    for r in &tl.records {
+    for (i, r) in tl.records.iter().enumerate() {
         if !r.finished() || r.end <= w0 || r.start >= w1 {
             continue;
         }
@@ -188,14 +180,13 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
             continue;
         }
         let latency = r.end - r.start;
-        let exposed = per_op.get(&r.id).copied().unwrap_or(Ps::ZERO).min(latency);
         ops.push(OpExposure {
             op: r.id,
             category: r.category,
             step: r.step,
             layer: r.layer,
             latency,
-            exposed,
+            exposed: per_op.exposed[i].min(latency),
         });
     }
     Attribution {
@@ -203,4 +194,73 @@ pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
         streams,
         ops,
     }
+}
+
+/// One compute stream's account over the window from its records (`sorted`, in start
+/// order): busy and bubble time; stalls go to `stalls` (its `stream` is set by the caller).
+fn account(
+    tl: &Timeline,
+    (w0, w1): (Ps, Ps),
+    sorted: &[usize],
+    stalls: &mut Stalls,
+) -> StreamAccount {
+    let mut acc = StreamAccount {
+        stream: StreamId(0),
+        makespan: w1.saturating_sub(w0),
+        busy: Ps::ZERO,
+        bubble: Ps::ZERO,
+        exposed: BTreeMap::new(),
+    };
+    let mut cursor = w0;
+    for &i in sorted {
+        let r = &tl.records[i];
+        let (s0, s1) = (clip(r.start, w0, w1), clip(r.end, w0, w1));
+        if s0 > cursor {
+            acc.bubble += trace_gap(tl, r.blocker, (cursor, s0), stalls);
+            cursor = s0;
+        }
+        let s0 = s0.max(cursor);
+        if s1 > s0 {
+            match tl.category(r.category).kind {
+                OpKind::Compute | OpKind::Marker => acc.busy += s1 - s0,
+                _ => stalls.add(tl, r, s1 - s0),
+            }
+            cursor = s1;
+        }
+    }
+    if w1 > cursor {
+        acc.bubble += w1 - cursor;
+    }
+    acc
+}
+
+/// A gap `(cursor, hi)` before an op released by `blocker`, traced back through the
+/// blocker chain: the part during which a non-compute op ran is its stall; the rest,
+/// returned, is bubble.
+fn trace_gap(
+    tl: &Timeline,
+    blocker: Option<OpId>,
+    (cursor, hi): (Ps, Ps),
+    stalls: &mut Stalls,
+) -> Ps {
+    let mut hi = hi;
+    let mut cur = blocker;
+    while hi > cursor {
+        let Some(b) = cur.and_then(|id| tl.get(id)) else {
+            return hi - cursor;
+        };
+        match tl.category(b.category).kind {
+            OpKind::Compute => return hi - cursor,
+            OpKind::Marker => cur = b.blocker,
+            _ => {
+                let lo = b.start.max(cursor).min(hi);
+                if hi > lo {
+                    stalls.add(tl, b, hi - lo);
+                }
+                hi = lo;
+                cur = b.blocker;
+            }
+        }
+    }
+    Ps::ZERO
 }

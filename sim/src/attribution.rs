@@ -71,9 +71,18 @@ pub struct Attribution {
 impl Attribution {
     /// Totals per category name, in category-id order.
     pub fn by_category(&self, tl: &Timeline) -> Vec<(String, CategoryTotals)> {
-        let mut m: BTreeMap<CategoryId, CategoryTotals> = BTreeMap::new();
+        self.by_category_id(tl)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, t)| Some((tl.category(CategoryId(c as u16)).name.clone(), t?)))
+            .collect()
+    }
+
+    /// Totals per category, indexed by category id (`None`: no op of it in the window).
+    pub fn by_category_id(&self, tl: &Timeline) -> Vec<Option<CategoryTotals>> {
+        let mut m: Vec<Option<CategoryTotals>> = vec![None; tl.categories.len()];
         for o in &self.ops {
-            let t = m.entry(o.category).or_default();
+            let t = m[o.category.0 as usize].get_or_insert_with(CategoryTotals::default);
             // Saturating: a sum over many long ops of an absurd input must not panic.
             let sat = |a: Ps, b: Ps| Ps(a.0.saturating_add(b.0));
             t.ops += 1;
@@ -82,9 +91,7 @@ impl Attribution {
             t.exposed = sat(t.exposed, o.exposed);
             t.hidden = sat(t.hidden, o.hidden());
         }
-        m.into_iter()
-            .map(|(c, t)| (tl.category(c).name.clone(), t))
-            .collect()
+        m
     }
 }
 

@@ -25,10 +25,9 @@ use memwall_llm::engram::EngramDims;
 use memwall_llm::{expected_distinct_experts, LayerKind, Pass, StepShape};
 use memwall_llm::{Attention, Dtype, LayerFlops, ModelConfig};
 
-use std::collections::HashMap;
-
 use super::batcher::SeqWork;
 use super::error::ScenarioError;
+use super::fast_hash::FastMap;
 
 /// A group of layers with identical cost (same FFN kind and attention compression).
 #[derive(Debug, Clone, Copy)]
@@ -78,10 +77,16 @@ const MEMO_CAP: usize = 1 << 16;
 #[derive(Debug, Clone, Default)]
 struct Memo {
     /// One sequence's share of a layer class's `StepWork`, by (class, ctx, new, decode).
-    seqs: HashMap<(usize, u32, u32, bool), SeqTerms>,
+    seqs: FastMap<(usize, u32, u32, bool), SeqTerms>,
     /// A layer class's projections and FFN, picoseconds, by (class, GEMM rows, the node's
     /// tokens where the FFN depends on them, else 0).
-    gemms: HashMap<(usize, u64, u64), u128>,
+    gemms: FastMap<(usize, u64, u64), u128>,
+    /// A layer's memory-bound kernels (the mixing roofline), by (FLOPs, bytes).
+    memory: FastMap<(u128, u128), u128>,
+    /// The Engram module's time by (tokens, kernels, prefill), for these dimensions.
+    engram: Option<(EngramDims, FastMap<(u64, u64, bool), Ps>)>,
+    /// The token rows of the last grouped GEMM (a buffer, reused).
+    expert_rows: Vec<u64>,
 }
 
 /// One sequence's terms of a layer's `StepWork` (before the TP split).
@@ -94,7 +99,7 @@ struct SeqTerms {
 }
 
 /// Keeps `v` as `memo[key]`, emptying the memo first when it is full.
-fn remember<K: std::hash::Hash + Eq, V>(memo: &mut HashMap<K, V>, key: K, v: V) {
+fn remember<K: std::hash::Hash + Eq, V>(memo: &mut FastMap<K, V>, key: K, v: V) {
     if memo.len() >= MEMO_CAP {
         memo.clear();
     }
@@ -511,6 +516,22 @@ impl CostModel {
             }
         };
         let core = self.attention_core(s)?;
+        let key = (s.mhc_flops, s.residual_bytes);
+        let memory = match self.memo.memory.get(&key) {
+            Some(&t) => t,
+            None => {
+                let t = self.memory_kernels(s)?;
+                remember(&mut self.memo.memory, key, t);
+                t
+            }
+        };
+        let t = gemms + core + memory;
+        Ok(Ps(t.min(u64::MAX as u128) as u64))
+    }
+
+    /// A layer's memory-bound kernels (residual, norms, activation, mHC mixing): their
+    /// roofline, at least the floor of each.
+    fn memory_kernels(&self, s: &StepWork) -> Result<u128, ScenarioError> {
         let mixing = Roofline {
             flops: s.mhc_flops,
             bytes: s.residual_bytes,
@@ -521,9 +542,7 @@ impl CostModel {
             .saturating_sub(LAYER_GEMMS_AND_ATTENTION)
             .max(1);
         let floors = memory_kernels as u128 * self.rates.kernels.floor_ps as u128;
-        let memory = self.op(mixing.time(&self.rates))?.max(floors);
-        let t = gemms + core + memory;
-        Ok(Ps(t.min(u64::MAX as u128) as u64))
+        Ok(self.op(mixing.time(&self.rates))?.max(floors))
     }
 
     /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
@@ -568,21 +587,25 @@ impl CostModel {
 
     /// One GPU's routed experts in one MoE layer: a grouped GEMM over its experts, expert
     /// `e` multiplying `rows[e]` token rows (rows left by the all-to-all's routing).
-    pub fn expert_time(&self, rows: &[u64]) -> Result<Ps, ScenarioError> {
+    pub fn expert_time(&mut self, rows: &[u64]) -> Result<Ps, ScenarioError> {
         let Some(m) = self.model.mlp.moe.as_ref() else {
             return Ok(Ps::ZERO);
         };
         if rows.iter().all(|&r| r == 0) {
             return Ok(Ps::ZERO);
         }
+        let mut tokens = std::mem::take(&mut self.memo.expert_rows);
+        tokens.clear();
+        tokens.extend_from_slice(rows);
         let g = GroupedGemm {
-            tokens: rows.to_vec(),
+            tokens,
             n: 3 * m.expert_ffn_size,
             k: self.model.hidden_size,
             dtype: self.expert_dtype,
         };
-        let t = self.op(g.time(&self.rates))?;
-        Ok(Ps(t.min(u64::MAX as u128) as u64))
+        let t = self.op(g.time(&self.rates));
+        self.memo.expert_rows = g.tokens;
+        Ok(Ps(t?.min(u64::MAX as u128) as u64))
     }
 
     /// Time of layers `range` given the class times.
@@ -632,6 +655,30 @@ impl CostModel {
     /// rows of its own hash columns (`crate::sim`'s `tp_engram`), and the partial
     /// products are summed by an all-reduce of the step's hidden states.
     pub fn engram_time(
+        &mut self,
+        dims: &EngramDims,
+        tokens: u64,
+        kernels: u64,
+        prefill: bool,
+    ) -> Result<Ps, ScenarioError> {
+        if self.memo.engram.as_ref().is_none_or(|(d, _)| d != dims) {
+            self.memo.engram = Some((*dims, FastMap::default()));
+        }
+        let key = (tokens, kernels, prefill);
+        if let Some((_, m)) = &self.memo.engram {
+            if let Some(&t) = m.get(&key) {
+                return Ok(t);
+            }
+        }
+        let t = self.engram_module(dims, tokens, kernels, prefill)?;
+        if let Some((_, m)) = &mut self.memo.engram {
+            remember(m, key, t);
+        }
+        Ok(t)
+    }
+
+    /// [`CostModel::engram_time`], computed.
+    fn engram_module(
         &self,
         dims: &EngramDims,
         tokens: u64,

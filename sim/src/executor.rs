@@ -39,6 +39,13 @@ pub enum Work {
     /// ops repeat, e.g. an all-to-all of the same group and layer in every micro-batch):
     /// each op holds one pointer, not its own paths. Runs exactly as `Transfer`.
     SharedTransfer { latency: Ps, flows: Arc<[FlowSpec]> },
+    /// A transfer of one uncapped flow of `bytes` over `resource` alone per entry (e.g.
+    /// each GPU's port of a non-blocking switch in an all-to-all): runs exactly as the
+    /// `Transfer` of those one-hop flows, without a path list per flow.
+    Links {
+        latency: Ps,
+        flows: Vec<(ResourceId, u64)>,
+    },
     /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
     Storage {
         server: ServerId,
@@ -406,6 +413,11 @@ impl Executor {
                 return Err(SimError::Flow(FlowError::UnknownResource(*r)));
             }
         }
+        if let Work::Links { flows, .. } = &spec.work {
+            if let Some((r, _)) = flows.iter().find(|f| unknown(&f.0)) {
+                return Err(SimError::Flow(FlowError::UnknownResource(*r)));
+            }
+        }
         if let Work::Storage { server, .. } = &spec.work {
             if server.0 as usize >= self.servers.len() {
                 return Err(SimError::UnknownServer(*server));
@@ -441,6 +453,7 @@ impl Executor {
         let bytes = match &spec.work {
             Work::Transfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
             Work::SharedTransfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
+            Work::Links { flows, .. } => flows.iter().map(|f| f.1).sum(),
             Work::Storage {
                 requests,
                 bytes_per_request,
@@ -538,7 +551,9 @@ impl Executor {
                 self.q.schedule(t, id, Event::Timer(id));
             }
             Work::Marker => self.finish_op(id, now)?,
-            Work::Transfer { latency, .. } | Work::SharedTransfer { latency, .. } => {
+            Work::Transfer { latency, .. }
+            | Work::SharedTransfer { latency, .. }
+            | Work::Links { latency, .. } => {
                 self.timeline.records[i].latency = latency;
                 let t = now.checked_add(latency)?;
                 self.q.schedule(t, id, Event::Timer(id));
@@ -578,24 +593,32 @@ impl Executor {
 
     fn timer(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
         let i = self.slot(id).expect("live op");
-        match self.ops[i].work.transfer() {
-            Some((_, flows)) => {
-                let mut n = 0;
-                let c = self.ops[i].category.0 as usize;
-                for f in flows {
-                    if f.bytes > 0 {
-                        self.net.start(&f.path, f.bytes, f.rate_cap, id)?;
-                        count_bytes(&mut self.category_bytes, c, &f.path, f.bytes);
-                        n += 1;
-                    }
-                }
-                if n == 0 {
-                    self.finish_op(id, now)?;
-                } else {
-                    self.ops[i].outstanding = n;
+        let c = self.ops[i].category.0 as usize;
+        let mut n = 0;
+        let mut start = |net: &mut FlowNet, path: &[ResourceId], bytes, cap| {
+            if bytes > 0 {
+                net.start(path, bytes, cap, id)?;
+                count_bytes(&mut self.category_bytes, c, path, bytes);
+                n += 1;
+            }
+            Ok::<_, SimError>(())
+        };
+        match &self.ops[i].work {
+            Work::Links { flows, .. } => {
+                for (r, bytes) in flows {
+                    start(&mut self.net, std::slice::from_ref(r), *bytes, None)?;
                 }
             }
-            _ => self.finish_op(id, now)?,
+            w => {
+                for f in w.transfer().map_or(&[][..], |t| t.1) {
+                    start(&mut self.net, &f.path, f.bytes, f.rate_cap)?;
+                }
+            }
+        }
+        if n == 0 {
+            self.finish_op(id, now)?;
+        } else {
+            self.ops[i].outstanding = n;
         }
         Ok(())
     }

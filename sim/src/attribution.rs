@@ -100,18 +100,18 @@ fn clip(a: Ps, lo: Ps, hi: Ps) -> Ps {
 }
 
 /// Exposed time by record index, with the indices touched (to clear or fold them).
-#[derive(Default)]
+#[derive(Clone, Debug, Default)]
 struct PerOp {
     exposed: Vec<Ps>,
     touched: Vec<usize>,
 }
 
 impl PerOp {
-    fn new(n: usize) -> PerOp {
-        PerOp {
-            exposed: vec![Ps::ZERO; n],
-            touched: Vec::new(),
-        }
+    /// All zero over `n` records.
+    fn reset(&mut self, n: usize) {
+        self.exposed.clear();
+        self.exposed.resize(n, Ps::ZERO);
+        self.touched.clear();
     }
 
     /// Adds `d` (above zero) to record `i`.
@@ -124,6 +124,7 @@ impl PerOp {
 }
 
 /// One stream's stalls as they are traced: per category and per op.
+#[derive(Clone, Debug, Default)]
 struct Stalls {
     by_category: Vec<Ps>,
     per_op: PerOp,
@@ -139,67 +140,92 @@ impl Stalls {
 /// Attribute every compute stream's time in `window` (start inclusive, end exclusive).
 /// Ops outside the window are ignored; ops straddling it are clipped.
 pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
-    let (w0, w1) = window;
-    let n = tl.records.len();
-    // The longest stall each op caused on any one stream, by record index.
-    let mut per_op = PerOp::new(n);
-    let mut stalls = Stalls {
-        by_category: vec![Ps::ZERO; tl.categories.len()],
-        per_op: PerOp::new(n),
-    };
-    let mut streams = Vec::new();
-    // Records of each compute stream, in start order.
-    let mut by_stream: Vec<Vec<usize>> = vec![Vec::new(); tl.streams.len()];
-    for (i, r) in tl.records.iter().enumerate() {
-        if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
-            by_stream[r.stream.0 as usize].push(i);
+    let mut a = Attributor::default();
+    a.attribute(tl, window);
+    a.out
+}
+
+/// [`attribute`] with its buffers kept from one call to the next (a step loop attributes
+/// every step): the same result, without allocating it again each time.
+#[derive(Clone, Debug, Default)]
+pub struct Attributor {
+    /// The longest stall each op caused on any one stream, by record index.
+    per_op: PerOp,
+    stalls: Stalls,
+    /// Records of each compute stream, by stream.
+    by_stream: Vec<Vec<usize>>,
+    out: Attribution,
+}
+
+impl Attributor {
+    /// What [`attribute`] gives for `tl` and `window`; valid until the next call.
+    pub fn attribute(&mut self, tl: &Timeline, window: (Ps, Ps)) -> &Attribution {
+        let (w0, w1) = window;
+        let n = tl.records.len();
+        self.per_op.reset(n);
+        self.stalls.per_op.reset(n);
+        self.stalls.by_category.clear();
+        self.stalls
+            .by_category
+            .resize(tl.categories.len(), Ps::ZERO);
+        self.by_stream.resize_with(tl.streams.len(), Vec::new);
+        for v in self.by_stream.iter_mut() {
+            v.clear();
         }
+        for (i, r) in tl.records.iter().enumerate() {
+            if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
+                self.by_stream[r.stream.0 as usize].push(i);
+            }
+        }
+        self.out.window = window;
+        self.out.streams.clear();
+        for (s, info) in tl.streams.iter().enumerate() {
+            if info.compute {
+                self.stream(tl, window, s);
+            }
+        }
+        self.out.ops.clear();
+        for (i, r) in tl.records.iter().enumerate() {
+            if !r.finished() || r.end <= w0 || r.start >= w1 {
+                continue;
+            }
+            let kind = tl.category(r.category).kind;
+            if matches!(kind, OpKind::Compute | OpKind::Marker) {
+                continue;
+            }
+            let latency = r.end - r.start;
+            self.out.ops.push(OpExposure {
+                op: r.id,
+                category: r.category,
+                step: r.step,
+                layer: r.layer,
+                latency,
+                exposed: self.per_op.exposed[i].min(latency),
+            });
+        }
+        &self.out
     }
-    for (s, info) in tl.streams.iter().enumerate() {
-        if !info.compute {
-            continue;
-        }
-        let mut sorted = std::mem::take(&mut by_stream[s]);
+
+    /// Compute stream `s`'s account, and its longest stall per op folded in.
+    fn stream(&mut self, tl: &Timeline, window: (Ps, Ps), s: usize) {
+        let sorted = &mut self.by_stream[s];
         sorted.sort_by_key(|&i| (tl.records[i].start, tl.records[i].id));
-        let mut acc = account(tl, window, &sorted, &mut stalls);
+        let mut acc = account(tl, window, sorted, &mut self.stalls);
         acc.stream = StreamId(s as u32);
-        for (c, e) in stalls.by_category.iter_mut().enumerate() {
+        for (c, e) in self.stalls.by_category.iter_mut().enumerate() {
             if *e > Ps::ZERO {
                 acc.exposed.insert(CategoryId(c as u16), *e);
                 *e = Ps::ZERO;
             }
         }
-        for i in stalls.per_op.touched.drain(..) {
-            let e = std::mem::replace(&mut stalls.per_op.exposed[i], Ps::ZERO);
-            if e > per_op.exposed[i] {
-                per_op.exposed[i] = e;
+        let stalls = &mut self.stalls.per_op;
+        for i in stalls.touched.drain(..) {
+            let e = std::mem::replace(&mut stalls.exposed[i], Ps::ZERO);
+            if e > self.per_op.exposed[i] {
+                self.per_op.exposed[i] = e;
             }
         }
-        streams.push(acc);
-    }
-    let mut ops = Vec::new();
-    for (i, r) in tl.records.iter().enumerate() {
-        if !r.finished() || r.end <= w0 || r.start >= w1 {
-            continue;
-        }
-        let kind = tl.category(r.category).kind;
-        if matches!(kind, OpKind::Compute | OpKind::Marker) {
-            continue;
-        }
-        let latency = r.end - r.start;
-        ops.push(OpExposure {
-            op: r.id,
-            category: r.category,
-            step: r.step,
-            layer: r.layer,
-            latency,
-            exposed: per_op.exposed[i].min(latency),
-        });
-    }
-    Attribution {
-        window,
-        streams,
-        ops,
+        self.out.streams.push(acc);
     }
 }
 

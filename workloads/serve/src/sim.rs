@@ -10,7 +10,7 @@ use memwall_models::node::NodeModel;
 use memwall_models::tiers::{FetchCategories, FetchCx, FetchRequest, FetchTier, RowCache, Rows};
 use memwall_models::units::{parse_bytes, parse_time_ps};
 use memwall_models::{Registry, SystemSpec};
-use memwall_sim::attribution::{attribute, Attribution, CategoryTotals};
+use memwall_sim::attribution::{Attribution, Attributor, CategoryTotals};
 use memwall_sim::{
     CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
 };
@@ -154,6 +154,8 @@ pub(crate) struct ServeSim<'a> {
     step: u64,
     rowbuf: Vec<u64>,
     fetches: Vec<Vec<Option<FetchOps>>>,
+    /// Each step's attribution (its buffers reused from step to step).
+    attributor: Attributor,
     totals: Totals,
     load: Load,
     tracker: Tracker,
@@ -524,6 +526,7 @@ impl<'a> ServeSim<'a> {
             step: 0,
             rowbuf: Vec::new(),
             fetches: vec![vec![None; layers]; replicas],
+            attributor: Attributor::default(),
             totals,
             tracker: Tracker::new(load.window),
             load,
@@ -672,14 +675,14 @@ impl<'a> ServeSim<'a> {
         self.ex.run_until_done(barrier)?;
         let tl = self.ex.timeline();
         let end = tl.get(barrier).map_or(self.now, |r| r.end);
-        let at = attribute(tl, (self.now, end));
+        let at = self.attributor.attribute(tl, (self.now, end));
         let prefill = self.plans.iter().any(|p| p.prefill);
-        add_category_totals(&mut self.totals, tl, &at);
+        add_category_totals(&mut self.totals, tl, at);
         let worst = layer_stats(
             &mut self.totals,
             &self.fetches,
             tl,
-            &at,
+            at,
             StepInfo {
                 step: self.step,
                 prefill,

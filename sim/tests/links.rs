@@ -3,9 +3,12 @@
 use memwall_sim::*;
 use proptest::prelude::*;
 
+/// Each record's (ready, start, end, blocker, bytes).
+type Records = Vec<(Ps, Ps, Ps, Option<OpId>, u64)>;
+
 /// Runs one op of `work` beside a competing two-hop transfer over resources of `caps`;
-/// every record's (ready, start, end, blocker, bytes) and each resource's category bytes.
-fn run(caps: &[u64], work: Work, rival: u64) -> (Vec<(Ps, Ps, Ps, Option<OpId>, u64)>, Vec<u128>) {
+/// the records and each resource's category bytes.
+fn run(caps: &[u64], work: Work, rival: u64) -> (Records, Vec<u128>) {
     let mut net = FlowNet::new();
     let r: Vec<ResourceId> = caps
         .iter()

@@ -84,10 +84,13 @@ struct Memo {
     /// A layer's memory-bound kernels (the mixing roofline), by (FLOPs, bytes).
     memory: FastMap<(u128, u128), u128>,
     /// The Engram module's time by (tokens, kernels, prefill), for these dimensions.
-    engram: Option<(EngramDims, FastMap<(u64, u64, bool), Ps>)>,
+    engram: Option<(EngramDims, EngramMemo)>,
     /// The token rows of the last grouped GEMM (a buffer, reused).
     expert_rows: Vec<u64>,
 }
+
+/// Engram module times by (tokens, kernels, prefill).
+type EngramMemo = FastMap<(u64, u64, bool), Ps>;
 
 /// One sequence's terms of a layer's `StepWork` (before the TP split).
 #[derive(Debug, Clone, Copy)]

@@ -71,9 +71,18 @@ pub struct Attribution {
 impl Attribution {
     /// Totals per category name, in category-id order.
     pub fn by_category(&self, tl: &Timeline) -> Vec<(String, CategoryTotals)> {
-        let mut m: BTreeMap<CategoryId, CategoryTotals> = BTreeMap::new();
+        self.by_category_id(tl)
+            .into_iter()
+            .enumerate()
+            .filter_map(|(c, t)| Some((tl.category(CategoryId(c as u16)).name.clone(), t?)))
+            .collect()
+    }
+
+    /// Totals per category, indexed by category id (`None`: no op of it in the window).
+    pub fn by_category_id(&self, tl: &Timeline) -> Vec<Option<CategoryTotals>> {
+        let mut m: Vec<Option<CategoryTotals>> = vec![None; tl.categories.len()];
         for o in &self.ops {
-            let t = m.entry(o.category).or_default();
+            let t = m[o.category.0 as usize].get_or_insert_with(CategoryTotals::default);
             // Saturating: a sum over many long ops of an absurd input must not panic.
             let sat = |a: Ps, b: Ps| Ps(a.0.saturating_add(b.0));
             t.ops += 1;
@@ -82,9 +91,7 @@ impl Attribution {
             t.exposed = sat(t.exposed, o.exposed);
             t.hidden = sat(t.hidden, o.hidden());
         }
-        m.into_iter()
-            .map(|(c, t)| (tl.category(c).name.clone(), t))
-            .collect()
+        m
     }
 }
 
@@ -92,115 +99,201 @@ fn clip(a: Ps, lo: Ps, hi: Ps) -> Ps {
     a.max(lo).min(hi)
 }
 
+/// Exposed time by record index, with the indices touched (to clear or fold them).
+#[derive(Clone, Debug, Default)]
+struct PerOp {
+    exposed: Vec<Ps>,
+    touched: Vec<usize>,
+}
+
+impl PerOp {
+    /// All zero over `n` records.
+    fn reset(&mut self, n: usize) {
+        self.exposed.clear();
+        self.exposed.resize(n, Ps::ZERO);
+        self.touched.clear();
+    }
+
+    /// Adds `d` (above zero) to record `i`.
+    fn add(&mut self, i: usize, d: Ps) {
+        if self.exposed[i] == Ps::ZERO {
+            self.touched.push(i);
+        }
+        self.exposed[i] += d;
+    }
+}
+
+/// One stream's stalls as they are traced: per category and per op.
+#[derive(Clone, Debug, Default)]
+struct Stalls {
+    by_category: Vec<Ps>,
+    per_op: PerOp,
+}
+
+impl Stalls {
+    fn add(&mut self, tl: &Timeline, r: &crate::OpRecord, d: Ps) {
+        self.by_category[r.category.0 as usize] += d;
+        self.per_op.add((r.id.0 - tl.base) as usize, d);
+    }
+}
+
 /// Attribute every compute stream's time in `window` (start inclusive, end exclusive).
 /// Ops outside the window are ignored; ops straddling it are clipped.
 pub fn attribute(tl: &Timeline, window: (Ps, Ps)) -> Attribution {
-    let (w0, w1) = window;
-    let mut per_op: BTreeMap<OpId, Ps> = BTreeMap::new();
-    let mut streams = Vec::new();
-    // Records of each compute stream, in start order.
-    let mut by_stream: BTreeMap<StreamId, Vec<usize>> = BTreeMap::new();
-    for (i, r) in tl.records.iter().enumerate() {
-        if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
-            by_stream.entry(r.stream).or_default().push(i);
+    let mut a = Attributor::default();
+    a.attribute(tl, window);
+    a.out
+}
+
+/// [`attribute`] with its buffers kept from one call to the next (a step loop attributes
+/// every step): the same result, without allocating it again each time.
+#[derive(Clone, Debug, Default)]
+pub struct Attributor {
+    /// The longest stall each op caused on any one stream, by record index.
+    per_op: PerOp,
+    stalls: Stalls,
+    /// Records of each compute stream, by stream.
+    by_stream: Vec<Vec<usize>>,
+    out: Attribution,
+}
+
+impl Attributor {
+    /// What [`attribute`] gives for `tl` and `window`; valid until the next call.
+    pub fn attribute(&mut self, tl: &Timeline, window: (Ps, Ps)) -> &Attribution {
+        let (w0, w1) = window;
+        let n = tl.records.len();
+        self.per_op.reset(n);
+        self.stalls.per_op.reset(n);
+        self.stalls.by_category.clear();
+        self.stalls
+            .by_category
+            .resize(tl.categories.len(), Ps::ZERO);
+        self.by_stream.resize_with(tl.streams.len(), Vec::new);
+        for v in self.by_stream.iter_mut() {
+            v.clear();
         }
+        for (i, r) in tl.records.iter().enumerate() {
+            if r.finished() && tl.stream(r.stream).compute && r.end > w0 && r.start < w1 {
+                self.by_stream[r.stream.0 as usize].push(i);
+            }
+        }
+        self.out.window = window;
+        self.out.streams.clear();
+        for (s, info) in tl.streams.iter().enumerate() {
+            if info.compute {
+                self.stream(tl, window, s);
+            }
+        }
+        self.out.ops.clear();
+        for (i, r) in tl.records.iter().enumerate() {
+            if !r.finished() || r.end <= w0 || r.start >= w1 {
+                continue;
+            }
+            let kind = tl.category(r.category).kind;
+            if matches!(kind, OpKind::Compute | OpKind::Marker) {
+                continue;
+            }
+            let latency = r.end - r.start;
+            self.out.ops.push(OpExposure {
+                op: r.id,
+                category: r.category,
+                step: r.step,
+                layer: r.layer,
+                latency,
+                exposed: self.per_op.exposed[i].min(latency),
+            });
+        }
+        &self.out
     }
-    for (s, info) in tl.streams.iter().enumerate() {
-        if !info.compute {
-            continue;
-        }
-        let sid = StreamId(s as u32);
-        let mut acc = StreamAccount {
-            stream: sid,
-            makespan: w1.saturating_sub(w0),
-            busy: Ps::ZERO,
-            bubble: Ps::ZERO,
-            exposed: BTreeMap::new(),
-        };
-        let mut stream_op_exposed: BTreeMap<OpId, Ps> = BTreeMap::new();
-        let mut cursor = w0;
-        let idx = by_stream.remove(&sid).unwrap_or_default();
-        let mut sorted = idx;
+
+    /// Compute stream `s`'s account, and its longest stall per op folded in.
+    fn stream(&mut self, tl: &Timeline, window: (Ps, Ps), s: usize) {
+        let sorted = &mut self.by_stream[s];
         sorted.sort_by_key(|&i| (tl.records[i].start, tl.records[i].id));
-        for i in sorted {
-            let r = &tl.records[i];
-            let (s0, s1) = (clip(r.start, w0, w1), clip(r.end, w0, w1));
-            if s0 > cursor {
-                // A gap: trace it back through the blocker chain.
-                let mut hi = s0;
-                let mut cur = r.blocker;
-                while hi > cursor {
-                    let Some(b) = cur.and_then(|id| tl.get(id)) else {
-                        acc.bubble += hi - cursor;
-                        break;
-                    };
-                    let kind = tl.category(b.category).kind;
-                    match kind {
-                        OpKind::Compute => {
-                            acc.bubble += hi - cursor;
-                            break;
-                        }
-                        OpKind::Marker => {
-                            cur = b.blocker;
-                        }
-                        _ => {
-                            let lo = b.start.max(cursor).min(hi);
-                            if hi > lo {
-                                *acc.exposed.entry(b.category).or_insert(Ps::ZERO) += hi - lo;
-                                *stream_op_exposed.entry(b.id).or_insert(Ps::ZERO) += hi - lo;
-                            }
-                            hi = lo;
-                            cur = b.blocker;
-                        }
-                    }
-                }
-                cursor = s0;
-            }
-            let s0 = s0.max(cursor);
-            if s1 > s0 {
-                let d = s1 - s0;
-                match tl.category(r.category).kind {
-                    OpKind::Compute | OpKind::Marker => acc.busy += d,
-                    _ => {
-                        *acc.exposed.entry(r.category).or_insert(Ps::ZERO) += d;
-                        *stream_op_exposed.entry(r.id).or_insert(Ps::ZERO) += d;
-                    }
-                }
-                cursor = s1;
+        let mut acc = account(tl, window, sorted, &mut self.stalls);
+        acc.stream = StreamId(s as u32);
+        for (c, e) in self.stalls.by_category.iter_mut().enumerate() {
+            if *e > Ps::ZERO {
+                acc.exposed.insert(CategoryId(c as u16), *e);
+                *e = Ps::ZERO;
             }
         }
-        if w1 > cursor {
-            acc.bubble += w1 - cursor;
+        let stalls = &mut self.stalls.per_op;
+        for i in stalls.touched.drain(..) {
+            let e = std::mem::replace(&mut stalls.exposed[i], Ps::ZERO);
+            if e > self.per_op.exposed[i] {
+                self.per_op.exposed[i] = e;
+            }
         }
-        for (op, e) in stream_op_exposed {
-            let v = per_op.entry(op).or_insert(Ps::ZERO);
-            *v = (*v).max(e);
-        }
-        streams.push(acc);
+        self.out.streams.push(acc);
     }
-    let mut ops = Vec::new();
-    for r in &tl.records {
-        if !r.finished() || r.end <= w0 || r.start >= w1 {
-            continue;
+}
+
+/// One compute stream's account over the window from its records (`sorted`, in start
+/// order): busy and bubble time; stalls go to `stalls` (its `stream` is set by the caller).
+fn account(
+    tl: &Timeline,
+    (w0, w1): (Ps, Ps),
+    sorted: &[usize],
+    stalls: &mut Stalls,
+) -> StreamAccount {
+    let mut acc = StreamAccount {
+        stream: StreamId(0),
+        makespan: w1.saturating_sub(w0),
+        busy: Ps::ZERO,
+        bubble: Ps::ZERO,
+        exposed: BTreeMap::new(),
+    };
+    let mut cursor = w0;
+    for &i in sorted {
+        let r = &tl.records[i];
+        let (s0, s1) = (clip(r.start, w0, w1), clip(r.end, w0, w1));
+        if s0 > cursor {
+            acc.bubble += trace_gap(tl, r.blocker, (cursor, s0), stalls);
+            cursor = s0;
         }
-        let kind = tl.category(r.category).kind;
-        if matches!(kind, OpKind::Compute | OpKind::Marker) {
-            continue;
+        let s0 = s0.max(cursor);
+        if s1 > s0 {
+            match tl.category(r.category).kind {
+                OpKind::Compute | OpKind::Marker => acc.busy += s1 - s0,
+                _ => stalls.add(tl, r, s1 - s0),
+            }
+            cursor = s1;
         }
-        let latency = r.end - r.start;
-        let exposed = per_op.get(&r.id).copied().unwrap_or(Ps::ZERO).min(latency);
-        ops.push(OpExposure {
-            op: r.id,
-            category: r.category,
-            step: r.step,
-            layer: r.layer,
-            latency,
-            exposed,
-        });
     }
-    Attribution {
-        window,
-        streams,
-        ops,
+    if w1 > cursor {
+        acc.bubble += w1 - cursor;
     }
+    acc
+}
+
+/// A gap `(cursor, hi)` before an op released by `blocker`, traced back through the
+/// blocker chain: the part during which a non-compute op ran is its stall; the rest,
+/// returned, is bubble.
+fn trace_gap(
+    tl: &Timeline,
+    blocker: Option<OpId>,
+    (cursor, hi): (Ps, Ps),
+    stalls: &mut Stalls,
+) -> Ps {
+    let mut hi = hi;
+    let mut cur = blocker;
+    while hi > cursor {
+        let Some(b) = cur.and_then(|id| tl.get(id)) else {
+            return hi - cursor;
+        };
+        match tl.category(b.category).kind {
+            OpKind::Compute => return hi - cursor,
+            OpKind::Marker => cur = b.blocker,
+            _ => {
+                let lo = b.start.max(cursor).min(hi);
+                if hi > lo {
+                    stalls.add(tl, b, hi - lo);
+                }
+                hi = lo;
+                cur = b.blocker;
+            }
+        }
+    }
+    Ps::ZERO
 }

@@ -39,6 +39,13 @@ pub enum Work {
     /// ops repeat, e.g. an all-to-all of the same group and layer in every micro-batch):
     /// each op holds one pointer, not its own paths. Runs exactly as `Transfer`.
     SharedTransfer { latency: Ps, flows: Arc<[FlowSpec]> },
+    /// A transfer of one uncapped flow of `bytes` over `resource` alone per entry (e.g.
+    /// each GPU's port of a non-blocking switch in an all-to-all): runs exactly as the
+    /// `Transfer` of those one-hop flows, without a path list per flow.
+    Links {
+        latency: Ps,
+        flows: Vec<(ResourceId, u64)>,
+    },
     /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
     Storage {
         server: ServerId,
@@ -201,17 +208,67 @@ enum Event {
     Start(u64),
 }
 
+/// What the executor keeps of a live op: its spec less the dependency list (read once,
+/// when the op is added) and the record's fields (kept in the timeline).
 #[derive(Clone, Debug)]
 struct OpRun {
-    spec: OpSpec,
+    stream: StreamId,
+    category: CategoryId,
+    work: Work,
+    holds: Vec<(ResourceId, u64)>,
     pending: u32,
-    dependents: Vec<OpId>,
+    /// The ops waiting for this one: a list in [`Edges`] (first and last link).
+    dependents: (u32, u32),
     /// outstanding flows or storage requests
     outstanding: u32,
     started: bool,
     done: bool,
     /// latest-ending dependency so far (id, end)
     last_dep: Option<(OpId, Ps)>,
+}
+
+/// No link.
+const NIL: u32 = u32::MAX;
+
+/// Every live op's dependents as linked lists in one slab: a link is the dependent's id
+/// and the next link. Links of finished ops are reused, so the slab stays as large as the
+/// most edges live at once, and adding an op allocates nothing once it has grown.
+#[derive(Clone, Debug, Default)]
+struct Edges {
+    links: Vec<(u64, u32)>,
+    free: Vec<u32>,
+}
+
+impl Edges {
+    /// Appends `op` to the list `list` (kept in insertion order).
+    fn push(&mut self, list: &mut (u32, u32), op: u64) {
+        let at = match self.free.pop() {
+            Some(i) => {
+                self.links[i as usize] = (op, NIL);
+                i
+            }
+            None => {
+                self.links.push((op, NIL));
+                self.links.len() as u32 - 1
+            }
+        };
+        match list.1 {
+            NIL => list.0 = at,
+            last => self.links[last as usize].1 = at,
+        }
+        list.1 = at;
+    }
+
+    /// Takes the first entry of the list starting at `*head`, freeing its link.
+    fn pop(&mut self, head: &mut u32) -> Option<u64> {
+        if *head == NIL {
+            return None;
+        }
+        let (op, next) = self.links[*head as usize];
+        self.free.push(*head);
+        *head = next;
+        Some(op)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -228,6 +285,7 @@ pub struct Executor {
     servers: Vec<QueueServer>,
     streams: Vec<StreamRun>,
     ops: VecDeque<OpRun>,
+    edges: Edges,
     timeline: Timeline,
     flow_gen: u64,
     flow_wake: Option<Ps>,
@@ -248,6 +306,7 @@ impl Executor {
             servers: Vec::new(),
             streams: Vec::new(),
             ops: VecDeque::new(),
+            edges: Edges::default(),
             timeline: Timeline::default(),
             flow_gen: 0,
             flow_wake: None,
@@ -334,29 +393,29 @@ impl Executor {
             .filter(|&i| i < self.ops.len())
     }
 
-    /// Add an op. Its dependencies must already exist. It may start at once (at the
-    /// current simulated time) if nothing holds it back.
-    pub fn add_op(&mut self, spec: OpSpec) -> Result<OpId, SimError> {
-        let id = self.next_op_id();
+    /// Checks that everything `spec` names exists and its dependencies come before `id`.
+    fn check(&self, spec: &OpSpec, id: OpId) -> Result<(), SimError> {
         if spec.stream.0 as usize >= self.streams.len() {
             return Err(SimError::UnknownStream(spec.stream));
         }
         if spec.category.0 as usize >= self.timeline.categories.len() {
             return Err(SimError::UnknownCategory(spec.category));
         }
-        for (r, _) in &spec.holds {
-            if r.0 as usize >= self.net.resource_count() {
-                return Err(SimError::Flow(FlowError::UnknownResource(*r)));
-            }
+        let unknown = |r: &ResourceId| r.0 as usize >= self.net.resource_count();
+        if let Some((r, _)) = spec.holds.iter().find(|h| unknown(&h.0)) {
+            return Err(SimError::Flow(FlowError::UnknownResource(*r)));
         }
         for f in spec.work.transfer().map_or(&[][..], |t| t.1) {
             if f.path.is_empty() {
                 return Err(SimError::Flow(FlowError::EmptyPath));
             }
-            for r in &f.path {
-                if r.0 as usize >= self.net.resource_count() {
-                    return Err(SimError::Flow(FlowError::UnknownResource(*r)));
-                }
+            if let Some(r) = f.path.iter().find(|r| unknown(r)) {
+                return Err(SimError::Flow(FlowError::UnknownResource(*r)));
+            }
+        }
+        if let Work::Links { flows, .. } = &spec.work {
+            if let Some((r, _)) = flows.iter().find(|f| unknown(&f.0)) {
+                return Err(SimError::Flow(FlowError::UnknownResource(*r)));
             }
         }
         if let Work::Storage { server, .. } = &spec.work {
@@ -364,31 +423,37 @@ impl Executor {
                 return Err(SimError::UnknownServer(*server));
             }
         }
-        // Resolve dependencies.
+        match spec.deps.iter().find(|d| d.0 >= id.0) {
+            Some(&dep) => Err(SimError::UnknownDep { op: id.0, dep }),
+            None => Ok(()),
+        }
+    }
+
+    /// Add an op. Its dependencies must already exist. It may start at once (at the
+    /// current simulated time) if nothing holds it back.
+    pub fn add_op(&mut self, spec: OpSpec) -> Result<OpId, SimError> {
+        let id = self.next_op_id();
+        self.check(&spec, id)?;
+        // Dependencies: a finished one may be the latest end so far; a live one gets
+        // this op as a dependent; a forgotten one finished long ago.
         let mut pending = 0;
         let mut last_dep: Option<(OpId, Ps)> = None;
         for &d in &spec.deps {
-            if d.0 >= id.0 {
-                return Err(SimError::UnknownDep { op: id.0, dep: d });
-            }
-            match self.slot(d.0) {
-                None => {} // forgotten: it finished long ago
-                Some(i) => {
-                    if self.ops[i].done {
-                        let end = self.timeline.records[i].end;
-                        if last_dep.is_none_or(|(lid, le)| end > le || (end == le && d < lid)) {
-                            last_dep = Some((d, end));
-                        }
-                    } else {
-                        pending += 1;
-                    }
+            let Some(i) = self.slot(d.0) else { continue };
+            if self.ops[i].done {
+                let end = self.timeline.records[i].end;
+                if last_dep.is_none_or(|(lid, le)| end > le || (end == le && d < lid)) {
+                    last_dep = Some((d, end));
                 }
+            } else {
+                pending += 1;
+                self.edges.push(&mut self.ops[i].dependents, id.0);
             }
         }
-        let now = self.q.now();
         let bytes = match &spec.work {
             Work::Transfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
             Work::SharedTransfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
+            Work::Links { flows, .. } => flows.iter().map(|f| f.1).sum(),
             Work::Storage {
                 requests,
                 bytes_per_request,
@@ -410,34 +475,24 @@ impl Executor {
             latency: Ps::ZERO,
         });
         let stream = spec.stream;
-        let n_deps = spec.deps.len();
         self.ops.push_back(OpRun {
-            spec,
+            stream,
+            category: spec.category,
+            work: spec.work,
+            holds: spec.holds,
             pending,
-            dependents: Vec::new(),
+            dependents: (NIL, NIL),
             outstanding: 0,
             started: false,
             done: false,
             last_dep,
         });
-        // The deps are read in place (no copy of the list per op).
-        let me = self.ops.len() - 1;
-        for k in 0..n_deps {
-            let d = self.ops[me].spec.deps[k];
-            if let Some(i) = self.slot(d.0) {
-                if !self.ops[i].done {
-                    self.ops[i].dependents.push(id);
-                }
-            }
-        }
         self.unfinished += 1;
-        let s = &mut self.streams[stream.0 as usize];
-        let serial = self.timeline.streams[stream.0 as usize].serial;
-        if serial {
-            s.queue.push_back(id.0);
+        if self.timeline.streams[stream.0 as usize].serial {
+            self.streams[stream.0 as usize].queue.push_back(id.0);
         }
         if pending == 0 {
-            self.mark_ready(id.0, now);
+            self.mark_ready(id.0, self.q.now());
         }
         Ok(id)
     }
@@ -446,7 +501,7 @@ impl Executor {
     fn mark_ready(&mut self, id: u64, now: Ps) {
         let i = self.slot(id).expect("live op");
         self.timeline.records[i].ready = now;
-        let stream = self.ops[i].spec.stream;
+        let stream = self.ops[i].stream;
         let serial = self.timeline.streams[stream.0 as usize].serial;
         if !serial {
             self.q.schedule(now, id, Event::Start(id));
@@ -464,7 +519,7 @@ impl Executor {
             return Ok(());
         }
         self.ops[i].started = true;
-        let stream = self.ops[i].spec.stream;
+        let stream = self.ops[i].stream;
         let serial = self.timeline.streams[stream.0 as usize].serial;
         // Blocker: what ended exactly when this op could start. A data dependency wins a
         // tie with the stream predecessor: it is the more informative cause. If nothing
@@ -486,17 +541,19 @@ impl Executor {
         let rec = &mut self.timeline.records[i];
         rec.start = now;
         rec.blocker = blocker;
-        for k in 0..self.ops[i].spec.holds.len() {
-            let (r, amt) = self.ops[i].spec.holds[k];
+        for k in 0..self.ops[i].holds.len() {
+            let (r, amt) = self.ops[i].holds[k];
             self.net.hold(r, amt)?;
         }
-        match self.ops[i].spec.work {
+        match self.ops[i].work {
             Work::Delay(d) => {
                 let t = now.checked_add(d)?;
                 self.q.schedule(t, id, Event::Timer(id));
             }
             Work::Marker => self.finish_op(id, now)?,
-            Work::Transfer { latency, .. } | Work::SharedTransfer { latency, .. } => {
+            Work::Transfer { latency, .. }
+            | Work::SharedTransfer { latency, .. }
+            | Work::Links { latency, .. } => {
                 self.timeline.records[i].latency = latency;
                 let t = now.checked_add(latency)?;
                 self.q.schedule(t, id, Event::Timer(id));
@@ -536,24 +593,32 @@ impl Executor {
 
     fn timer(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
         let i = self.slot(id).expect("live op");
-        match self.ops[i].spec.work.transfer() {
-            Some((_, flows)) => {
-                let mut n = 0;
-                let c = self.ops[i].spec.category.0 as usize;
-                for f in flows {
-                    if f.bytes > 0 {
-                        self.net.start(&f.path, f.bytes, f.rate_cap, id)?;
-                        count_bytes(&mut self.category_bytes, c, &f.path, f.bytes);
-                        n += 1;
-                    }
-                }
-                if n == 0 {
-                    self.finish_op(id, now)?;
-                } else {
-                    self.ops[i].outstanding = n;
+        let c = self.ops[i].category.0 as usize;
+        let mut n = 0;
+        let mut start = |net: &mut FlowNet, path: &[ResourceId], bytes, cap| {
+            if bytes > 0 {
+                net.start(path, bytes, cap, id)?;
+                count_bytes(&mut self.category_bytes, c, path, bytes);
+                n += 1;
+            }
+            Ok::<_, SimError>(())
+        };
+        match &self.ops[i].work {
+            Work::Links { flows, .. } => {
+                for (r, bytes) in flows {
+                    start(&mut self.net, std::slice::from_ref(r), *bytes, None)?;
                 }
             }
-            _ => self.finish_op(id, now)?,
+            w => {
+                for f in w.transfer().map_or(&[][..], |t| t.1) {
+                    start(&mut self.net, &f.path, f.bytes, f.rate_cap)?;
+                }
+            }
+        }
+        if n == 0 {
+            self.finish_op(id, now)?;
+        } else {
+            self.ops[i].outstanding = n;
         }
         Ok(())
     }
@@ -563,11 +628,11 @@ impl Executor {
         self.ops[i].done = true;
         self.unfinished -= 1;
         self.timeline.records[i].end = now;
-        for k in 0..self.ops[i].spec.holds.len() {
-            let (r, amt) = self.ops[i].spec.holds[k];
+        for k in 0..self.ops[i].holds.len() {
+            let (r, amt) = self.ops[i].holds[k];
             self.net.release(r, amt)?;
         }
-        let stream = self.ops[i].spec.stream;
+        let stream = self.ops[i].stream;
         let serial = self.timeline.streams[stream.0 as usize].serial;
         if serial {
             let s = &mut self.streams[stream.0 as usize];
@@ -580,9 +645,10 @@ impl Executor {
                 }
             }
         }
-        let dependents = std::mem::take(&mut self.ops[i].dependents);
-        for d in dependents {
-            let j = self.slot(d.0).expect("dependent");
+        let mut next = self.ops[i].dependents.0;
+        self.ops[i].dependents = (NIL, NIL);
+        while let Some(d) = self.edges.pop(&mut next) {
+            let j = self.slot(d).expect("dependent");
             let op = &mut self.ops[j];
             if op
                 .last_dep
@@ -592,7 +658,7 @@ impl Executor {
             }
             op.pending -= 1;
             if op.pending == 0 {
-                self.mark_ready(d.0, now);
+                self.mark_ready(d, now);
             }
         }
         Ok(())

@@ -46,7 +46,9 @@ pub mod storage;
 pub mod time;
 pub mod timeline;
 
-pub use attribution::{attribute, Attribution, CategoryTotals, OpExposure, StreamAccount};
+pub use attribution::{
+    attribute, Attribution, Attributor, CategoryTotals, OpExposure, StreamAccount,
+};
 pub use executor::{Executor, FlowSpec, OpSpec, SimError, Work};
 pub use flow::{FlowError, FlowId, FlowNet, ResourceId};
 pub use queue::EventQueue;

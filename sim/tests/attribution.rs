@@ -80,36 +80,51 @@ fn graph() -> impl Strategy<Value = Vec<(u8, u8, u64, Vec<usize>)>> {
     })
 }
 
+/// Runs graph `g` (from [`graph`]) to completion; its timeline.
+fn run_graph(g: &[(u8, u8, u64, Vec<usize>)]) -> Timeline {
+    let mut net = FlowNet::new();
+    let l0 = net.add_resource("a", 3_000_000_000).unwrap();
+    let l1 = net.add_resource("b", 1_000_000_000).unwrap();
+    let mut ex = Executor::new(net);
+    let cats = [
+        ex.category("compute", OpKind::Compute),
+        ex.category("fetch", OpKind::Memory),
+        ex.category("p2p", OpKind::Communication),
+    ];
+    let streams: Vec<_> = (0..5)
+        .map(|i| ex.add_stream(format!("s{i}"), true, i < 3))
+        .collect();
+    let mut ids = Vec::new();
+    for (s, k, size, deps) in g {
+        let work = if *k == 0 {
+            Work::Delay(Ps(*size * 1000))
+        } else {
+            let path = if *k == 1 { vec![l0] } else { vec![l0, l1] };
+            Work::Transfer {
+                latency: Ps(*size % 5000),
+                flows: vec![FlowSpec {
+                    path,
+                    bytes: *size,
+                    rate_cap: None,
+                }],
+            }
+        };
+        let deps: Vec<OpId> = deps.iter().map(|&d| ids[d]).collect();
+        let o = OpSpec::new(streams[*s as usize], cats[*k as usize], work).after(deps);
+        ids.push(ex.add_op(o).unwrap());
+    }
+    ex.run().unwrap();
+    ex.into_timeline()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
     #[test]
     fn busy_exposed_bubble_sum_to_makespan_and_hidden_plus_exposed_is_latency(g in graph()) {
-        let mut net = FlowNet::new();
-        let l0 = net.add_resource("a", 3_000_000_000).unwrap();
-        let l1 = net.add_resource("b", 1_000_000_000).unwrap();
-        let mut ex = Executor::new(net);
-        let cats = [
-            ex.category("compute", OpKind::Compute),
-            ex.category("fetch", OpKind::Memory),
-            ex.category("p2p", OpKind::Communication),
-        ];
-        let streams: Vec<_> = (0..5).map(|i| ex.add_stream(format!("s{i}"), true, i < 3)).collect();
-        let mut ids = Vec::new();
-        for (s, k, size, deps) in &g {
-            let work = if *k == 0 {
-                Work::Delay(Ps(*size * 1000))
-            } else {
-                let path = if *k == 1 { vec![l0] } else { vec![l0, l1] };
-                Work::Transfer { latency: Ps(*size % 5000), flows: vec![FlowSpec { path, bytes: *size, rate_cap: None }] }
-            };
-            let deps: Vec<OpId> = deps.iter().map(|&d| ids[d]).collect();
-            ids.push(ex.add_op(OpSpec::new(streams[*s as usize], cats[*k as usize], work).after(deps)).unwrap());
-        }
-        ex.run().unwrap();
-        let tl = ex.timeline();
+        let tl = run_graph(&g);
         let span = tl.makespan();
         for w in [(Ps::ZERO, span), (Ps(span.0 / 3), Ps(span.0 / 3 * 2 + 1))] {
-            let at = attribute(tl, w);
+            let at = attribute(&tl, w);
             for s in &at.streams {
                 prop_assert_eq!(s.busy + s.exposed_total() + s.bubble, s.makespan);
             }
@@ -117,6 +132,21 @@ proptest! {
                 prop_assert!(o.exposed <= o.latency);
                 prop_assert_eq!(o.hidden() + o.exposed, o.latency);
             }
+        }
+    }
+
+    /// An `Attributor` used before, on another timeline and window, gives what a fresh
+    /// `attribute` gives (its buffers keep nothing from one call to the next).
+    #[test]
+    fn a_reused_attributor_matches_a_fresh_attribute(a in graph(), b in graph()) {
+        let (ta, tb) = (run_graph(&a), run_graph(&b));
+        let mut at = Attributor::default();
+        for (tl, w) in [(&ta, (Ps::ZERO, ta.makespan())), (&tb, (Ps(tb.makespan().0 / 3), tb.makespan())), (&ta, (Ps::ZERO, Ps(ta.makespan().0 / 2)))] {
+            let fresh = attribute(tl, w);
+            let reused = at.attribute(tl, w);
+            prop_assert_eq!(&reused.streams, &fresh.streams);
+            prop_assert_eq!(&reused.ops, &fresh.ops);
+            prop_assert_eq!(reused.window, fresh.window);
         }
     }
 }

@@ -27,9 +27,10 @@ use memwall_llm::{Attention, Dtype, LayerFlops, ModelConfig};
 
 use super::batcher::SeqWork;
 use super::error::ScenarioError;
+use super::fast_hash::FastMap;
 
 /// A group of layers with identical cost (same FFN kind and attention compression).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct LayerClass {
     rep: u32,
     routed: u64,
@@ -62,6 +63,50 @@ pub struct CostModel {
     experts_routed: bool,
     /// The engine's kernels as measured on this GPU, when its profile has them.
     measured: Option<MeasuredKernels>,
+    /// Parts already priced (`Memo`).
+    memo: Memo,
+}
+
+/// Entries a memo holds at most: past it, it starts again empty, so memory stays flat
+/// however long the run.
+const MEMO_CAP: usize = 1 << 16;
+
+/// Exact memos of the cost model's pure parts, which steps repeat: a step's decodes are
+/// the same few (context, new tokens) shapes over and over, and its GEMMs the same few
+/// row counts. A memo hit returns what the computation would: the key is every input.
+#[derive(Debug, Clone, Default)]
+struct Memo {
+    /// One sequence's share of a layer class's `StepWork`, by (class, ctx, new, decode).
+    seqs: FastMap<(usize, u32, u32, bool), SeqTerms>,
+    /// A layer class's projections and FFN, picoseconds, by (class, GEMM rows, the node's
+    /// tokens where the FFN depends on them, else 0).
+    gemms: FastMap<(usize, u64, u64), u128>,
+    /// A layer's memory-bound kernels (the mixing roofline), by (FLOPs, bytes).
+    memory: FastMap<(u128, u128), u128>,
+    /// The Engram module's time by (tokens, kernels, prefill), for these dimensions.
+    engram: Option<(EngramDims, EngramMemo)>,
+    /// The token rows of the last grouped GEMM (a buffer, reused).
+    expert_rows: Vec<u64>,
+}
+
+/// Engram module times by (tokens, kernels, prefill).
+type EngramMemo = FastMap<(u64, u64, bool), Ps>;
+
+/// One sequence's terms of a layer's `StepWork` (before the TP split).
+#[derive(Debug, Clone, Copy)]
+struct SeqTerms {
+    attention_flops: u128,
+    mhc_flops: u128,
+    kv_bytes: u128,
+    residual_bytes: u128,
+}
+
+/// Keeps `v` as `memo[key]`, emptying the memo first when it is full.
+fn remember<K: std::hash::Hash + Eq, V>(memo: &mut FastMap<K, V>, key: K, v: V) {
+    if memo.len() >= MEMO_CAP {
+        memo.clear();
+    }
+    memo.insert(key, v);
 }
 
 /// A kernel's measured rate against its size (rows of a GEMM, tokens of a prefill chunk):
@@ -259,6 +304,7 @@ impl CostModel {
             system: None,
             experts_routed: false,
             measured: None,
+            memo: Memo::default(),
             model,
         })
     }
@@ -360,7 +406,7 @@ impl CostModel {
     /// Time of each layer class for one step of `work` on this GPU; `node_tokens` is the
     /// whole node's token count this step (which experts are touched).
     pub fn class_times(
-        &self,
+        &mut self,
         work: &[SeqWork],
         prefill: bool,
         node_tokens: u64,
@@ -381,57 +427,40 @@ impl CostModel {
             Launch::FullGraph { padded } | Launch::Piecewise { padded, .. } => Some(padded),
             Launch::Default | Launch::Eager => None,
         };
-        for c in &self.classes {
-            let step = self.step_work(c.rep, work)?;
+        for ci in 0..self.classes.len() {
+            let step = self.step_work(ci, work)?;
             let gemm_tokens = padded.unwrap_or(step.tokens).max(step.tokens);
             let comm =
                 2 * self.collective(Collective::AllReduce, self.hidden_bytes(gemm_tokens))?;
-            let t = self.layer_time(c, &step, gemm_tokens, node_tokens)?;
+            let t = self.layer_time(ci, &step, gemm_tokens, node_tokens)?;
             out.push(t + Ps(comm.min(u64::MAX as u128) as u64) + per_layer_launch);
         }
         Ok(())
     }
 
-    /// One layer's FLOPs and bytes for the step's sequences.
-    fn step_work(&self, rep: u32, work: &[SeqWork]) -> Result<StepWork, ScenarioError> {
+    /// One layer's FLOPs and bytes for the step's sequences (class `ci`).
+    fn step_work(&mut self, ci: usize, work: &[SeqWork]) -> Result<StepWork, ScenarioError> {
         let mut s = StepWork::default();
         for w in work {
-            if !w.decode {
-                let pass = |tokens: u32| Pass::Prefill {
-                    tokens: tokens as u64,
-                };
-                let end = kernel_flops(&self.model.layer_forward_flops(rep, pass(w.ctx + w.new))?);
-                let start = match w.ctx {
-                    0 => (0, 0),
-                    ctx => kernel_flops(&self.model.layer_forward_flops(rep, pass(ctx))?),
-                };
-                s.attention_flops += end.0 - start.0;
-                s.mhc_flops += end.1 - start.1;
-            } else {
-                let pass = Pass::Decode {
-                    context_len: w.ctx as u64,
-                };
-                let (attention, mhc) = kernel_flops(&self.model.layer_forward_flops(rep, pass)?);
-                s.attention_flops += attention;
-                s.mhc_flops += mhc;
-            }
-            let b = self.model.layer_hbm_bytes(
-                rep,
-                &StepShape {
-                    sequences: 1,
-                    new_tokens_per_sequence: w.new as u64,
-                    context_len: w.ctx as u64,
-                },
-            )?;
+            let key = (ci, w.ctx, w.new, w.decode);
+            let t = match self.memo.seqs.get(&key) {
+                Some(&t) => t,
+                None => {
+                    let t = seq_terms(&self.model, self.classes[ci].rep, w)?;
+                    remember(&mut self.memo.seqs, key, t);
+                    t
+                }
+            };
+            s.attention_flops += t.attention_flops;
+            s.mhc_flops += t.mhc_flops;
             s.tokens += w.new as u64;
-            let kv = (b.kv_read_bytes + b.kv_write_bytes) as u128;
-            s.kv_bytes += kv;
+            s.kv_bytes += t.kv_bytes;
             if w.decode {
-                s.decode_kv_bytes += kv;
+                s.decode_kv_bytes += t.kv_bytes;
             } else {
                 s.prefill_tokens += w.new as u64;
             }
-            s.residual_bytes += b.residual_bytes as u128;
+            s.residual_bytes += t.residual_bytes;
         }
         let tp = self.tp as u128;
         s.attention_flops /= tp;
@@ -505,8 +534,8 @@ impl CostModel {
     /// One layer of a step: its GEMMs, its fused attention core, and its memory-bound
     /// kernels (residual, norms, activation, mHC mixing), each at least the floor.
     fn layer_time(
-        &self,
-        c: &LayerClass,
+        &mut self,
+        ci: usize,
         s: &StepWork,
         gemm_tokens: u64,
         node_tokens: u64,
@@ -514,9 +543,39 @@ impl CostModel {
         if s.tokens == 0 {
             return Ok(Ps::ZERO);
         }
-        let proj = self.weight_gemm(gemm_tokens, self.model.attention_params() as u128)?;
-        let ffn = self.ffn_time(c, gemm_tokens, node_tokens)?;
+        let c = self.classes[ci];
+        // The FFN reads the node's tokens only for routed experts priced in the layer.
+        let node = match self.experts_routed || c.routed == 0 {
+            true => 0,
+            false => node_tokens,
+        };
+        let key = (ci, gemm_tokens, node);
+        let gemms = match self.memo.gemms.get(&key) {
+            Some(&t) => t,
+            None => {
+                let proj = self.weight_gemm(gemm_tokens, self.model.attention_params() as u128)?;
+                let t = proj + self.ffn_time(&c, gemm_tokens, node_tokens)?;
+                remember(&mut self.memo.gemms, key, t);
+                t
+            }
+        };
         let core = self.attention_core(s)?;
+        let key = (s.mhc_flops, s.residual_bytes);
+        let memory = match self.memo.memory.get(&key) {
+            Some(&t) => t,
+            None => {
+                let t = self.memory_kernels(s)?;
+                remember(&mut self.memo.memory, key, t);
+                t
+            }
+        };
+        let t = gemms + core + memory;
+        Ok(Ps(t.min(u64::MAX as u128) as u64))
+    }
+
+    /// A layer's memory-bound kernels (residual, norms, activation, mHC mixing): their
+    /// roofline, at least the floor of each.
+    fn memory_kernels(&self, s: &StepWork) -> Result<u128, ScenarioError> {
         let mixing = Roofline {
             flops: s.mhc_flops,
             bytes: s.residual_bytes,
@@ -527,9 +586,7 @@ impl CostModel {
             .saturating_sub(LAYER_GEMMS_AND_ATTENTION)
             .max(1);
         let floors = memory_kernels as u128 * self.rates.kernels.floor_ps as u128;
-        let memory = self.op(mixing.time(&self.rates))?.max(floors);
-        let t = proj + ffn + core + memory;
-        Ok(Ps(t.min(u64::MAX as u128) as u64))
+        Ok(self.op(mixing.time(&self.rates))?.max(floors))
     }
 
     /// A layer's fused attention core: a roofline over the step's attention FLOPs and KV
@@ -578,21 +635,25 @@ impl CostModel {
 
     /// One GPU's routed experts in one MoE layer: a grouped GEMM over its experts, expert
     /// `e` multiplying `rows[e]` token rows (rows left by the all-to-all's routing).
-    pub fn expert_time(&self, rows: &[u64]) -> Result<Ps, ScenarioError> {
+    pub fn expert_time(&mut self, rows: &[u64]) -> Result<Ps, ScenarioError> {
         let Some(m) = self.model.mlp.moe.as_ref() else {
             return Ok(Ps::ZERO);
         };
         if rows.iter().all(|&r| r == 0) {
             return Ok(Ps::ZERO);
         }
+        let mut tokens = std::mem::take(&mut self.memo.expert_rows);
+        tokens.clear();
+        tokens.extend_from_slice(rows);
         let g = GroupedGemm {
-            tokens: rows.to_vec(),
+            tokens,
             n: 3 * m.expert_ffn_size,
             k: self.model.hidden_size,
             dtype: self.expert_dtype,
         };
-        let t = self.op(g.time(&self.rates))?;
-        Ok(Ps(t.min(u64::MAX as u128) as u64))
+        let t = self.op(g.time(&self.rates));
+        self.memo.expert_rows = g.tokens;
+        Ok(Ps(t?.min(u64::MAX as u128) as u64))
     }
 
     /// Time of layers `range` given the class times.
@@ -642,6 +703,30 @@ impl CostModel {
     /// rows of its own hash columns (`crate::sim`'s `tp_engram`), and the partial
     /// products are summed by an all-reduce of the step's hidden states.
     pub fn engram_time(
+        &mut self,
+        dims: &EngramDims,
+        tokens: u64,
+        kernels: u64,
+        prefill: bool,
+    ) -> Result<Ps, ScenarioError> {
+        if self.memo.engram.as_ref().is_none_or(|(d, _)| d != dims) {
+            self.memo.engram = Some((*dims, FastMap::default()));
+        }
+        let key = (tokens, kernels, prefill);
+        if let Some((_, m)) = &self.memo.engram {
+            if let Some(&t) = m.get(&key) {
+                return Ok(t);
+            }
+        }
+        let t = self.engram_module(dims, tokens, kernels, prefill)?;
+        if let Some((_, m)) = &mut self.memo.engram {
+            remember(m, key, t);
+        }
+        Ok(t)
+    }
+
+    /// [`CostModel::engram_time`], computed.
+    fn engram_module(
         &self,
         dims: &EngramDims,
         tokens: u64,
@@ -674,6 +759,41 @@ impl CostModel {
         };
         Ok(Ps(t.min(u64::MAX as u128) as u64) + Ps(self.launch.0 * launch))
     }
+}
+
+/// One sequence's terms of layer `rep`'s step work: a prefill chunk's attention FLOPs
+/// are those up to its end less those up to its start.
+fn seq_terms(model: &ModelConfig, rep: u32, w: &SeqWork) -> Result<SeqTerms, ScenarioError> {
+    let (attention_flops, mhc_flops) = if !w.decode {
+        let pass = |tokens: u32| Pass::Prefill {
+            tokens: tokens as u64,
+        };
+        let end = kernel_flops(&model.layer_forward_flops(rep, pass(w.ctx + w.new))?);
+        let start = match w.ctx {
+            0 => (0, 0),
+            ctx => kernel_flops(&model.layer_forward_flops(rep, pass(ctx))?),
+        };
+        (end.0 - start.0, end.1 - start.1)
+    } else {
+        let pass = Pass::Decode {
+            context_len: w.ctx as u64,
+        };
+        kernel_flops(&model.layer_forward_flops(rep, pass)?)
+    };
+    let b = model.layer_hbm_bytes(
+        rep,
+        &StepShape {
+            sequences: 1,
+            new_tokens_per_sequence: w.new as u64,
+            context_len: w.ctx as u64,
+        },
+    )?;
+    Ok(SeqTerms {
+        attention_flops,
+        mhc_flops,
+        kv_bytes: (b.kv_read_bytes + b.kv_write_bytes) as u128,
+        residual_bytes: b.residual_bytes as u128,
+    })
 }
 
 /// The cost model's dtype for a weight type (FP16 runs at the BF16 rate).

@@ -47,6 +47,7 @@ pub mod disagg;
 pub mod engine;
 mod engram;
 pub mod error;
+mod fast_hash;
 pub mod fetch_bench;
 pub mod kv;
 pub mod limits;

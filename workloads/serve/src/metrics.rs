@@ -11,9 +11,11 @@
 //! percentiles), and inter-token gaps kept to four significant digits in a histogram
 //! whose size does not grow with the run (ITL figures within 0.05%).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use memwall_sim::Ps;
+
+use crate::fast_hash::FastMap;
 
 /// One served request's timestamps (simulated time, from the first arrival).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +184,11 @@ fn four_digits(ps: u64) -> u64 {
 #[derive(Debug, Default)]
 pub struct Tracker {
     window: Window,
-    inflight: HashMap<u64, (Ps, Ps)>,
+    inflight: FastMap<u64, (Ps, Ps)>,
     records: Vec<RequestRecord>,
-    /// Inter-token gap (ps, four significant digits) -> tokens, of measured requests.
-    itl: BTreeMap<u64, u64>,
+    /// Inter-token gap (ps, four significant digits) -> tokens, of measured requests
+    /// (ordered once, at the end).
+    itl: FastMap<u64, u64>,
 }
 
 impl Tracker {
@@ -223,7 +226,8 @@ impl Tracker {
     /// The records in id order and the summary under `slo`.
     pub fn finish_run(mut self, slo: Slo) -> (Vec<RequestRecord>, LatencySummary) {
         self.records.sort_by_key(|r| r.id);
-        let s = summarize(&self.records, &self.itl, slo);
+        let itl: BTreeMap<u64, u64> = self.itl.into_iter().collect();
+        let s = summarize(&self.records, &itl, slo);
         (self.records, s)
     }
 }

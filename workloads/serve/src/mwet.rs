@@ -9,8 +9,6 @@
 //! length) through the size-capped reader of `memwall_io::input`; every error names the
 //! file, the record and its byte offset, the field, and a fix.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -18,6 +16,8 @@ use memwall_engram::trace::{RowsRecord, TraceHeader, TraceReader};
 use memwall_engram::{EngramError, EngramLayout};
 use memwall_io::input::CappedFile;
 use memwall_sim::Ps;
+
+use crate::fast_hash::FastMap;
 
 use memwall_llm::ModelRegistry;
 use memwall_models::Registry;
@@ -48,7 +48,7 @@ pub struct TraceStep {
     /// The engine's step time: its first lookup start to the next step's (timestamps only).
     pub engine_step: Option<Ps>,
     /// Work index of each sequence id.
-    index: HashMap<u32, usize, BuildHasherDefault<SeqIdHasher>>,
+    index: FastMap<u32, usize>,
 }
 
 impl TraceStep {
@@ -74,26 +74,6 @@ impl TraceStep {
     /// The first lookup's start (ns), if the trace has timestamps.
     fn start_ns(&self) -> Option<u64> {
         self.lookups.iter().flatten().map(|l| l.0).min()
-    }
-}
-
-/// A multiplicative hash of a sequence id (a u32): the step's index of sequences is
-/// looked up once per token, and SipHash's resistance to chosen keys is not needed here
-/// (a hostile trace can only make its own replay slower).
-#[derive(Default)]
-pub struct SeqIdHasher(u64);
-
-impl Hasher for SeqIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = (u64::from(n) ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

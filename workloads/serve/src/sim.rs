@@ -10,7 +10,7 @@ use memwall_models::node::NodeModel;
 use memwall_models::tiers::{FetchCategories, FetchCx, FetchRequest, FetchTier, RowCache, Rows};
 use memwall_models::units::{parse_bytes, parse_time_ps};
 use memwall_models::{Registry, SystemSpec};
-use memwall_sim::attribution::{attribute, Attribution, CategoryTotals};
+use memwall_sim::attribution::{Attribution, Attributor, CategoryTotals};
 use memwall_sim::{
     CategoryId, Executor, FlowNet, OpId, OpKind, OpSpec, Ps, StreamId, Timeline, Work,
 };
@@ -113,8 +113,9 @@ struct EngramRun<'a> {
 struct Totals {
     st: RunStats,
     step_exposed: Vec<u64>,
-    exposed_cat: BTreeMap<String, Ps>,
-    by_cat: BTreeMap<String, CategoryTotals>,
+    /// Stalls and totals by category id (`None`: none seen yet).
+    exposed_cat: Vec<Option<Ps>>,
+    by_cat: Vec<Option<CategoryTotals>>,
     hbm_hits: (u64, u64),
     step_rows: Vec<StepRow>,
 }
@@ -153,6 +154,8 @@ pub(crate) struct ServeSim<'a> {
     step: u64,
     rowbuf: Vec<u64>,
     fetches: Vec<Vec<Option<FetchOps>>>,
+    /// Each step's attribution (its buffers reused from step to step).
+    attributor: Attributor,
     totals: Totals,
     load: Load,
     tracker: Tracker,
@@ -523,6 +526,7 @@ impl<'a> ServeSim<'a> {
             step: 0,
             rowbuf: Vec::new(),
             fetches: vec![vec![None; layers]; replicas],
+            attributor: Attributor::default(),
             totals,
             tracker: Tracker::new(load.window),
             load,
@@ -671,14 +675,14 @@ impl<'a> ServeSim<'a> {
         self.ex.run_until_done(barrier)?;
         let tl = self.ex.timeline();
         let end = tl.get(barrier).map_or(self.now, |r| r.end);
-        let at = attribute(tl, (self.now, end));
+        let at = self.attributor.attribute(tl, (self.now, end));
         let prefill = self.plans.iter().any(|p| p.prefill);
-        add_category_totals(&mut self.totals, tl, &at);
+        add_category_totals(&mut self.totals, tl, at);
         let worst = layer_stats(
             &mut self.totals,
             &self.fetches,
             tl,
-            &at,
+            at,
             StepInfo {
                 step: self.step,
                 prefill,
@@ -1061,8 +1065,9 @@ impl<'a> ServeSim<'a> {
         } else {
             0.0
         };
-        st.exposed_by_category = exposed_cat.into_iter().collect();
-        st.by_category = by_cat.into_iter().collect();
+        let tl = self.ex.timeline();
+        st.exposed_by_category = by_name(tl, exposed_cat).into_iter().collect();
+        st.by_category = by_name(tl, by_cat).into_iter().collect();
         st.step_exposed_p50 = percentile(&mut step_exposed.clone(), 0.5);
         st.step_exposed_p99 = percentile(&mut step_exposed, 0.99);
         let ratio = |(hits, n): (u64, u64)| (n > 0).then(|| hits as f64 / n as f64);
@@ -1185,23 +1190,33 @@ fn launch_of(engine: Option<&Engine>, p: &StepPlan) -> Launch {
 
 /// Busy, bubble and exposed time per category over one step.
 fn add_category_totals(t: &mut Totals, tl: &Timeline, at: &Attribution) {
+    let n = tl.categories.len();
+    t.exposed_cat.resize(n.max(t.exposed_cat.len()), None);
+    t.by_cat.resize(n.max(t.by_cat.len()), None);
     for a in &at.streams {
         t.st.busy += a.busy;
         t.st.bubble += a.bubble;
         for (cid, p) in &a.exposed {
-            *t.exposed_cat
-                .entry(tl.category(*cid).name.clone())
-                .or_insert(Ps::ZERO) += *p;
+            *t.exposed_cat[cid.0 as usize].get_or_insert(Ps::ZERO) += *p;
         }
     }
-    for (name, c) in at.by_category(tl) {
-        let e = t.by_cat.entry(name).or_default();
+    for (cid, c) in at.by_category_id(tl).into_iter().enumerate() {
+        let Some(c) = c else { continue };
+        let e = t.by_cat[cid].get_or_insert_with(CategoryTotals::default);
         e.ops += c.ops;
         e.bytes += c.bytes;
         e.latency += c.latency;
         e.exposed += c.exposed;
         e.hidden += c.hidden;
     }
+}
+
+/// Per-category-id values, by category name (each name is one category).
+fn by_name<T>(tl: &Timeline, v: Vec<Option<T>>) -> BTreeMap<String, T> {
+    v.into_iter()
+        .enumerate()
+        .filter_map(|(c, x)| Some((tl.category(CategoryId(c as u16)).name.clone(), x?)))
+        .collect()
 }
 
 /// What [`layer_stats`] needs to know about the step.

@@ -302,21 +302,26 @@ impl ServeSim<'_> {
         } else {
             ep.token_bytes.1
         };
-        let (flows, latency) = match &ep.ports {
-            Some((ports, latency)) => (
-                port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64),
-                *latency,
-            ),
-            None => pair_flows(ep, dispatch, bytes * m64),
-        };
-        let (cat, stream) = (if dispatch { ep.dispatch } else { ep.combine }, ep.stream);
-        let work = match flows.is_empty() {
-            true => Work::Marker,
-            false => Work::Transfer {
-                latency: Ps(latency.0 * m64),
-                flows,
+        let work = match &ep.ports {
+            Some((ports, latency)) => {
+                let flows = port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64);
+                match flows.is_empty() {
+                    true => Work::Marker,
+                    false => Work::Links {
+                        latency: Ps(latency.0 * m64),
+                        flows,
+                    },
+                }
+            }
+            None => match pair_flows(ep, dispatch, bytes * m64) {
+                (flows, _) if flows.is_empty() => Work::Marker,
+                (flows, latency) => Work::Transfer {
+                    latency: Ps(latency.0 * m64),
+                    flows,
+                },
             },
         };
+        let (cat, stream) = (if dispatch { ep.dispatch } else { ep.combine }, ep.stream);
         let o = OpSpec::new(stream, cat, work).after(after);
         self.add(o.at(self.step as u32, layer))
     }
@@ -363,14 +368,15 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
 }
 
 /// Over a non-blocking switch: one flow per transmit port (all a GPU sends) and one per
-/// receive port (all it receives). The combine moves the dispatch's tokens back, so its
-/// transmit loads are the dispatch's receive loads and the other way round.
+/// receive port (all it receives), as (port, bytes). The combine moves the dispatch's
+/// tokens back, so its transmit loads are the dispatch's receive loads and the other way
+/// round.
 fn port_flows(
     pairs: &[u64],
     (g, dispatch): (usize, bool),
     ports: &[(ResourceId, ResourceId)],
     token_bytes: u64,
-) -> Vec<FlowSpec> {
+) -> Vec<(ResourceId, u64)> {
     let mut flows = Vec::with_capacity(2 * g);
     for (i, &(tx, rx)) in ports.iter().enumerate().take(g) {
         let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
@@ -378,11 +384,7 @@ fn port_flows(
         let (out, inc) = if dispatch { (sent, got) } else { (got, sent) };
         for (r, n) in [(tx, out), (rx, inc)] {
             if n > 0 {
-                flows.push(FlowSpec {
-                    path: vec![r],
-                    bytes: n * token_bytes,
-                    rate_cap: None,
-                });
+                flows.push((r, n * token_bytes));
             }
         }
     }

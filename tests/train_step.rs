@@ -163,7 +163,12 @@ fn mhc_techniques() {
         ("fused kernels", true, false, "none"),
         ("selective recompute", false, false, "mhc-block"),
         ("adjusted overlap", false, true, "none"),
-        ("fused kernels and selective recompute", true, false, "mhc-block"),
+        (
+            "fused kernels and selective recompute",
+            true,
+            false,
+            "mhc-block",
+        ),
         ("all three", true, true, "mhc-block"),
     ];
     eprintln!("| mHC n = 4 | mean F&B slot | overhead | peak HBM (rank 1) |");

@@ -8,6 +8,7 @@
 //! steps, KV allocated per token, launches as `kernels_per_layer` and
 //! `cuda_graph_decode` say), so older scenarios keep their figures.
 
+use memwall_llm::ModelConfig;
 use memwall_models::units::{parse_byte_rate, parse_bytes, parse_flop_rate, parse_time_ps};
 use memwall_sim::Ps;
 use serde::Deserialize;
@@ -71,11 +72,53 @@ pub struct KvProfile {
     pub block_size: Sourced<u64>,
     pub admission: Sourced<Admission>,
     pub reserved_blocks: Sourced<u64>,
-    /// HBM the engine keeps besides weights and KV (activation peak, non-torch memory).
-    pub non_kv_memory: Sourced<String>,
+    /// HBM the engine keeps besides weights and KV (activation peak, non-torch memory),
+    /// as a fixed figure; or, with `[kv.profile_run]`, derived from the model and settings.
+    #[serde(default)]
+    pub non_kv_memory: Option<Sourced<String>>,
+    #[serde(default)]
+    pub profile_run: Option<ProfileRunProfile>,
     /// The prefix cache it keeps when `[kv_cache]` turns caching on (docs/kv-tiers.md).
     #[serde(default)]
     pub prefix_cache: Option<Sourced<crate::kv::PrefixCacheKind>>,
+}
+
+/// vLLM's memory profile (`profile_run`): the PyTorch peak of a dummy forward of
+/// `max_num_batched_tokens` tokens, then of the sampler over `max_num_seqs` sequences.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileRunProfile {
+    /// Hidden-size activations per token live at the forward's peak.
+    pub hidden_copies: Sourced<u64>,
+    /// MLP-width (per TP rank) activations per token live at the forward's peak.
+    pub mlp_copies: Sourced<u64>,
+    /// Bytes per sequence x vocabulary entry live at the sampler's peak.
+    pub sampler_bytes: Sourced<u64>,
+    /// Memory outside PyTorch's allocator that grows during the profile.
+    pub non_torch_memory: Sourced<String>,
+}
+
+/// [`ProfileRunProfile`] parsed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProfileRun {
+    pub hidden_copies: u64,
+    pub mlp_copies: u64,
+    pub sampler_bytes: u64,
+    pub non_torch: u64,
+}
+
+impl ProfileRun {
+    /// Non-KV bytes per GPU: the larger of the forward's and the sampler's live sets, plus
+    /// the non-torch growth (docs/engines.md "KV sizing").
+    pub fn non_kv_bytes(&self, m: &ModelConfig, tokens: u64, seqs: u64, tp: u64) -> u64 {
+        let act = |n: u64| m.activation_dtype.bytes_for(n);
+        let ffn = m.mlp.dense_ffn_size / tp.max(1);
+        let forward = act(tokens * (self.hidden_copies * m.hidden_size + self.mlp_copies * ffn));
+        // profile_run keeps the forward's output while the sampler runs.
+        let sampler =
+            act(tokens * m.hidden_size) + self.sampler_bytes * seqs.min(tokens) * m.vocab_size;
+        forward.max(sampler) + self.non_torch
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -215,7 +258,9 @@ pub struct Engine {
     pub block_size: u64,
     pub admission: Admission,
     pub reserved_blocks: u64,
+    /// HBM besides weights and KV; under `profile_run`, set by [`Engine::sized_for`].
     pub non_kv_memory: u64,
+    pub profile_run: Option<ProfileRun>,
     pub async_scheduling: bool,
     pub step_cpu: Ps,
     pub seq_cpu: Ps,
@@ -232,6 +277,15 @@ impl Engine {
     /// This engine's kernels as measured on `gpu`, if the profile has them.
     pub fn measured_on(&self, gpu: &str) -> Option<&MeasuredKernels> {
         self.measured.iter().find(|(g, _)| g == gpu).map(|(_, r)| r)
+    }
+
+    /// The engine with its non-KV memory sized for `m` (vLLM's `profile_run`).
+    pub fn sized_for(mut self, m: &ModelConfig) -> Engine {
+        if let Some(p) = &self.profile_run {
+            let (tokens, seqs) = (self.max_batched_tokens, self.max_num_seqs as u64);
+            self.non_kv_memory = p.non_kv_bytes(m, tokens, seqs, self.tensor_parallel as u64);
+        }
+        self
     }
 
     /// CPU time of a step that schedules `seqs` sequences.
@@ -293,7 +347,7 @@ impl Engine {
             Some(v) => Ps(s.quantity("engine.host_step_overhead", v, parse_time_ps)?),
             None => Ps(time("cpu.step", &p.cpu.step.value)?),
         };
-        let nkv = &p.kv.non_kv_memory.value;
+        let (non_kv_memory, profile_run) = non_kv(&p.kv).map_err(|(f, v, m)| bad(&f, &v, m))?;
         let measured = p
             .kernels
             .iter()
@@ -311,7 +365,8 @@ impl Engine {
             block_size: p.kv.block_size.value.max(1),
             admission: p.kv.admission.value,
             reserved_blocks: p.kv.reserved_blocks.value,
-            non_kv_memory: parse_bytes(nkv).map_err(|x| bad("kv.non_kv_memory", nkv, x.message))?,
+            non_kv_memory,
+            profile_run,
             async_scheduling: p.cpu.async_scheduling.value,
             step_cpu,
             seq_cpu: Ps(time("cpu.per_sequence", &p.cpu.per_sequence.value)?),
@@ -334,6 +389,30 @@ impl Engine {
 }
 
 /// A `[[kernels]]` entry as [`MeasuredKernels`].
+/// The profile's non-KV memory: a fixed figure (bytes) or vLLM's `profile_run` (its
+/// non-torch part until [`Engine::sized_for`]); exactly one. Errors: (field, value, why).
+fn non_kv(kv: &KvProfile) -> Result<(u64, Option<ProfileRun>), (String, String, String)> {
+    let bytes = |f: &str, v: &str| parse_bytes(v).map_err(|x| (f.into(), v.into(), x.message));
+    match (&kv.non_kv_memory, &kv.profile_run) {
+        (Some(n), None) => Ok((bytes("kv.non_kv_memory", &n.value)?, None)),
+        (None, Some(p)) => {
+            let non_torch = bytes("kv.profile_run.non_torch_memory", &p.non_torch_memory.value)?;
+            let run = ProfileRun {
+                hidden_copies: p.hidden_copies.value,
+                mlp_copies: p.mlp_copies.value,
+                sampler_bytes: p.sampler_bytes.value,
+                non_torch,
+            };
+            Ok((non_torch, Some(run)))
+        }
+        _ => Err((
+            "kv".into(),
+            "non_kv_memory / profile_run".into(),
+            "give exactly one of non_kv_memory and [kv.profile_run]".into(),
+        )),
+    }
+}
+
 fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
     let weights = pair(&k.gemm_rows, &k.gemm_weight_rate)
         .map(|(s, r)| rate_table(s, r, parse_byte_rate, true))
@@ -472,12 +551,39 @@ mod tests {
         for n in &names {
             let p = engine_profile(n).unwrap().unwrap();
             assert_eq!(&p.name, n);
-            assert!(parse_bytes(&p.kv.non_kv_memory.value).is_ok());
+            assert!(non_kv(&p.kv).is_ok(), "{n}: non-KV memory");
             assert!(parse_time_ps(&p.cpu.step.value).is_ok());
             let s = &p.graphs.capture_sizes.value;
             assert!(s.windows(2).all(|w| w[0] < w[1]), "{n}: sizes ascend");
         }
         assert!(engine_profile("nope").is_none());
+    }
+
+    #[test]
+    fn vllm_sizes_its_non_kv_memory_from_the_profile_run() {
+        let p = engine_profile("vllm-v1").unwrap().unwrap();
+        let (non_torch, run) = non_kv(&p.kv).unwrap();
+        let run = run.expect("vllm-v1 derives its profile_run peak");
+        assert_eq!(non_torch, 171_798_692); // 0.16 GiB, rounded up
+        let llama = memwall_llm::builtin("llama-3.1-8b").unwrap();
+        // 2,048 tokens, 256 sequences: the sampler's 28 x 256 x 128,256 B plus the kept
+        // forward output (2,048 x 4,096 x 2 B) outweighs the forward's 2,048 x 55,296 x 2 B.
+        let sampler = 28 * 256 * 128_256 + 2_048 * 4_096 * 2;
+        assert_eq!(run.non_kv_bytes(&llama, 2_048, 256, 1), sampler + non_torch);
+        // One sequence: the forward's live set decides.
+        assert_eq!(
+            run.non_kv_bytes(&llama, 8_192, 1, 1),
+            8_192 * 55_296 * 2 + non_torch
+        );
+        // TP halves the MLP width per rank; the sampler sees the full vocabulary.
+        let fwd_tp2 = 8_192 * (3 * 4_096 + 3 * 7_168) * 2;
+        assert_eq!(run.non_kv_bytes(&llama, 8_192, 1, 2), fwd_tp2 + non_torch);
+        let mut both = p.kv.clone();
+        both.non_kv_memory = Some(p.kv.profile_run.as_ref().unwrap().non_torch_memory.clone());
+        assert!(non_kv(&both).unwrap_err().2.contains("exactly one"));
+        let mut neither = p.kv.clone();
+        neither.profile_run = None;
+        assert!(non_kv(&neither).is_err());
     }
 
     #[test]

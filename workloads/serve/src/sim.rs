@@ -451,7 +451,7 @@ impl<'a> ServeSim<'a> {
             system: s.system.clone(),
             message: e.to_string(),
         })?;
-        let engine = Engine::of(s)?;
+        let engine = Engine::of(s)?.map(|g| g.sized_for(model));
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
         let (pools, gpu_of) = placement(s, role.as_ref(), &node, tp)?;
         let replicas = gpu_of.len() / tp;

@@ -128,7 +128,24 @@ fn zero1_groups_and_optimizer() {
     small.micro_batches = 32;
     let (plan, run) = run(&small);
     assert_eq!((plan.dp.dense_group, plan.dp.expert_group), (256, 4));
-    assert_eq!(plan.dp.link.bandwidth, plan.hw.nic_bandwidth());
+    // A stage's dense copies fill whole nodes (EP64 over 8 nodes); the 4 copies of an
+    // expert sit in 4 nodes, so every step of their collectives crosses the NICs.
+    assert_eq!((plan.dp.dense_per_node, plan.dp.expert_per_node), (8, 1));
+    let picks = run.dp_collectives();
+    for want in [
+        "reduce-scatter x256",
+        "reduce-scatter x4",
+        "all-gather x256",
+        "all-gather x4",
+    ] {
+        assert!(picks.contains(want), "{picks}");
+    }
+    assert!(
+        run.dp_picks.iter().all(|p| p.path.label() == "network"),
+        "{picks}"
+    );
+    assert!(picks.contains("all-reduce x2048"), "{picks}");
+    println!("DP collectives: {picks}");
     let st = &plan.stages[7];
     let shard = plan
         .dp

@@ -1,8 +1,6 @@
 //! What a collective costs on a system's real links (docs/collectives.md).
 //!
-//! Two models live here:
-//!
-//! - [`predict`]: NCCL's algorithms (ring, tree, NVLink SHARP, direct peer-to-peer)
+//! [`predict`]: NCCL's algorithms (ring, tree, NVLink SHARP, direct peer-to-peer)
 //!   under its protocols (LL, LL128, Simple) over the path the ranks span: NVLink
 //!   inside an NVLink domain, PCIe through the host bridge for GPUs without NVLink,
 //!   the NICs across nodes (hierarchical: NVLink or PCIe steps inside a node, network
@@ -11,14 +9,14 @@
 //!   bandwidth the protocol reaches on the slowest hop); the model picks the fastest,
 //!   as NCCL's tuner does, and says which. Every latency, efficiency, ceiling and NVLS
 //!   figure is profile data (`[collective]` of a link or NIC) with basis and source.
-//! - [`collective_time_ps`]: the plain alpha-beta form over one link ([`LinkCost`]),
-//!   which training still uses for its DP collectives (replay uses [`predict`]).
+//!
+//! Serving, replay and training (its data-parallel collectives, through
+//! [`candidates_placed`]) all take collective times from [`predict`]'s model.
 //!
 //! Sizes follow nccl-tests: the full buffer (the reduced buffer for all-reduce, the
 //! gathered output for all-gather, the input for reduce-scatter and all-to-all, the
 //! message for broadcast, reduce and send/recv).
 
-use crate::perf::HwRates;
 use crate::spec::{CollectiveSpec, NvlsSpec, ProtocolSet, ProtocolSpec, SystemSpec};
 use crate::units::apply_fraction;
 
@@ -211,9 +209,10 @@ struct Fabric<'a> {
     inter: Option<Hop<'a>>,
 }
 
-/// The path `ranks` GPUs of `sys` span: the NVLink domain, or PCIe through the host
-/// for GPUs without NVLink, and the NICs once the ranks outgrow one domain (node).
-fn fabric(sys: &SystemSpec, ranks: u32) -> Result<Fabric<'_>, CollectiveError> {
+/// The path `ranks` GPUs of `sys` span, at most `per_node` of them in one NVLink domain
+/// (node): the NVLink domain, or PCIe through the host for GPUs without NVLink, and the
+/// NICs once the ranks outgrow one domain (node).
+fn fabric(sys: &SystemSpec, ranks: u32, per_node: u32) -> Result<Fabric<'_>, CollectiveError> {
     if ranks == 0 {
         return Err(CollectiveError::NoRanks(ranks));
     }
@@ -230,6 +229,7 @@ fn fabric(sys: &SystemSpec, ranks: u32) -> Result<Fabric<'_>, CollectiveError> {
             (PathKind::PcieHost, (n.gpus.len() as u32).max(1), hop)
         }
     };
+    let domain = domain.min(per_node.max(1));
     if ranks <= domain {
         let f = Fabric {
             kind,
@@ -326,7 +326,20 @@ pub fn candidates(
     bytes: u64,
     ranks: u32,
 ) -> Result<Vec<Prediction>, CollectiveError> {
-    let f = fabric(sys, ranks)?;
+    candidates_placed(sys, c, bytes, ranks, u32::MAX)
+}
+
+/// [`candidates`] for ranks placed at most `per_node` to a node (NVLink domain), as a
+/// data-parallel group whose members sit in different nodes is: `per_node = 1` puts
+/// every step on the NICs.
+pub fn candidates_placed(
+    sys: &SystemSpec,
+    c: Collective,
+    bytes: u64,
+    ranks: u32,
+    per_node: u32,
+) -> Result<Vec<Prediction>, CollectiveError> {
+    let f = fabric(sys, ranks, per_node)?;
     let mut out = Vec::new();
     for alg in Algorithm::ALL {
         for p in Protocol::ALL {
@@ -506,101 +519,9 @@ fn direct(f: &Fabric, c: Collective, p: Protocol, bytes: u64) -> Option<(u64, u6
     Some((lat, wire))
 }
 
-/// One link's cost parameters: per-direction bandwidth (bytes/s) and per-step latency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkCost {
-    pub bandwidth: u64,
-    pub latency_ps: u64,
-}
-
-impl HwRates {
-    /// The link a collective over `group` GPUs crosses: NVLink when the group fits in
-    /// the NVLink domain, else the NIC (the scale-out link is the bottleneck of a
-    /// hierarchical collective). `None` when the GPU has neither.
-    pub fn collective_link(&self, group: u32) -> Option<LinkCost> {
-        match (self.nvlink, self.nic) {
-            (Some(bw), _) if group <= self.nvlink_domain => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nvlink_latency_ps,
-            }),
-            (_, Some(bw)) => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nic_latency_ps,
-            }),
-            (Some(bw), None) => Some(LinkCost {
-                bandwidth: bw,
-                latency_ps: self.nvlink_latency_ps,
-            }),
-            (None, None) => None,
-        }
-    }
-}
-
-/// Alpha-beta time of a collective of `bytes` over `n` ranks on `link`:
-///
-/// | collective | ring (and NVLS, direct) | tree |
-/// |---|---|---|
-/// | all-reduce | 2(n-1) a + 2(n-1)/n B/bw | 2 log2(n) a + 2 B/bw |
-/// | all-gather, reduce-scatter, all-to-all | (n-1) a + (n-1)/n B/bw | same |
-/// | broadcast, reduce | (n-1) a + B/bw (pipelined) | log2(n) a + B/bw |
-/// | send/recv | a + B/bw | same |
-///
-/// `n <= 1` costs nothing. Picoseconds, rounded up; saturates instead of overflowing.
-pub fn collective_time_ps(
-    c: Collective,
-    alg: Algorithm,
-    bytes: u64,
-    n: u32,
-    link: LinkCost,
-) -> u64 {
-    let n = n as u64;
-    if n <= 1 && c != Collective::SendRecv {
-        return 0;
-    }
-    let tree = alg == Algorithm::Tree;
-    let (steps, num, den) = match c {
-        Collective::AllReduce if tree => (2 * log2_ceil(n), 2, 1),
-        Collective::AllReduce => (2 * (n - 1), 2 * (n - 1), n),
-        Collective::AllGather | Collective::ReduceScatter | Collective::AllToAll => {
-            (n - 1, n - 1, n)
-        }
-        Collective::Broadcast | Collective::Reduce if tree => (log2_ceil(n), 1, 1),
-        Collective::Broadcast | Collective::Reduce => (n - 1, 1, 1),
-        Collective::SendRecv => (1, 1, 1),
-    };
-    let wire = wire_ps(bytes, num, den, link.bandwidth) as u128;
-    let total = steps as u128 * link.latency_ps as u128 + wire;
-    total.min(u64::MAX as u128) as u64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const L: LinkCost = LinkCost {
-        bandwidth: 100_000_000_000,
-        latency_ps: 1_000_000,
-    };
-
-    #[test]
-    fn ring_all_reduce_formula() {
-        // 8 ranks, 800 MB: 14 steps of 1 us + 2*7/8*800e6/100e9 s = 14 ms.
-        let t = collective_time_ps(Collective::AllReduce, Algorithm::Ring, 800_000_000, 8, L);
-        assert_eq!(t, 14_000_000 + 14_000_000_000);
-        assert_eq!(
-            collective_time_ps(Collective::AllReduce, Algorithm::Ring, 1, 1, L),
-            0
-        );
-        let tree = collective_time_ps(Collective::AllReduce, Algorithm::Tree, 800_000_000, 8, L);
-        assert_eq!(tree, 6_000_000 + 16_000_000_000);
-    }
-
-    #[test]
-    fn link_choice() {
-        let r = crate::perf::test_rates();
-        assert_eq!(r.collective_link(8).unwrap().bandwidth, 300);
-        assert_eq!(r.collective_link(16).unwrap().bandwidth, 25);
-    }
 
     #[test]
     fn bus_factors_follow_nccl_tests() {

@@ -174,3 +174,28 @@ fn gpus_without_nvlink_go_through_the_host() {
     )
     .is_err());
 }
+
+#[test]
+fn ranks_one_per_node_cross_the_network_every_step() {
+    use memwall_models::collective::candidates_placed;
+    let sys = Registry::embedded()
+        .unwrap()
+        .system("deepseek-h800-cluster")
+        .unwrap();
+    let c = Collective::ReduceScatter;
+    let fastest = |per_node| {
+        candidates_placed(&sys, c, 64 << 20, 4, per_node)
+            .unwrap()
+            .into_iter()
+            .min_by_key(|p| p.time_ps)
+            .unwrap()
+    };
+    // Packed, 4 ranks share one node's NVLink; one per node, every step is a NIC step.
+    let packed = fastest(u32::MAX);
+    let spread = fastest(1);
+    assert_eq!(packed, predict(&sys, c, 64 << 20, 4, None, None).unwrap());
+    assert_eq!(packed.path, PathKind::Nvlink);
+    assert_eq!(spread.path, PathKind::Network);
+    assert!(spread.latency_ps > packed.latency_ps);
+    assert!(spread.bandwidth_ps > 3 * packed.bandwidth_ps);
+}

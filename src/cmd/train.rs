@@ -248,8 +248,9 @@ fn run_system(
         row.push(ms(ex.mean(c)));
         row.push(ms(ex.max(c)));
     }
+    row.push(run.dp_collectives());
     println!(
-        "{}: step {:.3} ms, mean F&B slot {}, bubble {:.3} ms/rank; exposed per rank (mean): pp-p2p {:.3} ms, ep-dispatch {:.3} ms, ep-combine {:.3} ms, mhc-hbm {:.3} ms -> {}",
+        "{}: step {:.3} ms, mean F&B slot {}, bubble {:.3} ms/rank; exposed per rank (mean): pp-p2p {:.3} ms, ep-dispatch {:.3} ms, ep-combine {:.3} ms, mhc-hbm {:.3} ms; DP collectives: {} -> {}",
         hw.name,
         run.step_time.as_ms_f64(),
         run.mean_pair_slot().map(|p| format!("{:.3} ms", p.as_ms_f64())).unwrap_or_else(|| "-".into()),
@@ -258,6 +259,7 @@ fn run_system(
         ex.mean("ep-dispatch").as_ms_f64(),
         ex.mean("ep-combine").as_ms_f64(),
         ex.mean("mhc-hbm").as_ms_f64(),
+        run.dp_collectives(),
         dir.display()
     );
     Ok(row)
@@ -313,6 +315,7 @@ fn systems_header() -> Vec<String> {
         header.push(format!("{c}_exposed_ms_mean"));
         header.push(format!("{c}_exposed_ms_max"));
     }
+    header.push("dp_collectives".into());
     header
 }
 

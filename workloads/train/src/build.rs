@@ -9,9 +9,10 @@ use memwall_sim::{
 };
 
 use super::a2a::A2aBytes;
+use super::plan::DpPlan;
 use super::plan::{rank_stages, LayerCost, Plan, Role};
 use super::TrainError;
-use memwall_models::collective::{collective_time_ps, Algorithm, Collective};
+use memwall_models::collective::{Algorithm, Collective, PathKind, Prediction, Protocol};
 use memwall_pipeline::analytic::{op_cost, OpCosts};
 use memwall_pipeline::{BackwardMode, DependencyKind, Op, OpKind as SchedOp, OpRef, Schedule};
 
@@ -48,9 +49,53 @@ pub struct TrainRun {
     pub step_time: Ps,
     pub pair_slots: Vec<PairSlot>,
     pub events: u64,
+    /// How the collective model ran the data-parallel collectives, each distinct way
+    /// once, in the order first used.
+    pub dp_picks: Vec<DpPick>,
+}
+
+/// One way the collective model ([`memwall_models::collective`]) ran a kind of
+/// data-parallel collective over a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DpPick {
+    pub collective: Collective,
+    pub group: u32,
+    pub algorithm: Algorithm,
+    pub protocol: Protocol,
+    pub path: PathKind,
+}
+
+impl DpPick {
+    fn of(p: &Prediction) -> DpPick {
+        DpPick {
+            collective: p.collective,
+            group: p.ranks,
+            algorithm: p.algorithm,
+            protocol: p.protocol,
+            path: p.path,
+        }
+    }
+
+    /// `reduce-scatter x256 ring/Simple (network)`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} x{} {}/{} ({})",
+            self.collective.label(),
+            self.group,
+            self.algorithm.label(),
+            self.protocol.label(),
+            self.path.label()
+        )
+    }
 }
 
 impl TrainRun {
+    /// The data-parallel collectives' picks, `; `-separated ([`DpPick::label`]).
+    pub fn dp_collectives(&self) -> String {
+        let v: Vec<String> = self.dp_picks.iter().map(DpPick::label).collect();
+        v.join("; ")
+    }
+
     /// Mean F&B slot over every pair whose slot did not start at the rank's first op.
     pub fn mean_pair_slot(&self) -> Option<Ps> {
         if self.pair_slots.is_empty() {
@@ -146,6 +191,8 @@ struct Builder<'a> {
     sends: HashMap<(OpRef, bool, u32), OpId>,
     /// The last weight-gradient op of each (rank, stage, entry of the stage).
     last_w: HashMap<(usize, u32, usize), OpId>,
+    /// The data-parallel collectives' picks so far ([`TrainRun::dp_picks`]).
+    picks: Vec<DpPick>,
     /// Whole-cluster mode: the fabric the communication goes over.
     wire: Option<&'a mut dyn Wiring>,
 }
@@ -224,6 +271,7 @@ impl<'a> Builder<'a> {
             consumers: consumers(&plan.schedule),
             sends: HashMap::new(),
             last_w: HashMap::new(),
+            picks: Vec::new(),
             wire,
         })
     }
@@ -657,7 +705,7 @@ impl<'a> Builder<'a> {
                     let deps: Vec<OpId> = (0..held.len())
                         .filter_map(|q| self.last_w.get(&(q, s, e)).copied())
                         .collect();
-                    let c = self.cats.reduce_scatter;
+                    let c = (self.cats.reduce_scatter, Collective::ReduceScatter);
                     reduced.extend(self.bucket(r, c, (p, ex), self.plan.dp.grad_bytes, &deps)?);
                 }
             }
@@ -673,14 +721,9 @@ impl<'a> Builder<'a> {
     /// reduce-scatter (`reduced`), and the step-end marker.
     fn update(&mut self, r: usize, stages: &[u32], reduced: &[OpId]) -> Result<(), TrainError> {
         let dp = self.plan.dp;
-        let lat = collective_time_ps(
-            Collective::AllReduce,
-            Algorithm::Tree,
-            dp.norm_bytes,
-            dp.world,
-            dp.link,
-        );
-        let spec = OpSpec::new(self.res[r].dp, self.cats.grad_norm, Work::Delay(Ps(lat)))
+        self.pick(&dp.norm);
+        let lat = Ps(dp.norm.time_ps);
+        let spec = OpSpec::new(self.res[r].dp, self.cats.grad_norm, Work::Delay(lat))
             .after(reduced.iter().copied())
             .at(self.tag, 0);
         let norm = self.ex.add_op(spec)?;
@@ -697,7 +740,7 @@ impl<'a> Builder<'a> {
         for &s in stages {
             let st = &self.plan.stages[s as usize];
             let whole = (st.params, st.expert_params);
-            let c = self.cats.all_gather;
+            let c = (self.cats.all_gather, Collective::AllGather);
             gathered.extend(self.bucket(r, c, whole, dp.param_bytes, &[opt])?);
         }
         // One picosecond, so that the attribution window (which ends at the step) holds
@@ -709,12 +752,20 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// Records how a data-parallel collective ran (each distinct way once).
+    fn pick(&mut self, p: &Prediction) {
+        let k = DpPick::of(p);
+        if !self.picks.contains(&k) {
+            self.picks.push(k);
+        }
+    }
+
     /// The collectives of one bucket of `(params, of which routed experts)` at `bytes`
     /// per parameter: the dense part over the dense group, the experts over theirs.
     fn bucket(
         &mut self,
         r: usize,
-        cat: CategoryId,
+        kind: (CategoryId, Collective),
         (params, experts): (u64, u64),
         bytes: u64,
         deps: &[OpId],
@@ -722,32 +773,40 @@ impl<'a> Builder<'a> {
         let dp = self.plan.dp;
         let dense = params.saturating_sub(experts);
         let mut out = Vec::new();
-        for (p, g) in [(dense, dp.dense_group), (experts, dp.expert_group)] {
-            out.extend(self.collective(r, cat, p.saturating_mul(bytes), g, deps)?);
+        for (p, g, per_node) in [
+            (dense, dp.dense_group, dp.dense_per_node),
+            (experts, dp.expert_group, dp.expert_per_node),
+        ] {
+            let group = (g, per_node);
+            out.extend(self.collective(r, kind, p.saturating_mul(bytes), group, deps)?);
         }
         Ok(out)
     }
 
-    /// A reduce-scatter or all-gather of `bytes` over `group` GPUs on rank `r`'s NIC, as
-    /// a ring ([`collective_time_ps`]: (g-1) steps of the link's latency, (g-1)/g of the
-    /// bytes on the wire), sharing the NIC with the pipeline's other traffic. None for
-    /// a group of one.
+    /// A reduce-scatter or all-gather `c` of `bytes` over `group` GPUs placed `per_node`
+    /// to a node, on rank `r`'s NIC: the algorithm, protocol and latency term the
+    /// collective model picks ([`DpPlan::predict`]); its bandwidth term as (g-1)/g of the
+    /// bytes in flows capped at the rate that takes them the predicted bandwidth time
+    /// (the protocol's bus bandwidth), sharing the NIC with the pipeline's other traffic.
+    /// None for a group of one.
     fn collective(
         &mut self,
         r: usize,
-        cat: CategoryId,
+        (cat, c): (CategoryId, Collective),
         bytes: u64,
-        group: u32,
+        (group, per_node): (u32, u32),
         deps: &[OpId],
     ) -> Result<Option<OpId>, TrainError> {
         if group <= 1 || bytes == 0 {
             return Ok(None);
         }
+        let p = DpPlan::predict(&self.plan.hw, c, bytes, group, per_node)?;
+        self.pick(&p);
         let g = group as u128;
         let wire = (bytes as u128 * (g - 1)).div_ceil(g) as u64;
-        let link = self.plan.dp.link;
-        let latency = Ps((group as u64 - 1).saturating_mul(link.latency_ps));
-        let cap = link.bandwidth.max(1);
+        let latency = Ps(p.latency_ps);
+        let rate = (wire as u128 * PS_PER_SEC as u128) / p.bandwidth_ps.max(1) as u128;
+        let cap = rate.clamp(1, u64::MAX as u128) as u64;
         let work = match self.wire.as_mut() {
             Some(w) => Work::SharedTransfer {
                 latency,
@@ -850,7 +909,11 @@ fn run_step_with<'a>(
     walk(&plan.schedule, |r, i, op| b.emit(r, i, op))?;
     b.dp_end()?;
     let Builder {
-        mut ex, res, pairs, ..
+        mut ex,
+        res,
+        pairs,
+        picks,
+        ..
     } = b;
     ex.run()?;
     let events = ex.events_processed();
@@ -873,6 +936,7 @@ fn run_step_with<'a>(
         step_time,
         pair_slots,
         events,
+        dp_picks: picks,
     })
 }
 

@@ -30,6 +30,9 @@ pub struct TrainHw {
     pub reference: HwRates,
     /// HBM capacity of one GPU, bytes.
     pub hbm_capacity: u64,
+    /// The resolved system, which the data-parallel collectives are costed on
+    /// ([`memwall_models::collective`]).
+    pub system: SystemSpec,
 }
 
 /// The system profiles a registry knows (for messages and sweeps).
@@ -88,6 +91,7 @@ impl TrainHw {
             rates,
             reference,
             hbm_capacity: sys.node.gpu.hbm_capacity_bytes,
+            system: sys.clone(),
         })
     }
 

@@ -59,7 +59,8 @@ pub mod trace;
 
 pub use breakdown::{breakdown, Breakdown, CATEGORIES};
 pub use build::{
-    run_step, run_step_wired, simulate_abstract, AbstractRun, PairSlot, RankOut, TrainRun, Wiring,
+    run_step, run_step_wired, simulate_abstract, AbstractRun, DpPick, PairSlot, RankOut, TrainRun,
+    Wiring,
 };
 pub use config::{parse_duration, BatchRamp, PhaseShares, ReferencePhases, TrainConfig};
 pub use hw::TrainHw;
@@ -151,6 +152,17 @@ pub enum TrainError {
     },
     #[error("op cost: {0}")]
     Cost(#[from] memwall_models::cost::CostError),
+    #[error("data-parallel collective: {0}")]
+    Collective(#[from] memwall_models::collective::CollectiveError),
+    #[error(
+        "data-parallel collective: `{system}` offers no way to run a {collective} over \
+         {group} GPUs\nhint: a system whose links have `[collective]` data, or a NIC"
+    )]
+    NoCollective {
+        system: String,
+        collective: &'static str,
+        group: u32,
+    },
     #[error("fabric: {0}")]
     Fabric(#[from] memwall_models::fabric::FabricError),
     #[error("trace: {0}")]

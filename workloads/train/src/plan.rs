@@ -1,7 +1,7 @@
 //! Per-layer costs and per-rank memory of a training run: the numbers the op graph is
 //! built from. Pure arithmetic over the model, the config and the hardware.
 
-use memwall_models::collective::LinkCost;
+use memwall_models::collective::{candidates_placed, Collective, Prediction};
 use memwall_models::cost::{Gemm, MemoryOp};
 use memwall_sim::{Ps, PS_PER_SEC};
 
@@ -140,8 +140,15 @@ pub struct DpPlan {
     /// MoE layer, which the auxiliary-loss-free bias update needs at the end of each step
     /// (V3 §2.1.2).
     pub norm_bytes: u64,
-    /// The link the collectives cross: the NIC once a group leaves the NVLink domain.
-    pub link: LinkCost,
+    /// Members of the dense and of the expert group sharing one node (NVLink domain):
+    /// an EP group fills whole nodes when it has a domain or more of GPUs (V3: EP64
+    /// over 8 nodes), so a stage's dense copies sit min(domain, ep) to a node and the
+    /// copies of a routed expert, each in another EP group, domain / ep (at least 1).
+    pub dense_per_node: u32,
+    pub expert_per_node: u32,
+    /// The gradient-norm and expert-load all-reduce over the whole cluster, as the
+    /// collective model picks it.
+    pub norm: Prediction,
 }
 
 /// HBM bytes AdamW moves per parameter of its shard (V3 §3.3.3: FP32 master weights and
@@ -150,6 +157,25 @@ pub struct DpPlan {
 pub const ADAM_BYTES_PER_PARAM: u64 = 22;
 
 impl DpPlan {
+    /// The fastest way (NCCL's pick, [`memwall_models::collective`]) to run `c` of
+    /// `bytes` over `group` GPUs of `hw`'s system placed `per_node` to a node.
+    pub fn predict(
+        hw: &TrainHw,
+        c: Collective,
+        bytes: u64,
+        group: u32,
+        per_node: u32,
+    ) -> Result<Prediction, TrainError> {
+        let all = candidates_placed(&hw.system, c, bytes, group, per_node)?;
+        all.into_iter()
+            .min_by_key(|p| p.time_ps)
+            .ok_or_else(|| TrainError::NoCollective {
+                system: hw.name.clone(),
+                collective: c.label(),
+                group,
+            })
+    }
+
     /// The GPU's shard of `dense` and `expert` parameters it holds.
     pub fn shard(&self, dense: u64, expert: u64) -> u64 {
         dense.div_ceil(self.dense_group.max(1) as u64)
@@ -253,20 +279,19 @@ pub fn plan(cfg: &TrainConfig, hw: &TrainHw, models: &ModelRegistry) -> Result<P
         first += nl;
     }
     let copies = stage_copies(&schedule);
-    let link = hw
-        .rates
-        .collective_link(u32::MAX)
-        .ok_or_else(|| TrainError::NoNic {
-            system: hw.name.clone(),
-        })?;
+    let world = cfg.dp.saturating_mul(schedule.num_ranks);
+    let norm_bytes = GRAD_BYTES + GRAD_BYTES * costing.expert_loads()?;
+    let domain = hw.scale_up_domain();
     let dp = DpPlan {
         dense_group: cfg.dp.saturating_mul(copies),
         expert_group: (cfg.dp / cfg.ep).max(1).saturating_mul(copies),
-        world: cfg.dp.saturating_mul(schedule.num_ranks),
+        world,
         grad_bytes: GRAD_BYTES,
         param_bytes: cfg.param_bytes,
-        norm_bytes: GRAD_BYTES + GRAD_BYTES * costing.expert_loads()?,
-        link,
+        norm_bytes,
+        dense_per_node: domain.min(cfg.ep.max(1)),
+        expert_per_node: (domain / cfg.ep.max(1)).max(1),
+        norm: DpPlan::predict(hw, Collective::AllReduce, norm_bytes, world, u32::MAX)?,
     };
     Ok(Plan {
         schedule,

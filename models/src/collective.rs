@@ -372,6 +372,32 @@ pub fn predict(
     proto: Option<Protocol>,
 ) -> Result<Prediction, CollectiveError> {
     let all = candidates(sys, c, bytes, ranks)?;
+    fastest(sys, c, ranks, &all, alg, proto)
+}
+
+/// [`predict`] for ranks placed at most `per_node` to a node ([`candidates_placed`]),
+/// algorithm and protocol as NCCL picks them.
+pub fn predict_placed(
+    sys: &SystemSpec,
+    c: Collective,
+    bytes: u64,
+    ranks: u32,
+    per_node: u32,
+) -> Result<Prediction, CollectiveError> {
+    let all = candidates_placed(sys, c, bytes, ranks, per_node)?;
+    fastest(sys, c, ranks, &all, None, None)
+}
+
+/// The fastest of `all` with the algorithm and protocol forced where given, or an
+/// error naming what `all` offers.
+fn fastest(
+    sys: &SystemSpec,
+    c: Collective,
+    ranks: u32,
+    all: &[Prediction],
+    alg: Option<Algorithm>,
+    proto: Option<Protocol>,
+) -> Result<Prediction, CollectiveError> {
     let best = all
         .iter()
         .filter(|p| alg.is_none_or(|a| p.algorithm == a))

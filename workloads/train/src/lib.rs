@@ -154,15 +154,6 @@ pub enum TrainError {
     Cost(#[from] memwall_models::cost::CostError),
     #[error("data-parallel collective: {0}")]
     Collective(#[from] memwall_models::collective::CollectiveError),
-    #[error(
-        "data-parallel collective: `{system}` offers no way to run a {collective} over \
-         {group} GPUs\nhint: a system whose links have `[collective]` data, or a NIC"
-    )]
-    NoCollective {
-        system: String,
-        collective: &'static str,
-        group: u32,
-    },
     #[error("fabric: {0}")]
     Fabric(#[from] memwall_models::fabric::FabricError),
     #[error("trace: {0}")]

@@ -1,7 +1,7 @@
 //! Per-layer costs and per-rank memory of a training run: the numbers the op graph is
 //! built from. Pure arithmetic over the model, the config and the hardware.
 
-use memwall_models::collective::{candidates_placed, Collective, Prediction};
+use memwall_models::collective::{predict_placed, Collective, Prediction};
 use memwall_models::cost::{Gemm, MemoryOp};
 use memwall_sim::{Ps, PS_PER_SEC};
 
@@ -166,14 +166,7 @@ impl DpPlan {
         group: u32,
         per_node: u32,
     ) -> Result<Prediction, TrainError> {
-        let all = candidates_placed(&hw.system, c, bytes, group, per_node)?;
-        all.into_iter()
-            .min_by_key(|p| p.time_ps)
-            .ok_or_else(|| TrainError::NoCollective {
-                system: hw.name.clone(),
-                collective: c.label(),
-                group,
-            })
+        Ok(predict_placed(&hw.system, c, bytes, group, per_node)?)
     }
 
     /// The GPU's shard of `dense` and `expert` parameters it holds.

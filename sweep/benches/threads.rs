@@ -47,7 +47,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let spec = SweepSpec::parse(&dir.join("bench.toml"), SWEEP).unwrap();
     let reg = Registry::embedded().unwrap();
-    let r = EngramFetch::new(reg.clone(), &None);
+    let r = EngramFetch::new(reg.clone(), String::new());
     let (prep, _) = prepare(&spec, &[&r as &dyn CellRunner], &reg).unwrap();
     let mut csvs = Vec::new();
     let mut times = Vec::new();

@@ -212,7 +212,12 @@ fn cell_at(
             })?;
         }
     }
-    let mut canon = format!("{}\n{}\n", runner.name(), runner.version());
+    let mut canon = format!(
+        "{}\n{}\n{}\n",
+        runner.name(),
+        runner.version(),
+        runner.data_digest()
+    );
     canonical_table(&scenario, &mut canon);
     let system = scenario
         .get("system")

@@ -80,6 +80,12 @@ pub trait CellRunner: Sync {
     /// Changes whenever the same scenario would give different results; part of every
     /// cell's key, so stale results are never reused.
     fn version(&self) -> &str;
+    /// A digest of the data the runner resolves cells against beyond the cell's own table
+    /// (shipped and user profiles, models, engine profiles); part of every cell's key, so
+    /// a result computed under other data is never reused. "" for a runner that reads none.
+    fn data_digest(&self) -> &str {
+        ""
+    }
     /// Check a scenario without running it (unknown keys, bad values, missing parts).
     fn check(&self, scenario: &toml::Table) -> Result<(), CheckError>;
     /// Run it.

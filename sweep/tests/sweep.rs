@@ -34,7 +34,7 @@ impl CellRunner for Counting {
 
 fn runner() -> Counting {
     Counting {
-        inner: EngramFetch::new(Registry::embedded().unwrap(), &None),
+        inner: EngramFetch::new(Registry::embedded().unwrap(), String::new()),
         runs: AtomicUsize::new(0),
     }
 }

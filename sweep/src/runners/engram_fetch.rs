@@ -76,16 +76,14 @@ fn default_row() -> u64 {
 /// The runner; holds the profile registry it resolves systems from.
 pub struct EngramFetch {
     registry: Registry,
-    /// `2`, plus the user data's digest when there is any (`super::versioned`).
-    version: String,
+    /// The digest of the data cells resolve against (`super::data_digest`).
+    data: String,
 }
 
 impl EngramFetch {
-    /// The runner over `registry`; `user` is the digest of the user's data, if any.
-    pub fn new(registry: Registry, user: &Option<String>) -> Self {
-        // 2: fetches go through the tiers (`hbm` now counts the gather's reads and writes).
-        let version = super::versioned("2", user);
-        EngramFetch { registry, version }
+    /// The runner over `registry`; `data` is the digest of the data it resolves against.
+    pub fn new(registry: Registry, data: String) -> Self {
+        EngramFetch { registry, data }
     }
 }
 
@@ -249,7 +247,11 @@ impl CellRunner for EngramFetch {
         "engram-fetch"
     }
     fn version(&self) -> &str {
-        &self.version
+        // 2: fetches go through the tiers (`hbm` now counts the gather's reads and writes).
+        "2"
+    }
+    fn data_digest(&self) -> &str {
+        &self.data
     }
     fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
         self.parse(t).map(|_| ())
@@ -326,7 +328,7 @@ mod tests {
     }
 
     fn runner() -> EngramFetch {
-        EngramFetch::new(Registry::embedded().unwrap(), &None)
+        EngramFetch::new(Registry::embedded().unwrap(), String::new())
     }
 
     #[test]

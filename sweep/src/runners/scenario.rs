@@ -10,16 +10,16 @@ use memwall_serve::{run_scenario_with, RunOptions as ServeOptions, Scenario};
 pub struct ServingScenario {
     registry: Registry,
     models: ModelRegistry,
-    /// `serving-2`, plus the user data's digest when there is any (`super::versioned`).
-    version: String,
+    /// The digest of the data cells resolve against (`super::data_digest`).
+    data: String,
 }
 
 impl ServingScenario {
-    pub fn new(registry: Registry, models: ModelRegistry, user: &Option<String>) -> Self {
+    pub fn new(registry: Registry, models: ModelRegistry, data: String) -> Self {
         ServingScenario {
             registry,
             models,
-            version: super::versioned("serving-2", user),
+            data,
         }
     }
 }
@@ -47,7 +47,10 @@ impl CellRunner for ServingScenario {
         "scenario"
     }
     fn version(&self) -> &str {
-        &self.version
+        "serving-2"
+    }
+    fn data_digest(&self) -> &str {
+        &self.data
     }
     fn check(&self, t: &toml::Table) -> Result<(), CheckError> {
         self.parse(t).map(|_| ())

@@ -91,12 +91,11 @@ impl ModelRegistry {
         Ok(())
     }
 
-    /// The user's models: (name, TOML text), by name. What a result cached under these
-    /// models must be keyed on.
-    pub fn user_models(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// Every known model, shipped and the user's: (name, TOML text), by name. What a
+    /// result cached under these models must be keyed on.
+    pub fn texts(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
             .iter()
-            .filter(|(_, e)| e.user)
             .map(|(n, e)| (n.as_str(), e.text.as_str()))
     }
 
@@ -208,11 +207,11 @@ mod tests {
         let user = ModelRegistry::with_user_paths(std::slice::from_ref(&d)).unwrap();
         assert_eq!(user.resolve("mine", None).unwrap(), by_name);
         assert!(user.origin("mine").unwrap().ends_with("mine.toml"));
-        assert_eq!(reg.user_models().count(), 0);
-        assert_eq!(
-            user.user_models().map(|(n, _)| n).collect::<Vec<_>>(),
-            ["mine"]
-        );
+        let names = |r: &ModelRegistry| r.texts().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+        let mut want = names(&reg);
+        want.push("mine".into());
+        want.sort();
+        assert_eq!(names(&user), want);
     }
 
     #[test]

@@ -216,6 +216,11 @@ pub fn engine_names() -> Vec<String> {
         .collect()
 }
 
+/// The shipped engine profiles: (file name, TOML text).
+pub fn engine_files() -> &'static [(&'static str, &'static str)] {
+    embedded::EMBEDDED
+}
+
 /// A shipped engine profile by name.
 pub fn engine_profile(name: &str) -> Option<Result<EngineProfile, String>> {
     let file = format!("{name}.toml");

@@ -11,9 +11,10 @@
 //! rather than branches. A pop leaves the root vacant; the next schedule fills it with
 //! one sift down, instead of moving the last node to the root, sifting it down, then
 //! sifting the new node up. Ties are settled when their time is reached: if more than
-//! one event is due then, all of them move to a second heap ordered by `(key, seq)`,
-//! which also takes the events scheduled at that time until it is empty. In a
-//! discrete-event run most times are unique, so most pops never touch it.
+//! one event is due then, all of them move to a second heap ordered by `(key, seq)`.
+//! That heap also takes every event scheduled at `now` itself (the executor starts ops
+//! at the current time), so the main heap only holds later ones. In a hold model most
+//! times are unique and most pops never touch the second heap.
 
 use crate::time::Ps;
 use std::cmp::Ordering;
@@ -176,9 +177,10 @@ impl<E> Ord for Tied<E> {
 /// A min-queue of timed events with a defined order for simultaneous events. Events are
 /// `Copy` (small ids), so the heap moves them with its nodes.
 pub struct EventQueue<E> {
-    /// Events after `now`, and those at `now` while `tied` is empty.
+    /// Events after `now`.
     heap: Nodes<E>,
-    /// The events left at `now` once several were due then; least `(key, seq)` on top.
+    /// Events at `now`, least `(key, seq)` on top: those scheduled at `now`, and those
+    /// left when `now` moved to a time at which several were due.
     tied: BinaryHeap<Tied<E>>,
     seq: u64,
     now: Ps,
@@ -243,7 +245,7 @@ impl<E: Copy> EventQueue<E> {
             seq: self.seq,
             event,
         };
-        if time == self.now && !self.tied.is_empty() {
+        if time == self.now {
             self.tied.push(Tied(node));
         } else {
             self.heap.push(node);

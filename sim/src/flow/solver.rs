@@ -71,7 +71,9 @@ impl Default for ResFill {
 
 /// Per-flow fill state.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(super) struct FlowFill {
+    new_rate: u128,
     /// what froze the flow in the last fill: a resource index, CAP or NONE
     bottleneck: u32,
     /// sweep epoch in which the flow was frozen
@@ -80,7 +82,6 @@ pub(super) struct FlowFill {
     cap_event: u32,
     /// sweep epoch in which the flow was listed for its bottleneck's replay
     listed: u32,
-    new_rate: u128,
     new_bottleneck: u32,
 }
 

@@ -60,26 +60,32 @@ struct Resource {
     fill: solver::ResFill,
 }
 
+/// Laid out for the solver, which visits every flow of each resource it fills again:
+/// what it reads of each (the fill state and the rate) is the record's first cache line,
+/// the cap and the path the second.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 struct Flow {
-    /// resource indices, sorted and deduplicated
-    path: Vec<u32>,
-    /// remaining work at time `last`, bytes * 1e12 * SCALE
-    remaining: u128,
+    /// the solver's state for this flow
+    fill: solver::FlowFill,
     /// current rate, bytes/s * SCALE
     rate: u128,
     /// per-flow cap, bytes/s * SCALE (u128::MAX: none)
     cap: u128,
-    bytes: u64,
-    owner: u64,
+    /// resource indices, sorted and deduplicated
+    path: Vec<u32>,
+    /// remaining work at time `last`, bytes * 1e12 * SCALE
+    remaining: u128,
     /// time (ps) at which `remaining` was last brought up to date
     last: u64,
     /// predicted finish time (ps) at the current rate; u64::MAX when stalled
     finish: u64,
+    bytes: u64,
+    owner: u64,
     live: bool,
-    /// the solver's state for this flow
-    fill: solver::FlowFill,
 }
+
+const _: () = assert!(std::mem::offset_of!(Flow, rate) + 16 <= 64);
 
 /// A flow that finished, returned by [`FlowNet::advance`].
 #[derive(Clone, Debug, PartialEq, Eq)]

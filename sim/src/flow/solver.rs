@@ -71,7 +71,9 @@ impl Default for ResFill {
 
 /// Per-flow fill state.
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(super) struct FlowFill {
+    new_rate: u128,
     /// what froze the flow in the last fill: a resource index, CAP or NONE
     bottleneck: u32,
     /// sweep epoch in which the flow was frozen
@@ -80,7 +82,6 @@ pub(super) struct FlowFill {
     cap_event: u32,
     /// sweep epoch in which the flow was listed for its bottleneck's replay
     listed: u32,
-    new_rate: u128,
     new_bottleneck: u32,
 }
 
@@ -348,8 +349,8 @@ impl FlowNet {
             self.reset_marks();
             s.epoch = 1;
         }
-        s.point = Pos::START;
         let mut changed = std::mem::take(&mut self.changed);
+        s.point = self.resume_point(&changed);
         for &r in &changed {
             if self.resources[r as usize].fill.dirty != s.epoch {
                 self.make_dirty(&mut s, r);
@@ -362,6 +363,36 @@ impl FlowNet {
         }
         self.commit(&mut s);
         self.solver = s;
+    }
+
+    /// The point the sweep resumes from: the previous fill is kept as it was strictly
+    /// before it, so flows frozen before it need no replay.
+    ///
+    /// A changed resource is picked no later than before when its share can only have
+    /// risen (a flow ended, a hold was released), and no earlier than its share with
+    /// every current flow unfrozen when it can have fallen (a flow started, a hold
+    /// grew): freezing a flow at a rate no above the current share never lowers a share.
+    /// Until the least of those points no changed resource is picked, an ended flow was
+    /// still unfrozen (it was frozen by one of its resources, or by its cap, which only
+    /// its own resources count), and a started flow only raised counts; so every pick
+    /// and cap before it freezes the same flows at the same rates. A started flow's cap
+    /// may come earlier: it freezes that flow alone and updates the counters of its
+    /// resources, which are all dirty, and dirties nothing else.
+    fn resume_point(&self, changed: &[u32]) -> Pos {
+        let mut p0 = Pos::UNPICKED;
+        for &r in changed {
+            let res = &self.resources[r as usize];
+            let low = res_pos(usable(res), res.flows.len() as u32, r);
+            let at = if low.before(&res.fill.pick, KIND_BITS) {
+                low
+            } else {
+                res.fill.pick
+            };
+            if at.before(&p0, KIND_BITS) {
+                p0 = at;
+            }
+        }
+        p0
     }
 
     /// After 2^32 sweeps the epoch wraps: clear every mark so none reads as current.
@@ -485,7 +516,7 @@ impl FlowNet {
         // `deadline` implies `n > 0`: it is only set by an unfrozen flow.
         let fill = &mut self.resources[r as usize].fill;
         debug_assert!(
-            fill.pick.n == 0 || s.point < fill.pick,
+            fill.pick.n == 0 || !fill.pick.before(&s.point, KIND_BITS),
             "resource dirtied after its old position"
         );
         fill.dirty = s.epoch;

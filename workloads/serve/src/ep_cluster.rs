@@ -20,7 +20,7 @@
 //! to the aggregate estimate for the same traffic ([`Aggregate`]), for the checks and the
 //! bench (`cargo bench -p memwall-serve --bench ep_cluster`).
 
-use memwall_models::fabric::{ClusterFabric, FabricError, PhaseResult, ResClass, Transfer};
+use memwall_models::fabric::{ClusterFabric, FabricError, PhaseResult, ResClass, Route, Transfer};
 use memwall_models::node::Path;
 use memwall_models::spec::NodeSpec;
 use memwall_models::SystemSpec;
@@ -147,32 +147,64 @@ impl WholeCluster {
         ))
     }
 
-    /// Every ordered pair's path over the fabric (`src * gpus + dst`; none to itself).
-    pub(crate) fn paths(
-        &self,
-        s: &Scenario,
-        gpus: usize,
-    ) -> Result<Vec<Option<(Path, Option<u64>)>>, ScenarioError> {
-        let mut out = Vec::with_capacity(gpus * gpus);
+    /// Every ordered pair's dispatch path over the fabric (`src * gpus + dst`; none to
+    /// itself) and the combine's path of that pair, back (see [`back_route`]).
+    pub(crate) fn paths(&self, s: &Scenario, gpus: usize) -> Result<(Paths, Paths), ScenarioError> {
+        let wiring = |e: FabricError| ScenarioError::Wiring {
+            system: s.system.clone(),
+            message: e.to_string(),
+        };
+        let path = |r: Route| {
+            Some((
+                Path {
+                    resources: r.resources,
+                    latency: r.latency,
+                },
+                None,
+            ))
+        };
+        let (mut out, mut back) = (
+            Vec::with_capacity(gpus * gpus),
+            Vec::with_capacity(gpus * gpus),
+        );
         for a in 0..gpus {
             for b in 0..gpus {
                 if a == b {
                     out.push(None);
+                    back.push(None);
                     continue;
                 }
-                let r = self.fabric.route(a, b).map_err(|e| ScenarioError::Wiring {
-                    system: s.system.clone(),
-                    message: e.to_string(),
-                })?;
-                let path = Path {
-                    resources: r.resources,
-                    latency: r.latency,
-                };
-                out.push(Some((path, None)));
+                out.push(path(self.fabric.route(a, b).map_err(wiring)?));
+                back.push(path(back_route(&self.fabric, a, b).map_err(wiring)?));
             }
         }
-        Ok(out)
+        Ok((out, back))
     }
+}
+
+/// Each ordered pair's path and rate cap, as the step loop keeps them.
+pub(crate) type Paths = Vec<Option<(Path, Option<u64>)>>;
+
+/// The combine's path from `b` back to `a`: the dispatch's links in reverse. Inside an
+/// NVLink domain, NVLink; else NVLink from `b` to the GPU of its node on `a`'s plane (the
+/// dispatch's relay), then that GPU's NIC to `a`'s, as DeepEP's combine returns tokens
+/// the way they came. (The dispatch's [`ClusterFabric::route`] from `b` would leave by
+/// `b`'s own NIC and forward at `a`'s node: a hot expert's GPU would then send every
+/// result through one NIC.)
+pub fn back_route(f: &ClusterFabric, a: usize, b: usize) -> Result<Route, FabricError> {
+    let domain = |g: usize| g / (f.gpus_per_node * f.nodes_per_domain).max(1);
+    if domain(a) == domain(b) {
+        return f.route(b, a);
+    }
+    let relay = f.relay(a, b)?;
+    let fabric = f.rdma_route(relay, a)?;
+    if relay == b {
+        return Ok(fabric);
+    }
+    let mut r = f.nvlink_route(b, relay)?;
+    r.resources.extend(fabric.resources);
+    r.latency += fabric.latency;
+    Ok(r)
 }
 
 /// The aggregate estimate of one phase from the same traffic: every flow's bytes summed on
@@ -270,21 +302,21 @@ fn phase(
     let node = |g: usize| g / f.gpus_per_node;
     for a in 0..gpus {
         for b in (0..gpus).filter(|&b| b != a && pairs[a * gpus + b] > 0) {
-            let (src, dst) = if reverse { (b, a) } else { (a, b) };
             let bytes = pairs[a * gpus + b] * token_bytes;
             traffic.injected += bytes as u128;
-            if node(src) == node(dst) {
+            if node(a) == node(b) {
                 traffic.local += bytes as u128;
             } else {
                 traffic.remote += bytes as u128;
-                if f.relay(src, dst)? != dst {
+                if f.relay(a, b)? != b {
                     traffic.forwarded += bytes as u128;
                 }
             }
-            transfers.push(Transfer {
-                route: f.route(src, dst)?,
-                bytes,
-            });
+            let route = match reverse {
+                true => back_route(f, a, b)?,
+                false => f.route(a, b)?,
+            };
+            transfers.push(Transfer { route, bytes });
         }
     }
     let aggregate = aggregate(f, &transfers);

@@ -77,7 +77,12 @@ fn bytes_are_conserved_on_every_link_class() {
     let r = round(&cluster(), 144, &pairs, V3_TOKEN).unwrap();
     for (p, tb) in [(&r.dispatch, V3_TOKEN.0), (&r.combine, V3_TOKEN.1)] {
         let t = p.traffic;
-        assert_eq!(t.injected, pairs.iter().sum::<u64>() as u128 * tb as u128);
+        // A token routed to an expert on its own GPU does not move.
+        let moved: u64 = (0..144 * 144)
+            .filter(|i| i / 144 != i % 144)
+            .map(|i| pairs[i])
+            .sum();
+        assert_eq!(t.injected, moved as u128 * tb as u128);
         assert_eq!(t.injected, t.remote + t.local);
         assert!(t.remote > 0 && t.local > 0 && t.forwarded > 0, "{t:?}");
         assert_eq!(class_bytes(p, ResClass::Nic), 2 * t.remote);
@@ -117,9 +122,9 @@ fn balanced_decode_step_agrees_with_the_aggregate_estimate() {
     }
 }
 
-/// Skewed routing: the hot experts' GPUs receive more, their NICs set the pace; the
-/// balanced estimate misses it by the busiest NIC's load over the mean, the aggregate
-/// estimate of the same traffic does not.
+/// Skewed routing: the hot experts' GPUs receive and return more, their links set the
+/// pace; the balanced estimate misses it by several times, the aggregate estimate of the
+/// same traffic (its busiest endpoint) does not.
 #[test]
 fn skewed_routing_is_slower_by_its_hottest_nic() {
     let pairs = decode_pairs(144, 128, Routing::Zipf(1.0));
@@ -130,14 +135,12 @@ fn skewed_routing_is_slower_by_its_hottest_nic() {
         let hot = a.busiest_bytes as f64 / a.mean_bytes as f64;
         let vs_balanced = p.fabric.time.0 as f64 / a.balanced.0 as f64;
         let vs_aggregate = p.fabric.time.0 as f64 / a.time.0 as f64;
-        println!("  hottest NIC / mean {hot:.3}, simulated / balanced {vs_balanced:.3}");
-        assert!(hot > 1.3, "{hot}");
-        assert!(
-            (vs_balanced / hot - 1.0).abs() < 0.1,
-            "{vs_balanced} vs {hot}"
+        println!(
+            "  busiest endpoint {} / its class mean {hot:.2}, simulated / balanced {vs_balanced:.2}",
+            a.busiest
         );
+        assert!(hot > 3.0 && vs_balanced > 3.0, "{hot} {vs_balanced}");
         assert!((vs_aggregate - 1.0).abs() < 0.05, "{vs_aggregate}");
-        assert!(a.busiest.contains("nic"), "{}", a.busiest);
     }
 }
 
@@ -255,8 +258,8 @@ fn serving_runs_ep128_over_sixteen_nodes() {
     );
     assert_eq!(r.with_engram.requests, 512);
     assert_eq!(d.ops, c.ops);
-    assert!(d.bytes > 0 && d.bytes.is_multiple_of(V3_TOKEN.0 as u128));
-    assert_eq!(d.bytes / V3_TOKEN.0 as u128, c.bytes / V3_TOKEN.1 as u128);
+    assert!(d.bytes > 0 && d.bytes.is_multiple_of(V3_TOKEN.0));
+    assert_eq!(d.bytes / V3_TOKEN.0, c.bytes / V3_TOKEN.1);
     let again = serve(&text);
     assert_eq!(r.with_engram.makespan, again.with_engram.makespan);
     assert_eq!(r.with_engram.by_category, again.with_engram.by_category);
@@ -272,7 +275,9 @@ fn whole_cluster_errors_name_the_field() {
         "{e}"
     );
     assert!(e.contains("no [cluster]"), "{e}");
-    let e = fails(&scenario("deepseek-h800-cluster", 128, "").replace("[moe]", "nodes = 2\n[moe]"));
+    let e = fails(
+        &scenario("deepseek-h800-cluster", 128, "").replace("seed = 5", "seed = 5\nnodes = 2"),
+    );
     println!("{e}");
     let e = fails(
         &scenario("deepseek-h800-cluster", 64, "")

@@ -44,6 +44,9 @@ pub(super) struct EpRun {
     per_gpu: usize,
     /// The peer path of each ordered pair (`src * gpus + dst`) and its rate cap.
     paths: Vec<Option<(Path, Option<u64>)>>,
+    /// Over a cluster, the combine's path of each dispatch pair (`src * gpus + dst`, from
+    /// `dst` back to `src`); empty on one node, where the combine takes `paths`.
+    back: Vec<Option<(Path, Option<u64>)>>,
     /// Over NVLink: each GPU's transmit and receive port, and the link latency.
     ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
     /// Bytes per token of the dispatch and of the combine.
@@ -90,9 +93,9 @@ impl EpRun {
         if let Some(w) = whole {
             w.check_tp(s, tp)?;
         }
-        let mut paths = match whole {
+        let (mut paths, back) = match whole {
             Some(w) => w.paths(s, gpus)?,
-            None => Vec::with_capacity(gpus * gpus),
+            None => (Vec::with_capacity(gpus * gpus), Vec::new()),
         };
         for a in (0..gpus).filter(|_| whole.is_none()) {
             for b in 0..gpus {
@@ -125,6 +128,7 @@ impl EpRun {
             gpus,
             per_gpu: experts / gpus,
             paths,
+            back,
             ports,
             token_bytes,
             dispatch: ex.category("ep-dispatch", OpKind::Communication),
@@ -366,7 +370,12 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
         for b in (0..g).filter(|&b| b != a) {
             let n = ep.routed.pairs[a * g + b];
             let (src, dst) = if dispatch { (a, b) } else { (b, a) };
-            let Some((path, cap)) = ep.paths[src * g + dst].as_ref().filter(|_| n > 0) else {
+            // Over a cluster the combine retraces the dispatch's links (`back`).
+            let path = match dispatch || ep.back.is_empty() {
+                true => &ep.paths[src * g + dst],
+                false => &ep.back[a * g + b],
+            };
+            let Some((path, cap)) = path.as_ref().filter(|_| n > 0) else {
                 continue;
             };
             latency = latency.max(path.latency);

@@ -6,7 +6,7 @@
 //! sender's PCIe port, its NIC, the leaf, the spines when the leaves differ, the far NIC
 //! on the sender's plane and, on a multi-plane fat-tree, NVLink from that GPU to the
 //! receiver). DeepSeek serves V3 this way: prefill EP32 over 4 nodes, decode EP144 over
-//! 18 nodes (open-infra-index day 6), EP320 over 40 in the V3 report (R15 §3.4).
+//! 18 nodes (R192), EP320 over 40 in the V3 report (R15 §3.4).
 //!
 //! The scenario asks for it by setting `[engine] expert_parallel` above the node's GPU
 //! count with `[moe]` on a system that has a `[cluster]` ([`WholeCluster::of`]); the step
@@ -33,6 +33,8 @@ use crate::scenario::Scenario;
 pub(crate) struct WholeCluster {
     fabric: ClusterFabric,
     nodes: usize,
+    /// The links that cannot bind, found while the fabric still holds its flow network.
+    redundant: Vec<bool>,
 }
 
 /// A field error at `[engine] expert_parallel` (or another key of the scenario).
@@ -119,7 +121,12 @@ impl WholeCluster {
                 message: e.to_string(),
             }
         })?;
-        Ok(Some(WholeCluster { fabric, nodes }))
+        let redundant = fabric.redundant();
+        Ok(Some(WholeCluster {
+            fabric,
+            nodes,
+            redundant,
+        }))
     }
 
     /// The step loop's node: `nodes` copies of the system's.
@@ -154,10 +161,11 @@ impl WholeCluster {
             system: s.system.clone(),
             message: e.to_string(),
         };
+        let redundant = &self.redundant;
         let path = |r: Route| {
             Some((
                 Path {
-                    resources: r.resources,
+                    resources: kept(r.resources, redundant),
                     latency: r.latency,
                 },
                 None,
@@ -180,6 +188,13 @@ impl WholeCluster {
         }
         Ok((out, back))
     }
+}
+
+/// `route` without the links that cannot bind ([`ClusterFabric::redundant`]): the same
+/// rates and finish times, fewer resources per flow for the solver.
+fn kept(mut route: Vec<ResourceId>, redundant: &[bool]) -> Vec<ResourceId> {
+    route.retain(|r| !redundant.get(r.0 as usize).copied().unwrap_or(false));
+    route
 }
 
 /// Each ordered pair's path and rate cap, as the step loop keeps them.
@@ -254,12 +269,24 @@ pub struct Round {
 
 /// Runs one dispatch (`pairs[src * gpus + dst]` tokens of `token_bytes.0` bytes) and its
 /// combine (`token_bytes.1` per token, back) over the first `gpus / GPUs per node` nodes of
-/// `sys`'s cluster at the links' achievable rates.
+/// `sys`'s cluster at the links' achievable rates, the links that cannot bind left out of
+/// the flows' paths as in the step loop.
 pub fn round(
     sys: &SystemSpec,
     gpus: usize,
     pairs: &[u64],
     token_bytes: (u64, u64),
+) -> Result<Round, FabricError> {
+    round_with(sys, (gpus, pairs), token_bytes, true)
+}
+
+/// [`round`], with `prune = false` keeping every link in the paths (each link's bytes
+/// then show in the run's loads; the times are the same).
+pub fn round_with(
+    sys: &SystemSpec,
+    (gpus, pairs): (usize, &[u64]),
+    token_bytes: (u64, u64),
+    prune: bool,
 ) -> Result<Round, FabricError> {
     let gpn = sys.node.gpus.len().max(1);
     let unsupported = |what: String| FabricError::Unsupported {
@@ -279,8 +306,9 @@ pub fn round(
             f.gpu_count()
         )));
     }
-    let dispatch = phase(&mut f, gpus, pairs, token_bytes.0, false)?;
-    let combine = phase(&mut f, gpus, pairs, token_bytes.1, true)?;
+    let redundant = if prune { f.redundant() } else { Vec::new() };
+    let dispatch = phase(&mut f, (gpus, pairs), (token_bytes.0, &redundant), false)?;
+    let combine = phase(&mut f, (gpus, pairs), (token_bytes.1, &redundant), true)?;
     Ok(Round {
         gpus,
         nodes: f.nodes,
@@ -292,9 +320,8 @@ pub fn round(
 /// One phase's transfers (the pairs, reversed for the combine), run and estimated.
 fn phase(
     f: &mut ClusterFabric,
-    gpus: usize,
-    pairs: &[u64],
-    token_bytes: u64,
+    (gpus, pairs): (usize, &[u64]),
+    (token_bytes, redundant): (u64, &[bool]),
     reverse: bool,
 ) -> Result<Phase, FabricError> {
     let mut transfers = Vec::new();
@@ -312,10 +339,11 @@ fn phase(
                     traffic.forwarded += bytes as u128;
                 }
             }
-            let route = match reverse {
+            let mut route = match reverse {
                 true => back_route(f, a, b)?,
                 false => f.route(a, b)?,
             };
+            route.resources = kept(route.resources, redundant);
             transfers.push(Transfer { route, bytes });
         }
     }

@@ -48,7 +48,7 @@ pub struct MoeSpec {
     pub dispatch: Spanned<String>,
     /// Extra expert slots holding a second copy of the most popular experts, each copy
     /// taking half of its expert's tokens (DeepSeek's redundant experts: 32 over EP144,
-    /// open-infra-index day 6; EPLB places them). Default 0.
+    /// R192; EPLB places them). Default 0.
     pub redundant_experts: Option<Spanned<u64>>,
 }
 

@@ -8,7 +8,7 @@
 use memwall_llm::ModelRegistry;
 use memwall_models::fabric::ResClass;
 use memwall_models::{Registry, SystemSpec};
-use memwall_serve::ep_cluster::{round, Phase, Round};
+use memwall_serve::ep_cluster::{round, round_with, Phase, Round};
 use memwall_serve::moe::{Routed, Router, Routing};
 use memwall_serve::{run_scenario, RunResult, Scenario};
 use memwall_sim::Ps;
@@ -74,7 +74,8 @@ fn show(name: &str, r: &Round) {
 #[test]
 fn bytes_are_conserved_on_every_link_class() {
     let pairs = decode_pairs(144, 40, Routing::Zipf(0.8));
-    let r = round(&cluster(), 144, &pairs, V3_TOKEN).unwrap();
+    // Every link kept in the paths, so that each shows its bytes.
+    let r = round_with(&cluster(), (144, &pairs), V3_TOKEN, false).unwrap();
     for (p, tb) in [(&r.dispatch, V3_TOKEN.0), (&r.combine, V3_TOKEN.1)] {
         let t = p.traffic;
         // A token routed to an expert on its own GPU does not move.
@@ -100,7 +101,39 @@ fn bytes_are_conserved_on_every_link_class() {
         assert_eq!(class_bytes(p, ResClass::LeafUp), 0);
     }
     assert_eq!(r.nodes, 18);
-    assert_eq!(r, round(&cluster(), 144, &pairs, V3_TOKEN).unwrap());
+    assert_eq!(
+        r,
+        round_with(&cluster(), (144, &pairs), V3_TOKEN, false).unwrap()
+    );
+}
+
+/// Leaving out the links that cannot bind (PCIe behind their NIC, NVLink switches, a
+/// non-blocking leaf's trunks) changes no time, to the picosecond: sampled decode routing
+/// (every flow its own size) on the shipped fabric and on a 3:1 one whose trunks bind.
+#[test]
+fn pruned_paths_give_the_same_times() {
+    let pairs = decode_pairs(144, 16, Routing::Zipf(0.8));
+    let mut tight = cluster();
+    let f = &mut tight.cluster.as_mut().unwrap().fabric;
+    (f.switch_radix, f.leaf_uplinks) = (16, 4);
+    for sys in [cluster(), tight] {
+        let full = round_with(&sys, (144, &pairs), V3_TOKEN, false).unwrap();
+        let pruned = round(&sys, 144, &pairs, V3_TOKEN).unwrap();
+        for (a, b) in [
+            (&full.dispatch, &pruned.dispatch),
+            (&full.combine, &pruned.combine),
+        ] {
+            println!(
+                "{}: {} ps both ways, {} events unpruned, {} pruned",
+                sys.cluster.as_ref().unwrap().fabric.leaf_uplinks,
+                a.fabric.time.0,
+                a.fabric.events,
+                b.fabric.events
+            );
+            assert_eq!(a.fabric.time, b.fabric.time);
+            assert_eq!(a.aggregate, b.aggregate);
+        }
+    }
 }
 
 /// EP144 decode, 128 tokens per GPU (DeepSeek's profile-data), balanced routing: no link

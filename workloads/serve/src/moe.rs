@@ -450,6 +450,39 @@ mod tests {
         assert_ne!(a, c);
     }
 
+    /// A redundant slot takes half its expert's rows, and a token never gets one expert
+    /// twice through its two slots.
+    #[test]
+    fn redundant_copies_split_their_experts_rows() {
+        let mut r = Router::with_copies(16, 4, 6, 4, Routing::Zipf(1.5), 2);
+        let mut rows = vec![0u64; 20];
+        for _ in 0..400 {
+            let out = routed(&mut r, &[10; 4]);
+            assert_eq!(out.rows.len(), 20);
+            assert_eq!(out.pairs.len(), 16);
+            for (a, b) in rows.iter_mut().zip(&out.rows) {
+                *a += b;
+            }
+        }
+        assert_eq!(rows.iter().sum::<u64>(), 400 * 40 * 6);
+        for (slot, &e) in r.expert_of.iter().enumerate().skip(16) {
+            let (a, b) = (rows[e as usize] as f64, rows[slot] as f64);
+            assert!((a / b - 1.0).abs() < 0.1, "expert {e}: {a} vs copy {b}");
+        }
+        for _ in 0..200 {
+            r.chosen.clear();
+            let mut out = Routed {
+                pairs: vec![0; 16],
+                rows: vec![0; 20],
+            };
+            r.one_token(0, &mut out);
+            let mut experts: Vec<u32> = r.chosen.iter().map(|&c| r.expert_of[c as usize]).collect();
+            experts.sort_unstable();
+            experts.dedup();
+            assert_eq!(experts.len(), 6);
+        }
+    }
+
     #[test]
     fn water_fill_caps_at_one_and_keeps_k() {
         let q = water_fill(&[100.0, 1.0, 1.0, 1.0], 2.0);

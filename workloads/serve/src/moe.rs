@@ -455,7 +455,7 @@ mod tests {
     #[test]
     fn redundant_copies_split_their_experts_rows() {
         let mut r = Router::with_copies(16, 4, 6, 4, Routing::Zipf(1.5), 2);
-        let mut rows = vec![0u64; 20];
+        let mut rows = [0u64; 20];
         for _ in 0..400 {
             let out = routed(&mut r, &[10; 4]);
             assert_eq!(out.rows.len(), 20);

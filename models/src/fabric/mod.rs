@@ -28,6 +28,7 @@
 mod run;
 
 pub use run::{ClassLoad, PhaseResult, Transfer};
+mod prune;
 
 use crate::schema::FabricTopology;
 use crate::spec::{ClusterSpec, GpuInstance, HostPath, LinkSpec, NodeSpec, SystemSpec};

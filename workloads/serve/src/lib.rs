@@ -46,6 +46,7 @@ pub mod cost;
 pub mod disagg;
 pub mod engine;
 mod engram;
+pub mod ep_cluster;
 pub mod error;
 mod fast_hash;
 pub mod fetch_bench;

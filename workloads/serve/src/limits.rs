@@ -263,6 +263,10 @@ const BYTES_PER_REQUEST: f64 = 256.0;
 const BYTES_PER_STEP: f64 = 400.0;
 /// The process before any request: registries, model, code.
 const BASE_BYTES: u64 = 16 << 20;
+/// Whole-cluster EP (`crate::ep_cluster`): CPU per engine step per ordered GPU pair of
+/// the all-to-all's flows (`cargo bench -p memwall-serve --bench ep_cluster`: 250 ms per
+/// decode step of EP144, 144 x 16 sequences, on a loaded 2-core machine).
+const SECS_PER_PAIR_STEP: f64 = 12e-6;
 
 /// About how much memory and CPU time serving `s` takes on a node of `gpus` GPUs: steps
 /// per replica are its requests' output tokens over its batch; every replica's steps are
@@ -303,10 +307,16 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
             (1.0, max_steps.unwrap_or(records).min(records.max(1)) as f64)
         }
     };
+    // Whole-cluster EP serves a replica per GPU of the EP group, over several nodes.
+    let ep = s.engine.expert_parallel as usize;
+    let whole = s.moe.is_some() && ep > gpus;
+    let gpus = if whole { ep } else { gpus };
     let replicas = match s.engine.replicas {
         0 => gpus.max(1),
         r => r,
     } as f64;
+    // Engram is refused with it: one run.
+    let pairs = if whole { (ep * ep) as f64 } else { 0.0 };
     let per_replica = (requests / replicas).ceil();
     let batch = (s.engine.max_num_seqs_or_default() as f64)
         .min(per_replica)
@@ -326,7 +336,11 @@ pub fn estimate(s: &Scenario, gpus: usize) -> Estimate {
         BYTES_PER_REQUEST,
         SECS_PER_TOKEN * mean_out * runs / 2.0,
     )
-    .plus(steps, BYTES_PER_STEP, SECS_PER_STEP * replicas * runs / 2.0)
+    .plus(
+        steps,
+        BYTES_PER_STEP,
+        SECS_PER_STEP * replicas * runs / 2.0 + SECS_PER_PAIR_STEP * pairs,
+    )
 }
 
 #[cfg(test)]
@@ -339,6 +353,25 @@ mod tests {
         assert_eq!(key_line(t, "engine.max_num_seqs"), Some(3));
         assert_eq!(key_line(t, "engram.hbm_cache.warmup_steps"), Some(5));
         assert_eq!(key_line(t, "engine.replicas"), None);
+    }
+
+    /// A whole-cluster EP group is priced per GPU pair of its all-to-all and step: 144
+    /// replicas x 10 sequences of 10 tokens are 10 steps of 144^2 pairs (about 2.5 s),
+    /// where EP8 on one node serves them in 180 cheap steps.
+    #[test]
+    fn whole_cluster_ep_is_priced_per_pair() {
+        let at = |ep: u32| {
+            let text = format!(
+                "system = \"deepseek-h800-cluster\"\nmodel = \"deepseek-v3\"\n[workload]\n\
+                 kind = \"synthetic\"\nrequests = 1440\nprompt_tokens = [1, 2]\n\
+                 output_tokens = [10, 10]\n[engine]\nexpert_parallel = {ep}\n\
+                 max_num_seqs = 10\n[moe]\n"
+            );
+            estimate(&Scenario::from_toml_str("ep.toml", &text).unwrap(), 8).seconds
+        };
+        let (one, many) = (at(8), at(144));
+        assert!(one < 0.1, "{one}");
+        assert!((many - 2.5).abs() < 0.1, "{many}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct MoeSpec {
     /// dispatch, V3 report §3.2.2, R15) or `"bf16"`. The combine is BF16.
     #[serde(default = "default_dispatch")]
     pub dispatch: Spanned<String>,
+    /// Extra expert slots holding a second copy of the most popular experts, each copy
+    /// taking half of its expert's tokens (DeepSeek's redundant experts: 32 over EP144,
+    /// R192; EPLB places them). Default 0.
+    pub redundant_experts: Option<Spanned<u64>>,
 }
 
 fn default_routing() -> Spanned<String> {
@@ -105,6 +109,21 @@ impl MoeSpec {
         }
     }
 
+    /// Redundant expert slots for a model of `experts` routed experts: at most one copy of
+    /// each.
+    pub fn redundant(&self, s: &Scenario, experts: u64) -> Result<u64, ScenarioError> {
+        match &self.redundant_experts {
+            None => Ok(0),
+            Some(r) if *r.get_ref() <= experts => Ok(*r.get_ref()),
+            Some(r) => Err(self
+                .error(s, r.span(), "redundant_experts", r.get_ref().to_string())
+                .msg(
+                    &format!("more copies than the model's {experts} routed experts"),
+                    "DeepSeek-V3 serves EP144 with 32 (256 + 32 = 2 slots per GPU)",
+                )),
+        }
+    }
+
     /// Bytes of one token in the dispatch and in the combine, for `hidden` values.
     pub fn token_bytes(&self, s: &Scenario, hidden: u64) -> Result<(u64, u64), ScenarioError> {
         let combine = 2 * hidden;
@@ -152,9 +171,11 @@ pub struct Routed {
     pub rows: Vec<u64>,
 }
 
-/// Seeded top-k routing over `experts` experts split evenly over `gpus` GPUs.
+/// Seeded top-k routing over `experts` expert slots split evenly over `gpus` GPUs.
 pub struct Router {
     k: usize,
+    /// The expert each slot holds (a redundant slot: a copy of a popular one).
+    expert_of: Vec<u32>,
     gpus: usize,
     per_gpu: usize,
     /// Cumulative choice probabilities, by expert.
@@ -170,6 +191,20 @@ pub struct Router {
 
 impl Router {
     pub fn new(experts: usize, k: usize, gpus: usize, routing: Routing, seed: u64) -> Router {
+        Router::with_copies(experts, 0, k, gpus, routing, seed)
+    }
+
+    /// `experts` experts and a second slot for each of the `copies` most popular ones
+    /// (slots `experts..experts + copies`), each copy taking half its expert's share; a
+    /// token's `k` experts stay distinct whichever copy serves them.
+    pub fn with_copies(
+        experts: usize,
+        copies: usize,
+        k: usize,
+        gpus: usize,
+        routing: Routing,
+        seed: u64,
+    ) -> Router {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6d6f_652d_726f_7574);
         let mut by_popularity: Vec<u32> = (0..experts as u32).collect();
         by_popularity.shuffle(&mut rng);
@@ -181,6 +216,13 @@ impl Router {
         for (rank, &e) in by_popularity.iter().enumerate() {
             p[e as usize] = (rank as f64 + 1.0).powf(-s);
         }
+        let mut expert_of: Vec<u32> = (0..experts as u32).collect();
+        for &e in by_popularity.iter().take(copies) {
+            p[e as usize] /= 2.0;
+            p.push(p[e as usize]);
+            expert_of.push(e);
+        }
+        by_popularity.extend(experts as u32..p.len() as u32);
         let total: f64 = p.iter().sum();
         let mut acc = 0.0;
         let cdf = p
@@ -191,7 +233,7 @@ impl Router {
             })
             .collect();
         let inclusion = water_fill(&p, k as f64);
-        let per_gpu = experts / gpus.max(1);
+        let per_gpu = p.len() / gpus.max(1);
         let hit = (0..gpus)
             .map(|g| {
                 let miss: f64 = inclusion[g * per_gpu..(g + 1) * per_gpu]
@@ -203,6 +245,7 @@ impl Router {
             .collect();
         Router {
             k: k.min(experts),
+            expert_of,
             gpus,
             per_gpu,
             cdf,
@@ -258,16 +301,21 @@ impl Router {
         for _ in 0..32 {
             let u: f64 = self.rng.gen();
             let e = self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1) as u32;
-            if !self.chosen.contains(&e) {
+            if self.fresh(e) {
                 return e;
             }
         }
-        let chosen = &self.chosen;
         *self
             .by_popularity
             .iter()
-            .find(|e| !chosen.contains(e))
+            .find(|&&e| self.fresh(e))
             .expect("k <= experts")
+    }
+
+    /// Slot `e`'s expert is not yet among this token's.
+    fn fresh(&self, e: u32) -> bool {
+        let x = self.expert_of[e as usize];
+        !self.chosen.iter().any(|&c| self.expert_of[c as usize] == x)
     }
 
     /// `t` tokens at their expected counts (largest remainders kept whole).
@@ -400,6 +448,39 @@ mod tests {
         );
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    /// A redundant slot takes half its expert's rows, and a token never gets one expert
+    /// twice through its two slots.
+    #[test]
+    fn redundant_copies_split_their_experts_rows() {
+        let mut r = Router::with_copies(16, 4, 6, 4, Routing::Zipf(1.5), 2);
+        let mut rows = [0u64; 20];
+        for _ in 0..400 {
+            let out = routed(&mut r, &[10; 4]);
+            assert_eq!(out.rows.len(), 20);
+            assert_eq!(out.pairs.len(), 16);
+            for (a, b) in rows.iter_mut().zip(&out.rows) {
+                *a += b;
+            }
+        }
+        assert_eq!(rows.iter().sum::<u64>(), 400 * 40 * 6);
+        for (slot, &e) in r.expert_of.iter().enumerate().skip(16) {
+            let (a, b) = (rows[e as usize] as f64, rows[slot] as f64);
+            assert!((a / b - 1.0).abs() < 0.1, "expert {e}: {a} vs copy {b}");
+        }
+        for _ in 0..200 {
+            r.chosen.clear();
+            let mut out = Routed {
+                pairs: vec![0; 16],
+                rows: vec![0; 20],
+            };
+            r.one_token(0, &mut out);
+            let mut experts: Vec<u32> = r.chosen.iter().map(|&c| r.expert_of[c as usize]).collect();
+            experts.sort_unstable();
+            experts.dedup();
+            assert_eq!(experts.len(), 6);
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) fn node_of(s: &Scenario, one: &NodeSpec) -> Result<NodeSpec, Scenario
 }
 
 /// `n` copies of `one`, every index of copy `k` shifted past the copies before it.
-fn expand(one: &NodeSpec, n: usize) -> NodeSpec {
+pub(crate) fn expand(one: &NodeSpec, n: usize) -> NodeSpec {
     let (g, so, sw, c, ni, d) = (
         one.gpus.len(),
         one.sockets.len(),

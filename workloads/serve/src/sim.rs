@@ -437,7 +437,12 @@ impl<'a> ServeSim<'a> {
         role: Option<disagg::Role>,
     ) -> Result<ServeSim<'a>, ScenarioError> {
         let mut sys = reg.system(&s.system).map_err(|e| s.unknown_system(e))?;
-        sys.node = crate::rack::node_of(s, &sys.node)?;
+        let pooled = role.is_some() || s.disaggregation.is_some();
+        let mut whole = crate::ep_cluster::WholeCluster::of(s, &sys, pooled)?;
+        sys.node = match &whole {
+            Some(w) => w.node(&sys.node),
+            None => crate::rack::node_of(s, &sys.node)?,
+        };
         let spec = s.engram.as_ref().filter(|_| engram_on);
         let setup = match spec {
             Some(_) => engram_setup(s, model.hidden_size, model.residual_streams())?,
@@ -446,7 +451,10 @@ impl<'a> ServeSim<'a> {
         if let Some(g) = spec {
             g.tier.spec().adjust_system(&mut sys, reg, &g.tier_source)?;
         }
-        let mut ex = Executor::new(FlowNet::new());
+        let mut ex = match whole.as_mut() {
+            Some(w) => w.executor(),
+            None => Executor::new(FlowNet::new()),
+        };
         let node = NodeModel::build(&sys.node, &mut ex, "").map_err(|e| ScenarioError::Wiring {
             system: s.system.clone(),
             message: e.to_string(),
@@ -455,7 +463,7 @@ impl<'a> ServeSim<'a> {
         let tp = engine.as_ref().map_or(1, |g| g.tensor_parallel as usize);
         let (pools, gpu_of) = placement(s, role.as_ref(), &node, tp)?;
         let replicas = gpu_of.len() / tp;
-        let ep = ep::EpRun::new(s, &node, model, replicas, tp, &mut ex)?;
+        let ep = ep::EpRun::new(s, (&node, whole.as_ref()), model, (replicas, tp), &mut ex)?;
         let cost = cost_model(s, model.clone(), &sys, engine.as_ref())?;
         let engram_hbm = match (spec, &setup) {
             (Some(g), Some(es)) => g

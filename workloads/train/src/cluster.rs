@@ -426,7 +426,6 @@ pub fn run_ep_layer(
     })
 }
 
-mod prune;
 pub mod step;
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ use memwall_sim::{
 };
 
 use super::{launch_of, GpuStep, ServeSim};
+use crate::ep_cluster::WholeCluster;
 use crate::error::{invalid, ScenarioError};
 use crate::moe::{Routed, Router};
 use crate::scenario::Scenario;
@@ -43,6 +44,9 @@ pub(super) struct EpRun {
     per_gpu: usize,
     /// The peer path of each ordered pair (`src * gpus + dst`) and its rate cap.
     paths: Vec<Option<(Path, Option<u64>)>>,
+    /// Over a cluster, the combine's path of each dispatch pair (`src * gpus + dst`, from
+    /// `dst` back to `src`); empty on one node, where the combine takes `paths`.
+    back: Vec<Option<(Path, Option<u64>)>>,
     /// Over NVLink: each GPU's transmit and receive port, and the link latency.
     ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
     /// Bytes per token of the dispatch and of the combine.
@@ -62,10 +66,9 @@ impl EpRun {
     /// wires every pair's peer path.
     pub(super) fn new(
         s: &Scenario,
-        node: &NodeModel,
+        (node, whole): (&NodeModel, Option<&WholeCluster>),
         model: &ModelConfig,
-        replicas: usize,
-        tp: usize,
+        (replicas, tp): (usize, usize),
         ex: &mut Executor,
     ) -> Result<Option<EpRun>, ScenarioError> {
         let Some(spec) = &s.moe else {
@@ -82,12 +85,19 @@ impl EpRun {
             ));
         };
         let gpus = replicas * tp;
-        let experts = moe.num_routed_experts as usize;
+        let copies = spec.redundant(s, moe.num_routed_experts)? as usize;
+        let experts = moe.num_routed_experts as usize + copies;
         check_ep(s, gpus, experts)?;
         let routing = spec.routing(s)?;
         let token_bytes = spec.token_bytes(s, model.hidden_size)?;
-        let mut paths = Vec::with_capacity(gpus * gpus);
-        for a in 0..gpus {
+        if let Some(w) = whole {
+            w.check_tp(s, tp)?;
+        }
+        let (mut paths, back) = match whole {
+            Some(w) => w.paths(s, gpus)?,
+            None => (Vec::with_capacity(gpus * gpus), Vec::new()),
+        };
+        for a in (0..gpus).filter(|_| whole.is_none()) {
             for b in 0..gpus {
                 paths.push(match a == b {
                     true => None,
@@ -98,20 +108,27 @@ impl EpRun {
                 });
             }
         }
-        let ports = node.spec.nvlink.as_ref().map(|nv| {
-            let p = node.gpus[..gpus]
-                .iter()
-                .filter_map(|g| g.nvlink_tx.zip(g.nvlink_rx));
-            (p.collect(), Ps(nv.link.latency_ps))
-        });
+        // Over a cluster the pairs' paths cross NICs and leaves: one flow per pair.
+        let ports = node
+            .spec
+            .nvlink
+            .as_ref()
+            .filter(|_| whole.is_none())
+            .map(|nv| {
+                let p = node.gpus[..gpus]
+                    .iter()
+                    .filter_map(|g| g.nvlink_tx.zip(g.nvlink_rx));
+                (p.collect(), Ps(nv.link.latency_ps))
+            });
         let k = moe.experts_per_token as usize;
         Ok(Some(EpRun {
-            router: Router::new(experts, k, gpus, routing, s.seed),
+            router: Router::with_copies(experts - copies, copies, k, gpus, routing, s.seed),
             routed: Routed::default(),
             tp,
             gpus,
             per_gpu: experts / gpus,
             paths,
+            back,
             ports,
             token_bytes,
             dispatch: ex.category("ep-dispatch", OpKind::Communication),
@@ -353,7 +370,12 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
         for b in (0..g).filter(|&b| b != a) {
             let n = ep.routed.pairs[a * g + b];
             let (src, dst) = if dispatch { (a, b) } else { (b, a) };
-            let Some((path, cap)) = ep.paths[src * g + dst].as_ref().filter(|_| n > 0) else {
+            // Over a cluster the combine retraces the dispatch's links (`back`).
+            let path = match dispatch || ep.back.is_empty() {
+                true => &ep.paths[src * g + dst],
+                false => &ep.back[a * g + b],
+            };
+            let Some((path, cap)) = path.as_ref().filter(|_| n > 0) else {
                 continue;
             };
             latency = latency.max(path.latency);

@@ -152,7 +152,7 @@ impl WholeCluster {
     ) -> Result<(WholeCluster, Plan), TrainError> {
         let mut fabric = ClusterFabric::build(sys, None, 1_000_000)?;
         let redundant = if opts.prune {
-            super::prune::redundant(&fabric)
+            fabric.redundant()
         } else {
             Vec::new()
         };

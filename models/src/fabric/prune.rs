@@ -16,16 +16,24 @@
 //! In either case the rates through `R` sum to at most `cap(R)`; if `R` were saturated
 //! its dominating port(s) would be too, with the same flows at the same rates, so every
 //! flow keeps a bottleneck elsewhere and the allocation, hence every finish time, stays
-//! the same. `tests` runs a step with and without pruning and compares every op's
-//! times to the picosecond.
+//! the same. Training's whole-cluster step (`memwall-train`'s `cluster/step.rs` tests)
+//! runs a step with and without pruning and compares every op's times to the
+//! picosecond; serving's whole-cluster EP (`memwall-serve`'s `ep_cluster`) runs its
+//! all-to-all both ways too.
 
 use std::collections::BTreeMap;
 
-use memwall_models::fabric::{ClusterFabric, ResClass};
+use super::{ClusterFabric, ResClass};
 use memwall_sim::ResourceId;
 
-/// Per resource: whether flows may leave it out of their paths.
-pub(super) fn redundant(f: &ClusterFabric) -> Vec<bool> {
+impl ClusterFabric {
+    /// Per resource: whether flows may leave it out of their paths.
+    pub fn redundant(&self) -> Vec<bool> {
+        redundant(self)
+    }
+}
+
+fn redundant(f: &ClusterFabric) -> Vec<bool> {
     let mut out = vec![false; f.net.resource_count()];
     let cap = |r: ResourceId| f.net.capacity(r);
     // PCIe resources between a GPU and its NIC, each way: the NIC ports behind them.
@@ -103,7 +111,7 @@ pub(super) fn redundant(f: &ClusterFabric) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use memwall_models::Registry;
+    use crate::Registry;
 
     /// Redundant resources per class: (class, how many, how many redundant).
     fn census(uplinks: Option<u32>) -> BTreeMap<String, (usize, usize)> {

@@ -13,7 +13,10 @@
 //! non-blocking, the pairs are summed per port instead: one flow per GPU on its transmit
 //! port (all it sends) and one on its receive port (all it receives), so the busiest
 //! port sets the phase's time, with 2 x GPUs flows instead of GPUs squared (the step
-//! loop's cost; `cargo bench -p memwall-serve --bench serving_speed`).
+//! loop's cost; `cargo bench -p memwall-serve --bench serving_speed`). When nothing else
+//! crosses the ports (no Engram tier reads over NVLink: only the all-to-all does, one
+//! phase at a time), each port flow runs alone, so the phase is a `Work::Dedicated`: the
+//! same times to the picosecond, in closed form rather than through the flow solver.
 //!
 //! The step's layers are cut at its Engram layers (the fetches are issued and awaited
 //! there, as without `[moe]`); the MoE layers of one cut run as one attention op per
@@ -25,6 +28,7 @@
 
 use memwall_llm::ModelConfig;
 use memwall_models::node::{NodeModel, Path};
+use memwall_models::tiers::TierConfig;
 use memwall_sim::{
     CategoryId, Executor, FlowSpec, OpId, OpKind, OpSpec, Ps, ResourceId, StreamId, Work,
 };
@@ -45,6 +49,9 @@ pub(super) struct EpRun {
     paths: Vec<Option<(Path, Option<u64>)>>,
     /// Over NVLink: each GPU's transmit and receive port, and the link latency.
     ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
+    /// Whether the all-to-all is alone on those ports (no Engram tier reads over NVLink),
+    /// so that a phase's port flows run in closed form (`Work::Dedicated`).
+    dedicated: bool,
     /// Bytes per token of the dispatch and of the combine.
     token_bytes: (u64, u64),
     dispatch: CategoryId,
@@ -105,6 +112,10 @@ impl EpRun {
             (p.collect(), Ps(nv.link.latency_ps))
         });
         let k = moe.experts_per_token as usize;
+        let nvlink_fetch = s
+            .engram
+            .as_ref()
+            .is_some_and(|e| matches!(e.tier, TierConfig::GpuSharded(_)));
         Ok(Some(EpRun {
             router: Router::new(experts, k, gpus, routing, s.seed),
             routed: Routed::default(),
@@ -113,6 +124,7 @@ impl EpRun {
             per_gpu: experts / gpus,
             paths,
             ports,
+            dedicated: !nvlink_fetch,
             token_bytes,
             dispatch: ex.category("ep-dispatch", OpKind::Communication),
             combine: ex.category("ep-combine", OpKind::Communication),
@@ -305,12 +317,11 @@ impl ServeSim<'_> {
         let work = match &ep.ports {
             Some((ports, latency)) => {
                 let flows = port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64);
-                match flows.is_empty() {
-                    true => Work::Marker,
-                    false => Work::Links {
-                        latency: Ps(latency.0 * m64),
-                        flows,
-                    },
+                let latency = Ps(latency.0 * m64);
+                match (flows.is_empty(), ep.dedicated) {
+                    (true, _) => Work::Marker,
+                    (false, true) => Work::Dedicated { latency, flows },
+                    (false, false) => Work::Links { latency, flows },
                 }
             }
             None => match pair_flows(ep, dispatch, bytes * m64) {

@@ -61,6 +61,8 @@ pub(super) struct EpRun {
     class_t: Vec<Vec<Ps>>,
     /// Each GPU's routed experts for one MoE layer this step.
     expert_t: Vec<Ps>,
+    /// Each GPU's dispatch tokens this step: (sent to other GPUs, received from them).
+    loads: Vec<(u64, u64)>,
     tokens: Vec<u64>,
 }
 
@@ -131,6 +133,7 @@ impl EpRun {
             stream: ex.add_stream("ep.all-to-all", false, false),
             class_t: vec![Vec::new(); replicas],
             expert_t: vec![Ps::ZERO; gpus],
+            loads: vec![(0, 0); gpus],
             tokens: vec![0; gpus],
         }))
     }
@@ -249,6 +252,7 @@ impl ServeSim<'_> {
             }
         }
         ep.router.route(&ep.tokens, &mut ep.routed);
+        port_loads(&ep.routed.pairs, &mut ep.loads);
         for g in 0..ep.gpus {
             let rows = &ep.routed.rows[g * ep.per_gpu..(g + 1) * ep.per_gpu];
             ep.expert_t[g] = self.cost.expert_time(rows)?;
@@ -308,7 +312,7 @@ impl ServeSim<'_> {
         layer: u32,
     ) -> Result<OpId, ScenarioError> {
         let ep = self.ep.as_ref().expect("[moe]");
-        let (g, m64) = (ep.gpus, m as u64);
+        let m64 = m as u64;
         let bytes = if dispatch {
             ep.token_bytes.0
         } else {
@@ -316,7 +320,7 @@ impl ServeSim<'_> {
         };
         let work = match &ep.ports {
             Some((ports, latency)) => {
-                let flows = port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64);
+                let flows = port_flows(&ep.loads, dispatch, ports, bytes * m64);
                 let latency = Ps(latency.0 * m64);
                 match (flows.is_empty(), ep.dedicated) {
                     (true, _) => Work::Marker,
@@ -378,20 +382,29 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
     (flows, latency)
 }
 
+/// Each GPU's dispatch tokens, (sent to other GPUs, received from them), from the
+/// step's `pairs` over `loads.len()` GPUs.
+fn port_loads(pairs: &[u64], loads: &mut [(u64, u64)]) {
+    let g = loads.len();
+    for (i, l) in loads.iter_mut().enumerate() {
+        let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
+        let got: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[j * g + i]).sum();
+        *l = (sent, got);
+    }
+}
+
 /// Over a non-blocking switch: one flow per transmit port (all a GPU sends) and one per
-/// receive port (all it receives), as (port, bytes). The combine moves the dispatch's
-/// tokens back, so its transmit loads are the dispatch's receive loads and the other way
-/// round.
+/// receive port (all it receives), as (port, bytes), from each GPU's `loads`. The
+/// combine moves the dispatch's tokens back, so its transmit loads are the dispatch's
+/// receive loads and the other way round.
 fn port_flows(
-    pairs: &[u64],
-    (g, dispatch): (usize, bool),
+    loads: &[(u64, u64)],
+    dispatch: bool,
     ports: &[(ResourceId, ResourceId)],
     token_bytes: u64,
 ) -> Vec<(ResourceId, u64)> {
-    let mut flows = Vec::with_capacity(2 * g);
-    for (i, &(tx, rx)) in ports.iter().enumerate().take(g) {
-        let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
-        let got: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[j * g + i]).sum();
+    let mut flows = Vec::with_capacity(2 * loads.len());
+    for (&(tx, rx), &(sent, got)) in ports.iter().zip(loads) {
         let (out, inc) = if dispatch { (sent, got) } else { (got, sent) };
         for (r, n) in [(tx, out), (rx, inc)] {
             if n > 0 {

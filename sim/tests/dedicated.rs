@@ -11,13 +11,16 @@ type Records = Vec<(Ps, Ps, Ps, Option<OpId>, u64)>;
 /// What a run gives: the records, each resource's category bytes and bytes through.
 type Outcome = (Records, Vec<u128>, Vec<u128>);
 
+/// A phase: latency (ns), entries (resource index, bytes), then a compute gap (ns).
+type Phase = (u64, Vec<(usize, u64)>, u64);
+
 /// A graph of phases over resources of `caps`: each phase is `as_work(latency, flows)`
 /// after the one before and a compute op of `gap` ns between them; beside them, a
 /// two-hop rival transfer of `rival.1` bytes over resources `rival.0` (first and last),
 /// started after 5 ns.
 fn run(
     caps: &[u64],
-    phases: &[(u64, Vec<(usize, u64)>, u64)],
+    phases: &[Phase],
     rival: (bool, u64),
     as_work: fn(Ps, Vec<(ResourceId, u64)>) -> Work,
 ) -> Result<Outcome, SimError> {
@@ -75,7 +78,7 @@ fn dedicated(latency: Ps, flows: Vec<(ResourceId, u64)>) -> Work {
     Work::Dedicated { latency, flows }
 }
 
-fn phases() -> impl Strategy<Value = Vec<(u64, Vec<(usize, u64)>, u64)>> {
+fn phases() -> impl Strategy<Value = Vec<Phase>> {
     let flows = proptest::collection::vec((0usize..6, 0u64..50_000_000), 0..8);
     proptest::collection::vec((6u64..10_000, flows, 0u64..20_000), 1..5)
 }

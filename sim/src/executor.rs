@@ -46,6 +46,17 @@ pub enum Work {
         latency: Ps,
         flows: Vec<(ResourceId, u64)>,
     },
+    /// As `Links`, over resources that nothing else uses while it runs (each GPU's port
+    /// of a non-blocking switch that only this all-to-all crosses): each entry takes
+    /// `ceil(bytes x 1e12 / capacity)` ps after `latency`, what the flow network gives a
+    /// lone uncapped flow, computed here without entering the network, and the op ends
+    /// with its slowest entry. When one of its resources is in use as it starts (or it
+    /// names one twice) it runs through the network as `Links`, exactly. A flow or hold
+    /// over one of its resources before that entry ends is [`SimError::Contended`].
+    Dedicated {
+        latency: Ps,
+        flows: Vec<(ResourceId, u64)>,
+    },
     /// `requests` requests of `bytes_per_request` to a queue server; ends with the last.
     Storage {
         server: ServerId,
@@ -138,6 +149,12 @@ pub enum SimError {
     Flow(FlowError),
     Time(TimeOverflow),
     Server(String),
+    /// A flow or hold over a resource while a `Work::Dedicated` op runs over it alone.
+    Contended {
+        resource: ResourceId,
+        at: Ps,
+        until: Ps,
+    },
 }
 
 impl std::fmt::Display for SimError {
@@ -161,6 +178,16 @@ impl std::fmt::Display for SimError {
             SimError::Flow(e) => write!(f, "{e}"),
             SimError::Time(e) => write!(f, "{e}"),
             SimError::Server(e) => write!(f, "{e}"),
+            SimError::Contended {
+                resource,
+                at,
+                until,
+            } => write!(
+                f,
+                "a flow or hold over resource {} at {} ps, while a dedicated transfer runs \
+                 over it alone until {} ps: use Work::Links where other ops share the resource",
+                resource.0, at.0, until.0
+            ),
         }
     }
 }
@@ -194,6 +221,20 @@ fn count_bytes(m: &mut Vec<Vec<u128>>, c: usize, path: &[ResourceId], bytes: u64
     }
 }
 
+/// An error when a `Work::Dedicated` entry still runs over a resource of `path` at `now`.
+fn uncontended(reserved: &[Ps], path: &[ResourceId], now: Ps) -> Result<(), SimError> {
+    for r in path {
+        if let Some(&until) = reserved.get(r.0 as usize).filter(|&&u| u > now) {
+            return Err(SimError::Contended {
+                resource: *r,
+                at: now,
+                until,
+            });
+        }
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Event {
     /// Re-check the flow network (stale ones are skipped by generation).
@@ -206,6 +247,8 @@ enum Event {
     RequestDone(u64, u32),
     /// An op became startable (deps done, stream free) at this time.
     Start(u64),
+    /// A `Work::Dedicated` op's slowest entry is over.
+    Dedicated(u64),
 }
 
 /// What the executor keeps of a live op: its spec less the dependency list (read once,
@@ -295,6 +338,10 @@ pub struct Executor {
     /// Bytes started per category and resource, `[category][resource]` (each flow's
     /// bytes once on every distinct resource of its path, as the flow network counts).
     category_bytes: Vec<Vec<u128>>,
+    /// Per resource: until when a `Work::Dedicated` entry runs over it alone.
+    reserved: Vec<Ps>,
+    /// Per resource: bytes that `Work::Dedicated` entries moved over it.
+    dedicated_bytes: Vec<u128>,
 }
 
 impl Executor {
@@ -314,6 +361,8 @@ impl Executor {
             issues: Vec::new(),
             unfinished: 0,
             category_bytes: Vec::new(),
+            reserved: Vec::new(),
+            dedicated_bytes: Vec::new(),
         }
     }
 
@@ -352,6 +401,13 @@ impl Executor {
             .and_then(|v| v.get(r.0 as usize))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Total bytes that have crossed `r` so far: [`FlowNet::bytes_through`] and what
+    /// `Work::Dedicated` ops moved over it (counted when each op ends).
+    pub fn bytes_through(&self, r: ResourceId) -> u128 {
+        let own = self.dedicated_bytes.get(r.0 as usize).copied().unwrap_or(0);
+        self.net.bytes_through(r) + own
     }
 
     /// Requests issued and bytes served by a queue server so far.
@@ -413,7 +469,7 @@ impl Executor {
                 return Err(SimError::Flow(FlowError::UnknownResource(*r)));
             }
         }
-        if let Work::Links { flows, .. } = &spec.work {
+        if let Work::Links { flows, .. } | Work::Dedicated { flows, .. } = &spec.work {
             if let Some((r, _)) = flows.iter().find(|f| unknown(&f.0)) {
                 return Err(SimError::Flow(FlowError::UnknownResource(*r)));
             }
@@ -453,7 +509,9 @@ impl Executor {
         let bytes = match &spec.work {
             Work::Transfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
             Work::SharedTransfer { flows, .. } => flows.iter().map(|f| f.bytes).sum(),
-            Work::Links { flows, .. } => flows.iter().map(|f| f.1).sum(),
+            Work::Links { flows, .. } | Work::Dedicated { flows, .. } => {
+                flows.iter().map(|f| f.1).sum()
+            }
             Work::Storage {
                 requests,
                 bytes_per_request,
@@ -543,6 +601,7 @@ impl Executor {
         rec.blocker = blocker;
         for k in 0..self.ops[i].holds.len() {
             let (r, amt) = self.ops[i].holds[k];
+            uncontended(&self.reserved, &[r], now)?;
             self.net.hold(r, amt)?;
         }
         match self.ops[i].work {
@@ -553,7 +612,8 @@ impl Executor {
             Work::Marker => self.finish_op(id, now)?,
             Work::Transfer { latency, .. }
             | Work::SharedTransfer { latency, .. }
-            | Work::Links { latency, .. } => {
+            | Work::Links { latency, .. }
+            | Work::Dedicated { latency, .. } => {
                 self.timeline.records[i].latency = latency;
                 let t = now.checked_add(latency)?;
                 self.q.schedule(t, id, Event::Timer(id));
@@ -593,10 +653,15 @@ impl Executor {
 
     fn timer(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
         let i = self.slot(id).expect("live op");
+        if self.dedicate(i, id, now)? {
+            return Ok(());
+        }
         let c = self.ops[i].category.0 as usize;
         let mut n = 0;
+        let reserved = &self.reserved;
         let mut start = |net: &mut FlowNet, path: &[ResourceId], bytes, cap| {
             if bytes > 0 {
+                uncontended(reserved, path, now)?;
                 net.start(path, bytes, cap, id)?;
                 count_bytes(&mut self.category_bytes, c, path, bytes);
                 n += 1;
@@ -604,7 +669,7 @@ impl Executor {
             Ok::<_, SimError>(())
         };
         match &self.ops[i].work {
-            Work::Links { flows, .. } => {
+            Work::Links { flows, .. } | Work::Dedicated { flows, .. } => {
                 for (r, bytes) in flows {
                     start(&mut self.net, std::slice::from_ref(r), *bytes, None)?;
                 }
@@ -621,6 +686,57 @@ impl Executor {
             self.ops[i].outstanding = n;
         }
         Ok(())
+    }
+
+    /// Runs a `Work::Dedicated` op's entries in closed form: each resource reserved until
+    /// its entry ends, the op's end scheduled (key 0, as the flow network's wake-up at a
+    /// completion is, so that it finishes where its last flow would). False for other
+    /// work, and when a resource is in use or named twice (the op then runs as `Links`).
+    fn dedicate(&mut self, i: usize, id: u64, now: Ps) -> Result<bool, SimError> {
+        let Work::Dedicated { flows, .. } = &self.ops[i].work else {
+            return Ok(false);
+        };
+        let moving = || flows.iter().filter(|f| f.1 > 0);
+        for &(r, _) in moving() {
+            uncontended(&self.reserved, &[r], now)?;
+        }
+        let twice = |k: usize, r: ResourceId| flows[..k].iter().any(|f| f.1 > 0 && f.0 == r);
+        let shared = flows
+            .iter()
+            .enumerate()
+            .any(|(k, f)| f.1 > 0 && (self.net.in_use(f.0) || twice(k, f.0)));
+        if shared {
+            return Ok(false);
+        }
+        let n = self.net.resource_count();
+        if self.reserved.len() < n {
+            self.reserved.resize(n, Ps::ZERO);
+            self.dedicated_bytes.resize(n, 0);
+        }
+        let c = self.ops[i].category.0 as usize;
+        let mut end = None;
+        for &(r, bytes) in moving() {
+            let t = now.checked_add(Ps::transfer_time(bytes, self.net.capacity(r))?)?;
+            self.reserved[r.0 as usize] = t;
+            count_bytes(&mut self.category_bytes, c, &[r], bytes);
+            end = end.max(Some(t));
+        }
+        match end {
+            Some(t) => self.q.schedule(t, 0, Event::Dedicated(id)),
+            None => self.finish_op(id, now)?,
+        }
+        Ok(true)
+    }
+
+    /// A `Work::Dedicated` op's end: its bytes have crossed its resources.
+    fn dedicated_end(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
+        let i = self.slot(id).expect("live op");
+        if let Work::Dedicated { flows, .. } = &self.ops[i].work {
+            for &(r, bytes) in flows {
+                self.dedicated_bytes[r.0 as usize] += bytes as u128;
+            }
+        }
+        self.finish_op(id, now)
     }
 
     fn finish_op(&mut self, id: u64, now: Ps) -> Result<(), SimError> {
@@ -688,6 +804,7 @@ impl Executor {
                     self.pump_server(s, t)?;
                 }
                 Event::Start(id) => self.start_op(id, t)?,
+                Event::Dedicated(id) => self.dedicated_end(id, t)?,
             }
             // Flows that finish exactly now.
             self.drain_flows(t)?;

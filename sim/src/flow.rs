@@ -183,6 +183,11 @@ impl FlowNet {
     pub fn active_flows(&self) -> usize {
         self.active
     }
+    /// Whether a flow crosses `r` or part of its capacity is held.
+    pub fn in_use(&self, r: ResourceId) -> bool {
+        let res = &self.resources[r.0 as usize];
+        !res.flows.is_empty() || res.held > 0
+    }
     pub fn now(&self) -> Ps {
         self.now
     }

@@ -133,8 +133,8 @@ impl KvStats {
         }
         self.resource_bytes = (0..net.resource_count())
             .map(|r| ResourceId(r as u32))
-            .filter(|&r| net.bytes_through(r) > 0)
-            .map(|r| (net.resource_name(r).to_string(), net.bytes_through(r)))
+            .filter(|&r| ex.bytes_through(r) > 0)
+            .map(|r| (net.resource_name(r).to_string(), ex.bytes_through(r)))
             .collect();
     }
 }

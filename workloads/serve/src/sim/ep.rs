@@ -13,7 +13,10 @@
 //! non-blocking, the pairs are summed per port instead: one flow per GPU on its transmit
 //! port (all it sends) and one on its receive port (all it receives), so the busiest
 //! port sets the phase's time, with 2 x GPUs flows instead of GPUs squared (the step
-//! loop's cost; `cargo bench -p memwall-serve --bench serving_speed`).
+//! loop's cost; `cargo bench -p memwall-serve --bench serving_speed`). When nothing else
+//! crosses the ports (no Engram tier reads over NVLink: only the all-to-all does, one
+//! phase at a time), each port flow runs alone, so the phase is a `Work::Dedicated`: the
+//! same times to the picosecond, in closed form rather than through the flow solver.
 //!
 //! The step's layers are cut at its Engram layers (the fetches are issued and awaited
 //! there, as without `[moe]`); the MoE layers of one cut run as one attention op per
@@ -25,6 +28,7 @@
 
 use memwall_llm::ModelConfig;
 use memwall_models::node::{NodeModel, Path};
+use memwall_models::tiers::TierConfig;
 use memwall_sim::{
     CategoryId, Executor, FlowSpec, OpId, OpKind, OpSpec, Ps, ResourceId, StreamId, Work,
 };
@@ -49,6 +53,9 @@ pub(super) struct EpRun {
     back: Vec<Option<(Path, Option<u64>)>>,
     /// Over NVLink: each GPU's transmit and receive port, and the link latency.
     ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
+    /// Whether the all-to-all is alone on those ports (no Engram tier reads over NVLink),
+    /// so that a phase's port flows run in closed form (`Work::Dedicated`).
+    dedicated: bool,
     /// Bytes per token of the dispatch and of the combine.
     token_bytes: (u64, u64),
     dispatch: CategoryId,
@@ -58,6 +65,8 @@ pub(super) struct EpRun {
     class_t: Vec<Vec<Ps>>,
     /// Each GPU's routed experts for one MoE layer this step.
     expert_t: Vec<Ps>,
+    /// Each GPU's dispatch tokens this step: (sent to other GPUs, received from them).
+    loads: Vec<(u64, u64)>,
     tokens: Vec<u64>,
 }
 
@@ -121,6 +130,10 @@ impl EpRun {
                 (p.collect(), Ps(nv.link.latency_ps))
             });
         let k = moe.experts_per_token as usize;
+        let nvlink_fetch = s
+            .engram
+            .as_ref()
+            .is_some_and(|e| matches!(e.tier, TierConfig::GpuSharded(_)));
         Ok(Some(EpRun {
             router: Router::with_copies(experts - copies, copies, k, gpus, routing, s.seed),
             routed: Routed::default(),
@@ -130,12 +143,14 @@ impl EpRun {
             paths,
             back,
             ports,
+            dedicated: !nvlink_fetch,
             token_bytes,
             dispatch: ex.category("ep-dispatch", OpKind::Communication),
             combine: ex.category("ep-combine", OpKind::Communication),
             stream: ex.add_stream("ep.all-to-all", false, false),
             class_t: vec![Vec::new(); replicas],
             expert_t: vec![Ps::ZERO; gpus],
+            loads: vec![(0, 0); gpus],
             tokens: vec![0; gpus],
         }))
     }
@@ -254,6 +269,7 @@ impl ServeSim<'_> {
             }
         }
         ep.router.route(&ep.tokens, &mut ep.routed);
+        port_loads(&ep.routed.pairs, &mut ep.loads);
         for g in 0..ep.gpus {
             let rows = &ep.routed.rows[g * ep.per_gpu..(g + 1) * ep.per_gpu];
             ep.expert_t[g] = self.cost.expert_time(rows)?;
@@ -313,7 +329,7 @@ impl ServeSim<'_> {
         layer: u32,
     ) -> Result<OpId, ScenarioError> {
         let ep = self.ep.as_ref().expect("[moe]");
-        let (g, m64) = (ep.gpus, m as u64);
+        let m64 = m as u64;
         let bytes = if dispatch {
             ep.token_bytes.0
         } else {
@@ -321,13 +337,12 @@ impl ServeSim<'_> {
         };
         let work = match &ep.ports {
             Some((ports, latency)) => {
-                let flows = port_flows(&ep.routed.pairs, (g, dispatch), ports, bytes * m64);
-                match flows.is_empty() {
-                    true => Work::Marker,
-                    false => Work::Links {
-                        latency: Ps(latency.0 * m64),
-                        flows,
-                    },
+                let flows = port_flows(&ep.loads, dispatch, ports, bytes * m64);
+                let latency = Ps(latency.0 * m64);
+                match (flows.is_empty(), ep.dedicated) {
+                    (true, _) => Work::Marker,
+                    (false, true) => Work::Dedicated { latency, flows },
+                    (false, false) => Work::Links { latency, flows },
                 }
             }
             None => match pair_flows(ep, dispatch, bytes * m64) {
@@ -389,20 +404,29 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
     (flows, latency)
 }
 
+/// Each GPU's dispatch tokens, (sent to other GPUs, received from them), from the
+/// step's `pairs` over `loads.len()` GPUs.
+fn port_loads(pairs: &[u64], loads: &mut [(u64, u64)]) {
+    let g = loads.len();
+    for (i, l) in loads.iter_mut().enumerate() {
+        let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
+        let got: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[j * g + i]).sum();
+        *l = (sent, got);
+    }
+}
+
 /// Over a non-blocking switch: one flow per transmit port (all a GPU sends) and one per
-/// receive port (all it receives), as (port, bytes). The combine moves the dispatch's
-/// tokens back, so its transmit loads are the dispatch's receive loads and the other way
-/// round.
+/// receive port (all it receives), as (port, bytes), from each GPU's `loads`. The
+/// combine moves the dispatch's tokens back, so its transmit loads are the dispatch's
+/// receive loads and the other way round.
 fn port_flows(
-    pairs: &[u64],
-    (g, dispatch): (usize, bool),
+    loads: &[(u64, u64)],
+    dispatch: bool,
     ports: &[(ResourceId, ResourceId)],
     token_bytes: u64,
 ) -> Vec<(ResourceId, u64)> {
-    let mut flows = Vec::with_capacity(2 * g);
-    for (i, &(tx, rx)) in ports.iter().enumerate().take(g) {
-        let sent: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[i * g + j]).sum();
-        let got: u64 = (0..g).filter(|&j| j != i).map(|j| pairs[j * g + i]).sum();
+    let mut flows = Vec::with_capacity(2 * loads.len());
+    for (&(tx, rx), &(sent, got)) in ports.iter().zip(loads) {
         let (out, inc) = if dispatch { (sent, got) } else { (got, sent) };
         for (r, n) in [(tx, out), (rx, inc)] {
             if n > 0 {

@@ -177,6 +177,9 @@ pub struct MeasuredKernels {
     pub mixed_attention_rate: Option<u64>,
     /// The TP all-reduces of two of these GPUs, as the engine runs them, when measured.
     pub tp2_all_reduce: Option<TpAllReduce>,
+    /// NCCL's all-gather over two of these GPUs when measured: bytes per second by the
+    /// bytes each GPU contributes.
+    pub tp2_all_gather: Option<RateTable>,
 }
 
 /// An all-reduce over two GPUs as vLLM dispatches it (docs/engines.md, "TP all-reduces
@@ -344,19 +347,21 @@ impl CostModel {
         self
     }
 
-    /// One collective of `bytes` over the TP group, picoseconds: a two-GPU all-reduce as
-    /// the engine runs it on this GPU when its profile has that ([`TpAllReduce`]), else
+    /// One collective of `bytes` over the TP group (an all-gather's `bytes` are its
+    /// output), picoseconds: a two-GPU all-reduce or all-gather as the engine runs it on
+    /// this GPU when its profile has that ([`TpAllReduce`], `tp2_all_gather`), else
     /// priced on the system's links.
     fn collective(&self, c: Collective, bytes: u64) -> Result<u128, ScenarioError> {
         let Some(sys) = self.system.as_ref() else {
             return Ok(0);
         };
-        let tp2 = self
-            .measured
-            .as_ref()
-            .and_then(|m| m.tp2_all_reduce.as_ref());
-        if let (Collective::AllReduce, 2, Some(ar)) = (c, self.tp, tp2) {
+        let m = self.measured.as_ref().filter(|_| self.tp == 2);
+        if let (Collective::AllReduce, Some(ar)) = (c, m.and_then(|m| m.tp2_all_reduce.as_ref())) {
             return Ok(ar.time_ps(bytes.max(1)));
+        }
+        if let (Collective::AllGather, Some(ag)) = (c, m.and_then(|m| m.tp2_all_gather.as_ref())) {
+            let each = (bytes / 2).max(1);
+            return Ok(ag.floor_ps(each, each as u128));
         }
         predict(sys, c, bytes.max(1), self.tp, None, None)
             .map(|p| p.time_ps as u128)

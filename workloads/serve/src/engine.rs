@@ -174,6 +174,18 @@ pub struct KernelProfile {
     /// All-reduces over two of these GPUs as the engine runs them.
     #[serde(default)]
     pub tp2_all_reduce: Option<AllReduceProfile>,
+    /// All-gathers over two of these GPUs (NCCL; the logits of a TP output head).
+    #[serde(default)]
+    pub tp2_all_gather: Option<AllGatherProfile>,
+}
+
+/// `[kernels.tp2_all_gather]`: NCCL's all-gather over two GPUs as timed, by the bytes each
+/// GPU contributes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AllGatherProfile {
+    pub nccl_bytes: Sourced<Vec<u64>>,
+    pub nccl_time: Sourced<Vec<String>>,
 }
 
 /// `[kernels.tp2_all_reduce]`: the engine's custom all-reduce below a size, NCCL above.
@@ -459,12 +471,19 @@ fn measured_kernels(k: &KernelProfile) -> Result<MeasuredKernels, String> {
         .map(all_reduce)
         .transpose()
         .map_err(|m| format!("{}: tp2_all_reduce.{m}", k.gpu))?;
+    let tp2_all_gather = k
+        .tp2_all_gather
+        .as_ref()
+        .map(|g| nccl_table(&g.nccl_bytes.value, &g.nccl_time.value))
+        .transpose()
+        .map_err(|m| format!("{}: tp2_all_gather.{m}", k.gpu))?;
     Ok(MeasuredKernels {
         weights,
         prefill_attention,
         decode_attention,
         mixed_attention_rate,
         tp2_all_reduce,
+        tp2_all_gather,
     })
 }
 
@@ -479,16 +498,25 @@ fn all_reduce(a: &AllReduceProfile) -> Result<TpAllReduce, String> {
         .ok_or_else(|| format!("custom_peer_read: {read:?} is not a rate above 0"))?;
     let sync = &a.custom_sync.value;
     let custom_sync = Ps(parse_time_ps(sync).map_err(|e| format!("custom_sync: {}", e.message))?);
-    let times = &a.nccl_time.value;
-    if times.len() != a.nccl_bytes.value.len() || times.is_empty() {
+    Ok(TpAllReduce {
+        custom_below,
+        peer_read_rate,
+        custom_sync,
+        nccl: nccl_table(&a.nccl_bytes.value, &a.nccl_time.value)?,
+    })
+}
+
+/// NCCL's times at sizes as a [`RateTable`] of bytes per second; errors name the field.
+fn nccl_table(sizes: &[u64], times: &[String]) -> Result<RateTable, String> {
+    if times.len() != sizes.len() || times.is_empty() {
         return Err(format!(
             "nccl_bytes/nccl_time: {} sizes but {} times (give one time per size)",
-            a.nccl_bytes.value.len(),
+            sizes.len(),
             times.len()
         ));
     }
     let mut points = Vec::with_capacity(times.len());
-    for (&bytes, t) in a.nccl_bytes.value.iter().zip(times) {
+    for (&bytes, t) in sizes.iter().zip(times) {
         let ps = parse_time_ps(t)
             .ok()
             .filter(|&p| p > 0)
@@ -498,13 +526,7 @@ fn all_reduce(a: &AllReduceProfile) -> Result<TpAllReduce, String> {
             (bytes as u128 * 1_000_000_000_000 / ps as u128) as u64,
         ));
     }
-    let nccl = RateTable::new(points, false).map_err(|m| format!("nccl_bytes/nccl_time: {m}"))?;
-    Ok(TpAllReduce {
-        custom_below,
-        peer_read_rate,
-        custom_sync,
-        nccl,
-    })
+    RateTable::new(points, false).map_err(|m| format!("nccl_bytes/nccl_time: {m}"))
 }
 
 /// Both values of a sizes/rates pair, or neither; one without the other is an error
@@ -650,12 +672,15 @@ mod tests {
             .find(|k| k.gpu == "rtx-pro-6000-bse")
             .unwrap();
         let ar = measured_kernels(k).unwrap().tp2_all_reduce.unwrap();
-        // a decode step's 1.31 MB: the barriers and the peer read at 52 GB/s, 28.4 us
+        // a decode step's 1.31 MB: the barriers and the peer read at 15.92 GB/s, 85.5 us
         let decode = ar.time_ps(1_310_720);
-        assert!((28_000_000..29_000_000).contains(&decode), "{decode}");
-        // a 2,048-token prefill's 21 MB: NCCL's measured 587.09 us
+        assert!((85_000_000..86_000_000).contains(&decode), "{decode}");
+        // a 2,048-token prefill's 21 MB: NCCL's measured 1,309.13 us
         let prefill = ar.time_ps(20_971_520);
-        assert!((587_000_000..587_200_000).contains(&prefill), "{prefill}");
+        assert!(
+            (1_309_000_000..1_309_300_000).contains(&prefill),
+            "{prefill}"
+        );
         // at the switch the custom kernel would be faster, and NCCL is what vLLM runs
         assert!(ar.time_ps(8 * 1024 * 1024 - 16) < ar.time_ps(8 * 1024 * 1024));
         // the 4090 has no P2P under the stock driver: no entry, the links price it
@@ -676,6 +701,20 @@ mod tests {
         assert!(measured_kernels(&bad)
             .unwrap_err()
             .contains("tp2_all_reduce.custom_peer_read"));
+        // the logits' all-gather: 19.4 MB a GPU at 128 sequences, NCCL as timed, 1.26 ms
+        let ag = measured_kernels(k).unwrap().tp2_all_gather.unwrap();
+        let logits = ag.floor_ps(19_447_808, 19_447_808);
+        assert!((1_250_000_000..1_270_000_000).contains(&logits), "{logits}");
+        let mut bad = k.clone();
+        bad.tp2_all_gather
+            .as_mut()
+            .unwrap()
+            .nccl_bytes
+            .value
+            .clear();
+        assert!(measured_kernels(&bad)
+            .unwrap_err()
+            .contains("rtx-pro-6000-bse: tp2_all_gather.nccl_bytes/nccl_time"));
     }
 
     #[test]

@@ -23,14 +23,22 @@ fn llama(tp: u32, replicas: u32) -> String {
     )
 }
 
-/// TP2 over PCIe: faster than one GPU, but the two all-reduces per layer keep it well
-/// short of twice as fast.
+/// TP2 over PCIe: each GPU reads half the weights, so tokens come faster once a request
+/// decodes, but the two all-reduces per layer (16.8 MB each for a 2,048-token prefill
+/// chunk, on a box whose NCCL moves about 16 GB/s, R202) keep the whole run well short of
+/// twice one GPU's throughput.
 #[test]
 fn tensor_parallel_over_pcie_pays_its_all_reduces() {
-    let one = run("tp1.toml", &llama(1, 1)).with_engram.tokens_per_s;
-    let two = run("tp2.toml", &llama(2, 1)).with_engram.tokens_per_s;
-    println!("Llama-3.1-8B on RTX PRO 6000: TP1 {one:.0} tok/s, TP2 over PCIe {two:.0} tok/s");
-    assert!(two > one && two < 1.9 * one, "TP1 {one:.0}, TP2 {two:.0}");
+    let one = run("tp1.toml", &llama(1, 1)).with_engram;
+    let two = run("tp2.toml", &llama(2, 1)).with_engram;
+    let (t1, t2) = (one.latency.tpot.mean_s * 1e3, two.latency.tpot.mean_s * 1e3);
+    let (r1, r2) = (one.tokens_per_s, two.tokens_per_s);
+    println!(
+        "Llama-3.1-8B on RTX PRO 6000: TP1 {r1:.0} tok/s, TPOT {t1:.2} ms; \
+         TP2 over PCIe {r2:.0} tok/s, TPOT {t2:.2} ms"
+    );
+    assert!(t2 < t1, "TPOT: TP1 {t1:.2} ms, TP2 {t2:.2} ms");
+    assert!(r2 < 1.9 * r1, "TP1 {r1:.0} tok/s, TP2 {r2:.0}");
 }
 
 #[test]

@@ -208,7 +208,7 @@ pub(crate) fn finish_at(
 
 /// The achievable rate for `d` on `r` (with the profile's fallback), or why not.
 pub(crate) fn rate(r: &HwRates, d: Dtype) -> Result<(u64, Dtype), CostError> {
-    r.flops(d).ok_or(CostError::NoRate {
+    r.flops(d).ok_or_else(|| CostError::NoRate {
         gpu: r.name.clone(),
         dtype: d.label(),
     })

@@ -19,12 +19,11 @@ pub fn builtin_models() -> impl Iterator<Item = (&'static str, &'static str)> {
         .map(|(file, text)| (file.trim_end_matches(".toml"), *text))
 }
 
-/// One known model: where its text came from, the text, and whether the user gave it.
+/// One known model: where its text came from, and the text.
 #[derive(Debug, Clone)]
 struct Entry {
     origin: String,
     text: String,
-    user: bool,
 }
 
 /// Model configs by name: the shipped ones plus the user's.
@@ -46,14 +45,7 @@ impl ModelRegistry {
             .map(|(name, text)| {
                 let origin = format!("embedded:workloads/llm/configs/{name}.toml");
                 let text = text.to_string();
-                (
-                    name.to_string(),
-                    Entry {
-                        origin,
-                        text,
-                        user: false,
-                    },
-                )
+                (name.to_string(), Entry { origin, text })
             })
             .collect();
         ModelRegistry { entries }
@@ -80,14 +72,7 @@ impl ModelRegistry {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.entries.insert(
-            name,
-            Entry {
-                origin,
-                text,
-                user: true,
-            },
-        );
+        self.entries.insert(name, Entry { origin, text });
         Ok(())
     }
 

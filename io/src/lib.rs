@@ -7,8 +7,10 @@
 //!   processes) on the next run.
 //! * [`paths`]: no output may overwrite an input or another output.
 //! * [`progress`]: long loops mark their progress; the CLI draws it on a terminal.
+//! * [`process`]: CPU seconds and resident memory this process has used (benchmarks).
 
 pub mod input;
 pub mod partial;
 pub mod paths;
+pub mod process;
 pub mod progress;

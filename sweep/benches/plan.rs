@@ -57,14 +57,6 @@ tolerance = 0.02
     t
 }
 
-/// CPU seconds this process has used, all threads (Linux: /proc/self/stat's utime and
-/// stime, in USER_HZ = 100 ticks a second); none elsewhere.
-fn cpu_s() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
-}
-
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = std::env::temp_dir().join(format!("memwall-plan-bench-{}", std::process::id()));
@@ -75,11 +67,11 @@ fn main() {
     let mut outputs = Vec::new();
     let mut times = Vec::new();
     for threads in [1usize, 2] {
-        let (t0, c0) = (Instant::now(), cpu_s());
+        let (t0, c0) = (Instant::now(), memwall_io::process::cpu_seconds());
         let cells = capacity::prepare(&spec, &reg).unwrap();
         let r = capacity::run(&spec, cells, &reg, &models, Some(threads)).unwrap();
         let wall = t0.elapsed().as_secs_f64();
-        let cpu = cpu_s()
+        let cpu = memwall_io::process::cpu_seconds()
             .zip(c0)
             .map_or("unknown".into(), |(a, b)| format!("{:.2} s", a - b));
         let probes: usize = r.cells.iter().map(|c| c.search.probes.len()).sum();

@@ -62,21 +62,9 @@ fn synth(target_bytes: usize) -> (Vec<u8>, u64) {
     (s.into_bytes(), i)
 }
 
-fn vm_hwm_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn vm_rss_kib() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Resets the peak-RSS counter (Linux: write 5 to clear_refs).
+/// Resets the peak-RSS counter, or says why not.
 fn reset_hwm() {
-    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+    if let Err(e) = memwall_io::process::reset_peak_rss() {
         eprintln!("(peak RSS not reset: {e}; the peak shown includes earlier runs)");
     }
 }
@@ -124,11 +112,11 @@ fn main() {
         }
         let file_mb = std::fs::metadata(&path).unwrap().len() as f64 / 1e6;
         reset_hwm();
-        let before = vm_rss_kib().unwrap_or(0);
+        let before = memwall_io::process::rss_kib().unwrap_or(0);
         let t = Instant::now();
         let g = import_file(&path).expect("import");
         let s = t.elapsed().as_secs_f64();
-        let peak = vm_hwm_kib().unwrap_or(0);
+        let peak = memwall_io::process::peak_rss_kib().unwrap_or(0);
         let ops = g.ops.len();
         let grown = peak.saturating_sub(before) as f64 / 1024.0;
         println!(

@@ -21,17 +21,9 @@ use memwall_serve::ep_cluster::round;
 use memwall_serve::moe::{Routed, Router, Routing};
 use memwall_serve::{run_scenario_with, RunOptions, Scenario};
 
-/// CPU seconds this process has run (user + system).
+/// CPU seconds this process has run (0 where /proc has no figure).
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
+    memwall_io::process::cpu_seconds().unwrap_or(0.0)
 }
 
 fn rounds(tokens: u64, reps: u32) {

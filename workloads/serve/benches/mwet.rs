@@ -19,13 +19,6 @@ use memwall_serve::mwet::TraceSteps;
 use memwall_serve::{run_scenario_with, RunOptions, Scenario};
 use rand::{Rng, SeedableRng};
 
-/// Peak resident memory of this process so far (VmHWM, kB), where /proc has it.
-fn peak_kb() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let l = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    l.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Writes the trace: `steps` steps, every 16th a prefill, the others decodes.
 fn write_trace(path: &Path, layout: &EngramLayout, steps: u64) -> u64 {
     let header = TraceHeader::for_layout(layout, serde_json::json!({"kind": "synthetic"}));
@@ -70,7 +63,7 @@ fn main() {
     let layout = EngramLayout::builtin("v41-flash").unwrap();
     let bytes = write_trace(&path, &layout, 1200);
     let mb = bytes as f64 / 1e6;
-    let before = peak_kb();
+    let before = memwall_io::process::peak_rss_kib();
     let mut best = 0.0f64;
     for _ in 0..3 {
         let t = Instant::now();
@@ -83,7 +76,7 @@ fn main() {
         best = best.max(mb / t.elapsed().as_secs_f64());
     }
     let grew = before
-        .zip(peak_kb())
+        .zip(memwall_io::process::peak_rss_kib())
         .map(|(a, b)| format!("{:.1} MB", (b.saturating_sub(a)) as f64 / 1e3));
     println!(
         "trace read in the replay: {best:>6.0} MB/s ({mb:.0} MB, 1,200 steps; best of 3); \

@@ -24,31 +24,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Peak resident set of this process so far, in MB (Linux `VmHWM`).
+/// Peak resident set of this process so far, in MB.
 fn peak_rss_mb() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = s
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    memwall_io::process::peak_rss_kib().map(|kib| kib as f64 / 1024.0)
 }
 
-/// CPU seconds this process has run (user + system, Linux `/proc/self/stat`): on a
-/// loaded machine the wall time overstates what one core needs.
+/// CPU seconds this process has run (0 where /proc has no figure).
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |x| x.1);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
+    memwall_io::process::cpu_seconds().unwrap_or(0.0)
 }
 
 /// Simulates `s` once; wall seconds and a line about the run (with its CPU seconds).

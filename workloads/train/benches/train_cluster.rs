@@ -15,13 +15,6 @@ use memwall_train::cluster::step::{run_whole_cluster, WholeOptions};
 use memwall_train::cluster::EpSetup;
 use memwall_train::{effective_model, plan, run_step, TrainConfig, TrainHw};
 
-/// Peak resident memory of this process so far (kB), from /proc/self/status.
-fn peak_rss_kb() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 fn main() {
     let mut cfg = TrainConfig::builtin("deepseek-v3-h800").expect("built-in config");
     if let Some(n) = std::env::var("MEMWALL_BENCH_MICRO_BATCHES")
@@ -50,7 +43,7 @@ fn main() {
     let t = Instant::now();
     let w = run_whole_cluster(&p, &sys, setup, cfg.dp, opts).expect("whole-cluster step");
     let dt = t.elapsed().as_secs_f64();
-    let rss = peak_rss_kb().unwrap_or(0);
+    let rss = memwall_io::process::peak_rss_kib().unwrap_or(0);
     let t = Instant::now();
     let agg = run_step(&p).expect("aggregate step");
     let da = t.elapsed().as_secs_f64();

@@ -29,6 +29,7 @@ mod run;
 
 pub use run::{ClassLoad, PhaseResult, Transfer};
 mod prune;
+pub use prune::Redundant;
 
 use crate::schema::FabricTopology;
 use crate::spec::{ClusterSpec, GpuInstance, HostPath, LinkSpec, NodeSpec, SystemSpec};

@@ -26,10 +26,29 @@ use std::collections::BTreeMap;
 use super::{ClusterFabric, ResClass};
 use memwall_sim::ResourceId;
 
+/// The links flows may leave out of their paths ([`ClusterFabric::redundant`]); the
+/// default leaves none out.
+#[derive(Debug, Clone, Default)]
+pub struct Redundant(Vec<bool>);
+
+impl Redundant {
+    /// Whether flows may leave `r` out of their paths.
+    pub fn contains(&self, r: ResourceId) -> bool {
+        self.0.get(r.0 as usize).copied().unwrap_or(false)
+    }
+
+    /// `path` without its redundant links: the same rates and finish times, fewer
+    /// resources per flow for the solver.
+    pub fn strip(&self, mut path: Vec<ResourceId>) -> Vec<ResourceId> {
+        path.retain(|&r| !self.contains(r));
+        path
+    }
+}
+
 impl ClusterFabric {
-    /// Per resource: whether flows may leave it out of their paths.
-    pub fn redundant(&self) -> Vec<bool> {
-        redundant(self)
+    /// The links that can never bind, found from the fabric's own routes.
+    pub fn redundant(&self) -> Redundant {
+        Redundant(redundant(self))
     }
 }
 
@@ -111,26 +130,17 @@ fn redundant(f: &ClusterFabric) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Registry;
+    use crate::fabric::tests::h800;
 
     /// Redundant resources per class: (class, how many, how many redundant).
     fn census(uplinks: Option<u32>) -> BTreeMap<String, (usize, usize)> {
-        let mut sys = Registry::embedded()
-            .unwrap()
-            .system("deepseek-h800-cluster")
-            .unwrap();
-        if let (Some(u), Some(c)) = (uplinks, sys.cluster.as_mut()) {
-            c.fabric.leaf_uplinks = u;
-        }
-        let f = ClusterFabric::build(&sys, Some(64), 1_000_000).unwrap();
-        let red = redundant(&f);
+        let f = h800(64, uplinks);
+        let red = f.redundant();
         let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-        for (r, &x) in red.iter().enumerate() {
-            let e = m
-                .entry(format!("{:?}", f.class(ResourceId(r as u32))))
-                .or_default();
+        for r in (0..f.net.resource_count() as u32).map(ResourceId) {
+            let e = m.entry(format!("{:?}", f.class(r))).or_default();
             e.0 += 1;
-            e.1 += x as usize;
+            e.1 += red.contains(r) as usize;
         }
         m
     }

@@ -1,7 +1,8 @@
 use super::*;
 use crate::Registry;
 
-fn h800(nodes: u32, uplinks: Option<u32>) -> ClusterFabric {
+/// The H800 cluster's first `nodes` nodes, with `uplinks` per leaf where given.
+pub(super) fn h800(nodes: u32, uplinks: Option<u32>) -> ClusterFabric {
     let mut sys = Registry::embedded()
         .unwrap()
         .system("deepseek-h800-cluster")

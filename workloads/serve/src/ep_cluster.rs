@@ -20,7 +20,9 @@
 //! to the aggregate estimate for the same traffic ([`Aggregate`]), for the checks and the
 //! bench (`cargo bench -p memwall-serve --bench ep_cluster`).
 
-use memwall_models::fabric::{ClusterFabric, FabricError, PhaseResult, ResClass, Route, Transfer};
+use memwall_models::fabric::{
+    ClusterFabric, FabricError, PhaseResult, Redundant, ResClass, Route, Transfer,
+};
 use memwall_models::node::Path;
 use memwall_models::spec::NodeSpec;
 use memwall_models::SystemSpec;
@@ -34,7 +36,7 @@ pub(crate) struct WholeCluster {
     fabric: ClusterFabric,
     nodes: usize,
     /// The links that cannot bind, found while the fabric still holds its flow network.
-    redundant: Vec<bool>,
+    redundant: Redundant,
 }
 
 /// A field error at `[engine] expert_parallel` (or another key of the scenario).
@@ -165,7 +167,7 @@ impl WholeCluster {
         let path = |r: Route| {
             Some((
                 Path {
-                    resources: kept(r.resources, redundant),
+                    resources: redundant.strip(r.resources),
                     latency: r.latency,
                 },
                 None,
@@ -188,13 +190,6 @@ impl WholeCluster {
         }
         Ok((out, back))
     }
-}
-
-/// `route` without the links that cannot bind ([`ClusterFabric::redundant`]): the same
-/// rates and finish times, fewer resources per flow for the solver.
-fn kept(mut route: Vec<ResourceId>, redundant: &[bool]) -> Vec<ResourceId> {
-    route.retain(|r| !redundant.get(r.0 as usize).copied().unwrap_or(false));
-    route
 }
 
 /// Each ordered pair's path and rate cap, as the step loop keeps them.
@@ -306,7 +301,11 @@ pub fn round_with(
             f.gpu_count()
         )));
     }
-    let redundant = if prune { f.redundant() } else { Vec::new() };
+    let redundant = if prune {
+        f.redundant()
+    } else {
+        Redundant::default()
+    };
     let dispatch = phase(&mut f, (gpus, pairs), (token_bytes.0, &redundant), false)?;
     let combine = phase(&mut f, (gpus, pairs), (token_bytes.1, &redundant), true)?;
     Ok(Round {
@@ -321,7 +320,7 @@ pub fn round_with(
 fn phase(
     f: &mut ClusterFabric,
     (gpus, pairs): (usize, &[u64]),
-    (token_bytes, redundant): (u64, &[bool]),
+    (token_bytes, redundant): (u64, &Redundant),
     reverse: bool,
 ) -> Result<Phase, FabricError> {
     let mut transfers = Vec::new();
@@ -343,7 +342,7 @@ fn phase(
                 true => back_route(f, a, b)?,
                 false => f.route(a, b)?,
             };
-            route.resources = kept(route.resources, redundant);
+            route.resources = redundant.strip(route.resources);
             transfers.push(Transfer { route, bytes });
         }
     }

@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use memwall_models::fabric::{ClusterFabric, ResClass};
+use memwall_models::fabric::{ClusterFabric, Redundant, ResClass};
 use memwall_models::SystemSpec;
 use memwall_pipeline::Schedule;
 use memwall_sim::{FlowNet, FlowSpec, ResourceId};
@@ -79,8 +79,8 @@ pub struct WholeCluster {
     lanes: Vec<Vec<usize>>,
     /// Per GPU its all-to-all engines: fabric send, fabric receive, NVLink send, receive.
     engines: Vec<[ResourceId; 4]>,
-    /// Links flows leave out of their paths ([`super::prune`]; empty when not pruning).
-    redundant: Vec<bool>,
+    /// Links flows leave out of their paths (none when not pruning).
+    redundant: Redundant,
     /// The lanes holding the same stages as each lane (its DP copies, itself included).
     copies: Vec<Vec<usize>>,
     /// Expected token copies per GPU of one all-to-all: over the fabric, over NVLink.
@@ -92,7 +92,7 @@ pub struct WholeCluster {
 /// How to run a whole-cluster step; both default to on and change no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WholeOptions {
-    /// Leave links that cannot bind out of the flows' paths ([`super::prune`]).
+    /// Leave links that cannot bind out of the flows' paths (`ClusterFabric::redundant`).
     pub prune: bool,
     /// Simulate one EP group per pipeline rank when the others are its mirror images.
     pub fold: bool,
@@ -129,13 +129,10 @@ pub struct WholeRun {
 /// remaining network (per GPU, NIC, node and NVLink domain) onto itself, flows onto
 /// flows, so with the same routing every group of a pipeline rank runs the same
 /// timeline (a max-min allocation is unique, hence invariant under the symmetry).
-fn foldable(f: &ClusterFabric, redundant: &[bool]) -> bool {
-    (0..f.net.resource_count()).all(|r| {
-        let shared = matches!(
-            f.class(ResourceId(r as u32)),
-            ResClass::LeafUp | ResClass::LeafDown
-        );
-        !shared || redundant.get(r).copied().unwrap_or(false)
+fn foldable(f: &ClusterFabric, redundant: &Redundant) -> bool {
+    (0..f.net.resource_count() as u32).map(ResourceId).all(|r| {
+        let shared = matches!(f.class(r), ResClass::LeafUp | ResClass::LeafDown);
+        !shared || redundant.contains(r)
     })
 }
 
@@ -154,7 +151,7 @@ impl WholeCluster {
         let redundant = if opts.prune {
             fabric.redundant()
         } else {
-            Vec::new()
+            Redundant::default()
         };
         let layout = Layout::new(&fabric, &setup)?;
         let ranks = plan.schedule.ranks.len();
@@ -260,7 +257,7 @@ impl WholeCluster {
                 };
                 let mut path = Vec::with_capacity(route.resources.len() + 2);
                 path.push(eng[src][tx]);
-                path.extend(self.binding(route.resources));
+                path.extend(self.redundant.strip(route.resources));
                 path.push(eng[dst][rx]);
                 flows.push(FlowSpec {
                     path,
@@ -319,18 +316,12 @@ impl WholeCluster {
                 path
             };
             out.push(FlowSpec {
-                path: self.binding(path),
+                path: self.redundant.strip(path),
                 bytes: wire,
                 rate_cap: Some(cap),
             });
         }
         Ok(out)
-    }
-
-    /// `path` without its redundant links.
-    fn binding(&self, mut path: Vec<ResourceId>) -> Vec<ResourceId> {
-        path.retain(|r| !self.redundant.get(r.0 as usize).copied().unwrap_or(false));
-        path
     }
 
     fn pattern(
@@ -375,7 +366,7 @@ impl Wiring for WholeCluster {
                 .zip(b)
                 .map(|(&s, &d)| {
                     Ok(FlowSpec {
-                        path: w.binding(w.fabric.route(s, d)?.resources),
+                        path: w.redundant.strip(w.fabric.route(s, d)?.resources),
                         bytes,
                         rate_cap: None,
                     })

@@ -2,6 +2,8 @@
 //! wherever nothing else crosses its resources while it runs; a flow or hold that does is
 //! an error, not a silent difference.
 
+mod common;
+
 use memwall_sim::*;
 use proptest::prelude::*;
 
@@ -25,11 +27,7 @@ fn run(
     as_work: fn(Ps, Vec<(ResourceId, u64)>) -> Work,
 ) -> Result<Outcome, SimError> {
     let mut net = FlowNet::new();
-    let r: Vec<ResourceId> = caps
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| net.add_resource(format!("r{i}"), c).unwrap())
-        .collect();
+    let r = common::resources(&mut net, caps);
     // The rival's own pair of resources, or the phases' first and last.
     let spare = [
         net.add_resource("s0", 7_000_000_000).unwrap(),

@@ -1,5 +1,7 @@
 //! `Work::Links` runs exactly as the `Transfer` of its one-hop flows.
 
+mod common;
+
 use memwall_sim::*;
 use proptest::prelude::*;
 
@@ -10,11 +12,7 @@ type Records = Vec<(Ps, Ps, Ps, Option<OpId>, u64)>;
 /// the records and each resource's category bytes.
 fn run(caps: &[u64], work: Work, rival: u64) -> (Records, Vec<u128>) {
     let mut net = FlowNet::new();
-    let r: Vec<ResourceId> = caps
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| net.add_resource(format!("r{i}"), c).unwrap())
-        .collect();
+    let r = common::resources(&mut net, caps);
     let mut ex = Executor::new(net);
     let s = ex.add_stream("a2a", false, false);
     let c = ex.category("ep", OpKind::Communication);

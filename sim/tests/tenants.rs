@@ -2,6 +2,8 @@
 //! resources, each category's bytes over each resource are its own flows' bytes, and the
 //! categories together account for every byte the flow network carried.
 
+mod common;
+
 use memwall_sim::*;
 use proptest::prelude::*;
 
@@ -26,11 +28,7 @@ proptest! {
     #[test]
     fn bytes_per_tenant_and_resource_add_up((caps, flows) in tenant_set()) {
         let mut net = FlowNet::new();
-        let r: Vec<ResourceId> = caps
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| net.add_resource(format!("r{i}"), c).unwrap())
-            .collect();
+        let r = common::resources(&mut net, &caps);
         let mut ex = Executor::new(net);
         let tenants: Vec<CategoryId> = (0..3)
             .map(|t| ex.category(&format!("tenant{t}"), OpKind::Memory))

@@ -265,7 +265,9 @@ const BYTES_PER_STEP: f64 = 400.0;
 const BASE_BYTES: u64 = 16 << 20;
 /// Whole-cluster EP (`crate::ep_cluster`): CPU per engine step per ordered GPU pair of
 /// the all-to-all's flows (`cargo bench -p memwall-serve --bench ep_cluster`: 250 ms per
-/// decode step of EP144, 144 x 16 sequences, on a loaded 2-core machine).
+/// decode step of EP144, 144 x 16 sequences, on a loaded 2-core machine before the links
+/// that cannot bind were left out of the paths; 42 ms quiet since, about 2 us a pair, so
+/// this is a generous bound).
 const SECS_PER_PAIR_STEP: f64 = 12e-6;
 
 /// About how much memory and CPU time serving `s` takes on a node of `gpus` GPUs: steps

@@ -27,14 +27,14 @@
 //! step's op count independent of the model's depth.
 
 use memwall_llm::ModelConfig;
-use memwall_models::node::{NodeModel, Path};
+use memwall_models::node::NodeModel;
 use memwall_models::tiers::TierConfig;
 use memwall_sim::{
     CategoryId, Executor, FlowSpec, OpId, OpKind, OpSpec, Ps, ResourceId, StreamId, Work,
 };
 
 use super::{launch_of, GpuStep, ServeSim};
-use crate::ep_cluster::WholeCluster;
+use crate::ep_cluster::{Paths, WholeCluster};
 use crate::error::{invalid, ScenarioError};
 use crate::moe::{Routed, Router};
 use crate::scenario::Scenario;
@@ -47,10 +47,10 @@ pub(super) struct EpRun {
     gpus: usize,
     per_gpu: usize,
     /// The peer path of each ordered pair (`src * gpus + dst`) and its rate cap.
-    paths: Vec<Option<(Path, Option<u64>)>>,
+    paths: Paths,
     /// Over a cluster, the combine's path of each dispatch pair (`src * gpus + dst`, from
     /// `dst` back to `src`); empty on one node, where the combine takes `paths`.
-    back: Vec<Option<(Path, Option<u64>)>>,
+    back: Paths,
     /// Over NVLink: each GPU's transmit and receive port, and the link latency.
     ports: Option<(Vec<(ResourceId, ResourceId)>, Ps)>,
     /// Whether the all-to-all is alone on those ports (no Engram tier reads over NVLink),
@@ -102,21 +102,10 @@ impl EpRun {
         if let Some(w) = whole {
             w.check_tp(s, tp)?;
         }
-        let (mut paths, back) = match whole {
+        let (paths, back) = match whole {
             Some(w) => w.paths(s, gpus)?,
-            None => (Vec::with_capacity(gpus * gpus), Vec::new()),
+            None => (peer_paths(s, node, gpus)?, Vec::new()),
         };
-        for a in (0..gpus).filter(|_| whole.is_none()) {
-            for b in 0..gpus {
-                paths.push(match a == b {
-                    true => None,
-                    false => Some(node.gpu_to_gpu(a, b).map_err(|e| ScenarioError::Wiring {
-                        system: s.system.clone(),
-                        message: e.to_string(),
-                    })?),
-                });
-            }
-        }
         // Over a cluster the pairs' paths cross NICs and leaves: one flow per pair.
         let ports = node
             .spec
@@ -269,7 +258,9 @@ impl ServeSim<'_> {
             }
         }
         ep.router.route(&ep.tokens, &mut ep.routed);
-        port_loads(&ep.routed.pairs, &mut ep.loads);
+        if ep.ports.is_some() {
+            port_loads(&ep.routed.pairs, &mut ep.loads);
+        }
         for g in 0..ep.gpus {
             let rows = &ep.routed.rows[g * ep.per_gpu..(g + 1) * ep.per_gpu];
             ep.expert_t[g] = self.cost.expert_time(rows)?;
@@ -402,6 +393,23 @@ fn pair_flows(ep: &EpRun, dispatch: bool, token_bytes: u64) -> (Vec<FlowSpec>, P
         }
     }
     (flows, latency)
+}
+
+/// Every ordered pair's peer path on one node (`src * gpus + dst`; none to itself).
+fn peer_paths(s: &Scenario, node: &NodeModel, gpus: usize) -> Result<Paths, ScenarioError> {
+    let mut paths = Vec::with_capacity(gpus * gpus);
+    for a in 0..gpus {
+        for b in 0..gpus {
+            paths.push(match a == b {
+                true => None,
+                false => Some(node.gpu_to_gpu(a, b).map_err(|e| ScenarioError::Wiring {
+                    system: s.system.clone(),
+                    message: e.to_string(),
+                })?),
+            });
+        }
+    }
+    Ok(paths)
 }
 
 /// Each GPU's dispatch tokens, (sent to other GPUs, received from them), from the

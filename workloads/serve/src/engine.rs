@@ -222,7 +222,7 @@ pub struct EngineProfile {
 
 /// The names of the shipped engine profiles.
 pub fn engine_names() -> Vec<String> {
-    embedded::EMBEDDED
+    engine_files()
         .iter()
         .map(|(p, _)| p.trim_end_matches(".toml").to_string())
         .collect()
@@ -236,7 +236,7 @@ pub fn engine_files() -> &'static [(&'static str, &'static str)] {
 /// A shipped engine profile by name.
 pub fn engine_profile(name: &str) -> Option<Result<EngineProfile, String>> {
     let file = format!("{name}.toml");
-    let (path, text) = embedded::EMBEDDED.iter().find(|(p, _)| *p == file)?;
+    let (path, text) = engine_files().iter().find(|(p, _)| *p == file)?;
     Some(toml::from_str(text).map_err(|e| {
         let at = e.span().map(|r| r.start);
         let line = at.map_or(0, |o| text[..o.min(text.len())].matches('\n').count() + 1);
